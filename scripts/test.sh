@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: set-up, formatting, lints, then every test. Run as root
+# so that the lab tests (network namespaces, raw sockets) run; as root a lab
+# test that cannot run fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [ "$(id -u)" = 0 ]; then
+  export TRANSITWATCH_REQUIRE_LAB=1
+fi
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

@@ -1,0 +1,186 @@
+//! The `transitwatch` command line: parses arguments, sets up logging,
+//! checks capabilities, builds the runtime and maps failures to exit codes
+//! (0 ok, 1 runtime failure, 2 usage or configuration error).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use transitwatch::app::{self, CliError, TraceOptions};
+use transitwatch::config::parse_duration;
+use transitwatch::model::{CountryCode, Family, Protocol};
+use transitwatch::privilege;
+
+#[derive(Parser)]
+#[command(
+    name = "transitwatch",
+    version,
+    about = "Where a country's critical internet traffic really goes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Trace one target (a configured name, a host name or an address).
+    Trace(TraceArgs),
+    /// Load and validate a configuration file.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// Configured target name, host name or IP address.
+    target: String,
+    /// Configuration file (vantage, home country, probe defaults, targets).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Home country, ISO 3166-1 alpha-2 (overrides the config).
+    #[arg(long)]
+    home: Option<CountryCode>,
+    /// Probe protocol: icmp, udp or tcp.
+    #[arg(long)]
+    protocol: Option<Protocol>,
+    /// Destination port for udp and tcp probes.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address family: auto, ipv4, ipv6 or both.
+    #[arg(long)]
+    family: Option<Family>,
+    /// Trace IPv4 only.
+    #[arg(short = '4', conflicts_with_all = ["family", "ipv6"])]
+    ipv4: bool,
+    /// Trace IPv6 only.
+    #[arg(short = '6', conflicts_with = "family")]
+    ipv6: bool,
+    /// Probes per hop (1-16).
+    #[arg(long)]
+    probes: Option<u8>,
+    /// First TTL probed.
+    #[arg(long)]
+    first_ttl: Option<u8>,
+    /// Last TTL probed (at most 64).
+    #[arg(long)]
+    max_ttl: Option<u8>,
+    /// Probe size in bytes (48-1024).
+    #[arg(long)]
+    packet_size: Option<u16>,
+    /// Longest wait for late replies after the destination answered (e.g. 100ms).
+    #[arg(long, value_parser = parse_duration)]
+    grace: Option<Duration>,
+    /// Longest a trace may take when the destination never answers (e.g. 3s).
+    #[arg(long, value_parser = parse_duration)]
+    deadline: Option<Duration>,
+    /// Print trace records (transitwatch.trace/1) as JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TraceArgs {
+    fn into_options(self) -> TraceOptions {
+        let family = if self.ipv4 {
+            Some(Family::Ipv4)
+        } else if self.ipv6 {
+            Some(Family::Ipv6)
+        } else {
+            self.family
+        };
+        TraceOptions {
+            target: self.target,
+            config: self.config,
+            home: self.home,
+            protocol: self.protocol,
+            port: self.port,
+            family,
+            probes: self.probes,
+            first_ttl: self.first_ttl,
+            max_ttl: self.max_ttl,
+            packet_size: self.packet_size,
+            grace: self.grace,
+            deadline: self.deadline,
+            json: self.json,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors in one line (clap adds a help hint on further lines).
+        Err(err) if err.use_stderr() => {
+            let text = err.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!(
+                "transitwatch: error: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+        Err(err) => err.exit(),
+    };
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("transitwatch: error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Logs go to stderr; `TRANSITWATCH_LOG` takes `tracing` filter directives
+/// (e.g. `debug`, `transitwatch=debug,trippy_core=info`). Without it only
+/// warnings show, and no filter is compiled.
+fn init_logging() {
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    match std::env::var("TRANSITWATCH_LOG") {
+        Ok(directives) => builder
+            .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
+            .init(),
+        Err(_) => builder.with_max_level(tracing::Level::WARN).init(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::CheckConfig { config } => {
+            println!("{}", app::check_config(&config)?);
+            Ok(())
+        }
+        Command::Trace(args) => {
+            require_net_raw()?;
+            let opts = args.into_options();
+            let runtime = runtime()?;
+            let mut stdout = std::io::stdout().lock();
+            let result = runtime.block_on(app::trace(&opts, &mut stdout)).map(|_| ());
+            // Every tracer has returned by now; idle pool threads need no join.
+            runtime.shutdown_background();
+            result
+        }
+    }
+}
+
+/// Raw sockets need CAP_NET_RAW; say so in one line before anything starts.
+fn require_net_raw() -> Result<(), CliError> {
+    match privilege::has_net_raw() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(CliError::Runtime(privilege::missing_message().to_string())),
+        Err(e) => Err(CliError::Runtime(format!("cannot check capabilities: {e}"))),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    // One command, one trace at a time: a current-thread runtime starts
+    // faster (no worker threads, no CPU-count probing); the tracers
+    // themselves run on its blocking pool.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))
+}

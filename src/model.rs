@@ -1,0 +1,387 @@
+//! The vocabulary every module shares: targets, traces, hops, verdicts.
+//!
+//! This module depends on std and serde only. Producers (the probe engine,
+//! importers) build a [`Trace`]; consumers (analysis, metrics, store, export)
+//! read it. The serialized form of [`TraceRecord`] is the public
+//! `transitwatch.trace/1` schema: fields are only ever added to it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// The schema name carried by every serialized trace record.
+pub const TRACE_SCHEMA: &str = "transitwatch.trace/1";
+
+/// An ISO 3166-1 alpha-2 country code, always upper case (`LS`, `ZA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// The code as a `&str`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are ever stored (see `FromStr`).
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+/// Why a string is not a country code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an ISO 3166-1 alpha-2 country code (two letters, e.g. LS)")]
+pub struct InvalidCountryCode(pub String);
+
+impl FromStr for CountryCode {
+    type Err = InvalidCountryCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
+            Ok(Self([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
+        } else {
+            Err(InvalidCountryCode(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CountryCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The probe protocol of a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// ICMP echo requests.
+    #[default]
+    Icmp,
+    /// UDP datagrams (Paris: one flow per probe sequence).
+    Udp,
+    /// TCP SYNs to a port.
+    Tcp,
+}
+
+impl Protocol {
+    /// The lower-case name used in configs, CLIs and records.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Icmp => "icmp",
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// Why a string is not a protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a protocol (expected icmp, udp or tcp)")]
+pub struct InvalidProtocol(pub String);
+
+impl FromStr for Protocol {
+    type Err = InvalidProtocol;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "icmp" => Ok(Self::Icmp),
+            "udp" => Ok(Self::Udp),
+            "tcp" => Ok(Self::Tcp),
+            _ => Err(InvalidProtocol(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which address families of a target are traced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// The first address the resolver returns.
+    #[default]
+    Auto,
+    /// IPv4 only.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+    /// Both, traced as separate paths.
+    Both,
+}
+
+impl Family {
+    /// Whether an address belongs to this family selection.
+    #[must_use]
+    pub const fn admits(self, addr: &IpAddr) -> bool {
+        match self {
+            Self::Auto | Self::Both => true,
+            Self::Ipv4 => addr.is_ipv4(),
+            Self::Ipv6 => addr.is_ipv6(),
+        }
+    }
+
+    /// The lower-case name used in configs and CLIs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+            Self::Both => "both",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a string is not an address family.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an address family (expected auto, ipv4, ipv6 or both)")]
+pub struct InvalidFamily(pub String);
+
+impl FromStr for Family {
+    type Err = InvalidFamily;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "ipv4" | "4" => Ok(Self::Ipv4),
+            "ipv6" | "6" => Ok(Self::Ipv6),
+            "both" => Ok(Self::Both),
+            _ => Err(InvalidFamily(s.to_string())),
+        }
+    }
+}
+
+/// What was traced: the configured name, the host as written, the address used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetRef {
+    /// Unique target name (the `target` label in metrics).
+    pub name: String,
+    /// The host name or address literal as configured or given.
+    pub host: String,
+    /// The address that was probed.
+    pub addr: IpAddr,
+}
+
+/// Where the trace was taken from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VantageRef {
+    /// The vantage point's name.
+    pub name: String,
+    /// The vantage point's country, when known.
+    pub country: Option<CountryCode>,
+}
+
+/// Round-trip times of a hop, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RttMs {
+    /// Shortest reply.
+    pub best: f64,
+    /// Mean of all replies.
+    pub avg: f64,
+    /// Longest reply.
+    pub worst: f64,
+}
+
+/// Where a hop's location came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GeoSource {
+    /// An operator override decided.
+    Override,
+    /// An MMDB database decided.
+    Mmdb,
+    /// Nothing located the address.
+    #[default]
+    None,
+}
+
+/// The location of one hop address, as far as it is known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HopGeo {
+    /// Country of the address.
+    pub country: Option<CountryCode>,
+    /// City name, when a city database knows it.
+    pub city: Option<String>,
+    /// Latitude in degrees.
+    pub lat: Option<f64>,
+    /// Longitude in degrees.
+    pub lon: Option<f64>,
+    /// Origin autonomous system number.
+    pub asn: Option<u32>,
+    /// Origin AS organisation.
+    pub as_org: Option<String>,
+    /// Which source decided.
+    pub source: GeoSource,
+    /// `false` when the hop answers too fast for its claimed location;
+    /// `true` when checked and consistent; `None` when it could not be checked.
+    pub plausible: Option<bool>,
+}
+
+/// One TTL of a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hop {
+    /// The probe TTL (hop limit).
+    pub ttl: u8,
+    /// The most frequent responder at this TTL; `None` for a silent hop.
+    pub addr: Option<IpAddr>,
+    /// Every address that answered at this TTL, most frequent first.
+    pub addrs: Vec<IpAddr>,
+    /// Probes sent with this TTL.
+    pub sent: u32,
+    /// Replies received for this TTL.
+    pub received: u32,
+    /// Round-trip times; `None` for a silent hop.
+    pub rtt_ms: Option<RttMs>,
+    /// Location of `addr`.
+    pub geo: HopGeo,
+}
+
+impl Hop {
+    /// Whether nothing answered at this TTL.
+    #[must_use]
+    pub fn is_silent(&self) -> bool {
+        self.addr.is_none()
+    }
+}
+
+/// A measured path before any interpretation: what the prober saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// What was traced.
+    pub target: TargetRef,
+    /// Where from.
+    pub vantage: VantageRef,
+    /// Probe protocol.
+    pub protocol: Protocol,
+    /// Destination port for UDP and TCP probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Start of the trace, RFC 3339 UTC.
+    pub started_at: String,
+    /// Whether the destination answered.
+    pub reached: bool,
+    /// One entry per TTL from the first TTL to the last one probed.
+    pub hops: Vec<Hop>,
+}
+
+/// How a path relates to the home jurisdiction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictClass {
+    /// Every located hop and the destination are at home (or allowed).
+    Domestic,
+    /// The destination is at home but the path crosses another country.
+    ForeignTransit,
+    /// The service itself answers from abroad.
+    ForeignDestination,
+    /// Too little located evidence to say.
+    Indeterminate,
+}
+
+impl VerdictClass {
+    /// Every class, in a fixed order (for metrics that publish all of them).
+    pub const ALL: [Self; 4] = [
+        Self::Domestic,
+        Self::ForeignTransit,
+        Self::ForeignDestination,
+        Self::Indeterminate,
+    ];
+
+    /// The snake-case name used in records and metrics.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Domestic => "domestic",
+            Self::ForeignTransit => "foreign_transit",
+            Self::ForeignDestination => "foreign_destination",
+            Self::Indeterminate => "indeterminate",
+        }
+    }
+}
+
+/// What the analysis concludes about one trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathVerdict {
+    /// The class of the path.
+    pub class: VerdictClass,
+    /// Ordered countries of located, plausible hops, repeats collapsed.
+    pub countries: Vec<CountryCode>,
+    /// Those of `countries` outside home and the allowed set.
+    pub foreign_countries: Vec<CountryCode>,
+    /// Origin ASNs of hops located in foreign countries.
+    pub foreign_asns: Vec<u32>,
+    /// Whether the path breaks the target's allowed-countries policy.
+    pub violation: bool,
+    /// Stable identity of the responding hop sequence.
+    pub path_id: String,
+    /// One plain-language sentence saying why.
+    pub explanation: String,
+}
+
+/// A trace together with its verdict: the `transitwatch.trace/1` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    /// Always [`TRACE_SCHEMA`].
+    pub schema: String,
+    /// What was measured.
+    #[serde(flatten)]
+    pub trace: Trace,
+    /// What it means.
+    pub verdict: PathVerdict,
+}
+
+impl TraceRecord {
+    /// Pair a trace with its verdict under the current schema.
+    #[must_use]
+    pub fn new(trace: Trace, verdict: PathVerdict) -> Self {
+        Self {
+            schema: TRACE_SCHEMA.to_string(),
+            trace,
+            verdict,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn country_codes_are_two_letters_upper_cased() {
+        assert_eq!("ls".parse::<CountryCode>().unwrap().as_str(), "LS");
+        assert!("LSO".parse::<CountryCode>().is_err());
+        assert!("L1".parse::<CountryCode>().is_err());
+        assert!("".parse::<CountryCode>().is_err());
+    }
+
+    #[test]
+    fn protocols_parse_case_insensitively_and_reject_others() {
+        assert_eq!("TCP".parse::<Protocol>().unwrap(), Protocol::Tcp);
+        let err = "sctp".parse::<Protocol>().unwrap_err();
+        assert!(err.to_string().contains("sctp"));
+    }
+}

@@ -1,0 +1,192 @@
+//! The probe engine: turns a [`TraceRequest`] into a measured [`Trace`].
+//!
+//! [`Prober`] is the seam between whoever wants a path measured (the `trace`
+//! command, later the scheduler) and how it is measured. [`TrippyProber`]
+//! implements it with trippy-core raw-socket tracers; no trippy type leaves
+//! this module.
+//!
+//! Timing model: the `probes_per_hop` probes of a TTL are sent by that many
+//! single-round tracers running side by side (each one its own Paris flow),
+//! so a reachable destination costs about one round trip plus a short wait
+//! for late replies rather than one round per probe. Routers answer from
+//! their slow path, so the last router's time-exceeded reply often arrives
+//! after the destination's own reply: a tracer keeps listening until
+//! [`late_reply_window`] has passed since it started (twice the destination's
+//! round-trip time, within a floor and the configured `grace` ceiling) and
+//! nothing has arrived for a quarter of that window. A destination that never
+//! answers costs at most the configured deadline.
+
+mod fd_budget;
+mod slots;
+mod trippy;
+
+pub use fd_budget::{open_fd_count, FdBudget, SELECT_FD_LIMIT};
+pub use slots::{Slot, SlotPool};
+pub use trippy::TrippyProber;
+
+use crate::model::{Protocol, TargetRef, Trace, VantageRef};
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The shortest late-reply window: covers scheduling noise on a busy host.
+pub const WINDOW_FLOOR: Duration = Duration::from_micros(500);
+/// The late-reply window lasts this many destination round-trip times.
+pub const WINDOW_RTT_FACTOR: u32 = 2;
+/// Destination port of UDP probes when none is configured (traceroute's).
+pub const DEFAULT_UDP_PORT: u16 = 33434;
+/// Destination port of TCP probes when none is configured.
+pub const DEFAULT_TCP_PORT: u16 = 443;
+
+/// How one trace is probed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSettings {
+    /// Probe protocol.
+    pub protocol: Protocol,
+    /// Destination port for UDP/TCP; `None` takes the protocol's default.
+    pub port: Option<u16>,
+    /// Probes sent per TTL.
+    pub probes_per_hop: u8,
+    /// First TTL probed.
+    pub first_ttl: u8,
+    /// Last TTL probed.
+    pub max_ttl: u8,
+    /// IP packet size of each probe, in bytes.
+    pub packet_size: u16,
+    /// Ceiling of the late-reply window (see [`late_reply_window`]).
+    pub grace: Duration,
+    /// Longest a trace may take when the destination never answers.
+    pub deadline: Duration,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            protocol: Protocol::Icmp,
+            port: None,
+            probes_per_hop: 3,
+            first_ttl: 1,
+            max_ttl: 30,
+            packet_size: 64,
+            grace: Duration::from_millis(100),
+            deadline: Duration::from_secs(3),
+        }
+    }
+}
+
+impl ProbeSettings {
+    /// The destination port probes use, `None` for ICMP.
+    #[must_use]
+    pub fn effective_port(&self) -> Option<u16> {
+        match self.protocol {
+            Protocol::Icmp => None,
+            Protocol::Udp => Some(self.port.unwrap_or(DEFAULT_UDP_PORT)),
+            Protocol::Tcp => Some(self.port.unwrap_or(DEFAULT_TCP_PORT)),
+        }
+    }
+}
+
+/// One trace to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceRequest {
+    /// What to trace; `target.addr` is probed.
+    pub target: TargetRef,
+    /// Who traces.
+    pub vantage: VantageRef,
+    /// How.
+    pub settings: ProbeSettings,
+    /// The destination's last known round-trip time. Without it the prober
+    /// measures it with one probe before tracing, to size the late-reply
+    /// window.
+    pub rtt_hint: Option<Duration>,
+}
+
+/// Why a trace could not be measured at all. A destination that does not
+/// answer is not an error: it is a [`Trace`] with `reached: false`.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Raw sockets need CAP_NET_RAW.
+    #[error("cannot open a raw socket: {0} (transitwatch needs CAP_NET_RAW; run as root or grant the capability)")]
+    Privilege(String),
+    /// The kernel has no route to the target.
+    #[error("no route to {addr}: {reason}")]
+    Unroutable {
+        /// The target address.
+        addr: IpAddr,
+        /// What the kernel said.
+        reason: String,
+    },
+    /// The settings cannot be traced (e.g. a packet size too small for IPv6).
+    #[error("invalid probe settings: {0}")]
+    Settings(String),
+    /// The raw-socket engine failed.
+    #[error("trace engine failed: {0}")]
+    Engine(String),
+    /// The raw-socket engine panicked; the trace is lost, the process lives.
+    #[error("trace engine panicked: {0}")]
+    Panicked(String),
+    /// The prober is shutting down.
+    #[error("prober closed")]
+    Closed,
+}
+
+/// Measures paths. Implementations must be cheap to share between tasks.
+pub trait Prober: Send + Sync {
+    /// Trace one target. Errors concern this trace only.
+    fn trace(
+        &self,
+        request: TraceRequest,
+    ) -> impl Future<Output = Result<Trace, ProbeError>> + Send;
+}
+
+/// How long a tracer listens for late replies, measured from its start, for
+/// a destination with round-trip time `rtt`: [`WINDOW_RTT_FACTOR`] round
+/// trips, at least [`WINDOW_FLOOR`], at most `ceiling`. Without a measured
+/// RTT the ceiling applies.
+#[must_use]
+pub fn late_reply_window(rtt: Option<Duration>, ceiling: Duration) -> Duration {
+    match rtt {
+        Some(rtt) => (rtt * WINDOW_RTT_FACTOR).clamp(WINDOW_FLOOR.min(ceiling), ceiling),
+        None => ceiling,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_follows_rtt_within_floor_and_ceiling() {
+        let ceiling = Duration::from_millis(100);
+        assert_eq!(late_reply_window(None, ceiling), ceiling);
+        assert_eq!(
+            late_reply_window(Some(Duration::from_micros(50)), ceiling),
+            WINDOW_FLOOR
+        );
+        assert_eq!(
+            late_reply_window(Some(Duration::from_millis(10)), ceiling),
+            Duration::from_millis(20)
+        );
+        assert_eq!(
+            late_reply_window(Some(Duration::from_millis(300)), ceiling),
+            ceiling
+        );
+        // A ceiling below the floor wins.
+        let tiny = Duration::from_micros(100);
+        assert_eq!(
+            late_reply_window(Some(Duration::from_micros(1)), tiny),
+            tiny
+        );
+    }
+
+    #[test]
+    fn ports_default_per_protocol() {
+        let mut s = ProbeSettings::default();
+        assert_eq!(s.effective_port(), None);
+        s.protocol = Protocol::Udp;
+        assert_eq!(s.effective_port(), Some(DEFAULT_UDP_PORT));
+        s.protocol = Protocol::Tcp;
+        s.port = Some(8443);
+        assert_eq!(s.effective_port(), Some(8443));
+    }
+}

@@ -1,0 +1,131 @@
+//! The human-readable report: one table per trace, like `mtr --report`,
+//! followed by the verdict in one sentence.
+
+use crate::model::{Hop, TraceRecord};
+use std::fmt::Write as _;
+
+/// Render a record as an `mtr --report`-style table.
+#[must_use]
+pub fn table(record: &TraceRecord) -> String {
+    let t = &record.trace;
+    let mut out = String::new();
+    let port = t.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "HOST: {} -> {} ({}{port}) {} {}",
+        t.vantage.name, t.target.host, t.target.addr, t.protocol, t.started_at
+    );
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<40} {:>6} {:>4} {:>4} {:>8} {:>8} {:>8}  {:<7} ASN",
+        "TTL", "Host", "Loss%", "Snt", "Rcv", "Best", "Avg", "Wrst", "Country"
+    );
+    for hop in &t.hops {
+        out.push_str(&hop_line(hop));
+    }
+    let reached = if t.reached {
+        "destination reached"
+    } else {
+        "destination NOT reached"
+    };
+    let _ = writeln!(
+        out,
+        "{reached}; verdict: {} (path {})",
+        record.verdict.class.as_str(),
+        record.verdict.path_id
+    );
+    let _ = writeln!(out, "{}", record.verdict.explanation);
+    out
+}
+
+fn hop_line(hop: &Hop) -> String {
+    let host = match hop.addr {
+        Some(addr) if hop.addrs.len() > 1 => format!("{addr} (+{})", hop.addrs.len() - 1),
+        Some(addr) => addr.to_string(),
+        None => "???".to_string(),
+    };
+    let loss = if hop.sent == 0 {
+        0.0
+    } else {
+        100.0 * f64::from(hop.sent - hop.received.min(hop.sent)) / f64::from(hop.sent)
+    };
+    let (best, avg, worst) = hop.rtt_ms.map_or_else(
+        || ("-".to_string(), "-".to_string(), "-".to_string()),
+        |r| {
+            (
+                format!("{:.3}", r.best),
+                format!("{:.3}", r.avg),
+                format!("{:.3}", r.worst),
+            )
+        },
+    );
+    let country = hop
+        .geo
+        .country
+        .map_or_else(|| "-".to_string(), |c| c.to_string());
+    let asn = hop
+        .geo
+        .asn
+        .map_or_else(|| "-".to_string(), |a| format!("AS{a}"));
+    format!(
+        "{:>3}.  {:<40} {:>5.1}% {:>4} {:>4} {:>8} {:>8} {:>8}  {:<7} {}\n",
+        hop.ttl, host, loss, hop.sent, hop.received, best, avg, worst, country, asn
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        HopGeo, PathVerdict, Protocol, RttMs, TargetRef, Trace, VantageRef, VerdictClass,
+    };
+
+    #[test]
+    fn silent_hops_show_as_question_marks_with_full_loss() {
+        let hop = |ttl, addr: Option<&str>| Hop {
+            ttl,
+            addr: addr.map(|a| a.parse().unwrap()),
+            addrs: addr.into_iter().map(|a| a.parse().unwrap()).collect(),
+            sent: 3,
+            received: if addr.is_some() { 3 } else { 0 },
+            rtt_ms: addr.map(|_| RttMs {
+                best: 0.05,
+                avg: 0.06,
+                worst: 0.08,
+            }),
+            geo: HopGeo::default(),
+        };
+        let record = TraceRecord::new(
+            Trace {
+                target: TargetRef {
+                    name: "gov".into(),
+                    host: "portal.gov.ls.test".into(),
+                    addr: "198.51.100.10".parse().unwrap(),
+                },
+                vantage: VantageRef {
+                    name: "maseru-1".into(),
+                    country: None,
+                },
+                protocol: Protocol::Icmp,
+                port: None,
+                started_at: "2026-11-26T12:00:00Z".into(),
+                reached: true,
+                hops: vec![hop(1, Some("198.18.1.2")), hop(2, None)],
+            },
+            PathVerdict {
+                class: VerdictClass::Indeterminate,
+                countries: vec![],
+                foreign_countries: vec![],
+                foreign_asns: vec![],
+                violation: false,
+                path_id: "0".into(),
+                explanation: "x".into(),
+            },
+        );
+        let text = table(&record);
+        assert!(text.contains("  1.  198.18.1.2"), "{text}");
+        assert!(text.contains("  2.  ???"), "{text}");
+        assert!(text.contains("100.0%"), "{text}");
+        assert!(text.contains("verdict: indeterminate"));
+    }
+}

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# The transitwatch lab: a small internet of network namespaces whose kernel
+# routers answer real probes. Used by the lab tests (through tests/support),
+# the benchmarks and the README demo.
+#
+#   lab.sh up PREFIX             build the lab; namespaces are named PREFIX-<node>
+#   lab.sh down PREFIX           delete every namespace and file of that lab
+#   lab.sh route PREFIX ls|za    send traffic for the domestic service via LS or via ZA
+#   lab.sh silence PREFIX on|off drop the time-exceeded replies of router ls2
+#   lab.sh exec PREFIX NODE CMD  run CMD inside a node (vantage is "v")
+#   lab.sh addrs                 print the lab's well-known addresses as KEY=VALUE
+#
+# Topology (IPv4 198.18.0.0/15 links, IPv6 2001:db8::/32, services in
+# 198.51.100.0/24 and 203.0.113.0/24):
+#
+#   v ── r1 ─┬─ ls2 ──────────── gw ── dom   (domestic service, LS)
+#            ├─ za1 ── za2 ───── gw          (alternative route via ZA)
+#            └─ ie1 ── ie                    (foreign service, IE)
+#
+# Link N is 198.18.N.0/24 and 2001:db8:N::/64; the left node is .1/::1, the
+# right node .2/::2. Routers answer from the address of the interface a probe
+# came in on (icmp_errors_use_inbound_ifaddr), as most real routers do.
+set -euo pipefail
+
+NODES=(v r1 ls2 gw dom za1 za2 ie1 ie)
+# link number, left node, right node
+LINKS=(
+  "1 v r1"
+  "2 r1 ls2"
+  "3 ls2 gw"
+  "4 r1 za1"
+  "5 za1 za2"
+  "6 za2 gw"
+  "7 gw dom"
+  "8 r1 ie1"
+  "9 ie1 ie"
+)
+
+addrs() {
+  cat <<'EOF'
+VANTAGE_V4=198.18.1.1
+VANTAGE_V6=2001:db8:1::1
+DOMESTIC_V4=198.51.100.10
+DOMESTIC_V6=2001:db8:100::10
+DOMESTIC_PREFIX_V4=198.51.100.0/24
+FOREIGN_V4=203.0.113.10
+FOREIGN_V6=2001:db8:113::10
+UNANSWERED_V4=198.18.200.1
+UNROUTABLE_V4=192.0.2.1
+UNROUTABLE_V6=2001:db8:dead::1
+R1_V4=198.18.1.2
+LS2_V4=198.18.2.2
+GW_VIA_LS_V4=198.18.3.2
+ZA1_V4=198.18.4.2
+ZA2_V4=198.18.5.2
+GW_VIA_ZA_V4=198.18.6.2
+IE1_V4=198.18.8.2
+R1_V6=2001:db8:1::2
+LS2_V6=2001:db8:2::2
+GW_VIA_LS_V6=2001:db8:3::2
+ZA1_V6=2001:db8:4::2
+ZA2_V6=2001:db8:5::2
+GW_VIA_ZA_V6=2001:db8:6::2
+IE1_V6=2001:db8:8::2
+DOMESTIC_HOST=portal.gov.ls.test
+FOREIGN_HOST=shop.ie.test
+EOF
+}
+
+ns() { echo "$1-$2"; }
+in_ns() { local p=$1 n=$2; shift 2; ip netns exec "$(ns "$p" "$n")" "$@"; }
+
+sysctls() {
+  local p=$1 n=$2
+  # Every node forwards, answers every probe without rate limits and accepts
+  # asymmetric return paths (the ZA route returns via LS).
+  in_ns "$p" "$n" sh -c '
+    for kv in \
+      net.ipv4.ip_forward=1 \
+      net.ipv4.conf.all.rp_filter=0 \
+      net.ipv4.conf.default.rp_filter=0 \
+      net.ipv4.icmp_ratelimit=0 \
+      net.ipv4.icmp_ratemask=0 \
+      net.ipv4.icmp_msgs_per_sec=10000000 \
+      net.ipv4.icmp_msgs_burst=10000000 \
+      net.ipv4.icmp_errors_use_inbound_ifaddr=1 \
+      net.ipv4.ping_group_range="0 2147483647" \
+      net.ipv6.conf.all.forwarding=1 \
+      net.ipv6.conf.default.accept_dad=0 \
+      net.ipv6.conf.all.accept_dad=0 \
+      net.ipv6.icmp.ratelimit=0; do
+      sysctl -qw "$kv" 2>/dev/null || true
+    done'
+}
+
+route_set() {
+  local p=$1 via=$2 v4 v6
+  case "$via" in
+    ls) v4=198.18.2.2; v6=2001:db8:2::2 ;;
+    za) v4=198.18.4.2; v6=2001:db8:4::2 ;;
+    *) echo "lab.sh: route must be ls or za, got '$via'" >&2; exit 2 ;;
+  esac
+  for pfx in 198.51.100.0/24 198.18.7.0/24; do
+    in_ns "$p" r1 ip route replace "$pfx" via "$v4"
+  done
+  for pfx in 2001:db8:100::/64 2001:db8:7::/64; do
+    in_ns "$p" r1 ip -6 route replace "$pfx" via "$v6"
+  done
+}
+
+up() {
+  local p=$1
+  down "$p" 2>/dev/null || true
+  for n in "${NODES[@]}"; do
+    ip netns add "$(ns "$p" "$n")"
+    in_ns "$p" "$n" ip link set lo up
+    sysctls "$p" "$n"
+  done
+  local l a b
+  for link in "${LINKS[@]}"; do
+    read -r l a b <<<"$link"
+    ip link add "l$l" netns "$(ns "$p" "$a")" type veth peer name "l$l" netns "$(ns "$p" "$b")"
+    in_ns "$p" "$a" ip addr add "198.18.$l.1/24" dev "l$l"
+    in_ns "$p" "$b" ip addr add "198.18.$l.2/24" dev "l$l"
+    in_ns "$p" "$a" ip -6 addr add "2001:db8:$l::1/64" dev "l$l" nodad
+    in_ns "$p" "$b" ip -6 addr add "2001:db8:$l::2/64" dev "l$l" nodad
+    in_ns "$p" "$a" ip link set "l$l" up
+    in_ns "$p" "$b" ip link set "l$l" up
+  done
+
+  # Default routes point back towards the vantage.
+  in_ns "$p" v ip route add default via 198.18.1.2
+  in_ns "$p" v ip -6 route add default via 2001:db8:1::2
+  # 192.0.2.0/24 and 2001:db8:dead::/48 are unroutable from the vantage: the
+  # kernel refuses to send there at all.
+  in_ns "$p" v ip route add unreachable 192.0.2.0/24
+  in_ns "$p" v ip -6 route add unreachable 2001:db8:dead::/48
+  local n gw4 gw6
+  for spec in "ls2 2" "za1 4" "ie1 8"; do
+    read -r n l <<<"$spec"
+    in_ns "$p" "$n" ip route add default via "198.18.$l.1"
+    in_ns "$p" "$n" ip -6 route add default via "2001:db8:$l::1"
+  done
+  for spec in "za2 5" "gw 3" "dom 7" "ie 9"; do
+    read -r n l <<<"$spec"
+    gw4="198.18.$l.1"; gw6="2001:db8:$l::1"
+    in_ns "$p" "$n" ip route add default via "$gw4"
+    in_ns "$p" "$n" ip -6 route add default via "$gw6"
+  done
+
+  # The services: whole prefixes answered by one host (AnyIP), so tests and
+  # benchmarks may use as many service addresses as they like.
+  in_ns "$p" dom ip route add local 198.51.100.0/24 dev lo
+  in_ns "$p" dom ip -6 route add local 2001:db8:100::/64 dev lo
+  in_ns "$p" ie ip route add local 203.0.113.0/24 dev lo
+  in_ns "$p" ie ip -6 route add local 2001:db8:113::/64 dev lo
+  # IPv6 answers errors from an AnyIP address only when it is assigned.
+  for a in 2001:db8:100::10 2001:db8:100::20; do
+    in_ns "$p" dom ip -6 addr add "$a/128" dev lo
+  done
+  in_ns "$p" ie ip -6 addr add 2001:db8:113::10/128 dev lo
+
+  # Forward routes towards the services.
+  in_ns "$p" r1 ip route add 198.18.3.0/24 via 198.18.2.2
+  in_ns "$p" r1 ip route add 198.18.5.0/24 via 198.18.4.2
+  in_ns "$p" r1 ip route add 198.18.6.0/24 via 198.18.4.2
+  in_ns "$p" r1 ip route add 198.18.9.0/24 via 198.18.8.2
+  in_ns "$p" r1 ip route add 203.0.113.0/24 via 198.18.8.2
+  in_ns "$p" r1 ip -6 route add 2001:db8:3::/64 via 2001:db8:2::2
+  in_ns "$p" r1 ip -6 route add 2001:db8:5::/64 via 2001:db8:4::2
+  in_ns "$p" r1 ip -6 route add 2001:db8:6::/64 via 2001:db8:4::2
+  in_ns "$p" r1 ip -6 route add 2001:db8:9::/64 via 2001:db8:8::2
+  in_ns "$p" r1 ip -6 route add 2001:db8:113::/64 via 2001:db8:8::2
+  for pfx in 198.51.100.0/24 198.18.7.0/24; do
+    in_ns "$p" ls2 ip route add "$pfx" via 198.18.3.2
+    in_ns "$p" za1 ip route add "$pfx" via 198.18.5.2
+    in_ns "$p" za2 ip route add "$pfx" via 198.18.6.2
+  done
+  in_ns "$p" za1 ip route add 198.18.6.0/24 via 198.18.5.2
+  for pfx in 2001:db8:100::/64 2001:db8:7::/64; do
+    in_ns "$p" ls2 ip -6 route add "$pfx" via 2001:db8:3::2
+    in_ns "$p" za1 ip -6 route add "$pfx" via 2001:db8:5::2
+    in_ns "$p" za2 ip -6 route add "$pfx" via 2001:db8:6::2
+  done
+  in_ns "$p" za1 ip -6 route add 2001:db8:6::/64 via 2001:db8:5::2
+  in_ns "$p" gw ip route add 198.51.100.0/24 via 198.18.7.2
+  in_ns "$p" gw ip -6 route add 2001:db8:100::/64 via 2001:db8:7::2
+  in_ns "$p" ie1 ip route add 203.0.113.0/24 via 198.18.9.2
+  in_ns "$p" ie1 ip -6 route add 2001:db8:113::/64 via 2001:db8:9::2
+  # 198.18.200.0/24 is routed to dom, which silently drops it: a target
+  # that never answers.
+  in_ns "$p" r1 ip route add 198.18.200.0/24 via 198.18.2.2
+  in_ns "$p" ls2 ip route add 198.18.200.0/24 via 198.18.3.2
+  in_ns "$p" gw ip route add 198.18.200.0/24 via 198.18.7.2
+  in_ns "$p" dom ip route add blackhole 198.18.200.0/24
+
+  route_set "$p" ls
+  settle "$p"
+
+  # Names inside the lab resolve from files only (ip netns exec bind-mounts
+  # /etc/netns/NAME/*); nothing ever asks a real DNS server.
+  local etc="/etc/netns/$(ns "$p" v)"
+  mkdir -p "$etc"
+  cat >"$etc/hosts" <<EOF
+127.0.0.1 localhost
+::1 localhost
+198.51.100.10 portal.gov.ls.test
+2001:db8:100::10 portal.gov.ls.test
+198.51.100.20 bank.ls.test
+203.0.113.10 shop.ie.test
+2001:db8:113::10 shop.ie.test
+198.18.200.1 silent.ls.test
+EOF
+  echo "nameserver 127.0.0.1" >"$etc/resolv.conf"
+}
+
+# IPv6 on a veth starts only after the kernel has seen its carrier come up
+# (linkwatch may take up to a second) and given it a link-local address;
+# until then the lab drops IPv6. Wait for every link-local, at most 10 s.
+settle() {
+  local p=$1 n want have i
+  for n in "${NODES[@]}"; do
+    want=$(in_ns "$p" "$n" ip -o link show type veth | wc -l)
+    for i in $(seq 100); do
+      have=$(in_ns "$p" "$n" ip -o -6 addr show scope link -tentative | wc -l)
+      [ "$have" -ge "$want" ] && break
+      sleep 0.1
+    done
+    [ "$have" -ge "$want" ] || { echo "lab.sh: IPv6 on $(ns "$p" "$n") did not come up" >&2; exit 1; }
+  done
+}
+
+silence() {
+  local p=$1 on=$2
+  in_ns "$p" ls2 nft delete table inet twlab 2>/dev/null || true
+  if [ "$on" = on ]; then
+    in_ns "$p" ls2 nft -f - <<'EOF'
+table inet twlab {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    icmp type time-exceeded drop
+    icmpv6 type time-exceeded drop
+  }
+}
+EOF
+  fi
+}
+
+down() {
+  local p=$1 n
+  for n in "${NODES[@]}"; do
+    ip netns delete "$(ns "$p" "$n")" 2>/dev/null || true
+  done
+  rm -rf "/etc/netns/$(ns "$p" v)"
+}
+
+cmd=${1:-}
+case "$cmd" in
+  up) up "${2:?prefix}" ;;
+  down) down "${2:?prefix}" ;;
+  route) route_set "${2:?prefix}" "${3:?ls|za}" ;;
+  silence) silence "${2:?prefix}" "${3:?on|off}" ;;
+  exec) p=${2:?prefix}; n=${3:?node}; shift 3; in_ns "$p" "$n" "$@" ;;
+  addrs) addrs ;;
+  *) echo "usage: lab.sh up|down|route|silence|exec|addrs ..." >&2; exit 2 ;;
+esac
