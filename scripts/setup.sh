@@ -2,7 +2,7 @@
 # Installs what building, testing and the lab need on a fresh Debian/Ubuntu
 # machine. Idempotent; needs root for apt-get.
 set -euo pipefail
-packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3)
+packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -12,4 +12,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The geo conformance test reads MMDBs with Python's maxminddb as its
+# independent reader (mmdblookup from mmdb-bin is the fallback).
+python3 -c 'import maxminddb' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check maxminddb >/dev/null 2>&1 ||
+  echo "setup: pip install maxminddb failed; geo conformance falls back to mmdblookup" >&2
 command -v cargo >/dev/null || { echo "setup: cargo (Rust >= 1.85) is required" >&2; exit 1; }

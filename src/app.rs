@@ -6,7 +6,10 @@
 
 use crate::analysis::{self, Policy};
 use crate::config::{Config, ConfigError};
-use crate::model::{CountryCode, Family, Protocol, TargetRef, TraceRecord, VantageRef};
+use crate::geo::{self, GeoDb};
+use crate::model::{
+    Coordinates, CountryCode, Family, Protocol, TargetRef, TraceRecord, VantageRef,
+};
 use crate::probe::{ProbeSettings, Prober, TraceRequest, TrippyProber};
 use crate::render;
 use crate::resolve;
@@ -23,6 +26,9 @@ pub enum CliError {
     /// A configuration file that cannot be used (exit 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A geolocation database or overrides file that cannot be used (exit 2).
+    #[error(transparent)]
+    Geo(#[from] geo::GeoError),
     /// Something failed while running (exit 1).
     #[error("{0}")]
     Runtime(String),
@@ -33,7 +39,7 @@ impl CliError {
     #[must_use]
     pub const fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::Config(_) => 2,
+            Self::Usage(_) | Self::Config(_) | Self::Geo(_) => 2,
             Self::Runtime(_) => 1,
         }
     }
@@ -46,6 +52,10 @@ pub struct TraceOptions {
     pub target: String,
     /// Configuration file for vantage, policy and probe defaults.
     pub config: Option<PathBuf>,
+    /// MMDB files (replace the config's `[geoip] files` when given).
+    pub geoip: Vec<PathBuf>,
+    /// Overrides CSV (replaces the config's `[geoip] overrides`).
+    pub overrides: Option<PathBuf>,
     /// Home country (overrides the config).
     pub home: Option<CountryCode>,
     /// Probe protocol (overrides target and config).
@@ -76,6 +86,7 @@ struct TracePlan {
     host: String,
     family: Family,
     vantage: VantageRef,
+    vantage_at: Option<Coordinates>,
     policy: Policy,
     settings: ProbeSettings,
 }
@@ -88,6 +99,7 @@ fn plan_trace(opts: &TraceOptions, config: Option<&Config>) -> Result<TracePlan,
         country: None,
     };
     let mut policy = Policy::default();
+    let mut vantage_at = None;
     let mut name = opts.target.clone();
     let mut host = opts.target.clone();
     if let Some(cfg) = config {
@@ -108,6 +120,9 @@ fn plan_trace(opts: &TraceOptions, config: Option<&Config>) -> Result<TracePlan,
             country: Some(cfg.vantage.country),
         };
         policy.home = Some(cfg.policy.home);
+        if let (Some(lat), Some(lon)) = (cfg.vantage.latitude, cfg.vantage.longitude) {
+            vantage_at = Some(Coordinates { lat, lon });
+        }
         if let Some(t) = cfg.targets.iter().find(|t| t.name == opts.target) {
             name.clone_from(&t.name);
             host.clone_from(&t.host);
@@ -152,6 +167,7 @@ fn plan_trace(opts: &TraceOptions, config: Option<&Config>) -> Result<TracePlan,
         host,
         family,
         vantage,
+        vantage_at,
         policy,
         settings,
     })
@@ -197,6 +213,7 @@ pub async fn trace(
         None => None,
     };
     let plan = plan_trace(opts, config.as_ref())?;
+    let geo = open_geo(config.as_ref(), &opts.geoip, opts.overrides.as_deref())?;
     let addrs = resolve::resolve(&plan.host, plan.family)
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
@@ -221,8 +238,7 @@ pub async fn trace(
         if !trace.reached {
             unreached.push(addr);
         }
-        let verdict = analysis::analyze(&trace, &plan.policy);
-        let record = TraceRecord::new(trace, verdict);
+        let record = judge(trace, &geo, plan.vantage_at, &plan.policy);
         let text = if opts.json {
             let mut line = serde_json::to_string(&record)
                 .map_err(|e| CliError::Runtime(format!("cannot encode the record: {e}")))?;
@@ -246,6 +262,149 @@ pub async fn trace(
         )));
     }
     Ok(records)
+}
+
+/// The one path from a measured trace to a record, shared by every command
+/// that produces records: locate every hop, then classify the path.
+#[must_use]
+pub fn judge(
+    mut trace: crate::model::Trace,
+    geo: &GeoDb,
+    vantage_at: Option<Coordinates>,
+    policy: &Policy,
+) -> TraceRecord {
+    geo::enrich(&mut trace, geo, vantage_at);
+    let verdict = analysis::analyze(&trace, policy);
+    TraceRecord::new(trace, verdict)
+}
+
+/// The geolocation sources: files given on the command line replace the
+/// config's; with neither, nothing is located.
+fn open_geo(
+    config: Option<&Config>,
+    files: &[PathBuf],
+    overrides: Option<&std::path::Path>,
+) -> Result<GeoDb, CliError> {
+    let (cfg_files, cfg_overrides) = config.map_or((&[][..], None), |c| {
+        (c.geoip.files.as_slice(), c.geoip.overrides.as_deref())
+    });
+    let files = if files.is_empty() { cfg_files } else { files };
+    let overrides = overrides.or(cfg_overrides);
+    if files.is_empty() && overrides.is_none() {
+        return Ok(GeoDb::empty());
+    }
+    Ok(GeoDb::open(files, overrides)?)
+}
+
+/// Options of `transitwatch geo lookup`.
+#[derive(Debug, Clone, Default)]
+pub struct GeoLookupOptions {
+    /// Addresses to look up.
+    pub addrs: Vec<std::net::IpAddr>,
+    /// Configuration file (its `[geoip]` table).
+    pub config: Option<PathBuf>,
+    /// MMDB files (replace the config's).
+    pub geoip: Vec<PathBuf>,
+    /// Overrides CSV (replaces the config's).
+    pub overrides: Option<PathBuf>,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+/// `transitwatch geo lookup`: what every source says about each address,
+/// and which answer wins.
+///
+/// # Errors
+/// Configuration and database errors.
+pub fn geo_lookup(opts: &GeoLookupOptions, out: &mut impl Write) -> Result<(), CliError> {
+    let config = match &opts.config {
+        Some(path) => Some(Config::load(path)?),
+        None => None,
+    };
+    let db = open_geo(config.as_ref(), &opts.geoip, opts.overrides.as_deref())?;
+    let mut text = String::new();
+    for &addr in &opts.addrs {
+        let decided = db.locate(addr);
+        let answers = db.lookup_all(addr);
+        if opts.json {
+            let line = serde_json::json!({
+                "addr": addr,
+                "geo": decided,
+                "sources": answers.iter().map(|a| serde_json::json!({
+                    "source": a.source,
+                    "database": a.database,
+                    "geo": a.geo,
+                    "note": a.note,
+                })).collect::<Vec<_>>(),
+            });
+            text.push_str(&line.to_string());
+            text.push('\n');
+        } else {
+            text.push_str(&format!("{addr}: {}\n", describe(&decided)));
+            for a in &answers {
+                let said = a
+                    .geo
+                    .as_ref()
+                    .map_or_else(|| "nothing".to_string(), describe);
+                let note = a
+                    .note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                text.push_str(&format!("  {} [{}]: {said}{note}\n", a.source, a.database));
+            }
+        }
+    }
+    out.write_all(text.as_bytes())
+        .map_err(|e| CliError::Runtime(format!("cannot write the result: {e}")))
+}
+
+fn describe(g: &crate::model::HopGeo) -> String {
+    if g.country.is_none() && g.asn.is_none() {
+        return "not located".to_string();
+    }
+    let mut parts = Vec::new();
+    if let Some(c) = g.country {
+        parts.push(c.to_string());
+    }
+    if let Some(city) = &g.city {
+        parts.push(city.clone());
+    }
+    if let (Some(lat), Some(lon)) = (g.lat, g.lon) {
+        let radius = g
+            .accuracy_km
+            .map(|r| format!(" ±{r} km"))
+            .unwrap_or_default();
+        parts.push(format!("{lat:.4},{lon:.4}{radius}"));
+    }
+    if let Some(asn) = g.asn {
+        let org = g
+            .as_org
+            .as_deref()
+            .map(|o| format!(" {o}"))
+            .unwrap_or_default();
+        parts.push(format!("AS{asn}{org}"));
+    }
+    let by = g
+        .database
+        .as_deref()
+        .map(|d| format!(" (from {d})"))
+        .unwrap_or_default();
+    format!("{}{by}", parts.join(", "))
+}
+
+/// `transitwatch geo build`: turn an overrides CSV into an MMDB.
+///
+/// # Errors
+/// The CSV or the output cannot be used.
+pub fn geo_build(csv: &std::path::Path, output: &std::path::Path) -> Result<String, CliError> {
+    let report = geo::build(csv, output)?;
+    Ok(format!(
+        "{}: {} prefixes from {}",
+        output.display(),
+        report.prefixes,
+        csv.display()
+    ))
 }
 
 /// `transitwatch check-config`: load and validate a file; say what it holds.

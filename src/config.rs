@@ -1257,11 +1257,26 @@ fn validate_country(
     field: &str,
     src: &Source<'_>,
 ) -> Result<CountryCode, ConfigError> {
-    code.get_ref()
-        .parse()
-        .map_err(|e: crate::model::InvalidCountryCode| {
-            src.invalid(Some(code.span()), field, e.to_string())
-        })
+    let parsed: CountryCode =
+        code.get_ref()
+            .parse()
+            .map_err(|e: crate::model::InvalidCountryCode| {
+                src.invalid(Some(code.span()), field, e.to_string())
+            })?;
+    // Two letters are not enough: `XX` or `UK` would silently never match
+    // a database answer. XK (Kosovo) is user-assigned but used by every
+    // geolocation database.
+    if parsed.as_str() != "XK" && rust_iso3166::from_alpha2(parsed.as_str()).is_none() {
+        return Err(src.invalid(
+            Some(code.span()),
+            field,
+            format!(
+                "`{}` is not an assigned ISO 3166-1 alpha-2 country code",
+                code.get_ref()
+            ),
+        ));
+    }
+    Ok(parsed)
 }
 
 fn validate_protocol(

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use transitwatch::app::{self, CliError, TraceOptions};
+use transitwatch::app::{self, CliError, GeoLookupOptions, TraceOptions};
 use transitwatch::config::parse_duration;
 use transitwatch::model::{CountryCode, Family, Protocol};
 use transitwatch::privilege;
@@ -32,6 +32,40 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Geolocation databases: look addresses up, build overlays.
+    #[command(subcommand)]
+    Geo(GeoCommand),
+}
+
+#[derive(Subcommand)]
+enum GeoCommand {
+    /// What every source says about each address, and which answer wins.
+    Lookup {
+        /// Addresses to look up.
+        #[arg(required = true)]
+        addrs: Vec<std::net::IpAddr>,
+        /// Configuration file (its [geoip] table).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// MMDB file (repeatable; replaces the config's files).
+        #[arg(long)]
+        geoip: Vec<PathBuf>,
+        /// Overrides CSV (prefix,country[,city,lat,lon,asn,note]).
+        #[arg(long)]
+        overrides: Option<PathBuf>,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn an overrides CSV into an MMDB that sites can share.
+    Build {
+        /// The overrides CSV.
+        #[arg(long)]
+        csv: PathBuf,
+        /// The MMDB file to write.
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -41,6 +75,14 @@ struct TraceArgs {
     /// Configuration file (vantage, home country, probe defaults, targets).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// MMDB file to locate hops with (repeatable: a country or city
+    /// database and an ASN database; replaces the config's files).
+    #[arg(long)]
+    geoip: Vec<PathBuf>,
+    /// Overrides CSV (prefix,country[,city,lat,lon,asn,note]) that wins over
+    /// the databases.
+    #[arg(long)]
+    overrides: Option<PathBuf>,
     /// Home country, ISO 3166-1 alpha-2 (overrides the config).
     #[arg(long)]
     home: Option<CountryCode>,
@@ -94,6 +136,8 @@ impl TraceArgs {
         TraceOptions {
             target: self.target,
             config: self.config,
+            geoip: self.geoip,
+            overrides: self.overrides,
             home: self.home,
             protocol: self.protocol,
             port: self.port,
@@ -151,6 +195,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::CheckConfig { config } => {
             println!("{}", app::check_config(&config)?);
+            Ok(())
+        }
+        Command::Geo(GeoCommand::Lookup {
+            addrs,
+            config,
+            geoip,
+            overrides,
+            json,
+        }) => {
+            let opts = GeoLookupOptions {
+                addrs,
+                config,
+                geoip,
+                overrides,
+                json,
+            };
+            app::geo_lookup(&opts, &mut std::io::stdout().lock())
+        }
+        Command::Geo(GeoCommand::Build { csv, output }) => {
+            println!("{}", app::geo_build(&csv, &output)?);
             Ok(())
         }
         Command::Trace(args) => {

@@ -239,6 +239,23 @@ pub struct HopGeo {
     /// `false` when the hop answers too fast for its claimed location;
     /// `true` when checked and consistent; `None` when it could not be checked.
     pub plausible: Option<bool>,
+    /// The deciding source by name: an MMDB's `database_type` (e.g.
+    /// `GeoLite2-City`) or `override`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Radius in km around `lat`/`lon` within which the address is, when the
+    /// source says.
+    #[serde(default)]
+    pub accuracy_km: Option<u32>,
+}
+
+/// A point on the globe, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Coordinates {
+    /// Latitude, -90 to 90.
+    pub lat: f64,
+    /// Longitude, -180 to 180.
+    pub lon: f64,
 }
 
 /// One TTL of a trace.
@@ -340,6 +357,42 @@ pub struct PathVerdict {
     pub path_id: String,
     /// One plain-language sentence saying why.
     pub explanation: String,
+    /// Countries claimed by hops that answered too fast to be there: not
+    /// counted as evidence, listed with the reason.
+    #[serde(default)]
+    pub suspect_countries: Vec<SuspectCountry>,
+    /// Oddities of the path: forwarding loops, an unreached destination.
+    #[serde(default)]
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// A country claimed by implausible hops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuspectCountry {
+    /// The claimed country.
+    pub country: CountryCode,
+    /// TTLs of the hops that claim it.
+    pub ttls: Vec<u8>,
+    /// Why the claim is not believed.
+    pub reason: String,
+}
+
+/// Something unusual about a path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Anomaly {
+    /// The same address answered at TTLs that are not neighbours.
+    ForwardingLoop {
+        /// The repeating address.
+        addr: IpAddr,
+        /// Every TTL it answered at.
+        ttls: Vec<u8>,
+    },
+    /// The destination never answered.
+    DestinationNotReached {
+        /// The last TTL that any hop answered at, if any.
+        last_responding_ttl: Option<u8>,
+    },
 }
 
 /// A trace together with its verdict: the `transitwatch.trace/1` record.

@@ -120,6 +120,8 @@ mod tests {
                 violation: false,
                 path_id: "0".into(),
                 explanation: "x".into(),
+                suspect_countries: vec![],
+                anomalies: vec![],
             },
         );
         let text = table(&record);

@@ -145,3 +145,73 @@ fn runtime_failures_in_the_lab_are_one_line_exit_1() {
     assert_eq!(hops[0]["addr"], lab.addr("R1_V4"));
     assert!(hops.last().unwrap()["addr"].is_null(), "{record}");
 }
+
+#[test]
+fn unusable_geolocation_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.mmdb");
+    let missing = missing.to_str().unwrap();
+    assert_fails(
+        &run(&["geo", "lookup", "192.0.2.1", "--geoip", missing]),
+        2,
+        &[missing],
+    );
+    assert_fails(
+        &run(&["trace", "127.0.0.1", "--geoip", missing]),
+        2,
+        &[missing],
+    );
+
+    let text_file = dir.path().join("not.mmdb");
+    std::fs::write(&text_file, "this is not a MaxMind database\n".repeat(20)).unwrap();
+    let text_file = text_file.to_str().unwrap();
+    assert_fails(
+        &run(&["geo", "lookup", "192.0.2.1", "--geoip", text_file]),
+        2,
+        &[text_file],
+    );
+
+    let csv = dir.path().join("overrides.csv");
+    std::fs::write(
+        &csv,
+        "prefix,country\n198.51.100.0/24,LS\n198.51.100.0/33,LS\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    assert_fails(
+        &run(&["geo", "lookup", "192.0.2.1", "--overrides", csv]),
+        2,
+        &[csv, ":3"],
+    );
+}
+
+#[test]
+fn geo_build_and_lookup_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = support::root().join("tests/lab/lab-geo.csv");
+    let mmdb = dir.path().join("lab.mmdb");
+    let out = Command::new(bin())
+        .args(["geo", "build", "--csv", csv.to_str().unwrap(), "--output"])
+        .arg(&mmdb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&[
+        "geo",
+        "lookup",
+        "198.18.4.2",
+        "2001:db8:113::10",
+        "--geoip",
+        mmdb.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["geo"]["country"], "ZA", "{lines:?}");
+    assert_eq!(lines[0]["geo"]["asn"], 64510);
+    assert_eq!(lines[0]["geo"]["city"], "Johannesburg");
+    assert_eq!(lines[1]["geo"]["country"], "IE");
+}

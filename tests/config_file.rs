@@ -311,6 +311,17 @@ fn an_invalid_vantage_country_is_located() {
 }
 
 #[test]
+fn an_unassigned_country_code_is_rejected() {
+    let (_, msg) = error("[vantage]\nname = \"maseru-1\"\ncountry = \"XX\"\n");
+    assert!(
+        msg.starts_with(&format!(
+            "{FILE}:3:11: field `vantage.country`: `XX` is not an assigned ISO 3166-1 alpha-2 country code"
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
 fn an_invalid_allowed_country_is_located() {
     let text = format!(
         "{VANTAGE}[[target]]\nname = \"a\"\nhost = \"a.ls\"\n[[target]]\nname = \"b\"\nhost = \"b.ls\"\nallowed_countries = [\"LS\", \"ZAF\"]\n"

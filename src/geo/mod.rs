@@ -1,0 +1,381 @@
+//! Hop geolocation: which country, city and origin AS an address belongs
+//! to, and whether a hop's round-trip time allows it to be there.
+//!
+//! [`GeoDb`] answers from, in order of authority:
+//!
+//! 1. operator overrides (a CSV file, longest prefix match), always first;
+//! 2. reserved ranges (private, shared, loopback, link-local, multicast,
+//!    documentation, benchmarking): not located, unless an override said
+//!    otherwise in step 1 or an overlay MMDB built by [`build`] (database
+//!    type [`BUILD_DATABASE_TYPE`], an operator statement like the CSV)
+//!    covers them;
+//! 3. MMDB files in the order given. Location (country, city, coordinates,
+//!    accuracy) and origin (ASN, organisation) are two field groups; for
+//!    each, the first file that knows the address decides. A City file and
+//!    an ASN file thus combine into one answer.
+//!
+//! Each MMDB file's record layout ([`Schema`]) is detected from its metadata
+//! `database_type` and the shape of its records, never configured: GeoIP2 /
+//! GeoLite2 City, Country and ASN, DB-IP lite, IPinfo lite, and flat
+//! `country_code` files such as ip-location-db's.
+//!
+//! [`enrich`] fills every hop of a [`Trace`] and runs the speed-of-light
+//! [`plausibility()`] check. [`build`] writes an overrides CSV as an MMDB.
+//! Types of the `maxminddb` and `mmdb-writer` crates never leave this module.
+//!
+//! A [`GeoDb`] is immutable after [`GeoDb::open`]: lookups take `&self`, do
+//! no I/O and need no lock, so one instance is shared by every task.
+
+mod build;
+mod error;
+mod lpm;
+mod mmdb;
+mod overrides;
+pub mod plausibility;
+mod prefix;
+mod reserved;
+mod schema;
+
+pub use build::{build, BuildReport, BUILD_DATABASE_TYPE};
+pub use error::{GeoError, NotMmdbReason};
+pub use mmdb::DatabaseInfo;
+pub use overrides::{load_overrides, parse_overrides, OverrideRow, OVERRIDE_DATABASE};
+pub use plausibility::{check_hop, great_circle_km, min_rtt_ms, plausibility};
+pub use prefix::{InvalidPrefix, IpPrefix};
+pub use reserved::{reserved_range, ReservedRange};
+pub use schema::Schema;
+
+use crate::model::{Coordinates, GeoSource, HopGeo, Trace};
+use mmdb::{Answer, Location, MmdbSource, Origin};
+use overrides::OverrideTable;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// A field group's answer and the `database_type` of the file that gave it.
+type Decided<'a, T> = Option<(T, &'a str)>;
+
+/// Anything that can locate an address; the seam between enrichment and
+/// where locations come from (tests substitute fixed answers).
+pub trait GeoLookup: Send + Sync {
+    /// The location of `addr`; `plausible` is left `None`.
+    fn locate(&self, addr: IpAddr) -> HopGeo;
+}
+
+/// What one source says about an address (for `geo lookup`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceAnswer {
+    /// The MMDB file's path, `override` for the overrides file, or
+    /// `reserved` for the reserved-range rule.
+    pub source: String,
+    /// The MMDB `database_type`, `override`, or `reserved-ranges`.
+    pub database: String,
+    /// The location this source gives, `None` when it knows nothing.
+    pub geo: Option<HopGeo>,
+    /// Why, where it needs saying: the matching override line, the reserved
+    /// range, a damaged region of a file.
+    pub note: Option<String>,
+}
+
+/// Overrides plus MMDB files, ready for lookups. `Send + Sync`; lookups do
+/// no I/O.
+#[derive(Debug, Default)]
+pub struct GeoDb {
+    overrides: Option<OverrideTable>,
+    sources: Vec<MmdbSource>,
+    infos: Vec<DatabaseInfo>,
+}
+
+impl GeoDb {
+    /// Opens MMDB `files` (in order of precedence) and an optional overrides
+    /// CSV.
+    ///
+    /// # Errors
+    ///
+    /// The first file that cannot be read, is not an MMDB, has a schema this
+    /// module cannot read, or (for the overrides) has a bad line.
+    pub fn open(files: &[PathBuf], overrides: Option<&Path>) -> Result<Self, GeoError> {
+        let overrides = overrides.map(OverrideTable::open).transpose()?;
+        let sources = files
+            .iter()
+            .map(|f| MmdbSource::open(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let infos = sources.iter().map(|s| s.info().clone()).collect();
+        Ok(Self {
+            overrides,
+            sources,
+            infos,
+        })
+    }
+
+    /// A database that locates nothing.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// The MMDB files, in order of precedence.
+    #[must_use]
+    pub fn databases(&self) -> &[DatabaseInfo] {
+        &self.infos
+    }
+
+    /// The overrides file, when one is loaded.
+    #[must_use]
+    pub fn overrides_path(&self) -> Option<&Path> {
+        self.overrides.as_ref().map(OverrideTable::path)
+    }
+
+    /// How many override prefixes are loaded.
+    #[must_use]
+    pub fn override_count(&self) -> usize {
+        self.overrides.as_ref().map_or(0, OverrideTable::len)
+    }
+
+    /// The location of `addr`. `plausible` is always `None` here (see
+    /// [`enrich`]). An override's row decides the location; when it names no
+    /// ASN, the MMDBs still give the origin AS of a public address.
+    #[must_use]
+    pub fn locate(&self, addr: IpAddr) -> HopGeo {
+        let addr = addr.to_canonical();
+        let reserved = reserved_range(addr).is_some();
+        if let Some(row) = self.overrides.as_ref().and_then(|t| t.lookup(addr)) {
+            let mut geo = row.to_geo();
+            if geo.asn.is_none() && !reserved {
+                if let Some((origin, _)) = self.ask_mmdbs(addr, false, false).1 {
+                    geo.asn = Some(origin.asn);
+                    geo.as_org = origin.org;
+                }
+            }
+            return geo;
+        }
+        // Public databases know nothing true about reserved ranges; an
+        // operator's own overlay does.
+        let (location, origin) = self.ask_mmdbs(addr, true, reserved);
+        compose(location, origin)
+    }
+
+    /// The location and origin the MMDBs give for `addr`: for each group
+    /// the first file that knows it, with that file's `database_type`.
+    /// With `overlays_only`, only databases built by [`build`] are asked.
+    fn ask_mmdbs(
+        &self,
+        addr: IpAddr,
+        want_location: bool,
+        overlays_only: bool,
+    ) -> (Decided<'_, Location>, Decided<'_, Origin>) {
+        let mut location = None;
+        let mut origin = None;
+        for source in &self.sources {
+            if overlays_only && !is_overlay(source) {
+                continue;
+            }
+            let need_location = want_location && location.is_none() && source.provides_location();
+            let need_origin = origin.is_none() && source.provides_asn();
+            if !need_location && !need_origin {
+                continue;
+            }
+            let answer = match source.lookup(addr) {
+                Ok(answer) => answer,
+                Err(error) => {
+                    warn_damaged(source, addr, &error);
+                    continue;
+                }
+            };
+            let database = source.info().database_type.as_str();
+            if need_location {
+                location = answer.location.map(|l| (l, database));
+            }
+            if need_origin {
+                origin = answer.origin.map(|o| (o, database));
+            }
+            if (location.is_some() || !want_location) && origin.is_some() {
+                break;
+            }
+        }
+        (location, origin)
+    }
+
+    /// What every source says about `addr`, for diagnosis: the reserved-range
+    /// rule (when it applies), the overrides (when loaded), then each MMDB
+    /// file — asked even for reserved addresses, with a note that
+    /// [`locate`](Self::locate) ignores its answer.
+    #[must_use]
+    pub fn lookup_all(&self, addr: IpAddr) -> Vec<SourceAnswer> {
+        let addr = addr.to_canonical();
+        let reserved = reserved_range(addr);
+        let mut answers = Vec::with_capacity(self.sources.len() + 2);
+        if let Some(r) = reserved {
+            answers.push(SourceAnswer {
+                source: "reserved".to_string(),
+                database: "reserved-ranges".to_string(),
+                geo: None,
+                note: Some(format!(
+                    "{addr} is in {} ({}): not located unless an override covers it",
+                    r.prefix, r.purpose
+                )),
+            });
+        }
+        if let Some(table) = &self.overrides {
+            let (geo, note) = match table.lookup(addr) {
+                Some(row) => (
+                    Some(row.to_geo()),
+                    format!(
+                        "{}:{}: {}{}",
+                        table.path().display(),
+                        row.line,
+                        row.prefix,
+                        row.note
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
+                    ),
+                ),
+                None => (
+                    None,
+                    format!("no prefix in {} covers it", table.path().display()),
+                ),
+            };
+            answers.push(SourceAnswer {
+                source: OVERRIDE_DATABASE.to_string(),
+                database: OVERRIDE_DATABASE.to_string(),
+                geo,
+                note: Some(note),
+            });
+        }
+        for source in &self.sources {
+            let info = source.info();
+            let (geo, note) = if source.cannot_hold(addr) {
+                (None, Some("IPv4-only database".to_string()))
+            } else {
+                match source.lookup(addr) {
+                    Ok(answer) => (
+                        answer_geo(answer, &info.database_type),
+                        reserved
+                            .filter(|_| !is_overlay(source))
+                            .map(|_| "ignored: reserved range".to_string()),
+                    ),
+                    Err(error) => {
+                        warn_damaged(source, addr, &error);
+                        (
+                            None,
+                            Some(format!(
+                                "lookup failed in a damaged region of the file: {error}"
+                            )),
+                        )
+                    }
+                }
+            };
+            answers.push(SourceAnswer {
+                source: info.path.display().to_string(),
+                database: info.database_type.clone(),
+                geo,
+                note,
+            });
+        }
+        answers
+    }
+}
+
+impl GeoLookup for GeoDb {
+    fn locate(&self, addr: IpAddr) -> HopGeo {
+        GeoDb::locate(self, addr)
+    }
+}
+
+/// Whether a database is an operator overlay written by [`build`].
+fn is_overlay(source: &MmdbSource) -> bool {
+    source.info().database_type == BUILD_DATABASE_TYPE
+}
+
+fn warn_damaged(source: &MmdbSource, addr: IpAddr, error: &str) {
+    tracing::warn!(
+        file = %source.info().path.display(),
+        %addr,
+        %error,
+        "MMDB lookup failed in a damaged region of the file; address treated as not located"
+    );
+}
+
+/// One database's whole answer as a location.
+fn answer_geo(answer: Answer, database: &str) -> Option<HopGeo> {
+    let Answer { location, origin } = answer;
+    if location.is_none() && origin.is_none() {
+        return None;
+    }
+    Some(compose(
+        location.map(|l| (l, database)),
+        origin.map(|o| (o, database)),
+    ))
+}
+
+/// A location from the deciding sources of each field group.
+fn compose(location: Decided<'_, Location>, origin: Decided<'_, Origin>) -> HopGeo {
+    let database = location
+        .as_ref()
+        .map(|(_, db)| *db)
+        .or(origin.as_ref().map(|(_, db)| *db));
+    let Some(database) = database else {
+        return HopGeo::default();
+    };
+    let (l, o) = (location.map(|(l, _)| l), origin.map(|(o, _)| o));
+    let coordinates = l.as_ref().and_then(|l| l.coordinates);
+    HopGeo {
+        country: l.as_ref().and_then(|l| l.country),
+        lat: coordinates.map(|c| c.lat),
+        lon: coordinates.map(|c| c.lon),
+        accuracy_km: l.as_ref().and_then(|l| l.accuracy_km),
+        city: l.and_then(|l| l.city),
+        asn: o.as_ref().map(|o| o.asn),
+        as_org: o.and_then(|o| o.org),
+        source: GeoSource::Mmdb,
+        plausible: None,
+        database: Some(database.to_string()),
+    }
+}
+
+/// Locates every hop of `trace` with `db` and checks each located hop's
+/// best round-trip time against the distance from `vantage`. Silent hops
+/// get `HopGeo::default()`.
+pub fn enrich(trace: &mut Trace, db: &GeoDb, vantage: Option<Coordinates>) {
+    enrich_with(trace, db, vantage);
+}
+
+/// [`enrich`] with any [`GeoLookup`].
+pub fn enrich_with<L: GeoLookup + ?Sized>(
+    trace: &mut Trace,
+    lookup: &L,
+    vantage: Option<Coordinates>,
+) {
+    for hop in &mut trace.hops {
+        hop.geo = match hop.addr {
+            None => HopGeo::default(),
+            Some(addr) => {
+                let mut geo = lookup.locate(addr);
+                geo.plausible = check_hop(vantage, &geo, hop.rtt_ms.map(|r| r.best));
+                geo
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geodb_is_shareable_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GeoDb>();
+    }
+
+    #[test]
+    fn empty_locates_nothing() {
+        let db = GeoDb::empty();
+        assert_eq!(db.locate("8.8.8.8".parse().unwrap()), HopGeo::default());
+        assert!(db.databases().is_empty());
+        assert!(db.lookup_all("8.8.8.8".parse().unwrap()).is_empty());
+        let reserved = db.lookup_all("10.0.0.1".parse().unwrap());
+        assert_eq!(reserved.len(), 1);
+        assert!(reserved[0].note.as_deref().unwrap().contains("10.0.0.0/8"));
+    }
+}
