@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the built-in lab network: build, bring up the
-# lab, trace its services, silence a router, switch a route, trace again.
+# lab, trace its services with the lab's geolocation overrides, silence a
+# router, switch the domestic route through "South Africa", trace again.
 # Needs root (network namespaces and raw sockets). Tears the lab down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ prefix=twdemo
 trap 'bash $lab down $prefix' EXIT
 bash $lab up $prefix
 eval "$(bash $lab addrs)"
+geo=(--home LS --overrides "$PWD/tests/lab/lab-geo.csv")
 at_vantage() { ip netns exec "$prefix-v" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
@@ -19,21 +21,30 @@ say "The sample configuration"
 $bin check-config --config config/transitwatch.toml
 
 say "Domestic service $DOMESTIC_HOST over ICMP, IPv4 and IPv6"
-at_vantage "$bin" trace "$DOMESTIC_HOST" --family both --home LS
+at_vantage "$bin" trace "$DOMESTIC_HOST" --family both "${geo[@]}"
 say "The same service over TCP port 443 and over UDP"
-at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol tcp --port 443 --home LS
-at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol udp --home LS
+at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol tcp --port 443 "${geo[@]}"
+at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol udp "${geo[@]}"
 say "Foreign service $FOREIGN_HOST"
-at_vantage "$bin" trace "$FOREIGN_HOST" -4 --home LS
+at_vantage "$bin" trace "$FOREIGN_HOST" -4 "${geo[@]}"
 
 say "Router ls2 stops answering (nftables drops its time-exceeded replies)"
 bash $lab silence $prefix on
-at_vantage "$bin" trace "$DOMESTIC_V4" --home LS
+at_vantage "$bin" trace "$DOMESTIC_V4" "${geo[@]}"
 bash $lab silence $prefix off
 
 say "The domestic route is switched through South Africa"
 bash $lab route $prefix za
-at_vantage "$bin" trace "$DOMESTIC_V4" --home LS --json | python3 -m json.tool
+at_vantage "$bin" trace "$DOMESTIC_HOST" -4 "${geo[@]}"
+at_vantage "$bin" trace "$DOMESTIC_V6" "${geo[@]}" --json | python3 -m json.tool
+
+say "What every source says about the first South African router"
+$bin geo lookup "$ZA1_V4" 192.0.2.1 --overrides tests/lab/lab-geo.csv
+
+say "The lab's overrides as an overlay MMDB other sites can load with --geoip"
+overlay=$(mktemp -d)/lab-overlay.mmdb
+$bin geo build --csv tests/lab/lab-geo.csv --output "$overlay"
+command -v mmdblookup >/dev/null && mmdblookup --file "$overlay" --ip "$ZA1_V4" country iso_code
 
 say "A destination that never answers (exit code 1 is expected)"
-at_vantage "$bin" trace "$UNANSWERED_V4" --deadline 1s --home LS || echo "(exit code $?)"
+at_vantage "$bin" trace "$UNANSWERED_V4" --deadline 1s "${geo[@]}" || echo "(exit code $?)"

@@ -377,6 +377,11 @@ fn explain(
                 )
             } else if policy.home.is_none() {
                 format!("{name}: no home country is configured, so the path cannot be judged")
+            } else if via.is_empty() {
+                format!(
+                    "{name}: every located hop is in {}, but the destination did not answer, so where it is cannot be told",
+                    policy.home.map_or("the home country", country_name)
+                )
             } else {
                 format!(
                     "{name}: the path ends abroad ({}) without reaching a located destination, so transit and a foreign destination cannot be told apart",
@@ -389,7 +394,7 @@ fn explain(
         let list: Vec<String> = suspects.iter().map(|s| s.country.to_string()).collect();
         text.push_str(&format!(" (ignored as implausible: {})", list.join(", ")));
     }
-    if !trace.reached {
+    if !trace.reached && !text.contains("did not answer") {
         text.push_str("; the destination did not answer");
     }
     text
