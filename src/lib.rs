@@ -3,7 +3,11 @@
 //! Data flows one way:
 //!
 //! ```text
-//! config ──► probe ──► Trace ──► analysis ──► TraceRecord ──► render (table / JSON)
+//! config ──► scheduler ──► probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
+//!                                                                              │
+//!                                          ┌─────────────────┬─────────────────┤
+//!                                          ▼                 ▼                 ▼
+//!                                   paths (route state)   metrics      render (table / JSON)
 //! ```
 //!
 //! | module | owns |
@@ -15,15 +19,25 @@
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict` |
 //! | [`render`] | the mtr-style report table |
+//! | [`scheduler`] | per-target intervals with jitter, global concurrency, re-resolution |
+//! | [`paths`] | last path per target, route changes, the saved state file |
+//! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
+//! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
-//! | [`app`] | wiring of the commands; the only module that sees all others |
+//! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
+//! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
 
 pub mod analysis;
 pub mod app;
 pub mod config;
+pub mod daemon;
 pub mod geo;
+pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod paths;
 pub mod privilege;
 pub mod probe;
 pub mod render;
 pub mod resolve;
+pub mod scheduler;

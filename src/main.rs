@@ -24,6 +24,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: trace every configured target on schedule, serve
+    /// /metrics and the API. SIGHUP reloads, SIGTERM drains and stops,
+    /// SIGINT stops at once.
+    Run {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Where the path state lives (default: $STATE_DIRECTORY, else the
+        /// folder of [store] path).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// How long SIGTERM waits for traces in flight (e.g. 10s).
+        #[arg(long, value_parser = parse_duration)]
+        drain: Option<Duration>,
+        /// Log format on stderr: text or json.
+        #[arg(long, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
     /// Load and validate a configuration file.
@@ -153,6 +171,15 @@ impl TraceArgs {
     }
 }
 
+/// How logs are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -168,7 +195,11 @@ fn main() -> ExitCode {
         }
         Err(err) => err.exit(),
     };
-    init_logging();
+    let format = match &cli.command {
+        Command::Run { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -181,13 +212,21 @@ fn main() -> ExitCode {
 /// Logs go to stderr; `TRANSITWATCH_LOG` takes `tracing` filter directives
 /// (e.g. `debug`, `transitwatch=debug,trippy_core=info`). Without it only
 /// warnings show, and no filter is compiled.
-fn init_logging() {
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
-    match std::env::var("TRANSITWATCH_LOG") {
-        Ok(directives) => builder
-            .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
-            .init(),
-        Err(_) => builder.with_max_level(tracing::Level::WARN).init(),
+fn init_logging(format: LogFormat) {
+    let filter = match std::env::var("TRANSITWATCH_LOG") {
+        Ok(directives) => tracing_subscriber::EnvFilter::new(directives),
+        Err(_) => tracing_subscriber::EnvFilter::new(match format {
+            // The daemon reports starts, reloads and route changes.
+            LogFormat::Json => "info",
+            LogFormat::Text => "warn",
+        }),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }
 
@@ -217,6 +256,29 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", app::geo_build(&csv, &output)?);
             Ok(())
         }
+        Command::Run {
+            config,
+            state_dir,
+            drain,
+            log_format: _,
+        } => {
+            require_net_raw()?;
+            // Built after the capability check, before any thread starts.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
+            let opts = transitwatch::daemon::DaemonOptions {
+                config,
+                state_dir,
+                drain: drain.unwrap_or(transitwatch::daemon::DEFAULT_DRAIN),
+            };
+            let result = runtime.block_on(run_daemon(opts));
+            // A trace cut off by the drain period still occupies a blocking
+            // thread until its own deadline; the process ends without it.
+            runtime.shutdown_background();
+            result
+        }
         Command::Trace(args) => {
             require_net_raw()?;
             let opts = args.into_options();
@@ -228,6 +290,36 @@ fn run(cli: Cli) -> Result<(), CliError> {
             result
         }
     }
+}
+
+/// Signals become controls: SIGHUP reload, SIGTERM graceful stop, SIGINT
+/// immediate stop.
+async fn run_daemon(opts: transitwatch::daemon::DaemonOptions) -> Result<(), CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    use transitwatch::daemon::{self, Control, DaemonError};
+    let signal_error = |e: std::io::Error| CliError::Runtime(format!("cannot watch signals: {e}"));
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    let mut term = signal(SignalKind::terminate()).map_err(signal_error)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    // A few controls at most are ever queued: signals are rare.
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let control = tokio::select! {
+                _ = hup.recv() => Control::Reload,
+                _ = term.recv() => Control::Stop { graceful: true },
+                _ = int.recv() => Control::Stop { graceful: false },
+            };
+            if tx.send(control).await.is_err() {
+                break;
+            }
+        }
+    });
+    daemon::run(opts, rx).await.map_err(|e| match e {
+        DaemonError::Config(c) => CliError::Config(c),
+        DaemonError::Geo(g) => CliError::Geo(g),
+        DaemonError::Setup(s) => CliError::Runtime(s),
+    })
 }
 
 /// Raw sockets need CAP_NET_RAW; say so in one line before anything starts.

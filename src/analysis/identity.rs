@@ -92,6 +92,11 @@ impl PathSignature {
         &self.id
     }
 
+    /// Keep a known route's id (one saved before a restart).
+    pub fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+
     /// Whether `trace` followed this route.
     #[must_use]
     pub fn compare(&self, trace: &Trace) -> RouteComparison {

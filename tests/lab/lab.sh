@@ -5,7 +5,9 @@
 #
 #   lab.sh up PREFIX             build the lab; namespaces are named PREFIX-<node>
 #   lab.sh down PREFIX           delete every namespace and file of that lab
-#   lab.sh route PREFIX ls|za    send traffic for the domestic service via LS or via ZA
+#   lab.sh route PREFIX ls|za [DEST...]
+#                                send traffic for the domestic services (or
+#                                only the DEST prefixes) via LS or via ZA
 #   lab.sh silence PREFIX on|off drop the time-exceeded replies of router ls2
 #   lab.sh exec PREFIX NODE CMD  run CMD inside a node (vantage is "v")
 #   lab.sh addrs                 print the lab's well-known addresses as KEY=VALUE
@@ -93,18 +95,23 @@ sysctls() {
     done'
 }
 
+# route_set PREFIX ls|za [DEST...]: send traffic for DEST prefixes (default:
+# the whole domestic service range, IPv4 and IPv6) via ls2 or via za1.
 route_set() {
-  local p=$1 via=$2 v4 v6
+  local p=$1 via=$2 v4 v6 pfx
+  shift 2
   case "$via" in
     ls) v4=198.18.2.2; v6=2001:db8:2::2 ;;
     za) v4=198.18.4.2; v6=2001:db8:4::2 ;;
     *) echo "lab.sh: route must be ls or za, got '$via'" >&2; exit 2 ;;
   esac
-  for pfx in 198.51.100.0/24 198.18.7.0/24; do
-    in_ns "$p" r1 ip route replace "$pfx" via "$v4"
-  done
-  for pfx in 2001:db8:100::/64 2001:db8:7::/64; do
-    in_ns "$p" r1 ip -6 route replace "$pfx" via "$v6"
+  local dests=("$@")
+  [ ${#dests[@]} -gt 0 ] || dests=(198.51.100.0/24 198.18.7.0/24 2001:db8:100::/64 2001:db8:7::/64)
+  for pfx in "${dests[@]}"; do
+    case "$pfx" in
+      *:*) in_ns "$p" r1 ip -6 route replace "$pfx" via "$v6" ;;
+      *) in_ns "$p" r1 ip route replace "$pfx" via "$v4" ;;
+    esac
   done
 }
 
@@ -258,7 +265,7 @@ cmd=${1:-}
 case "$cmd" in
   up) up "${2:?prefix}" ;;
   down) down "${2:?prefix}" ;;
-  route) route_set "${2:?prefix}" "${3:?ls|za}" ;;
+  route) p=${2:?prefix}; via=${3:?ls|za}; shift 3; route_set "$p" "$via" "$@" ;;
   silence) silence "${2:?prefix}" "${3:?on|off}" ;;
   exec) p=${2:?prefix}; n=${3:?node}; shift 3; in_ns "$p" "$n" "$@" ;;
   addrs) addrs ;;

@@ -133,6 +133,13 @@ impl Lab {
         self.script(&["route", &self.prefix, via]);
     }
 
+    /// Send traffic for some destination prefixes only via `"ls"` or `"za"`.
+    pub fn route_prefixes(&self, via: &str, dests: &[&str]) {
+        let mut args = vec!["route", &self.prefix, via];
+        args.extend_from_slice(dests);
+        self.script(&args);
+    }
+
     /// Silence (or restore) router ls2's time-exceeded replies.
     pub fn silence(&self, on: bool) {
         self.script(&["silence", &self.prefix, if on { "on" } else { "off" }]);

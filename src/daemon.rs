@@ -1,0 +1,525 @@
+//! `transitwatch run`: the daemon's wiring and lifecycle.
+//!
+//! ```text
+//! scheduler ──Outcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Metrics
+//!                                                                   │            │
+//!                                                                   └── HTTP ◄───┘
+//! ```
+//!
+//! Controls arrive on a channel (the binary maps signals to them): `Reload`
+//! loads the configuration and GeoIP files again and swaps them in only if
+//! both are valid; `Stop { graceful: true }` stops scheduling and lets the
+//! traces in flight finish within the drain period; `Stop { graceful:
+//! false }` ends at once. The HTTP endpoint only reads what the consumer
+//! wrote: a scrape never starts a probe.
+
+use crate::analysis::Policy;
+use crate::app::judge;
+use crate::config::Config;
+use crate::geo::GeoDb;
+use crate::http::{self, Snapshot};
+use crate::metrics::Metrics;
+use crate::model::{Coordinates, VantageRef};
+use crate::paths::PathBook;
+use crate::probe::{FdBudget, ProbeSettings, SlotPool, TrippyProber};
+use crate::scheduler::{self, Cadence, Job, Outcome, RttHints};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch};
+
+/// How long a graceful stop waits for traces in flight.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+/// How often the path book is saved while running.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// What the daemon is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Reload configuration and GeoIP files (SIGHUP).
+    Reload,
+    /// Stop: gracefully (SIGTERM) or at once (SIGINT).
+    Stop {
+        /// Drain traces in flight first.
+        graceful: bool,
+    },
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration file is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A GeoIP file is unusable.
+    #[error(transparent)]
+    Geo(#[from] crate::geo::GeoError),
+    /// The state directory or the listener could not be set up.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Start-up options besides the configuration file.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Where the path state lives; default: `$STATE_DIRECTORY`, else the
+    /// folder of `[store] path`.
+    pub state_dir: Option<PathBuf>,
+    /// How long a graceful stop waits.
+    pub drain: Duration,
+}
+
+/// The configuration of one generation (replaced whole by a reload).
+struct Generation {
+    jobs: HashMap<String, Job>,
+    geo: Arc<GeoDb>,
+    vantage_at: Option<Coordinates>,
+}
+
+/// State shared by the consumer and the HTTP endpoint.
+struct Shared {
+    metrics: Metrics,
+    // std Mutex: every holder does map work only, never awaits; the HTTP
+    // side copies what it needs and releases at once.
+    book: Mutex<PathBook>,
+    // Swapped whole on reload; readers clone the Arc and release.
+    generation: RwLock<Arc<Generation>>,
+    // Names that have not finished a first attempt; empty means ready.
+    pending: Mutex<HashSet<String>>,
+    ready: AtomicBool,
+}
+
+impl Shared {
+    fn generation(&self) -> Option<Arc<Generation>> {
+        self.generation.read().ok().map(|g| Arc::clone(&g))
+    }
+}
+
+impl Snapshot for Shared {
+    fn metrics(&self) -> Result<String, String> {
+        self.metrics.render().map_err(|e| e.to_string())
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn targets(&self) -> serde_json::Value {
+        let Some(generation) = self.generation() else {
+            return serde_json::json!([]);
+        };
+        let Ok(book) = self.book.lock() else {
+            return serde_json::json!([]);
+        };
+        let mut names: Vec<&String> = generation.jobs.keys().collect();
+        names.sort();
+        let list: Vec<serde_json::Value> = names
+            .into_iter()
+            .map(|name| {
+                let job = &generation.jobs[name];
+                let paths: Vec<serde_json::Value> = book
+                    .iter()
+                    .filter(|(key, _, _)| key_belongs(key, name))
+                    .map(|(key, r, changes)| {
+                        serde_json::json!({
+                            "key": key,
+                            "addr": r.trace.target.addr,
+                            "started_at": r.trace.started_at,
+                            "reached": r.trace.reached,
+                            "class": r.verdict.class,
+                            "violation": r.verdict.violation,
+                            "countries": r.verdict.countries,
+                            "path_id": r.verdict.path_id,
+                            "changes": changes,
+                            "explanation": r.verdict.explanation,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": name,
+                    "host": job.host,
+                    "category": job.category,
+                    "protocol": job.settings.protocol,
+                    "paths": paths,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list)
+    }
+
+    fn latest(&self, target: &str) -> Option<serde_json::Value> {
+        let book = self.book.lock().ok()?;
+        let records: Vec<serde_json::Value> = book
+            .iter()
+            .filter(|(key, _, _)| key_belongs(key, target))
+            .filter_map(|(_, r, _)| serde_json::to_value(r).ok())
+            .collect();
+        (!records.is_empty()).then_some(serde_json::Value::Array(records))
+    }
+}
+
+/// Whether a path key belongs to a target name (`name` or `name/ipv4`).
+fn key_belongs(key: &str, name: &str) -> bool {
+    key == name
+        || key
+            .strip_prefix(name)
+            .is_some_and(|rest| rest == "/ipv4" || rest == "/ipv6")
+}
+
+/// Unix seconds of an RFC 3339 time (0 when it does not parse).
+fn unix_of(rfc3339: &str) -> f64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map_or(0.0, |t| t.unix_timestamp() as f64)
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn jobs_of(config: &Config) -> HashMap<String, Job> {
+    let p = &config.probe;
+    config
+        .targets
+        .iter()
+        .map(|t| {
+            let job = Job {
+                name: t.name.clone(),
+                host: t.host.clone(),
+                category: t.category.clone(),
+                family: t.family,
+                settings: ProbeSettings {
+                    protocol: t.protocol,
+                    port: t.port,
+                    probes_per_hop: p.probes_per_hop,
+                    first_ttl: p.first_ttl,
+                    max_ttl: p.max_ttl,
+                    packet_size: p.packet_size,
+                    grace: p.grace,
+                    deadline: p.deadline,
+                },
+                policy: Policy {
+                    home: Some(config.policy.home),
+                    also_home: Vec::new(),
+                    allowed: t.allowed_countries.clone(),
+                },
+            };
+            (t.name.clone(), job)
+        })
+        .collect()
+}
+
+fn open_geo(config: &Config) -> Result<GeoDb, crate::geo::GeoError> {
+    if config.geoip.files.is_empty() && config.geoip.overrides.is_none() {
+        return Ok(GeoDb::empty());
+    }
+    GeoDb::open(&config.geoip.files, config.geoip.overrides.as_deref())
+}
+
+fn state_dir(opts: &DaemonOptions, config: &Config) -> PathBuf {
+    if let Some(dir) = &opts.state_dir {
+        return dir.clone();
+    }
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd may pass several, colon-separated; the first is ours.
+        let first = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !first.is_empty() {
+            return PathBuf::from(first);
+        }
+    }
+    config
+        .store
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Load the saved paths; a damaged file is moved aside, never fatal.
+fn load_book(dir: &Path) -> PathBook {
+    match PathBook::load(dir) {
+        Ok(book) => book,
+        Err(e) => {
+            let from = dir.join(crate::paths::STATE_FILE);
+            let to = dir.join(format!("{}.damaged", crate::paths::STATE_FILE));
+            let moved = std::fs::rename(&from, &to).is_ok();
+            tracing::error!(error = %e, moved_to = %to.display(), moved, "cannot load the saved paths; starting without them");
+            PathBook::default()
+        }
+    }
+}
+
+/// A running scheduler generation.
+struct Running {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start_scheduler(
+    config: &Config,
+    generation: &Generation,
+    prober: &TrippyProber,
+    hints: &RttHints,
+    outcomes: &mpsc::Sender<Outcome>,
+) -> Running {
+    let (stop, stop_rx) = watch::channel(false);
+    let jobs: Vec<Job> = generation.jobs.values().cloned().collect();
+    let vantage = VantageRef {
+        name: config.vantage.name.clone(),
+        country: Some(config.vantage.country),
+    };
+    let cadence = Cadence {
+        interval: config.probe.interval,
+        jitter: config.probe.jitter,
+    };
+    let schedule = scheduler::Schedule {
+        jobs,
+        vantage,
+        cadence,
+        concurrency: config.probe.concurrency,
+        prober: prober.clone(),
+        hints: Arc::clone(hints),
+    };
+    let task = tokio::spawn(scheduler::run(schedule, outcomes.clone(), stop_rx));
+    Running { stop, task }
+}
+
+/// Run the daemon until a `Stop` control.
+///
+/// # Errors
+/// Start-up failures: configuration, GeoIP files, state directory, listener.
+pub async fn run(
+    opts: DaemonOptions,
+    mut controls: mpsc::Receiver<Control>,
+) -> Result<(), DaemonError> {
+    let mut config = Config::load(&opts.config)?;
+    let geo = open_geo(&config)?;
+    let dir = state_dir(&opts, &config);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| DaemonError::Setup(format!("state directory {}: {e}", dir.display())))?;
+    let listener = tokio::net::TcpListener::bind(config.metrics.listen)
+        .await
+        .map_err(|e| {
+            DaemonError::Setup(format!("cannot listen on {}: {e}", config.metrics.listen))
+        })?;
+
+    let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
+    metrics.set_geoip_databases(geo.databases());
+    metrics.set_config_reload(true, now_unix());
+    let generation = Arc::new(Generation {
+        jobs: jobs_of(&config),
+        geo: Arc::new(geo),
+        vantage_at: vantage_at(&config),
+    });
+    metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
+    let book = load_book(&dir);
+    for (key, record, changes) in book.iter() {
+        if generation.jobs.keys().any(|name| key_belongs(key, name)) {
+            metrics.restore(key, record, changes, unix_of(&record.trace.started_at));
+        }
+    }
+    let shared = Arc::new(Shared {
+        metrics,
+        book: Mutex::new(book),
+        generation: RwLock::new(Arc::clone(&generation)),
+        pending: Mutex::new(generation.jobs.keys().cloned().collect()),
+        ready: AtomicBool::new(generation.jobs.is_empty()),
+    });
+    let hints: RttHints = Arc::default();
+
+    let (http_stop, http_stop_rx) = watch::channel(false);
+    let http_task = tokio::spawn(http::serve(listener, Arc::clone(&shared), async move {
+        let mut rx = http_stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+
+    // Bounded: a consumer that falls behind slows the scheduler down
+    // instead of queueing results without limit.
+    let (outcome_tx, outcome_rx) = mpsc::channel::<Outcome>(1024);
+    let consumer = tokio::spawn(consume(
+        outcome_rx,
+        Arc::clone(&shared),
+        Arc::clone(&hints),
+        dir.clone(),
+    ));
+    let prober = TrippyProber::new(SlotPool::default(), FdBudget::default());
+    let mut running = start_scheduler(&config, &generation, &prober, &hints, &outcome_tx);
+    tracing::info!(targets = generation.jobs.len(), listen = %config.metrics.listen, "transitwatch running");
+
+    let graceful = loop {
+        match controls.recv().await {
+            Some(Control::Reload) => match reload(&opts.config) {
+                Ok((new_config, new_geo)) => {
+                    let _ = running.stop.send(true);
+                    let new_generation = Arc::new(Generation {
+                        jobs: jobs_of(&new_config),
+                        geo: Arc::new(new_geo),
+                        vantage_at: vantage_at(&new_config),
+                    });
+                    let names: Vec<String> = new_generation.jobs.keys().cloned().collect();
+                    shared.metrics.retain_targets(&names);
+                    shared
+                        .metrics
+                        .set_geoip_databases(new_generation.geo.databases());
+                    shared.metrics.set_config_reload(true, now_unix());
+                    if let Ok(mut book) = shared.book.lock() {
+                        book.retain(|key| names.iter().any(|n| key_belongs(key, n)));
+                    }
+                    if let Ok(mut g) = shared.generation.write() {
+                        *g = Arc::clone(&new_generation);
+                    }
+                    running =
+                        start_scheduler(&new_config, &new_generation, &prober, &hints, &outcome_tx);
+                    config = new_config;
+                    tracing::info!(targets = names.len(), "configuration reloaded");
+                }
+                Err(why) => {
+                    shared.metrics.set_config_reload(false, now_unix());
+                    tracing::error!(error = %why, "reload rejected; the running configuration stays");
+                }
+            },
+            Some(Control::Stop { graceful }) => break graceful,
+            None => break true,
+        }
+    };
+
+    let _ = running.stop.send(true);
+    if graceful {
+        let drained = tokio::time::timeout(opts.drain, &mut running.task)
+            .await
+            .is_ok();
+        if !drained {
+            tracing::warn!(drain = ?opts.drain, "traces still in flight after the drain period; stopping anyway");
+            running.task.abort();
+        }
+    } else {
+        running.task.abort();
+    }
+    drop(outcome_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), consumer).await;
+    if let Ok(mut book) = shared.book.lock() {
+        if let Err(e) = book.save(&dir) {
+            tracing::error!(error = %e, "cannot save the paths");
+        }
+    }
+    let _ = http_stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    drop(config);
+    tracing::info!(graceful, "transitwatch stopped");
+    Ok(())
+}
+
+fn vantage_at(config: &Config) -> Option<Coordinates> {
+    match (config.vantage.latitude, config.vantage.longitude) {
+        (Some(lat), Some(lon)) => Some(Coordinates { lat, lon }),
+        _ => None,
+    }
+}
+
+fn reload(path: &Path) -> Result<(Config, GeoDb), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let geo = open_geo(&config).map_err(|e| e.to_string())?;
+    Ok((config, geo))
+}
+
+/// Turn outcomes into records, path state and metrics.
+async fn consume(
+    mut outcomes: mpsc::Receiver<Outcome>,
+    shared: Arc<Shared>,
+    hints: RttHints,
+    dir: PathBuf,
+) {
+    let mut save = tokio::time::interval(SAVE_EVERY);
+    save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            outcome = outcomes.recv() => {
+                let Some(outcome) = outcome else { break };
+                handle(&shared, &hints, outcome);
+            }
+            _ = save.tick() => {
+                if let Ok(mut book) = shared.book.lock() {
+                    if let Err(e) = book.save(&dir) {
+                        tracing::error!(error = %e, "cannot save the paths");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn handle(shared: &Shared, hints: &RttHints, outcome: Outcome) {
+    let at = now_unix();
+    let Some(generation) = shared.generation() else {
+        return;
+    };
+    // A trace of a target removed by a reload has nobody to report to.
+    let Some(job) = generation.jobs.get(&outcome.name) else {
+        return;
+    };
+    match outcome.result {
+        Ok(trace) => {
+            if let Some(rtt) = destination_rtt(&trace) {
+                if let Ok(mut h) = hints.lock() {
+                    h.insert(outcome.key.clone(), rtt);
+                }
+            }
+            let record = judge(trace, &generation.geo, generation.vantage_at, &job.policy);
+            let (applied, record) = match shared.book.lock() {
+                Ok(mut book) => {
+                    let applied = book.apply(&outcome.key, record);
+                    let record = book.latest(&outcome.key).cloned();
+                    (applied, record)
+                }
+                Err(_) => return,
+            };
+            if let Some(record) = record {
+                if applied.changed {
+                    tracing::info!(target = %outcome.key, path = %record.verdict.path_id, class = record.verdict.class.as_str(), "route changed");
+                }
+                shared.metrics.observe(
+                    &outcome.key,
+                    &record,
+                    applied.changed,
+                    outcome.duration,
+                    at,
+                );
+            }
+        }
+        Err(why) => {
+            tracing::warn!(target = %outcome.key, error = %why, "trace failed");
+            shared
+                .metrics
+                .observe_error(&outcome.key, outcome.duration, at);
+        }
+    }
+    if let Ok(mut pending) = shared.pending.lock() {
+        pending.remove(&outcome.name);
+        if pending.is_empty() {
+            shared.ready.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The destination's best RTT, to size the next trace's late-reply window.
+fn destination_rtt(trace: &crate::model::Trace) -> Option<Duration> {
+    if !trace.reached {
+        return None;
+    }
+    let hop = trace
+        .hops
+        .iter()
+        .rev()
+        .find(|h| h.addr == Some(trace.target.addr))?;
+    let ms = hop.rtt_ms?.best;
+    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+}

@@ -1,0 +1,349 @@
+//! The daemon's HTTP endpoint: `/metrics` for Prometheus, `/healthz` and
+//! `/readyz` for supervisors, and a small read-only JSON API.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /metrics` | the exposition, `text/plain; version=0.0.4; charset=utf-8` |
+//! | `GET /healthz` | 200 `ok` while the process serves at all |
+//! | `GET /readyz` | 200 `ready` once the first cycle is done, else 503 `not ready` |
+//! | `GET /api/v1/targets` | JSON, as [`Snapshot::targets`] gives it |
+//! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 404 JSON error for an unknown name |
+//!
+//! Other paths answer 404; other methods on these paths 405 with
+//! `Allow: GET`. The endpoint only reads a [`Snapshot`]; no request can
+//! start a probe.
+//!
+//! Built on hyper 1 and hyper-util rather than axum: five fixed routes need
+//! no router or extractors, and the properties that matter here live in the
+//! accept loop, which axum's `serve` hides — a cap on open connections,
+//! per-connection time limits, and draining on shutdown. Owning that loop
+//! with hyper directly costs a few dozen lines and keeps tower and axum out
+//! of the dependency tree.
+//!
+//! Connections are HTTP/1.1 with keep-alive. Each one is closed when its
+//! client sends no complete request head for [`HEADER_READ_TIMEOUT`] (idle
+//! keep-alive included), and asked to close after [`MAX_CONNECTION_AGE`]; a
+//! client that then still does not finish within [`SHUTDOWN_GRACE`] is cut
+//! off. So a stalled client can hold one of the [`MAX_CONNECTIONS`] slots for
+//! a bounded time only.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// Most connections served at once; further clients wait in the kernel's
+/// accept backlog until one closes.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Longest a client may take to send a request head, and longest an idle
+/// keep-alive connection is kept open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection is asked to close (after its current response) once it is
+/// this old; clients such as Prometheus simply reconnect.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
+/// How long a connection asked to close (shutdown or age) may take to finish
+/// its response before it is cut off.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
+/// does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+/// The `Content-Type` of `/metrics`.
+pub const METRICS_CONTENT_TYPE: &str = crate::metrics::CONTENT_TYPE;
+
+/// What the HTTP layer reads; the daemon implements it. Nothing here starts
+/// a probe.
+///
+/// `metrics`, `targets` and `latest` may take a while (rendering thousands of
+/// series, reading a store): they are called on tokio's blocking pool, never
+/// on an async worker. `ready` is called on the blocking pool too.
+pub trait Snapshot: Send + Sync + 'static {
+    /// The rendered Prometheus exposition, or why it could not be rendered
+    /// (answered as 500 with that text).
+    ///
+    /// # Errors
+    ///
+    /// A message for the operator when rendering failed.
+    fn metrics(&self) -> Result<String, String>;
+    /// Whether the first probe cycle is done.
+    fn ready(&self) -> bool;
+    /// The configured targets, for `/api/v1/targets`.
+    fn targets(&self) -> serde_json::Value;
+    /// The latest trace records of `target` (a JSON array), `None` when no
+    /// target has that name.
+    fn latest(&self, target: &str) -> Option<serde_json::Value>;
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes, then stops
+/// accepting, lets open connections finish their current response (at most
+/// [`SHUTDOWN_GRACE`]) and returns.
+///
+/// A failing connection or `accept` is logged and the loop goes on; nothing
+/// a client does ends the server.
+///
+/// # Errors
+///
+/// None today; the `io::Result` leaves room for listener-level failures.
+pub async fn serve<S: Snapshot>(
+    listener: TcpListener,
+    snapshot: Arc<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Why a semaphore: the process's file descriptors are shared with
+    // trippy-core, whose select()-based sockets must stay below
+    // FD_SETSIZE; every accepted connection is one more descriptor. A permit
+    // is taken *before* accepting, so waiting clients sit in the kernel
+    // backlog without costing a descriptor here.
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Why a watch channel: one send tells every connection task at once to
+    // finish its current response and close; tasks subscribe before the send.
+    let (stop, _) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP endpoint listening");
+    }
+
+    loop {
+        while let Some(done) = connections.try_join_next() {
+            log_task_end(done);
+        }
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed; stop serving if it were.
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting an HTTP connection failed");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    }
+                }
+            },
+        };
+        let snapshot = Arc::clone(&snapshot);
+        let stop = stop.subscribe();
+        connections.spawn(async move {
+            // Held until the connection is closed.
+            let _permit = permit;
+            if let Err(error) = serve_connection(stream, snapshot, stop).await {
+                tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+            }
+        });
+    }
+
+    // Closes the port first, so that no client connects to a server that
+    // will not answer.
+    drop(listener);
+    stop.send_replace(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), async {
+        while let Some(done) = connections.join_next().await {
+            log_task_end(done);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "HTTP connections did not close in time; cutting them off"
+        );
+        connections.shutdown().await;
+    }
+    tracing::debug!("HTTP endpoint stopped");
+    Ok(())
+}
+
+/// Why one connection ended badly (logged only).
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    #[error("the client did not finish within {0:?} of being asked to close")]
+    Stalled(Duration),
+}
+
+async fn serve_connection<S: Snapshot>(
+    stream: TcpStream,
+    snapshot: Arc<S>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let snapshot = Arc::clone(&snapshot);
+        async move { Ok::<_, Infallible>(respond(snapshot, &request).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return Ok(result?),
+        // A closed channel means the server is gone: close as well.
+        _ = stop.wait_for(|stop| *stop) => {}
+        () = tokio::time::sleep(MAX_CONNECTION_AGE) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    match tokio::time::timeout(SHUTDOWN_GRACE, connection).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ConnectionError::Stalled(SHUTDOWN_GRACE)),
+    }
+}
+
+fn log_task_end(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        if error.is_panic() {
+            tracing::error!(%error, "an HTTP connection task panicked");
+        }
+    }
+}
+
+/// The routes of the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Metrics,
+    Healthz,
+    Readyz,
+    Targets,
+    Latest(String),
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Self> {
+        match path {
+            "/metrics" => Some(Self::Metrics),
+            "/healthz" => Some(Self::Healthz),
+            "/readyz" => Some(Self::Readyz),
+            "/api/v1/targets" => Some(Self::Targets),
+            _ => {
+                // Target names are `[A-Za-z0-9_.-]+`, so they need no
+                // percent-decoding; an encoded name matches nothing.
+                let name = path
+                    .strip_prefix("/api/v1/targets/")?
+                    .strip_suffix("/latest")?;
+                (!name.is_empty() && !name.contains('/')).then(|| Self::Latest(name.to_string()))
+            }
+        }
+    }
+
+    /// The answer, from the snapshot. May block.
+    fn answer<S: Snapshot>(self, snapshot: &S) -> Response<Full<Bytes>> {
+        match self {
+            Self::Metrics => match snapshot.metrics() {
+                Ok(text) => reply(StatusCode::OK, METRICS_CONTENT_TYPE, text),
+                Err(error) => {
+                    tracing::error!(%error, "rendering metrics failed");
+                    reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        TEXT,
+                        format!("rendering metrics failed: {error}\n"),
+                    )
+                }
+            },
+            Self::Healthz => reply(StatusCode::OK, TEXT, "ok"),
+            Self::Readyz => {
+                if snapshot.ready() {
+                    reply(StatusCode::OK, TEXT, "ready")
+                } else {
+                    reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready")
+                }
+            }
+            Self::Targets => json(StatusCode::OK, &snapshot.targets()),
+            Self::Latest(name) => match snapshot.latest(&name) {
+                Some(records) => json(StatusCode::OK, &records),
+                None => json(
+                    StatusCode::NOT_FOUND,
+                    &serde_json::json!({ "error": format!("no target named `{name}`") }),
+                ),
+            },
+        }
+    }
+}
+
+async fn respond<S: Snapshot>(
+    snapshot: Arc<S>,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let Some(route) = Route::parse(request.uri().path()) else {
+        return reply(StatusCode::NOT_FOUND, TEXT, "not found");
+    };
+    if request.method() != Method::GET {
+        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    if route == Route::Healthz {
+        // Liveness must not depend on the snapshot or the blocking pool.
+        return route.answer(&*snapshot);
+    }
+    match tokio::task::spawn_blocking(move || route.answer(&*snapshot)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "an HTTP handler failed");
+            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+        }
+    }
+}
+
+fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(status, JSON, body),
+        Err(error) => {
+            tracing::error!(%error, "encoding a JSON answer failed");
+            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        assert_eq!(Route::parse("/metrics"), Some(Route::Metrics));
+        assert_eq!(
+            Route::parse("/api/v1/targets/gov-portal/latest"),
+            Some(Route::Latest("gov-portal".to_string()))
+        );
+        assert_eq!(Route::parse("/api/v1/targets//latest"), None);
+        assert_eq!(Route::parse("/api/v1/targets/a/b/latest"), None);
+        assert_eq!(Route::parse("/metrics/"), None);
+        assert_eq!(Route::parse("/"), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! The last known path of every target, and whether a new trace changed it.
+//!
+//! For each path key the book keeps the last trace record, the route's
+//! [`PathSignature`] (see `analysis::identity` for the rule) and the number
+//! of route changes seen. A record's `verdict.path_id` is replaced by the
+//! route's id, so silent hops and ECMP siblings keep the id stable.
+//!
+//! The book is saved as JSON in the state directory (written to a temporary
+//! file and renamed, so a crash leaves the old or the new file, never half
+//! of one) and loaded at start: the first trace after a restart is compared
+//! with the last one before it, so a restart is never counted as a change.
+
+use crate::analysis::{PathSignature, RouteComparison};
+use crate::model::TraceRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file name of the saved book inside the state directory.
+pub const STATE_FILE: &str = "paths.json";
+
+/// Why the saved book could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The state file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file is not a saved book.
+    #[error("{path}: not a transitwatch path state file: {message}")]
+    Format {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    paths: BTreeMap<String, SavedPath>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedPath {
+    record: TraceRecord,
+    changes: u64,
+}
+
+struct Entry {
+    record: TraceRecord,
+    signature: PathSignature,
+    changes: u64,
+}
+
+/// What [`PathBook::apply`] concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The route changed with this trace (never on the first trace of a key).
+    pub changed: bool,
+    /// Route changes of this key so far.
+    pub changes: u64,
+}
+
+/// Last path per key.
+#[derive(Default)]
+pub struct PathBook {
+    entries: BTreeMap<String, Entry>,
+    dirty: bool,
+}
+
+impl PathBook {
+    /// Load the book saved in `dir`, or an empty one when there is none.
+    ///
+    /// # Errors
+    /// The file exists but cannot be read or parsed.
+    pub fn load(dir: &Path) -> Result<Self, PathsError> {
+        let path = dir.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(PathsError::Io { path, source }),
+        };
+        let saved: Saved = serde_json::from_str(&text).map_err(|e| PathsError::Format {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let entries = saved
+            .paths
+            .into_iter()
+            .map(|(key, s)| {
+                let mut signature = PathSignature::of(&s.record.trace);
+                signature.set_id(s.record.verdict.path_id.clone());
+                (
+                    key,
+                    Entry {
+                        record: s.record,
+                        signature,
+                        changes: s.changes,
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            entries,
+            dirty: false,
+        })
+    }
+
+    /// Record a new trace of `key`; `record.verdict.path_id` becomes the
+    /// route's id.
+    pub fn apply(&mut self, key: &str, mut record: TraceRecord) -> Applied {
+        self.dirty = true;
+        match self.entries.get_mut(key) {
+            None => {
+                let signature = PathSignature::of(&record.trace);
+                record.verdict.path_id = signature.id().to_string();
+                self.entries.insert(
+                    key.to_string(),
+                    Entry {
+                        record,
+                        signature,
+                        changes: 0,
+                    },
+                );
+                Applied {
+                    changed: false,
+                    changes: 0,
+                }
+            }
+            Some(entry) => {
+                let changed = match entry.signature.compare(&record.trace) {
+                    RouteComparison::Same => {
+                        entry.signature.absorb(&record.trace);
+                        false
+                    }
+                    RouteComparison::Changed { .. } => {
+                        entry.signature = PathSignature::of(&record.trace);
+                        entry.changes += 1;
+                        true
+                    }
+                };
+                record.verdict.path_id = entry.signature.id().to_string();
+                entry.record = record;
+                Applied {
+                    changed,
+                    changes: entry.changes,
+                }
+            }
+        }
+    }
+
+    /// The last record of a key.
+    #[must_use]
+    pub fn latest(&self, key: &str) -> Option<&TraceRecord> {
+        self.entries.get(key).map(|e| &e.record)
+    }
+
+    /// Every key with its last record and change count.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &TraceRecord, u64)> {
+        self.entries
+            .iter()
+            .map(|(k, e)| (k.as_str(), &e.record, e.changes))
+    }
+
+    /// Route changes of a key so far (0 for unknown keys).
+    #[must_use]
+    pub fn changes(&self, key: &str) -> u64 {
+        self.entries.get(key).map_or(0, |e| e.changes)
+    }
+
+    /// Forget keys `keep` does not accept (targets removed by a reload).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|k, _| keep(k));
+        self.dirty |= self.entries.len() != before;
+    }
+
+    /// Save to `dir` if anything changed since the last save.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn save(&mut self, dir: &Path) -> Result<(), PathsError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let saved = Saved {
+            version: 1,
+            paths: self
+                .entries
+                .iter()
+                .map(|(k, e)| {
+                    (
+                        k.clone(),
+                        SavedPath {
+                            record: e.record.clone(),
+                            changes: e.changes,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let path = dir.join(STATE_FILE);
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let io = |source| PathsError::Io {
+            path: path.clone(),
+            source,
+        };
+        let text = serde_json::to_vec(&saved).map_err(|e| PathsError::Format {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        self.dirty = false;
+        Ok(())
+    }
+}

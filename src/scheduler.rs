@@ -1,0 +1,293 @@
+//! When each target is traced: per-target intervals with jitter, a global
+//! concurrency limit, and names resolved again every cycle.
+//!
+//! Every target runs its own loop: wait (a random share of the jitter
+//! before the first trace, so a fleet of targets does not start in one
+//! burst; then the interval, give or take the jitter), resolve the host,
+//! trace each address under a permit of the global semaphore, send each
+//! [`Outcome`] down the channel. A failure concerns one trace of one target
+//! and is reported as an outcome; the loop goes on. The loops stop when the
+//! `stop` signal turns true; a trace already running finishes and is still
+//! reported, so a stop drains rather than drops.
+
+use crate::analysis::Policy;
+use crate::model::{Family, TargetRef, Trace, VantageRef};
+use crate::probe::{ProbeSettings, Prober, TraceRequest};
+use crate::resolve;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// One configured target, ready to trace.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Target name (the `target` label).
+    pub name: String,
+    /// Host name or address.
+    pub host: String,
+    /// Free-form group.
+    pub category: String,
+    /// Address families traced.
+    pub family: Family,
+    /// How to probe.
+    pub settings: ProbeSettings,
+    /// What counts as home for this target.
+    pub policy: Policy,
+}
+
+impl Job {
+    /// The key of the path traced to `addr`: the target name, suffixed with
+    /// the family when both families are traced as separate paths.
+    #[must_use]
+    pub fn key(&self, addr: IpAddr) -> String {
+        match (self.family, addr) {
+            (Family::Both, IpAddr::V4(_)) => format!("{}/ipv4", self.name),
+            (Family::Both, IpAddr::V6(_)) => format!("{}/ipv6", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+/// What one attempt produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The job's target name.
+    pub name: String,
+    /// The path key (see [`Job::key`]); the name when resolution failed.
+    pub key: String,
+    /// The measured trace, or why there is none.
+    pub result: Result<Trace, String>,
+    /// Wall time of the attempt.
+    pub duration: Duration,
+}
+
+/// Timing of the loops.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    /// Time between two traces of one target.
+    pub interval: Duration,
+    /// Random spread added around each wait.
+    pub jitter: Duration,
+}
+
+/// Last destination RTT per path key, so a trace sizes its late-reply
+/// window without an extra probe.
+pub type RttHints = Arc<Mutex<HashMap<String, Duration>>>;
+
+/// Everything one scheduler generation runs.
+pub struct Schedule<P> {
+    /// The targets.
+    pub jobs: Vec<Job>,
+    /// Recorded in every trace.
+    pub vantage: VantageRef,
+    /// Interval and jitter.
+    pub cadence: Cadence,
+    /// Traces in flight at most, over all targets.
+    pub concurrency: usize,
+    /// Who measures.
+    pub prober: P,
+    /// Last destination RTTs, shared with the consumer.
+    pub hints: RttHints,
+}
+
+/// Run every job's loop until `stop` turns true; returns when every loop and
+/// every trace it started has ended.
+pub async fn run<P: Prober + Clone + 'static>(
+    schedule: Schedule<P>,
+    outcomes: mpsc::Sender<Outcome>,
+    stop: watch::Receiver<bool>,
+) {
+    let Schedule {
+        jobs,
+        vantage,
+        cadence,
+        concurrency,
+        prober,
+        hints,
+    } = schedule;
+    // Caps the traces in flight across all targets: each holds sockets and
+    // a blocking thread, and routers rate-limit bursts of ICMP.
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut loops = JoinSet::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let ctx = LoopCtx {
+            job,
+            vantage: vantage.clone(),
+            cadence,
+            prober: prober.clone(),
+            permits: Arc::clone(&permits),
+            hints: Arc::clone(&hints),
+            outcomes: outcomes.clone(),
+            seed: 0x9E37_79B9_7F4A_7C15 ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        };
+        loops.spawn(target_loop(ctx, stop.clone()));
+    }
+    while loops.join_next().await.is_some() {}
+}
+
+struct LoopCtx<P> {
+    job: Job,
+    vantage: VantageRef,
+    cadence: Cadence,
+    prober: P,
+    permits: Arc<Semaphore>,
+    hints: RttHints,
+    outcomes: mpsc::Sender<Outcome>,
+    seed: u64,
+}
+
+async fn target_loop<P: Prober + Clone + 'static>(
+    mut ctx: LoopCtx<P>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let first = spread(&mut ctx.seed, ctx.cadence.jitter);
+    if sleep_or_stop(first, &mut stop).await {
+        return;
+    }
+    loop {
+        attempt(&ctx).await;
+        let wait = around(&mut ctx.seed, ctx.cadence);
+        if sleep_or_stop(wait, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Sleep, or return `true` as soon as a stop is requested.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// Resolve the job's host and trace every address.
+async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
+    let job = &ctx.job;
+    let started = tokio::time::Instant::now();
+    let addrs = match resolve::resolve(&job.host, job.family).await {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            let _ = ctx
+                .outcomes
+                .send(Outcome {
+                    name: job.name.clone(),
+                    key: job.name.clone(),
+                    result: Err(e.to_string()),
+                    duration: started.elapsed(),
+                })
+                .await;
+            return;
+        }
+    };
+    for addr in addrs {
+        let key = job.key(addr);
+        let Ok(_permit) = ctx.permits.acquire().await else {
+            return;
+        };
+        let rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
+        let request = TraceRequest {
+            target: TargetRef {
+                name: job.name.clone(),
+                host: job.host.clone(),
+                addr,
+            },
+            vantage: ctx.vantage.clone(),
+            settings: job.settings.clone(),
+            rtt_hint,
+        };
+        let began = tokio::time::Instant::now();
+        let result = ctx.prober.trace(request).await.map_err(|e| e.to_string());
+        let _ = ctx
+            .outcomes
+            .send(Outcome {
+                name: job.name.clone(),
+                key,
+                result,
+                duration: began.elapsed(),
+            })
+            .await;
+    }
+}
+
+/// splitmix64: cheap, seedable, good enough to spread start times.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform share of `d`.
+fn spread(seed: &mut u64, d: Duration) -> Duration {
+    #[allow(clippy::cast_precision_loss)]
+    let f = (next(seed) >> 11) as f64 / (1u64 << 53) as f64;
+    d.mul_f64(f)
+}
+
+/// The interval, plus or minus up to the jitter.
+fn around(seed: &mut u64, c: Cadence) -> Duration {
+    let j = spread(seed, c.jitter * 2);
+    (c.interval + j).saturating_sub(c.jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_stay_within_interval_plus_minus_jitter_and_spread_out() {
+        let c = Cadence {
+            interval: Duration::from_secs(300),
+            jitter: Duration::from_secs(30),
+        };
+        let mut seed = 7;
+        let waits: Vec<Duration> = (0..1000).map(|_| around(&mut seed, c)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w >= Duration::from_secs(270) && *w <= Duration::from_secs(330)));
+        let below = waits.iter().filter(|w| **w < c.interval).count();
+        assert!(
+            (300..700).contains(&below),
+            "{below} of 1000 below the interval"
+        );
+        let firsts: Vec<Duration> = (0..1000).map(|_| spread(&mut seed, c.jitter)).collect();
+        assert!(firsts.iter().all(|f| *f <= c.jitter));
+    }
+
+    #[test]
+    fn both_families_are_separate_paths() {
+        let job = Job {
+            name: "gov".into(),
+            host: "gov.ls".into(),
+            category: "government".into(),
+            family: Family::Both,
+            settings: ProbeSettings::default(),
+            policy: Policy::default(),
+        };
+        assert_eq!(job.key("198.51.100.1".parse().unwrap()), "gov/ipv4");
+        assert_eq!(job.key("2001:db8::1".parse().unwrap()), "gov/ipv6");
+        let single = Job {
+            family: Family::Auto,
+            ..job
+        };
+        assert_eq!(single.key("2001:db8::1".parse().unwrap()), "gov");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_interrupts_a_wait() {
+        let (tx, mut rx) = watch::channel(false);
+        let waiter =
+            tokio::spawn(async move { sleep_or_stop(Duration::from_secs(3600), &mut rx).await });
+        tokio::task::yield_now().await;
+        tx.send(true).unwrap();
+        assert!(waiter.await.unwrap());
+    }
+}
