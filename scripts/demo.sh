@@ -48,3 +48,64 @@ command -v mmdblookup >/dev/null && mmdblookup --file "$overlay" --ip "$ZA1_V4" 
 
 say "A destination that never answers (exit code 1 is expected)"
 at_vantage "$bin" trace "$UNANSWERED_V4" --deadline 1s "${geo[@]}" || echo "(exit code $?)"
+
+say "The daemon on the lab: five targets, traced every 2 seconds"
+bash $lab route $prefix ls
+bash $lab route $prefix za 198.51.100.20/32
+work=$(mktemp -d)
+cat >"$work/transitwatch.toml" <<TOML
+[vantage]
+name = "maseru-lab"
+country = "LS"
+[geoip]
+overrides = "$PWD/tests/lab/lab-geo.csv"
+[probe]
+family = "ipv4"
+interval = "2s"
+jitter = "500ms"
+deadline = "1s"
+[metrics]
+listen = "127.0.0.1:9968"
+[store]
+path = "$work/transitwatch.db"
+[[target]]
+name = "gov-portal"
+host = "portal.gov.ls.test"
+category = "government"
+[[target]]
+name = "bank"
+host = "bank.ls.test"
+category = "finance"
+[[target]]
+name = "shop"
+host = "shop.ie.test"
+[[target]]
+name = "silent"
+host = "silent.ls.test"
+[[target]]
+name = "ghost"
+host = "nosuch.ls.test"
+TOML
+# `ip netns exec` execs the daemon, so $! is the daemon itself.
+ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch.toml" --state-dir "$work/state" 2>"$work/daemon.log" &
+daemon=$!
+trap 'kill $daemon 2>/dev/null || true; bash $lab down $prefix' EXIT
+scrape() { ip netns exec "$prefix-v" curl -s "http://127.0.0.1:9968$1"; }
+until [ "$(ip netns exec "$prefix-v" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9968/readyz)" = 200 ]; do sleep 0.2; done
+sleep 3
+scrape /api/v1/targets | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    paths = t["paths"] or [{"class": "-", "explanation": "no path: the name does not resolve"}]
+    for p in paths:
+        print("%-11s %-20s %s" % (t["name"], p["class"], p["explanation"]))'
+scrape /metrics | grep -E '^transitwatch_(path_verdict\{.*\} 1|country_dependency_ratio|path_changes_total)'
+
+say "The portal moves onto the ZA route"
+bash $lab route $prefix za 198.51.100.10/32
+sleep 6
+scrape /metrics | grep -E '^transitwatch_(path_verdict\{target="gov-portal".*\} 1|country_dependency_ratio|path_changes_total\{target="gov-portal")'
+
+say "SIGTERM: the daemon drains and stops"
+kill -TERM $daemon
+wait $daemon && echo "daemon exited cleanly"

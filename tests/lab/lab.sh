@@ -48,6 +48,7 @@ DOMESTIC_PREFIX_V4=198.51.100.0/24
 FOREIGN_V4=203.0.113.10
 FOREIGN_V6=2001:db8:113::10
 UNANSWERED_V4=198.18.200.1
+SCALE_PREFIX_V4=198.19.0.0/16
 UNROUTABLE_V4=192.0.2.1
 UNROUTABLE_V6=2001:db8:dead::1
 R1_V4=198.18.1.2
@@ -194,6 +195,12 @@ up() {
   in_ns "$p" gw ip -6 route add 2001:db8:100::/64 via 2001:db8:7::2
   in_ns "$p" ie1 ip route add 203.0.113.0/24 via 198.18.9.2
   in_ns "$p" ie1 ip -6 route add 2001:db8:113::/64 via 2001:db8:9::2
+  # 198.19.0.0/16 is a block of 65,534 more domestic service addresses on
+  # dom (via the LS route), for scale tests and benchmarks.
+  in_ns "$p" dom ip route add local 198.19.0.0/16 dev lo
+  in_ns "$p" r1 ip route add 198.19.0.0/16 via 198.18.2.2
+  in_ns "$p" ls2 ip route add 198.19.0.0/16 via 198.18.3.2
+  in_ns "$p" gw ip route add 198.19.0.0/16 via 198.18.7.2
   # 198.18.200.0/24 is routed to dom, which silently drops it: a target
   # that never answers.
   in_ns "$p" r1 ip route add 198.18.200.0/24 via 198.18.2.2
