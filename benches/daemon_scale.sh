@@ -47,7 +47,7 @@ country = "LS"
 interval = "1h"
 jitter = "1ms"
 [metrics]
-listen = "127.0.0.1:9968"
+listen = "127.0.0.1:19968"
 [store]
 path = "{work}/state/transitwatch.db"
 ''')
@@ -60,18 +60,18 @@ t0=$(date +%s%N)
 # exec'ed by `ip netns exec`, so $! is the daemon itself
 ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch.toml" --state-dir "$work/state" 2>"$work/tw.log" &
 pid=$!
-until in_lab curl -sf -o /dev/null http://127.0.0.1:9968/readyz; do sleep 0.05; done
+until in_lab curl -sf -o /dev/null http://127.0.0.1:19968/readyz; do sleep 0.05; done
 t1=$(date +%s%N)
 tw_wall=$(python3 -c "print(($t1-$t0)/1e9)")
 read -r ut st < <(awk '{print $14, $15}' /proc/$pid/stat)
 tw_cpu=$(python3 -c "import os; print(($ut+$st)/os.sysconf('SC_CLK_TCK'))")
 tw_rss=$(awk '/VmHWM/ {print $2/1024}' /proc/$pid/status)
-probes=$(in_lab curl -s http://127.0.0.1:9968/api/v1/targets | python3 -c "
+probes=$(in_lab curl -s http://127.0.0.1:19968/api/v1/targets | python3 -c "
 import json,sys
 print(sum(1 for t in json.load(sys.stdin) for p in t['paths']))")
 # /metrics for N targets, 20 scrapes
-render=$(for _ in $(seq 20); do in_lab curl -s -o /dev/null -w '%{time_total}\n' http://127.0.0.1:9968/metrics; done | sort -n | sed -n 10p)
-series=$(in_lab curl -s http://127.0.0.1:9968/metrics | grep -vc '^#')
+render=$(for _ in $(seq 20); do in_lab curl -s -o /dev/null -w '%{time_total}\n' http://127.0.0.1:19968/metrics; done | sort -n | sed -n 10p)
+series=$(in_lab curl -s http://127.0.0.1:19968/metrics | grep -vc '^#')
 kill -TERM $pid; wait $pid || true
 
 # probes transitwatch sent: 3 per hop to the destination (4 hops) per target

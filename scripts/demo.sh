@@ -65,7 +65,7 @@ interval = "2s"
 jitter = "500ms"
 deadline = "1s"
 [metrics]
-listen = "127.0.0.1:9968"
+listen = "127.0.0.1:19968"
 [store]
 path = "$work/transitwatch.db"
 [[target]]
@@ -90,8 +90,8 @@ TOML
 ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch.toml" --state-dir "$work/state" 2>"$work/daemon.log" &
 daemon=$!
 trap 'kill $daemon 2>/dev/null || true; bash $lab down $prefix' EXIT
-scrape() { ip netns exec "$prefix-v" curl -s "http://127.0.0.1:9968$1"; }
-until [ "$(ip netns exec "$prefix-v" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9968/readyz)" = 200 ]; do sleep 0.2; done
+scrape() { ip netns exec "$prefix-v" curl -s "http://127.0.0.1:19968$1"; }
+until [ "$(ip netns exec "$prefix-v" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19968/readyz)" = 200 ]; do sleep 0.2; done
 sleep 3
 scrape /api/v1/targets | python3 -c '
 import json, sys

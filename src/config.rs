@@ -27,7 +27,9 @@ use toml::Spanned;
 pub use crate::model::Family;
 
 /// The metrics endpoint's address when `[metrics] listen` is not set.
-pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9968";
+/// Prometheus' exporter port allocations fill 9100-9999 completely, so the
+/// default lies outside that range, where no listed exporter collides.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:19968";
 
 /// The history database when `[store] path` is not set.
 pub const DEFAULT_STORE_PATH: &str = "/var/lib/transitwatch/transitwatch.db";
@@ -1037,7 +1039,7 @@ fn validate_metrics(raw: RawMetrics, src: &Source<'_>) -> Result<MetricsConfig, 
                 Some(listen.span()),
                 "metrics.listen",
                 format!(
-                    "`{}` is not a socket address (expected IP:PORT, e.g. \"{DEFAULT_METRICS_LISTEN}\" or \"[::1]:9968\")",
+                    "`{}` is not a socket address (expected IP:PORT, e.g. \"{DEFAULT_METRICS_LISTEN}\" or \"[::1]:19968\")",
                     listen.get_ref()
                 ),
             )

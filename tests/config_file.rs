@@ -60,7 +60,7 @@ fn the_sample_config_loads() {
     assert_eq!(config.geoip.overrides, None);
     assert_eq!(
         config.metrics.listen,
-        "127.0.0.1:9968".parse::<SocketAddr>().unwrap()
+        "127.0.0.1:19968".parse::<SocketAddr>().unwrap()
     );
     assert_eq!(config.store.path, PathBuf::from(DEFAULT_STORE_PATH));
     assert_eq!(config.probe, transitwatch::config::ProbeConfig::default());

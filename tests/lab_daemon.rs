@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{bin, root, text, Lab};
 
-const LISTEN: &str = "127.0.0.1:9968";
+const LISTEN: &str = "127.0.0.1:19968";
 
 fn write_config(dir: &Path, targets: &str) -> PathBuf {
     let overrides = root().join("tests/lab/lab-geo.csv");
