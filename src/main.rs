@@ -65,12 +65,8 @@ enum GeoCommand {
         /// Configuration file (its [geoip] table).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// MMDB file (repeatable; replaces the config's files).
-        #[arg(long)]
-        geoip: Vec<PathBuf>,
-        /// Overrides CSV (prefix,country[,city,lat,lon,asn,note]).
-        #[arg(long)]
-        overrides: Option<PathBuf>,
+        #[command(flatten)]
+        files: GeoFiles,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -86,6 +82,20 @@ enum GeoCommand {
     },
 }
 
+/// Geolocation sources given on the command line (they replace the
+/// config's `[geoip]` table).
+#[derive(Args)]
+struct GeoFiles {
+    /// MMDB file (repeatable: a country or city database and an ASN
+    /// database; replaces the config's files).
+    #[arg(long)]
+    geoip: Vec<PathBuf>,
+    /// Overrides CSV (prefix,country[,city,lat,lon,asn,note]) that wins over
+    /// the databases.
+    #[arg(long)]
+    overrides: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct TraceArgs {
     /// Configured target name, host name or IP address.
@@ -93,14 +103,8 @@ struct TraceArgs {
     /// Configuration file (vantage, home country, probe defaults, targets).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// MMDB file to locate hops with (repeatable: a country or city
-    /// database and an ASN database; replaces the config's files).
-    #[arg(long)]
-    geoip: Vec<PathBuf>,
-    /// Overrides CSV (prefix,country[,city,lat,lon,asn,note]) that wins over
-    /// the databases.
-    #[arg(long)]
-    overrides: Option<PathBuf>,
+    #[command(flatten)]
+    files: GeoFiles,
     /// Home country, ISO 3166-1 alpha-2 (overrides the config).
     #[arg(long)]
     home: Option<CountryCode>,
@@ -154,8 +158,8 @@ impl TraceArgs {
         TraceOptions {
             target: self.target,
             config: self.config,
-            geoip: self.geoip,
-            overrides: self.overrides,
+            geoip: self.files.geoip,
+            overrides: self.files.overrides,
             home: self.home,
             protocol: self.protocol,
             port: self.port,
@@ -195,11 +199,11 @@ fn main() -> ExitCode {
         }
         Err(err) => err.exit(),
     };
-    let format = match &cli.command {
-        Command::Run { log_format, .. } => *log_format,
-        _ => LogFormat::Text,
+    let (format, daemon) = match &cli.command {
+        Command::Run { log_format, .. } => (*log_format, true),
+        _ => (LogFormat::Text, false),
     };
-    init_logging(format);
+    init_logging(format, daemon);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -210,16 +214,14 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; `TRANSITWATCH_LOG` takes `tracing` filter directives
-/// (e.g. `debug`, `transitwatch=debug,trippy_core=info`). Without it only
-/// warnings show, and no filter is compiled.
-fn init_logging(format: LogFormat) {
+/// (e.g. `debug`, `transitwatch=debug,trippy_core=info`). Without it the
+/// daemon logs at `info` and the one-shot commands at `warn`.
+fn init_logging(format: LogFormat, daemon: bool) {
     let filter = match std::env::var("TRANSITWATCH_LOG") {
         Ok(directives) => tracing_subscriber::EnvFilter::new(directives),
-        Err(_) => tracing_subscriber::EnvFilter::new(match format {
-            // The daemon reports starts, reloads and route changes.
-            LogFormat::Json => "info",
-            LogFormat::Text => "warn",
-        }),
+        // The daemon reports starts, reloads and route changes; a one-shot
+        // command only what went wrong.
+        Err(_) => tracing_subscriber::EnvFilter::new(if daemon { "info" } else { "warn" }),
     };
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -239,15 +241,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Geo(GeoCommand::Lookup {
             addrs,
             config,
-            geoip,
-            overrides,
+            files,
             json,
         }) => {
             let opts = GeoLookupOptions {
                 addrs,
                 config,
-                geoip,
-                overrides,
+                geoip: files.geoip,
+                overrides: files.overrides,
                 json,
             };
             app::geo_lookup(&opts, &mut std::io::stdout().lock())
