@@ -13,6 +13,7 @@ use crate::model::{
 use crate::probe::{ProbeSettings, Prober, TraceRequest, TrippyProber};
 use crate::render;
 use crate::resolve;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -421,4 +422,164 @@ pub fn check_config(path: &std::path::Path) -> Result<String, CliError> {
         cfg.policy.home,
         cfg.targets.len()
     ))
+}
+
+/// Options of `transitwatch analyze`.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// RIPE Atlas or scamper results (JSON Lines or a JSON array).
+    pub input: PathBuf,
+    /// Which format the input is in.
+    pub format: crate::import::InputFormat,
+    /// Configuration file (home country, `[geoip]`).
+    pub config: Option<PathBuf>,
+    /// MMDB files (replace the config's).
+    pub geoip: Vec<PathBuf>,
+    /// Overrides CSV (replaces the config's).
+    pub overrides: Option<PathBuf>,
+    /// Home country (overrides the config).
+    pub home: Option<CountryCode>,
+    /// RIPE Atlas probe metadata (`prb_id` → `country_code`) for the vantage
+    /// country of each result.
+    pub probes: Option<PathBuf>,
+    /// Trace records as JSON lines instead of a summary.
+    pub json: bool,
+}
+
+/// Probe id → country, from a RIPE Atlas probe metadata file: an object
+/// keyed by probe id, or an array of objects with `id`.
+fn probe_countries(path: &std::path::Path) -> Result<HashMap<u64, CountryCode>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", path.display())))?;
+    let country = |v: &serde_json::Value| {
+        v.get("country_code")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|c| c.parse::<CountryCode>().ok())
+    };
+    let mut map = HashMap::new();
+    match &value {
+        serde_json::Value::Object(o) => {
+            for (id, v) in o {
+                if let (Ok(id), Some(c)) = (id.parse::<u64>(), country(v)) {
+                    map.insert(id, c);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for v in a {
+                if let (Some(id), Some(c)) =
+                    (v.get("id").and_then(serde_json::Value::as_u64), country(v))
+                {
+                    map.insert(id, c);
+                }
+            }
+        }
+        _ => {
+            return Err(CliError::Usage(format!(
+                "{}: expected an object or an array of probes",
+                path.display()
+            )))
+        }
+    }
+    Ok(map)
+}
+
+/// What `analyze` read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AnalyzeSummary {
+    /// Traces classified.
+    pub traces: usize,
+    /// Lines that could not be read.
+    pub failed: usize,
+}
+
+/// `transitwatch analyze`: classify every trace of a RIPE Atlas or scamper
+/// file with the same geolocation and analysis as live traces. Streams the
+/// input; a malformed line is reported on stderr with its number and
+/// skipped.
+///
+/// # Errors
+/// Unusable inputs (exit 2); `Runtime` (exit 1) when some lines failed.
+pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary, CliError> {
+    let config = match &opts.config {
+        Some(path) => Some(Config::load(path)?),
+        None => None,
+    };
+    let geo = open_geo(config.as_ref(), &opts.geoip, opts.overrides.as_deref())?;
+    let home = opts.home.or(config.as_ref().map(|c| c.policy.home));
+    let probes = match &opts.probes {
+        Some(p) => probe_countries(p)?,
+        None => HashMap::new(),
+    };
+    let file = std::fs::File::open(&opts.input)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", opts.input.display())))?;
+    let reader = std::io::BufReader::new(file);
+    let mut summary = AnalyzeSummary::default();
+    let mut classes: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let mut foreign: std::collections::BTreeMap<String, usize> = Default::default();
+    let write_err = |e: std::io::Error| CliError::Runtime(format!("cannot write the result: {e}"));
+    for item in crate::import::read(reader, opts.format) {
+        match item {
+            Ok(imported) => {
+                let mut trace = imported.trace;
+                let probe_country = imported.prb_id.and_then(|id| probes.get(&id).copied());
+                trace.vantage.country = probe_country.or(trace.vantage.country).or(home);
+                let policy = Policy {
+                    home: trace.vantage.country,
+                    ..Policy::default()
+                };
+                let record = judge(trace, &geo, None, &policy);
+                summary.traces += 1;
+                *classes.entry(record.verdict.class.as_str()).or_default() += 1;
+                for c in &record.verdict.foreign_countries {
+                    *foreign.entry(c.to_string()).or_default() += 1;
+                }
+                if opts.json {
+                    let line = serde_json::to_string(&record)
+                        .map_err(|e| CliError::Runtime(format!("cannot encode a record: {e}")))?;
+                    writeln!(out, "{line}").map_err(write_err)?;
+                }
+            }
+            Err(e) => {
+                summary.failed += 1;
+                eprintln!(
+                    "transitwatch: {}:{}: {}",
+                    opts.input.display(),
+                    e.line,
+                    e.message
+                );
+            }
+        }
+    }
+    if !opts.json {
+        writeln!(
+            out,
+            "{} traces from {}",
+            summary.traces,
+            opts.input.display()
+        )
+        .map_err(write_err)?;
+        for (class, n) in &classes {
+            writeln!(out, "  {class:<20} {n}").map_err(write_err)?;
+        }
+        let mut by_count: Vec<(&String, &usize)> = foreign.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (c, n) in by_count.iter().take(10) {
+            #[allow(clippy::cast_precision_loss)]
+            let share = 100.0 * **n as f64 / summary.traces.max(1) as f64;
+            writeln!(out, "  crosses {c}: {n} traces ({share:.0}%)").map_err(write_err)?;
+        }
+    }
+    out.flush().map_err(write_err)?;
+    if summary.failed > 0 {
+        return Err(CliError::Runtime(format!(
+            "{} of {} lines of {} could not be read (reported above)",
+            summary.failed,
+            summary.failed + summary.traces,
+            opts.input.display()
+        )));
+    }
+    Ok(summary)
 }

@@ -23,6 +23,7 @@
 //! | [`paths`] | last path per target, route changes, the saved state file |
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
+//! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
@@ -33,6 +34,7 @@ pub mod config;
 pub mod daemon;
 pub mod geo;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod paths;

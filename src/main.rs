@@ -42,6 +42,29 @@ enum Command {
         #[arg(long, default_value = "text")]
         log_format: LogFormat,
     },
+    /// Classify the traces of a RIPE Atlas or scamper results file.
+    Analyze {
+        /// The results file (JSON Lines or a JSON array).
+        #[arg(long)]
+        input: PathBuf,
+        /// Its format: atlas or scamper.
+        #[arg(long, default_value = "atlas")]
+        input_format: transitwatch::import::InputFormat,
+        /// Configuration file (home country, [geoip]).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        files: GeoFiles,
+        /// Home country of the vantage points (when no probe metadata says).
+        #[arg(long)]
+        home: Option<CountryCode>,
+        /// RIPE Atlas probe metadata: prb_id -> country_code.
+        #[arg(long)]
+        probes: Option<PathBuf>,
+        /// Print trace records as JSON lines instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
     /// Load and validate a configuration file.
@@ -279,6 +302,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
             // thread until its own deadline; the process ends without it.
             runtime.shutdown_background();
             result
+        }
+        Command::Analyze {
+            input,
+            input_format,
+            config,
+            files,
+            home,
+            probes,
+            json,
+        } => {
+            let opts = app::AnalyzeOptions {
+                input,
+                format: input_format,
+                config,
+                geoip: files.geoip,
+                overrides: files.overrides,
+                home,
+                probes,
+                json,
+            };
+            app::analyze(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }
         Command::Trace(args) => {
             require_net_raw()?;

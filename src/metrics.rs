@@ -113,9 +113,10 @@ const REACHED: usize = 10;
 const LAST_TRACE: usize = 11;
 const LAST_ERROR: usize = 12;
 const DATABASES: usize = 13;
+const DATABASE_BUILT: usize = 14;
 
 /// The families derived from per-target state, in index order.
-const TARGET_FAMILIES: [FamilyDef; 14] = [
+const TARGET_FAMILIES: [FamilyDef; 15] = [
     gauge(
         "transitwatch_path_verdict",
         &["target", "class"],
@@ -194,6 +195,11 @@ const TARGET_FAMILIES: [FamilyDef; 14] = [
         &["kind", "type", "build_epoch"],
         "One series (value 1) per loaded GeoIP database: kind of data (city, country, asn, \
          country+asn, city+asn), MMDB database_type, and build_epoch (Unix seconds).",
+    ),
+    gauge(
+        "transitwatch_geoip_database_build_timestamp_seconds",
+        &["kind", "type"],
+        "Unix time each loaded GeoIP database was built;          alert when `time()` minus it grows past the vendor's release cycle.",
     ),
 ];
 
@@ -371,6 +377,9 @@ impl Collector for TargetCollector {
         }
         for [kind, database_type, build_epoch] in &databases {
             out[DATABASES].push(&[kind, database_type, build_epoch], 1.0);
+            if let Ok(epoch) = build_epoch.parse::<f64>() {
+                out[DATABASE_BUILT].push(&[kind, database_type], epoch);
+            }
         }
         out.into_iter().map(FamilyOut::finish).collect()
     }

@@ -1,0 +1,349 @@
+//! RIPE Atlas traceroute results → [`Trace`].
+//!
+//! One result object (one probe, one run of a measurement) gives one trace:
+//!
+//! - target: `dst_addr`; when it is missing (firmware that failed to resolve
+//!   `dst_name`), `dst_name` if it is an address literal, else the `edst`
+//!   (the destination quoted back by a router) of the first reply carrying
+//!   one; failing all three the record is an error, carrying the result's
+//!   own `error` text (typically "name resolution failed"). The target name
+//!   is `dst_name`, or `atlas-msm-{msm_id}` without one.
+//! - vantage: `atlas-prb-{prb_id}`, country left to the caller.
+//! - protocol from `proto`, start from `timestamp` (Unix seconds).
+//!
+//! Hops. Each entry of `result` is one TTL: its number is `hop`, or its
+//! 1-based position in `result` when firmware left `hop` out. Entries with
+//! the same number are merged; hops are ordered by number. Within a hop:
+//!
+//! - **Responder rule** (shared with `tests/tools/extract_atlas_hops.py`):
+//!   a reply counts as a responder when it has `from`, has no `x` and no
+//!   `late`. `addrs` are the distinct responders, most frequent first, and
+//!   `addr` is the first of them.
+//! - `x: "*"` is a probe that timed out: sent, not received.
+//! - `late` replies answer an earlier probe after its timeout. They are not
+//!   probes of this hop: not sent, not received, no address, no round-trip
+//!   time; they are counted in [`Imported::late_replies`](super::Imported).
+//! - `dup` replies are a second answer to the same probe: not sent again,
+//!   not received again, no round-trip time, but their address is kept.
+//! - `err`, `edst`, `ittl`, `icmpext` (MPLS) and `ttl`/`size` are tolerated
+//!   and not interpreted: an `err` reply still answered.
+//! - `sent` is the number of entries that are neither late nor duplicates;
+//!   `received` those with an `rtt`; `rtt_ms` best/mean/worst over those.
+//! - An entry with only an `error` (e.g. "bind failed") is kept as a silent
+//!   hop with nothing sent.
+//!
+//! **Hop 255.** After a run of silent hops, Atlas firmware sends a last probe
+//! with the maximum TTL to see whether the destination answers at all, and
+//! reports it as hop 255. It is kept as TTL 255: it is what was sent, it
+//! carries the destination's reply when there is one (so `reached` reflects
+//! it), and the gap before it is evident from the TTLs. Consumers that list
+//! hops by TTL must not assume TTLs are contiguous for Atlas traces.
+//!
+//! `reached` is true when any hop has the target address among its responders.
+
+use super::{json_error, rank_addrs, rfc3339, rtt_stats, Converted};
+use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use serde::Deserialize;
+use std::net::IpAddr;
+
+/// The fields of an Atlas traceroute result this importer reads.
+#[derive(Debug, Deserialize)]
+struct AtlasResult {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    prb_id: u64,
+    msm_id: Option<u64>,
+    timestamp: i64,
+    proto: String,
+    dst_addr: Option<String>,
+    dst_name: Option<String>,
+    result: Vec<AtlasHop>,
+}
+
+/// One entry of a result's `result` array.
+#[derive(Debug, Deserialize)]
+struct AtlasHop {
+    hop: Option<u32>,
+    error: Option<String>,
+    #[serde(default)]
+    result: Vec<AtlasReply>,
+}
+
+/// One probe outcome within a hop.
+#[derive(Debug, Deserialize)]
+struct AtlasReply {
+    x: Option<serde_json::Value>,
+    from: Option<String>,
+    rtt: Option<f64>,
+    late: Option<serde_json::Value>,
+    dup: Option<serde_json::Value>,
+    edst: Option<String>,
+}
+
+/// A hop being assembled from one or more entries with the same number.
+#[derive(Debug, Default)]
+struct HopAcc {
+    seen: Vec<IpAddr>,
+    rtts: Vec<f64>,
+    sent: u32,
+}
+
+/// Convert one raw result.
+pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
+    let result: AtlasResult = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+    if let Some(kind) = result.kind.as_deref() {
+        if kind != "traceroute" {
+            return Err(format!("a `{kind}` result, not a traceroute"));
+        }
+    }
+    let protocol: Protocol = result
+        .proto
+        .parse()
+        .map_err(|e| format!("field `proto`: {e}"))?;
+    let started_at = rfc3339(result.timestamp).map_err(|e| format!("field `timestamp`: {e}"))?;
+
+    let mut hops: Vec<(u8, HopAcc)> = Vec::new();
+    let mut late_replies = 0u32;
+    for (index, entry) in result.result.iter().enumerate() {
+        let number = match entry.hop {
+            Some(n) => n,
+            None => u32::try_from(index + 1).unwrap_or(u32::MAX),
+        };
+        let ttl = u8::try_from(number).map_err(|_| format!("hop {number} is beyond TTL 255"))?;
+        let slot = match hops.iter().position(|(t, _)| *t == ttl) {
+            Some(i) => i,
+            None => {
+                hops.push((ttl, HopAcc::default()));
+                hops.len() - 1
+            }
+        };
+        let acc = &mut hops[slot].1;
+        for reply in &entry.result {
+            if reply.late.is_some() {
+                late_replies += 1;
+                continue;
+            }
+            let dup = reply.dup.is_some();
+            if !dup {
+                acc.sent += 1;
+            }
+            if reply.x.is_some() {
+                continue;
+            }
+            if let Some(from) = reply.from.as_deref() {
+                let addr: IpAddr = from
+                    .parse()
+                    .map_err(|_| format!("hop {number}: `from` `{from}` is not an IP address"))?;
+                acc.seen.push(addr);
+            }
+            if let (Some(rtt), false) = (reply.rtt, dup) {
+                acc.rtts.push(rtt);
+            }
+        }
+    }
+    hops.sort_by_key(|(ttl, _)| *ttl);
+
+    let target_addr = target_addr(&result)?;
+    let hops: Vec<Hop> = hops
+        .into_iter()
+        .map(|(ttl, acc)| {
+            let addrs = rank_addrs(&acc.seen);
+            Hop {
+                ttl,
+                addr: addrs.first().copied(),
+                addrs,
+                sent: acc.sent,
+                received: u32::try_from(acc.rtts.len()).unwrap_or(u32::MAX),
+                rtt_ms: rtt_stats(&acc.rtts),
+                geo: HopGeo::default(),
+            }
+        })
+        .collect();
+    let reached = hops.iter().any(|h| h.addrs.contains(&target_addr));
+
+    let name = match (&result.dst_name, result.msm_id) {
+        (Some(name), _) if !name.is_empty() => name.clone(),
+        (_, Some(msm)) => format!("atlas-msm-{msm}"),
+        _ => target_addr.to_string(),
+    };
+    let host = result
+        .dst_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| target_addr.to_string());
+    Ok(Converted {
+        trace: Trace {
+            target: TargetRef {
+                name,
+                host,
+                addr: target_addr,
+            },
+            vantage: VantageRef {
+                name: format!("atlas-prb-{}", result.prb_id),
+                country: None,
+            },
+            protocol,
+            port: None,
+            started_at,
+            reached,
+            hops,
+        },
+        prb_id: Some(result.prb_id),
+        late_replies,
+    })
+}
+
+/// The destination address of a result (see the module docs for the order).
+fn target_addr(result: &AtlasResult) -> Result<IpAddr, String> {
+    if let Some(addr) = result.dst_addr.as_deref() {
+        return addr
+            .parse()
+            .map_err(|_| format!("field `dst_addr`: `{addr}` is not an IP address"));
+    }
+    if let Some(addr) = result.dst_name.as_deref().and_then(|n| n.parse().ok()) {
+        return Ok(addr);
+    }
+    let quoted = result
+        .result
+        .iter()
+        .flat_map(|h| &h.result)
+        .find_map(|r| r.edst.as_deref().and_then(|e| e.parse().ok()));
+    if let Some(addr) = quoted {
+        return Ok(addr);
+    }
+    let why = result
+        .result
+        .iter()
+        .find_map(|h| h.error.as_deref())
+        .map(|e| format!("; the result says: {e}"))
+        .unwrap_or_default();
+    Err(format!(
+        "no destination address: no `dst_addr`, `dst_name` {} is not an address and no reply quotes one{why}",
+        result
+            .dst_name
+            .as_deref()
+            .map_or_else(|| "is missing,".to_string(), |n| format!("`{n}`"))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{read, InputFormat};
+    use std::io::Cursor;
+
+    fn one(json: &str) -> super::super::Imported {
+        let mut out: Vec<_> = read(
+            Cursor::new(json.replace('\n', "").into_bytes()),
+            InputFormat::Atlas,
+        )
+        .collect();
+        assert_eq!(out.len(), 1);
+        out.remove(0).unwrap()
+    }
+
+    #[test]
+    fn timeouts_count_as_sent_but_not_received() {
+        let got = one(
+            r#"{"prb_id":7,"msm_id":9,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":1,"result":[{"x":"*"},{"from":"10.0.0.1","rtt":2.0},{"x":"*"}]},{"hop":2,"result":[{"x":"*"},{"x":"*"},{"x":"*"}]}]}"#,
+        );
+        let t = &got.trace;
+        assert_eq!(t.target.name, "atlas-msm-9");
+        assert_eq!(t.vantage.name, "atlas-prb-7");
+        assert_eq!(t.started_at, "2020-09-13T12:26:40Z");
+        assert_eq!((t.hops[0].sent, t.hops[0].received), (3, 1));
+        assert_eq!(t.hops[0].addr, Some("10.0.0.1".parse().unwrap()));
+        assert!(t.hops[1].is_silent());
+        assert_eq!((t.hops[1].sent, t.hops[1].received), (3, 0));
+        assert!(t.hops[1].rtt_ms.is_none());
+        assert!(!t.reached);
+    }
+
+    #[test]
+    fn hops_without_a_hop_key_take_their_position() {
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"UDP","dst_addr":"192.0.2.9","result":[{"result":[{"from":"10.0.0.1","rtt":1.0}]},{"result":[{"from":"192.0.2.9","rtt":2.0}]}]}"#,
+        );
+        let ttls: Vec<u8> = got.trace.hops.iter().map(|h| h.ttl).collect();
+        assert_eq!(ttls, vec![1, 2]);
+        assert!(got.trace.reached);
+        assert_eq!(got.trace.protocol, crate::model::Protocol::Udp);
+    }
+
+    #[test]
+    fn late_replies_are_noted_but_not_counted_and_dups_not_double_counted() {
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[
+              {"hop":1,"result":[{"from":"10.0.0.1","rtt":1.0},{"from":"10.0.0.1","rtt":3.0},{"from":"10.0.0.1","rtt":2.0,"dup":true},{"x":"*"}]},
+              {"hop":2,"result":[{"from":"10.9.9.9","late":1,"rtt":7000.0},{"from":"10.0.0.2","rtt":4.0,"err":"H"},{"from":"10.0.0.8","late":2},{"x":"*"},{"x":"*"}]}]}"#,
+        );
+        assert_eq!(got.late_replies, 2);
+        let h1 = &got.trace.hops[0];
+        assert_eq!((h1.sent, h1.received), (3, 2));
+        let rtt = h1.rtt_ms.unwrap();
+        assert_eq!((rtt.best, rtt.avg, rtt.worst), (1.0, 2.0, 3.0));
+        let h2 = &got.trace.hops[1];
+        assert_eq!((h2.sent, h2.received), (3, 1));
+        assert_eq!(
+            h2.addrs,
+            vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(h2.rtt_ms.unwrap().worst, 4.0);
+    }
+
+    #[test]
+    fn hop_255_is_kept_and_can_reach_the_destination() {
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":1,"result":[{"x":"*"}]},{"hop":255,"result":[{"from":"192.0.2.9","rtt":9.0}]}]}"#,
+        );
+        let ttls: Vec<u8> = got.trace.hops.iter().map(|h| h.ttl).collect();
+        assert_eq!(ttls, vec![1, 255]);
+        assert!(got.trace.reached);
+    }
+
+    #[test]
+    fn most_frequent_responder_comes_first() {
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":1,"result":[{"from":"10.0.0.1","rtt":1.0},{"from":"10.0.0.2","rtt":1.0},{"from":"10.0.0.2","rtt":1.0}]}]}"#,
+        );
+        let h = &got.trace.hops[0];
+        assert_eq!(h.addr, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(h.addrs.len(), 2);
+    }
+
+    #[test]
+    fn missing_destination_falls_back_or_fails_with_the_reason() {
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"2001:db8::1","result":[]}"#,
+        );
+        assert_eq!(got.trace.target.addr.to_string(), "2001:db8::1");
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"x.example","result":[{"hop":1,"result":[{"from":"10.0.0.1","late":3,"edst":"192.0.2.7"}]}]}"#,
+        );
+        assert_eq!(got.trace.target.addr.to_string(), "192.0.2.7");
+        let input = r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"x.example","result":[{"error":"name resolution failed"}]}"#;
+        let out: Vec<_> =
+            read(Cursor::new(input.as_bytes().to_vec()), InputFormat::Atlas).collect();
+        let err = out[0].as_ref().unwrap_err();
+        assert!(err.message.contains("name resolution failed"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields_are_errors() {
+        for bad in [
+            r#"{"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[]}"#,
+            r#"{"prb_id":"1","timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[]}"#,
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"SCTP","dst_addr":"192.0.2.9","result":[]}"#,
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":256,"result":[]}]}"#,
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":1,"result":[{"from":"nope","rtt":1}]}]}"#,
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","type":"ping","result":[]}"#,
+            r#"[1,2]"#,
+        ] {
+            let out: Vec<_> = read(
+                Cursor::new(format!("{bad}\n").into_bytes()),
+                InputFormat::Atlas,
+            )
+            .collect();
+            assert!(out.iter().all(Result::is_err), "{bad}: {out:?}");
+        }
+    }
+}

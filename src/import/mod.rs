@@ -1,0 +1,510 @@
+//! Importers: traceroutes measured by other tools, turned into [`Trace`]s.
+//!
+//! Two sources are understood (see [`InputFormat`]):
+//!
+//! - [`atlas`]: RIPE Atlas traceroute results, as the Atlas API and its
+//!   result downloads publish them;
+//! - [`scamper`]: scamper `trace` objects, as `scamper -O json` and
+//!   `sc_warts2json` write them (M-Lab's traceroute archives included).
+//!
+//! [`read`] streams its input: either JSON Lines (one record per line) or a
+//! single JSON array of records, recognised by `[` as the first non-space
+//! byte. A JSON array is split element by element with a small incremental
+//! scanner, so memory holds one record at a time whatever the file size.
+//!
+//! One source record gives at most one [`Imported`] trace. A record that
+//! cannot be read (bad JSON, a field of the wrong type, a required field
+//! missing) gives an [`ImportError`] naming the line it starts on, and
+//! reading carries on with the next record. Only an I/O error of the input
+//! itself ends the iteration (after it is reported).
+//!
+//! Importers leave the vantage country empty (`None`): callers know where
+//! their probes are (for Atlas, `probes_meta.json`-style metadata keyed by
+//! [`Imported::prb_id`]). Hop geolocation is likewise left to `geo`.
+
+pub mod atlas;
+pub mod scamper;
+
+use crate::model::Trace;
+use std::fmt;
+use std::io::BufRead;
+use std::str::FromStr;
+
+/// One source record turned into a trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    /// The 1-based line of the input the record starts on.
+    pub line: usize,
+    /// The measured path.
+    pub trace: Trace,
+    /// The RIPE Atlas probe id, for Atlas results.
+    pub prb_id: Option<u64>,
+    /// Replies that arrived after their probe's timeout (Atlas `late`).
+    /// They are left out of the hops' addresses, counts and round-trip times.
+    pub late_replies: u32,
+}
+
+/// A record that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ImportError {
+    /// The 1-based line of the input the record starts on.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ImportError {
+    /// An error for the record starting at `line`.
+    #[must_use]
+    pub fn new(line: usize, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Which tool wrote the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    /// RIPE Atlas traceroute results.
+    Atlas,
+    /// scamper `trace` objects (`scamper -O json`, `sc_warts2json`).
+    Scamper,
+}
+
+impl InputFormat {
+    /// The lower-case name used on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Atlas => "atlas",
+            Self::Scamper => "scamper",
+        }
+    }
+}
+
+impl fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a string is not an input format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an input format (expected atlas or scamper)")]
+pub struct InvalidInputFormat(pub String);
+
+impl FromStr for InputFormat {
+    type Err = InvalidInputFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "atlas" => Ok(Self::Atlas),
+            "scamper" => Ok(Self::Scamper),
+            _ => Err(InvalidInputFormat(s.to_string())),
+        }
+    }
+}
+
+/// What a format's converter makes of one record.
+pub(crate) struct Converted {
+    trace: Trace,
+    prb_id: Option<u64>,
+    late_replies: u32,
+}
+
+/// Read traces from JSON Lines or a JSON array of records, one at a time.
+///
+/// Records the format does not trace (scamper `cycle-start`, `tracelb`, M-Lab
+/// metadata lines, ...) and blank lines are skipped silently.
+pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
+    Reader {
+        records: Records::new(input),
+        format,
+    }
+}
+
+/// The iterator [`read`] returns.
+#[derive(Debug)]
+pub struct Reader<R> {
+    records: Records<R>,
+    format: InputFormat,
+}
+
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Imported, ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (line, raw) = self.records.next()?;
+            let bytes = match raw {
+                Ok(bytes) => bytes,
+                Err(message) => return Some(Err(ImportError::new(line, message))),
+            };
+            let converted = match self.format {
+                InputFormat::Atlas => atlas::convert(&bytes).map(Some),
+                InputFormat::Scamper => scamper::convert(&bytes),
+            };
+            match converted {
+                Ok(Some(c)) => {
+                    return Some(Ok(Imported {
+                        line,
+                        trace: c.trace,
+                        prb_id: c.prb_id,
+                        late_replies: c.late_replies,
+                    }))
+                }
+                Ok(None) => {}
+                Err(message) => return Some(Err(ImportError::new(line, message))),
+            }
+        }
+    }
+}
+
+/// Whether the input is JSON Lines or one JSON array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Not looked at yet.
+    Unknown,
+    /// One record per line.
+    Lines,
+    /// One JSON array of records.
+    Array,
+    /// Input exhausted or broken.
+    Done,
+}
+
+/// Splits the input into raw records, each with the line it starts on.
+#[derive(Debug)]
+struct Records<R> {
+    input: R,
+    layout: Layout,
+    /// The 1-based line the reader is on.
+    line: usize,
+    buf: Vec<u8>,
+}
+
+/// Scanner state inside a JSON array.
+#[derive(Debug, Default)]
+struct Scan {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(input: R) -> Self {
+        Self {
+            input,
+            layout: Layout::Unknown,
+            line: 1,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Look at the first non-space byte to choose the layout.
+    fn detect(&mut self) -> Result<Layout, String> {
+        loop {
+            let chunk = self
+                .input
+                .fill_buf()
+                .map_err(|e| format!("reading input: {e}"))?;
+            let Some(&first) = chunk.first() else {
+                return Ok(Layout::Done);
+            };
+            if first.is_ascii_whitespace() {
+                if first == b'\n' {
+                    self.line += 1;
+                }
+                self.input.consume(1);
+                continue;
+            }
+            if first == b'[' {
+                self.input.consume(1);
+                return Ok(Layout::Array);
+            }
+            return Ok(Layout::Lines);
+        }
+    }
+
+    /// The next non-blank line.
+    fn next_line(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+        loop {
+            self.buf.clear();
+            let line = self.line;
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => {
+                    self.layout = Layout::Done;
+                    return None;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    if self.buf.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    return Some((line, Ok(std::mem::take(&mut self.buf))));
+                }
+                Err(e) => {
+                    self.layout = Layout::Done;
+                    return Some((line, Err(format!("reading input: {e}"))));
+                }
+            }
+        }
+    }
+
+    /// The next element of the JSON array, as raw bytes.
+    fn next_element(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+        self.buf.clear();
+        let mut start = self.line;
+        let mut scan = Scan::default();
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    self.layout = Layout::Done;
+                    return Some((self.line, Err(format!("reading input: {e}"))));
+                }
+            };
+            if chunk.is_empty() {
+                self.layout = Layout::Done;
+                let message = "the JSON array is not closed (missing `]`)".to_string();
+                return Some((start, Err(message)));
+            }
+            let mut used = 0;
+            let mut finished: Option<(usize, Result<Vec<u8>, String>)> = None;
+            for &byte in chunk {
+                used += 1;
+                if byte == b'\n' {
+                    self.line += 1;
+                }
+                if scan.in_string {
+                    self.buf.push(byte);
+                    if scan.escaped {
+                        scan.escaped = false;
+                    } else if byte == b'\\' {
+                        scan.escaped = true;
+                    } else if byte == b'"' {
+                        scan.in_string = false;
+                    }
+                    continue;
+                }
+                if scan.depth == 0 && (byte == b',' || byte == b']') {
+                    if byte == b']' {
+                        self.layout = Layout::Done;
+                    }
+                    if self.buf.iter().all(u8::is_ascii_whitespace) {
+                        if byte == b',' {
+                            let message = "empty element in the JSON array".to_string();
+                            finished = Some((start, Err(message)));
+                            break;
+                        }
+                        // `[]` or the `]` after the last element.
+                        if byte == b']' {
+                            break;
+                        }
+                    }
+                    finished = Some((start, Ok(std::mem::take(&mut self.buf))));
+                    break;
+                }
+                if self.buf.is_empty() {
+                    if byte.is_ascii_whitespace() {
+                        continue;
+                    }
+                    start = self.line;
+                }
+                self.buf.push(byte);
+                match byte {
+                    b'"' => scan.in_string = true,
+                    b'{' | b'[' => scan.depth += 1,
+                    b'}' | b']' => scan.depth = scan.depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            self.input.consume(used);
+            if finished.is_some() || self.layout == Layout::Done {
+                return finished;
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for Records<R> {
+    type Item = (usize, Result<Vec<u8>, String>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.layout == Layout::Unknown {
+            match self.detect() {
+                Ok(layout) => self.layout = layout,
+                Err(message) => {
+                    self.layout = Layout::Done;
+                    return Some((self.line, Err(message)));
+                }
+            }
+        }
+        match self.layout {
+            Layout::Lines => self.next_line(),
+            Layout::Array => self.next_element(),
+            Layout::Unknown | Layout::Done => None,
+        }
+    }
+}
+
+/// The JSON error message without serde_json's own "at line 1 column N"
+/// position when the record is a single line; the record's line is reported
+/// by [`ImportError`] instead.
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
+    if e.line() <= 1 {
+        format!("invalid record: {e}")
+    } else {
+        format!(
+            "invalid record (its line {} column {}): {e}",
+            e.line(),
+            e.column()
+        )
+    }
+}
+
+/// Round-trip statistics of a set of replies, `None` when there are none.
+pub(crate) fn rtt_stats(rtts: &[f64]) -> Option<crate::model::RttMs> {
+    let first = *rtts.first()?;
+    let (mut best, mut worst, mut sum) = (first, first, 0.0);
+    for &rtt in rtts {
+        best = best.min(rtt);
+        worst = worst.max(rtt);
+        sum += rtt;
+    }
+    #[allow(clippy::cast_precision_loss)] // reply counts are tiny
+    let avg = sum / rtts.len() as f64;
+    Some(crate::model::RttMs { best, avg, worst })
+}
+
+/// Distinct addresses, most frequent first (ties: first seen first).
+pub(crate) fn rank_addrs(seen: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
+    let mut counts: Vec<(std::net::IpAddr, usize)> = Vec::new();
+    for addr in seen {
+        match counts.iter_mut().find(|(a, _)| a == addr) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*addr, 1)),
+        }
+    }
+    // A stable sort keeps first-seen order among equal counts.
+    counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+    counts.into_iter().map(|(a, _)| a).collect()
+}
+
+/// Unix seconds as RFC 3339 UTC (`2021-12-08T21:46:03Z`).
+pub(crate) fn rfc3339(unix_seconds: i64) -> Result<String, String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .map_err(|e| format!("timestamp {unix_seconds} is out of range: {e}"))?;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("timestamp {unix_seconds} cannot be formatted: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    const ATLAS_A: &str = r#"{"prb_id":1,"msm_id":5,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","dst_name":"example.org","result":[{"hop":1,"result":[{"from":"10.0.0.1","rtt":1.0},{"from":"10.0.0.1","rtt":3.0},{"x":"*"}]},{"hop":2,"result":[{"from":"192.0.2.9","rtt":5.0}]}]}"#;
+    const ATLAS_B: &str = r#"{"prb_id":2,"timestamp":1600000001,"proto":"UDP","dst_addr":"198.51.100.1","result":[{"hop":1,"result":[{"x":"*"},{"x":"*"},{"x":"*"}]}]}"#;
+
+    fn all(input: &str, format: InputFormat) -> Vec<Result<Imported, ImportError>> {
+        read(Cursor::new(input.as_bytes().to_vec()), format).collect()
+    }
+
+    #[test]
+    fn formats_parse_by_name() {
+        assert_eq!("Atlas".parse::<InputFormat>().unwrap(), InputFormat::Atlas);
+        assert_eq!(
+            "scamper".parse::<InputFormat>().unwrap(),
+            InputFormat::Scamper
+        );
+        assert!("warts".parse::<InputFormat>().is_err());
+    }
+
+    #[test]
+    fn json_lines_skip_blank_lines_and_keep_line_numbers() {
+        let input = format!("\n{ATLAS_A}\n\n{ATLAS_B}\n");
+        let out = all(&input, InputFormat::Atlas);
+        let lines: Vec<usize> = out.iter().map(|r| r.as_ref().unwrap().line).collect();
+        assert_eq!(lines, vec![2, 4]);
+    }
+
+    #[test]
+    fn malformed_line_in_the_middle_is_reported_and_reading_goes_on() {
+        let input = format!("{ATLAS_A}\n{{\"prb_id\": 3, \"timestamp\":\n{ATLAS_B}\n{{\"prb_id\":\"x\"}}\n{ATLAS_A}\n");
+        let out = all(&input, InputFormat::Atlas);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[0].as_ref().unwrap().line, 1);
+        let err = out[1].as_ref().unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().starts_with("line 2: "), "{err}");
+        assert_eq!(out[2].as_ref().unwrap().line, 3);
+        assert_eq!(out[2].as_ref().unwrap().prb_id, Some(2));
+        assert_eq!(out[3].as_ref().unwrap_err().line, 4);
+        assert_eq!(out[4].as_ref().unwrap().line, 5);
+    }
+
+    #[test]
+    fn json_array_is_streamed_element_by_element() {
+        let input = format!("  [\n{ATLAS_A},\n  {ATLAS_B}\n]\n");
+        let out = all(&input, InputFormat::Atlas);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].as_ref().unwrap().line, 2);
+        assert_eq!(out[1].as_ref().unwrap().line, 3);
+        assert_eq!(
+            out[1].as_ref().unwrap().trace.target.addr.to_string(),
+            "198.51.100.1"
+        );
+    }
+
+    #[test]
+    fn json_array_reads_through_a_tiny_buffer() {
+        // Elements straddle many buffer refills; strings hold `]`, `,` and
+        // escaped quotes that must not end an element.
+        let tricky = ATLAS_B.replace(
+            r#""proto":"UDP""#,
+            r#""proto":"UDP","msm_name":"a],\"b\"[,{""#,
+        );
+        let input = format!("[{ATLAS_A},{tricky}]");
+        let reader = std::io::BufReader::with_capacity(7, Cursor::new(input.into_bytes()));
+        let out: Vec<_> = read(reader, InputFormat::Atlas).collect();
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
+    }
+
+    #[test]
+    fn json_array_bad_element_is_reported_and_the_rest_read() {
+        let input = format!("[\n{ATLAS_A},\n{{\"prb_id\": true}},\n{ATLAS_B}\n]");
+        let out = all(&input, InputFormat::Atlas);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1].as_ref().unwrap_err().line, 3);
+        assert_eq!(out[2].as_ref().unwrap().line, 4);
+    }
+
+    #[test]
+    fn unterminated_array_is_an_error() {
+        let input = format!("[{ATLAS_A},");
+        let out = all(&input, InputFormat::Atlas);
+        assert!(out[0].is_ok());
+        assert!(out[1].as_ref().unwrap_err().message.contains("not closed"));
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn empty_inputs_give_nothing() {
+        assert!(all("", InputFormat::Atlas).is_empty());
+        assert!(all("  \n ", InputFormat::Scamper).is_empty());
+        assert!(all(" [ ] ", InputFormat::Atlas).is_empty());
+    }
+
+    #[test]
+    fn ranks_addresses_by_frequency_then_first_seen() {
+        let a: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let b: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let c: std::net::IpAddr = "10.0.0.3".parse().unwrap();
+        assert_eq!(rank_addrs(&[a, b, b, c]), vec![b, a, c]);
+    }
+}

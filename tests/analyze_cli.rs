@@ -1,0 +1,167 @@
+//! `transitwatch analyze`: real RIPE Atlas results, a malformed line, and
+//! real scamper traces of the lab, through the same geolocation and
+//! analysis as live traces.
+
+mod support;
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use support::{bin, have, root, skip, text, Lab};
+
+fn shared_data() -> Option<PathBuf> {
+    let dir = root().join("../shared/data");
+    dir.is_dir().then_some(dir)
+}
+
+fn records(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record per line"))
+        .collect()
+}
+
+#[test]
+fn atlas_results_become_trace_records() {
+    let Some(data) = shared_data() else {
+        eprintln!("SKIPPED atlas_results_become_trace_records: ../shared/data is absent");
+        return;
+    };
+    let input = data.join("atlas/traceroutes.jsonl");
+    let lines = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    let out = Command::new(bin())
+        .args(["analyze", "--input-format", "atlas", "--json", "--input"])
+        .arg(&input)
+        .arg("--probes")
+        .arg(data.join("atlas/probes_meta.json"))
+        .output()
+        .unwrap();
+    // Results whose name never resolved carry no destination address: each
+    // is reported on its line and skipped, and the exit code says so.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failed: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("traceroutes.jsonl:"))
+        .collect();
+    assert!(
+        failed.iter().all(|l| l.contains("no destination address")),
+        "{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(if failed.is_empty() { 0 } else { 1 }),
+        "{}",
+        text(&out)
+    );
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len() + failed.len(), lines);
+    assert!(recs.len() >= 180, "{}", recs.len());
+    for r in &recs {
+        assert_eq!(r["schema"], "transitwatch.trace/1");
+        assert!(r["verdict"]["class"].is_string());
+    }
+    // The metadata file covers 95 of the results' probes: those results get
+    // their vantage country from it.
+    let with_country = recs
+        .iter()
+        .filter(|r| r["vantage"]["country"].is_string())
+        .count();
+    assert!(with_country >= 80, "{with_country} of {}", recs.len());
+
+    // The summary form counts the same traces.
+    let out = Command::new(bin())
+        .args(["analyze", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.starts_with(&format!("{} traces", recs.len())),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_malformed_line_is_reported_with_its_number_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mixed.jsonl");
+    let good = r#"{"type":"trace","method":"icmp-echo-paris","src":"198.18.1.1","dst":"198.51.100.10","stop_reason":"COMPLETED","start":{"sec":1795696731,"usec":0},"hops":[{"addr":"198.18.1.2","probe_ttl":1,"rtt":0.1},{"addr":"198.51.100.10","probe_ttl":2,"rtt":0.2}]}"#;
+    std::fs::write(
+        &input,
+        format!("{good}\n{{\"type\": \"trace\", broken\n{good}\n"),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["analyze", "--input-format", "scamper", "--json", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(records(&out.stdout).len(), 2, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mixed.jsonl:2:"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn real_scamper_traces_of_the_lab_get_the_right_verdicts() {
+    let test = "real_scamper_traces_of_the_lab_get_the_right_verdicts";
+    if !have("scamper") {
+        skip(test, "scamper is not installed");
+        return;
+    }
+    let Some(lab) = Lab::up(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scamper = |target: &str| -> String {
+        let out = lab
+            .command("v", "scamper")
+            .args(["-O", "json", "-c", "trace -P icmp-paris", "-i", target])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let domestic = scamper(lab.addr("DOMESTIC_V4"));
+    let foreign = scamper(lab.addr("FOREIGN_V4"));
+    lab.route("za");
+    let via_za = scamper(lab.addr("DOMESTIC_V4"));
+    let input = dir.path().join("lab.json");
+    std::fs::write(&input, format!("{domestic}{foreign}{via_za}")).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "analyze",
+            "--input-format",
+            "scamper",
+            "--json",
+            "--home",
+            "LS",
+            "--overrides",
+        ])
+        .arg(root().join("tests/lab/lab-geo.csv"))
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let recs = records(&out.stdout);
+    let classes: Vec<&str> = recs
+        .iter()
+        .map(|r| r["verdict"]["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        classes,
+        ["domestic", "foreign_destination", "foreign_transit"],
+        "{recs:?}"
+    );
+    let countries: Vec<&str> = recs[2]["verdict"]["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(countries, ["LS", "ZA", "LS"]);
+}
