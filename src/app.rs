@@ -105,16 +105,7 @@ fn plan_trace(opts: &TraceOptions, config: Option<&Config>) -> Result<TracePlan,
     let mut host = opts.target.clone();
     if let Some(cfg) = config {
         let p = &cfg.probe;
-        settings = ProbeSettings {
-            protocol: p.protocol,
-            port: p.port,
-            probes_per_hop: p.probes_per_hop,
-            first_ttl: p.first_ttl,
-            max_ttl: p.max_ttl,
-            packet_size: p.packet_size,
-            grace: p.grace,
-            deadline: p.deadline,
-        };
+        settings = probe_settings(p, p.protocol, p.port);
         family = p.family;
         vantage = VantageRef {
             name: cfg.vantage.name.clone(),
@@ -279,13 +270,36 @@ pub fn judge(
     TraceRecord::new(trace, verdict)
 }
 
+/// How a target is probed: the `[probe]` defaults with the target's own
+/// protocol and port.
+#[must_use]
+pub fn probe_settings(
+    p: &crate::config::ProbeConfig,
+    protocol: Protocol,
+    port: Option<u16>,
+) -> ProbeSettings {
+    ProbeSettings {
+        protocol,
+        port,
+        probes_per_hop: p.probes_per_hop,
+        first_ttl: p.first_ttl,
+        max_ttl: p.max_ttl,
+        packet_size: p.packet_size,
+        grace: p.grace,
+        deadline: p.deadline,
+    }
+}
+
 /// The geolocation sources: files given on the command line replace the
 /// config's; with neither, nothing is located.
-fn open_geo(
+///
+/// # Errors
+/// A database or overrides file that cannot be used.
+pub fn open_geo(
     config: Option<&Config>,
     files: &[PathBuf],
     overrides: Option<&std::path::Path>,
-) -> Result<GeoDb, CliError> {
+) -> Result<GeoDb, geo::GeoError> {
     let (cfg_files, cfg_overrides) = config.map_or((&[][..], None), |c| {
         (c.geoip.files.as_slice(), c.geoip.overrides.as_deref())
     });
@@ -294,7 +308,7 @@ fn open_geo(
     if files.is_empty() && overrides.is_none() {
         return Ok(GeoDb::empty());
     }
-    Ok(GeoDb::open(files, overrides)?)
+    GeoDb::open(files, overrides)
 }
 
 /// Options of `transitwatch geo lookup`.

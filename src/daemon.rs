@@ -14,14 +14,14 @@
 //! wrote: a scrape never starts a probe.
 
 use crate::analysis::Policy;
-use crate::app::judge;
+use crate::app::{judge, probe_settings};
 use crate::config::Config;
 use crate::geo::GeoDb;
 use crate::http::{self, Snapshot};
 use crate::metrics::Metrics;
 use crate::model::{Coordinates, VantageRef};
 use crate::paths::PathBook;
-use crate::probe::{FdBudget, ProbeSettings, SlotPool, TrippyProber};
+use crate::probe::{FdBudget, SlotPool, TrippyProber};
 use crate::scheduler::{self, Cadence, Job, Outcome, RttHints};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -193,16 +193,7 @@ fn jobs_of(config: &Config) -> HashMap<String, Job> {
                 host: t.host.clone(),
                 category: t.category.clone(),
                 family: t.family,
-                settings: ProbeSettings {
-                    protocol: t.protocol,
-                    port: t.port,
-                    probes_per_hop: p.probes_per_hop,
-                    first_ttl: p.first_ttl,
-                    max_ttl: p.max_ttl,
-                    packet_size: p.packet_size,
-                    grace: p.grace,
-                    deadline: p.deadline,
-                },
+                settings: probe_settings(p, t.protocol, t.port),
                 policy: Policy {
                     home: Some(config.policy.home),
                     also_home: Vec::new(),
@@ -215,10 +206,7 @@ fn jobs_of(config: &Config) -> HashMap<String, Job> {
 }
 
 fn open_geo(config: &Config) -> Result<GeoDb, crate::geo::GeoError> {
-    if config.geoip.files.is_empty() && config.geoip.overrides.is_none() {
-        return Ok(GeoDb::empty());
-    }
-    GeoDb::open(&config.geoip.files, config.geoip.overrides.as_deref())
+    crate::app::open_geo(Some(config), &[], None)
 }
 
 fn state_dir(opts: &DaemonOptions, config: &Config) -> PathBuf {
@@ -512,14 +500,6 @@ fn handle(shared: &Shared, hints: &RttHints, outcome: Outcome) {
 
 /// The destination's best RTT, to size the next trace's late-reply window.
 fn destination_rtt(trace: &crate::model::Trace) -> Option<Duration> {
-    if !trace.reached {
-        return None;
-    }
-    let hop = trace
-        .hops
-        .iter()
-        .rev()
-        .find(|h| h.addr == Some(trace.target.addr))?;
-    let ms = hop.rtt_ms?.best;
+    let ms = trace.destination_hop()?.rtt_ms?.best;
     (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
 }

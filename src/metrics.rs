@@ -814,12 +814,11 @@ fn hop_location_labels(hops: &[Hop]) -> Vec<HopLocationLabels> {
 /// The best round-trip time, in ms, of the hop that answered from the
 /// target's address, or else of the last hop that answered at all.
 fn destination_rtt_ms(record: &TraceRecord) -> Option<f64> {
-    let hops = &record.trace.hops;
-    let destination = record.trace.target.addr.to_canonical();
-    hops.iter()
-        .rev()
-        .find(|h| h.rtt_ms.is_some() && h.addr.map(|a| a.to_canonical()) == Some(destination))
-        .or_else(|| hops.iter().rev().find(|h| h.rtt_ms.is_some()))
+    let trace = &record.trace;
+    trace
+        .destination_hop()
+        .filter(|h| h.rtt_ms.is_some())
+        .or_else(|| trace.hops.iter().rev().find(|h| h.rtt_ms.is_some()))
         .and_then(|h| h.rtt_ms)
         .map(|r| r.best)
         .filter(|ms| ms.is_finite() && *ms >= 0.0)

@@ -305,6 +305,23 @@ pub struct Trace {
     pub hops: Vec<Hop>,
 }
 
+impl Trace {
+    /// The hop that answered from the target address (the lowest such TTL;
+    /// a hop whose main responder is the target wins over one where it is
+    /// only an alternate), if the target answered at all.
+    #[must_use]
+    pub fn destination_hop(&self) -> Option<&Hop> {
+        if !self.reached {
+            return None;
+        }
+        let target = self.target.addr;
+        self.hops
+            .iter()
+            .find(|h| h.addr == Some(target))
+            .or_else(|| self.hops.iter().find(|h| h.addrs.contains(&target)))
+    }
+}
+
 /// How a path relates to the home jurisdiction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -152,12 +152,5 @@ impl PathSignature {
 }
 
 fn destination_ttl(trace: &Trace) -> Option<u8> {
-    if !trace.reached {
-        return None;
-    }
-    trace
-        .hops
-        .iter()
-        .find(|h| h.addrs.contains(&trace.target.addr))
-        .map(|h| h.ttl)
+    trace.destination_hop().map(|h| h.ttl)
 }

@@ -111,7 +111,7 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
             }
         }
     }
-    let destination = destination_hop(trace).and_then(evidence);
+    let destination = trace.destination_hop().and_then(evidence);
     let class = classify(trace, policy, &located, destination);
     let violation = located.iter().any(|&(_, c)| !policy.is_allowed(c));
     let suspect_countries = suspects(trace);
@@ -135,18 +135,6 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
         suspect_countries,
         anomalies,
     }
-}
-
-/// The hop that answered from the target address, if the target answered.
-fn destination_hop(trace: &Trace) -> Option<&Hop> {
-    if !trace.reached {
-        return None;
-    }
-    trace
-        .hops
-        .iter()
-        .rev()
-        .find(|h| h.addr == Some(trace.target.addr))
 }
 
 fn classify(
