@@ -2,7 +2,7 @@
 # Installs what building, testing and the lab need on a fresh Debian/Ubuntu
 # machine. Idempotent; needs root for apt-get.
 set -euo pipefail
-packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus systemd strace curl)
+packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
