@@ -7,7 +7,8 @@
 //! family the daemon exports (histograms with their `_bucket`, `_sum` and
 //! `_count` series).
 //!
-//! Rules: the same name check, then `promtool check rules`, `promtool test
+//! Rules: the same name check, every alert covered by a rule test where it
+//! fires and one where it does not, then `promtool check rules`, `promtool test
 //! rules`, `promtool check config`, a parse of every dashboard query, and
 //! the headline overview queries evaluated on daemon-shaped series. Without
 //! promtool these print `SKIPPED ...` and pass, unless
@@ -23,12 +24,6 @@ const RULES: &str = "config/prometheus/transitwatch-rules.yml";
 const RULE_TESTS: &str = "config/prometheus/transitwatch-rules.test.yml";
 const PROMETHEUS_CONFIG: &str = "config/prometheus/prometheus.yml";
 const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
-
-/// Families the rules use that `src/metrics.rs` does not export yet: the
-/// GeoIP database build time as a value (`transitwatch_geoip_database_info`
-/// carries it only as the `build_epoch` label, which PromQL cannot compare
-/// with `time()`). Allowed in the rules only, never in dashboards.
-const PENDING_FAMILIES: [&str; 1] = ["transitwatch_geoip_database_build_timestamp_seconds"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -88,11 +83,11 @@ fn is_exported(name: &str, families: &BTreeSet<String>) -> bool {
         })
 }
 
-/// Names in `text` that are not exported families (minus `allowed`).
-fn unknown_names(text: &str, families: &BTreeSet<String>, allowed: &[&str]) -> Vec<String> {
+/// Names in `text` that are not exported families.
+fn unknown_names(text: &str, families: &BTreeSet<String>) -> Vec<String> {
     metric_names(text)
         .into_iter()
-        .filter(|n| !is_exported(n, families) && !allowed.contains(&n.as_str()))
+        .filter(|n| !is_exported(n, families))
         .collect()
 }
 
@@ -350,7 +345,7 @@ fn dashboard_queries_use_exported_families() {
         let queries = all_queries(&json);
         assert!(!queries.is_empty(), "{file}: no queries");
         for query in queries {
-            let unknown = unknown_names(&query, &families, &[]);
+            let unknown = unknown_names(&query, &families);
             assert!(
                 unknown.is_empty(),
                 "{file}: `{query}` uses {unknown:?}, which src/metrics.rs does not export"
@@ -365,16 +360,61 @@ fn dashboard_queries_use_exported_families() {
 fn rules_use_exported_families() {
     let families = exported_families();
     for file in [RULES, RULE_TESTS] {
-        let unknown = unknown_names(&read(file), &families, &PENDING_FAMILIES);
+        let unknown = unknown_names(&read(file), &families);
         assert!(
             unknown.is_empty(),
             "{file} uses {unknown:?}, which src/metrics.rs does not export"
         );
     }
-    for pending in PENDING_FAMILIES {
-        if !families.contains(pending) {
-            eprintln!("NOTE {RULES}: {pending} is not exported by src/metrics.rs yet");
+}
+
+/// The alert names of the rule file (`- alert: NAME`).
+fn alert_names(rules: &str) -> BTreeSet<String> {
+    rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+/// Every `alertname:` case of the rule tests: (alert, expects alerts).
+fn alert_cases(tests: &str) -> Vec<(String, bool)> {
+    let lines: Vec<&str> = tests.lines().map(str::trim).collect();
+    let mut cases = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(name) = line.strip_prefix("alertname: ") else {
+            continue;
+        };
+        let expected = lines[i + 1..]
+            .iter()
+            .find_map(|l| l.strip_prefix("exp_alerts:"))
+            .unwrap_or_else(|| panic!("{RULE_TESTS}: case {name} has no exp_alerts"));
+        cases.push((name.trim().to_string(), expected.trim() != "[]"));
+    }
+    cases
+}
+
+/// `promtool test rules` proves each alert both ways: every alert of the
+/// rule file has a case where it fires and one where it does not.
+#[test]
+fn every_alert_is_tested_firing_and_not_firing() {
+    let alerts = alert_names(&read(RULES));
+    assert!(alerts.len() >= 8, "{RULES}: only {alerts:?}");
+    let cases = alert_cases(&read(RULE_TESTS));
+    for alert in &alerts {
+        for fires in [true, false] {
+            assert!(
+                cases.contains(&(alert.clone(), fires)),
+                "{RULE_TESTS} has no case where {alert} {}",
+                if fires { "fires" } else { "stays quiet" }
+            );
         }
+    }
+    for (name, _) in &cases {
+        assert!(
+            alerts.contains(name),
+            "{RULE_TESTS} tests {name}, which {RULES} lacks"
+        );
     }
 }
 

@@ -610,6 +610,8 @@ struct Results {
     failures: Vec<String>,
     /// Queries run (instant and range).
     run: usize,
+    /// Every dashboard's variables: (dashboard, name) → values.
+    variables: BTreeMap<(&'static str, String), Vec<String>>,
 }
 
 impl Results {
@@ -737,6 +739,11 @@ fn run_dashboards(prom: &PromApi) -> Results {
         collect_queries(file, &json, &mut queries, &mut field_panels);
         assert!(!queries.is_empty(), "{file}: no queries");
         let variables = resolve_variables(file, &json, prom);
+        for v in &variables {
+            results
+                .variables
+                .insert((file, v.name.clone()), v.values.clone());
+        }
         let assignments = assignments(&variables);
         for query in &queries {
             let mut any_data = false;
@@ -895,6 +902,21 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         results.failures.join("\n")
     );
     eprintln!("{} dashboard queries returned data", results.run);
+
+    // The variables list what the lab measures: every service with a path
+    // (the IPv4 address target included), the foreign countries crossed.
+    let services = ["bank", "gov-portal", "national-id", "shop", "silent"];
+    for file in DASHBOARDS {
+        assert_eq!(
+            results.variables[&(file, "target".to_string())],
+            services,
+            "{file}"
+        );
+    }
+    assert_eq!(
+        results.variables[&("overview.json", "country".to_string())],
+        ["IE", "ZA"]
+    );
 
     // The headline numbers are the lab's: of five services, the bank and
     // the moved portal transit ZA (AS64510), the shop is hosted in IE
@@ -1085,13 +1107,13 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
         &alertmanager,
     );
 
+    // The daemon first, so that Prometheus' first scrape finds it.
+    let config = daemon_config(dir.path(), ALERT_TARGETS);
+    let daemon = services::daemon(&lab, &config, dir.path());
     let prom_config = prometheus_config(dir.path(), true);
     let prometheus = services::prometheus(&lab, &prom_config, dir.path());
     wait_ready(&lab, &format!("http://{PROMETHEUS}/-/ready"), &prometheus);
     let prom = PromApi::new(&lab);
-
-    let config = daemon_config(dir.path(), ALERT_TARGETS);
-    let daemon = services::daemon(&lab, &config, dir.path());
     let logs = || {
         format!(
             "{}\n{}\n{}\n{}\n--- received\n{:#?}",

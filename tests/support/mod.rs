@@ -6,6 +6,9 @@
 //! panics. Without CAP_NET_ADMIN and CAP_NET_RAW it prints a skip line and
 //! returns `None`; with `TRANSITWATCH_REQUIRE_LAB=1` (set by CI) it panics
 //! instead, so a lab test can never pass by being skipped there.
+//!
+//! `services` runs the daemon, Prometheus, Alertmanager and a webhook
+//! receiver at the vantage, each killed on drop.
 #![allow(dead_code)]
 
 pub mod services;
