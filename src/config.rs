@@ -229,6 +229,12 @@ pub struct WebhookConfig {
 pub struct Secret(String);
 
 impl Secret {
+    /// A key from its text.
+    #[must_use]
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
     /// The key bytes.
     #[must_use]
     pub fn expose(&self) -> &[u8] {
