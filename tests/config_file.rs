@@ -65,6 +65,8 @@ fn the_sample_config_loads() {
     assert_eq!(config.store.path, PathBuf::from(DEFAULT_STORE_PATH));
     assert_eq!(config.probe, transitwatch::config::ProbeConfig::default());
     assert!(config.alert.webhooks.is_empty());
+    // The sample's [alert] values are the defaults, as it says.
+    assert_eq!(config.alert, transitwatch::config::AlertConfig::default());
 
     let names: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
     assert!(names.len() >= 5, "{names:?}");

@@ -676,4 +676,43 @@ mod tests {
         assert_eq!(pending[0].status, Status::Firing);
         assert_eq!(pending[1].status, Status::Resolved);
     }
+
+    #[tokio::test]
+    async fn notifications_older_than_max_age_are_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config("unusable://x");
+        let notifier = Notifier::start(dir.path(), &cfg, AlertMetrics::default());
+        notifier.observe(SUBJECT, &transit("t1"));
+        notifier.stop(Duration::from_secs(1)).await;
+        // Age the saved notification by a day.
+        let path = dir.path().join(state::STATE_FILE);
+        let mut saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for hook in saved["webhooks"].as_object_mut().unwrap().values_mut() {
+            for n in hook["pending"].as_array_mut().unwrap() {
+                n["created_unix"] = serde_json::json!(now_unix() - 86_400);
+            }
+        }
+        std::fs::write(&path, saved.to_string()).unwrap();
+
+        let mut cfg = cfg;
+        cfg.max_age = Some(Duration::from_secs(3600));
+        let metrics = Metrics::new("test");
+        let again = Notifier::start(dir.path(), &cfg, metrics.alerts());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while again.pending()["hook"] > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(again.pending()["hook"], 0);
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains(
+                "transitwatch_alert_notifications_total{result=\"expired\",webhook=\"hook\"} 1"
+            ),
+            "{text}"
+        );
+        // The alert itself stays active: only its delivery was given up.
+        assert_eq!(again.active(), 1);
+        again.stop(Duration::from_secs(1)).await;
+    }
 }

@@ -401,7 +401,8 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
             format!(
                 "The national service {target} ({host}) answers from inside {home}, but traffic \
                  to it from the vantage point {vantage} crosses {foreign} on the way, outside \
-                 the countries its policy allows. Countries on the path, in order: {path}. {why}.",
+                 the countries its policy allows. Countries on the path, in order: {path}. \
+                 Evidence: {why}.",
                 host = t.target.host,
                 vantage = t.vantage.name,
                 why = v.explanation.trim_end_matches('.'),
@@ -414,7 +415,7 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
                 "The path from the vantage point {vantage} to the national service {target} \
                  ({host}) touches {foreign}, outside the countries its policy allows; the \
                  service may be hosted or answered from abroad. Countries on the path, in \
-                 order: {path}. {why}.",
+                 order: {path}. Evidence: {why}.",
                 host = t.target.host,
                 vantage = t.vantage.name,
                 why = v.explanation.trim_end_matches('.'),
