@@ -30,11 +30,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 /// The header naming the notification, for receivers that drop repeats.
 pub const ID_HEADER: &str = "x-transitwatch-notification-id";
+
+/// Posts in flight at once, over all webhooks. Each holds a socket (and a
+/// resolver's for a moment); the process keeps its descriptors below 1024
+/// for trippy-core's `select()` with a reserve of 256 shared with the HTTP
+/// endpoint's 64 connections, so any number of webhooks stays within it.
+pub const MAX_CONCURRENT_POSTS: usize = 16;
 
 /// Delivery settings shared by every webhook.
 #[derive(Debug, Clone)]
@@ -104,6 +110,9 @@ struct Inner {
     state: Mutex<State>,
     dir: PathBuf,
     metrics: AlertMetrics,
+    // Caps the sockets deliveries hold at once (see MAX_CONCURRENT_POSTS);
+    // a worker waits for a permit rather than failing its attempt.
+    posts: Semaphore,
 }
 
 impl Inner {
@@ -219,6 +228,7 @@ impl Notifier {
             }),
             dir: dir.to_path_buf(),
             metrics,
+            posts: Semaphore::new(MAX_CONCURRENT_POSTS),
         });
         let (stop, _) = watch::channel(false);
         let notifier = Self {
@@ -444,7 +454,11 @@ async fn work(
                 _ = stop.changed() => return,
             }
         };
-        let outcome = deliver(&attempt).await;
+        let outcome = {
+            // The semaphore is never closed; without a permit, post anyway.
+            let _permit = inner.posts.acquire().await.ok();
+            deliver(&attempt).await
+        };
         let delay = match &outcome {
             Outcome::Failed(why) => {
                 failures = failures.saturating_add(1);
