@@ -92,7 +92,8 @@ struct Shared {
     // Names that have not finished a first attempt; empty means ready.
     pending: Mutex<HashSet<String>>,
     ready: AtomicBool,
-    // Taken out (None) at stop, so its tasks can be awaited.
+    // std Mutex: held for a synchronous observe or reconfigure only, never
+    // across an await; taken out (None) at stop so its tasks can be awaited.
     notifier: Mutex<Option<Notifier>>,
 }
 
