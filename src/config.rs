@@ -170,11 +170,40 @@ pub struct TargetConfig {
     pub allowed_countries: Vec<CountryCode>,
 }
 
-/// Alert delivery.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Alert delivery: the built-in notifier's webhooks and its delivery
+/// settings (see `alert` for what fires when).
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertConfig {
     /// Webhooks every alert is posted to.
     pub webhooks: Vec<WebhookConfig>,
+    /// Most notifications waiting per webhook (1..=100000); when full the
+    /// oldest is dropped.
+    pub queue_capacity: usize,
+    /// Wait after a first failed delivery (10ms..=1h).
+    pub retry_initial: Duration,
+    /// Longest wait between two attempts (`retry_initial`..=24h).
+    pub retry_max: Duration,
+    /// Give up on a notification this old; `None` retries without end.
+    pub max_age: Option<Duration>,
+    /// Limit on one delivery attempt, connect to answer (100ms..=5m).
+    pub timeout: Duration,
+    /// The daemon's address as seen by people reading alerts; links in
+    /// notifications point to its JSON API.
+    pub external_url: Option<String>,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            queue_capacity: 1000,
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            max_age: None,
+            timeout: Duration::from_secs(10),
+            external_url: None,
+        }
+    }
 }
 
 /// One webhook receiver.
@@ -184,6 +213,48 @@ pub struct WebhookConfig {
     pub url: String,
     /// The body format.
     pub format: WebhookFormat,
+    /// Unique name: the `webhook` label of the alert metrics and the
+    /// Alertmanager `receiver`; defaults to the URL's `host:port`.
+    pub name: String,
+    /// Key of the `X-Transitwatch-Signature` HMAC, from `secret` or
+    /// `secret_file`.
+    pub secret: Option<Secret>,
+    /// Certificates trusted for this https webhook instead of the built-in
+    /// roots.
+    pub ca: Option<CaFile>,
+}
+
+/// A signing key; its `Debug` form never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A key from its text.
+    #[must_use]
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The key bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A PEM file of CA certificates, read and decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// The file, resolved against the config folder.
+    pub path: PathBuf,
+    /// Its certificates, DER-encoded, in file order (at least one).
+    pub certs: Vec<Vec<u8>>,
 }
 
 /// The body format of a webhook.
@@ -512,6 +583,12 @@ struct RawTarget {
 #[serde(deny_unknown_fields)]
 struct RawAlert {
     webhook: Option<Vec<Spanned<RawWebhook>>>,
+    queue_capacity: Option<Spanned<i64>>,
+    retry_initial: Option<Spanned<String>>,
+    retry_max: Option<Spanned<String>>,
+    max_age: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    external_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -519,6 +596,10 @@ struct RawAlert {
 struct RawWebhook {
     url: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    secret_file: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -756,7 +837,7 @@ fn validate_config(raw: RawConfig, src: &Source<'_>) -> Result<Config, ConfigErr
     let metrics = validate_metrics(raw.metrics.unwrap_or_default(), src)?;
     let store = validate_store(raw.store.unwrap_or_default(), base, src)?;
     let targets = validate_targets(&raw.target.unwrap_or_default(), &probe, &policy, src)?;
-    let alert = validate_alert(raw.alert.unwrap_or_default(), src)?;
+    let alert = validate_alert(raw.alert.unwrap_or_default(), base, src)?;
     Ok(Config {
         path: src.path.to_path_buf(),
         vantage,
@@ -1189,65 +1270,290 @@ fn validate_target(
     })
 }
 
-fn validate_alert(raw: RawAlert, src: &Source<'_>) -> Result<AlertConfig, ConfigError> {
-    let webhooks = raw
-        .webhook
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, hook)| validate_webhook(hook, &format!("alert.webhook[{i}]"), src))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(AlertConfig { webhooks })
+fn validate_alert(
+    raw: RawAlert,
+    base: &Path,
+    src: &Source<'_>,
+) -> Result<AlertConfig, ConfigError> {
+    let defaults = AlertConfig::default();
+    let queue_capacity = validate_int(
+        raw.queue_capacity.as_ref(),
+        "alert.queue_capacity",
+        defaults.queue_capacity,
+        (1, 100_000),
+        src,
+    )?;
+    let retry_initial = validate_duration(
+        raw.retry_initial.as_ref(),
+        "alert.retry_initial",
+        defaults.retry_initial,
+        (Duration::from_millis(10), Duration::from_secs(3600)),
+        src,
+    )?;
+    let retry_max = validate_duration(
+        raw.retry_max.as_ref(),
+        "alert.retry_max",
+        defaults.retry_max.max(retry_initial),
+        (Duration::from_millis(10), Duration::from_secs(24 * 3600)),
+        src,
+    )?;
+    if retry_max < retry_initial {
+        let span = raw
+            .retry_max
+            .as_ref()
+            .or(raw.retry_initial.as_ref())
+            .map(Spanned::span);
+        return Err(src.invalid(
+            span,
+            "alert.retry_max",
+            format!(
+                "retry_max ({}) must not be shorter than retry_initial ({})",
+                format_duration(retry_max),
+                format_duration(retry_initial)
+            ),
+        ));
+    }
+    let max_age = raw
+        .max_age
+        .as_ref()
+        .map(|age| {
+            validate_duration(
+                Some(age),
+                "alert.max_age",
+                Duration::ZERO,
+                (Duration::from_secs(1), Duration::from_secs(365 * 24 * 3600)),
+                src,
+            )
+        })
+        .transpose()?;
+    let timeout = validate_duration(
+        raw.timeout.as_ref(),
+        "alert.timeout",
+        defaults.timeout,
+        (Duration::from_millis(100), Duration::from_secs(300)),
+        src,
+    )?;
+    let external_url = raw
+        .external_url
+        .as_ref()
+        .map(|url| validate_http_url(url, "alert.external_url", src).map(|u| u.to_string()))
+        .transpose()?;
+    let mut webhooks: Vec<WebhookConfig> = Vec::new();
+    for (i, hook) in raw.webhook.unwrap_or_default().iter().enumerate() {
+        let prefix = format!("alert.webhook[{i}]");
+        let validated = validate_webhook(hook, &prefix, base, src)?;
+        let raw_hook = hook.get_ref();
+        if webhooks.iter().any(|w| w.url == validated.url) {
+            return Err(src.invalid(
+                raw_hook.url.as_ref().map(Spanned::span),
+                format!("{prefix}.url"),
+                format!("webhook `{}` is listed more than once", validated.url),
+            ));
+        }
+        if webhooks.iter().any(|w| w.name == validated.name) {
+            return Err(src.invalid(
+                raw_hook
+                    .name
+                    .as_ref()
+                    .or(raw_hook.url.as_ref())
+                    .map(Spanned::span),
+                format!("{prefix}.name"),
+                format!(
+                    "webhook name `{}` is used more than once; give each webhook its own `name`",
+                    validated.name
+                ),
+            ));
+        }
+        webhooks.push(validated);
+    }
+    Ok(AlertConfig {
+        webhooks,
+        queue_capacity,
+        retry_initial,
+        retry_max,
+        max_age,
+        timeout,
+        external_url,
+    })
+}
+
+/// An `http://` or `https://` URL without credentials; returns it trimmed.
+fn validate_http_url<'a>(
+    url: &'a Spanned<String>,
+    field: &str,
+    src: &Source<'_>,
+) -> Result<&'a str, ConfigError> {
+    let text = url.get_ref().trim();
+    let invalid = |why: &str| {
+        src.invalid(
+            Some(url.span()),
+            field,
+            format!("`{}` is not an http:// or https:// URL{why}", url.get_ref()),
+        )
+    };
+    let has_scheme = ["http://", "https://"].iter().any(|scheme| {
+        text.len() > scheme.len()
+            && text
+                .get(..scheme.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    });
+    if !has_scheme || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(""));
+    }
+    let uri: hyper::Uri = text.parse().map_err(|e| invalid(&format!(": {e}")))?;
+    match uri.authority() {
+        Some(a) if a.as_str().contains('@') => Err(src.invalid(
+            Some(url.span()),
+            field,
+            format!(
+                "`{}` carries credentials, which transitwatch does not send; \
+                 sign the posts with `secret` instead",
+                url.get_ref()
+            ),
+        )),
+        Some(a) if !a.host().is_empty() => Ok(text),
+        _ => Err(invalid(": it has no host")),
+    }
 }
 
 fn validate_webhook(
     spanned: &Spanned<RawWebhook>,
     prefix: &str,
+    base: &Path,
     src: &Source<'_>,
 ) -> Result<WebhookConfig, ConfigError> {
     let raw = spanned.get_ref();
+    let field = |key: &str| format!("{prefix}.{key}");
     let url = raw.url.as_ref().ok_or_else(|| {
         src.invalid(
             Some(spanned.span()),
-            format!("{prefix}.url"),
+            field("url"),
             "`url` is required in every `[[alert.webhook]]`",
         )
     })?;
-    let url_text = url.get_ref().trim();
-    let has_scheme = ["http://", "https://"].iter().any(|scheme| {
-        url_text.len() > scheme.len()
-            && url_text
-                .get(..scheme.len())
-                .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-    });
-    if !has_scheme
-        || url_text
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(src.invalid(
-            Some(url.span()),
-            format!("{prefix}.url"),
-            format!("`{}` is not an http:// or https:// URL", url.get_ref()),
-        ));
-    }
+    let url_text = validate_http_url(url, &field("url"), src)?;
+    let https = url_text
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     let format = match &raw.format {
         Some(format) => format
             .get_ref()
             .parse()
             .map_err(|e: InvalidWebhookFormat| {
-                src.invalid(
-                    Some(format.span()),
-                    format!("{prefix}.format"),
-                    e.to_string(),
-                )
+                src.invalid(Some(format.span()), field("format"), e.to_string())
             })?,
         None => WebhookFormat::default(),
+    };
+    let name = match &raw.name {
+        Some(name) => validate_label(name, &field("name"), src)?,
+        None => url_text
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.as_str().to_string()))
+            .unwrap_or_else(|| url_text.to_string()),
+    };
+    let secret = match (&raw.secret, &raw.secret_file) {
+        (Some(_), Some(file)) => {
+            return Err(src.invalid(
+                Some(file.span()),
+                field("secret_file"),
+                "set either `secret` or `secret_file`, not both",
+            ))
+        }
+        (Some(secret), None) => {
+            if secret.get_ref().is_empty() {
+                return Err(src.invalid(
+                    Some(secret.span()),
+                    field("secret"),
+                    "the secret must not be empty",
+                ));
+            }
+            Some(Secret(secret.get_ref().clone()))
+        }
+        (None, Some(file)) => Some(read_secret_file(file, &field("secret_file"), base, src)?),
+        (None, None) => None,
+    };
+    let ca = match &raw.ca_file {
+        Some(file) if !https => {
+            return Err(src.invalid(
+                Some(file.span()),
+                field("ca_file"),
+                "`ca_file` applies to https:// webhooks only",
+            ))
+        }
+        Some(file) => Some(read_ca_file(file, &field("ca_file"), base, src)?),
+        None => None,
     };
     Ok(WebhookConfig {
         url: url_text.to_string(),
         format,
+        name,
+        secret,
+        ca,
     })
+}
+
+/// The secret in a file: its text without the final line break.
+fn read_secret_file(
+    file: &Spanned<String>,
+    field: &str,
+    base: &Path,
+    src: &Source<'_>,
+) -> Result<Secret, ConfigError> {
+    let path = validate_path(file, field, base, src)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        src.invalid(
+            Some(file.span()),
+            field,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(src.invalid(
+            Some(file.span()),
+            field,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(Secret(secret.to_string()))
+}
+
+/// The certificates of a PEM file.
+fn read_ca_file(
+    file: &Spanned<String>,
+    field: &str,
+    base: &Path,
+    src: &Source<'_>,
+) -> Result<CaFile, ConfigError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::CertificateDer;
+    let path = validate_path(file, field, base, src)?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        src.invalid(
+            Some(file.span()),
+            field,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            src.invalid(
+                Some(file.span()),
+                field,
+                format!("{} is not a PEM certificate file: {e}", path.display()),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(src.invalid(
+            Some(file.span()),
+            field,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(CaFile { path, certs })
 }
 
 // ---------------------------------------------------------------------------

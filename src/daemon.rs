@@ -1,9 +1,9 @@
 //! `transitwatch run`: the daemon's wiring and lifecycle.
 //!
 //! ```text
-//! scheduler ──Outcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Metrics
-//!                                                                   │            │
-//!                                                                   └── HTTP ◄───┘
+//! scheduler ──Outcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Notifier ──► Metrics
+//!                                                                   │                         │
+//!                                                                   └───────── HTTP ◄─────────┘
 //! ```
 //!
 //! Controls arrive on a channel (the binary maps signals to them): `Reload`
@@ -13,6 +13,7 @@
 //! false }` ends at once. The HTTP endpoint only reads what the consumer
 //! wrote: a scrape never starts a probe.
 
+use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
 use crate::app::{judge, probe_settings};
 use crate::config::Config;
@@ -91,6 +92,9 @@ struct Shared {
     // Names that have not finished a first attempt; empty means ready.
     pending: Mutex<HashSet<String>>,
     ready: AtomicBool,
+    // std Mutex: held for a synchronous observe or reconfigure only, never
+    // across an await; taken out (None) at stop so its tasks can be awaited.
+    notifier: Mutex<Option<Notifier>>,
 }
 
 impl Shared {
@@ -315,12 +319,15 @@ pub async fn run(
             metrics.restore(key, record, changes, unix_of(&record.trace.started_at));
         }
     }
+    let notifier = Notifier::start(&dir, &config.alert, metrics.alerts());
+    notifier.retain(|key| generation.jobs.keys().any(|name| key_belongs(key, name)));
     let shared = Arc::new(Shared {
         metrics,
         book: Mutex::new(book),
         generation: RwLock::new(Arc::clone(&generation)),
         pending: Mutex::new(generation.jobs.keys().cloned().collect()),
         ready: AtomicBool::new(generation.jobs.is_empty()),
+        notifier: Mutex::new(Some(notifier)),
     });
     let hints: RttHints = Arc::default();
 
@@ -362,6 +369,10 @@ pub async fn run(
                     if let Ok(mut book) = shared.book.lock() {
                         book.retain(|key| names.iter().any(|n| key_belongs(key, n)));
                     }
+                    if let Ok(Some(notifier)) = shared.notifier.lock().as_deref() {
+                        notifier.reconfigure(&new_config.alert);
+                        notifier.retain(|key| names.iter().any(|n| key_belongs(key, n)));
+                    }
                     if let Ok(mut g) = shared.generation.write() {
                         *g = Arc::clone(&new_generation);
                     }
@@ -394,6 +405,17 @@ pub async fn run(
     }
     drop(outcome_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), consumer).await;
+    // Deliveries in flight finish (a graceful stop) so their answer is
+    // recorded; what is still pending stays in the state file.
+    let notifier = shared.notifier.lock().ok().and_then(|mut n| n.take());
+    if let Some(notifier) = notifier {
+        let grace = if graceful {
+            config.alert.timeout + Duration::from_secs(1)
+        } else {
+            Duration::ZERO
+        };
+        notifier.stop(grace).await;
+    }
     if let Ok(mut book) = shared.book.lock() {
         if let Err(e) = book.save(&dir) {
             tracing::error!(error = %e, "cannot save the paths");
@@ -473,6 +495,13 @@ fn handle(shared: &Shared, hints: &RttHints, outcome: Outcome) {
             if let Some(record) = record {
                 if applied.changed {
                     tracing::info!(target = %outcome.key, path = %record.verdict.path_id, class = record.verdict.class.as_str(), "route changed");
+                }
+                if let Ok(Some(notifier)) = shared.notifier.lock().as_deref() {
+                    let subject = Subject {
+                        key: &outcome.key,
+                        category: &job.category,
+                    };
+                    notifier.observe(subject, &record);
                 }
                 shared.metrics.observe(
                     &outcome.key,

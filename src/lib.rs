@@ -5,9 +5,10 @@
 //! ```text
 //! config ──► scheduler ──► probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
 //!                                                                              │
-//!                                          ┌─────────────────┬─────────────────┤
-//!                                          ▼                 ▼                 ▼
-//!                                   paths (route state)   metrics      render (table / JSON)
+//!                                          ┌──────────────┬──────────┬────────┤
+//!                                          ▼              ▼          ▼        ▼
+//!                                   paths (route state) alert    metrics   render (table / JSON)
+//!                                                     (webhooks)
 //! ```
 //!
 //! | module | owns |
@@ -21,6 +22,7 @@
 //! | [`render`] | the mtr-style report table |
 //! | [`scheduler`] | per-target intervals with jitter, global concurrency, re-resolution |
 //! | [`paths`] | last path per target, route changes, the saved state file |
+//! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state |
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
@@ -28,6 +30,7 @@
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
 
+pub mod alert;
 pub mod analysis;
 pub mod app;
 pub mod config;

@@ -65,6 +65,8 @@ fn the_sample_config_loads() {
     assert_eq!(config.store.path, PathBuf::from(DEFAULT_STORE_PATH));
     assert_eq!(config.probe, transitwatch::config::ProbeConfig::default());
     assert!(config.alert.webhooks.is_empty());
+    // The sample's [alert] values are the defaults, as it says.
+    assert_eq!(config.alert, transitwatch::config::AlertConfig::default());
 
     let names: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
     assert!(names.len() >= 5, "{names:?}");
@@ -208,6 +210,118 @@ fn webhooks_parse_with_their_format() {
     assert!(msg.contains("`slack`"), "{msg}");
     let (_, msg) = error(&format!("{VANTAGE}[[alert.webhook]]\nformat = \"json\"\n"));
     assert!(msg.contains(":4:1: field `alert.webhook[0].url`"), "{msg}");
+}
+
+#[test]
+fn alert_delivery_settings_have_defaults_and_ranges() {
+    let config = parse(VANTAGE).unwrap();
+    let a = &config.alert;
+    assert_eq!(a.queue_capacity, 1000);
+    assert_eq!(a.retry_initial, Duration::from_secs(1));
+    assert_eq!(a.retry_max, Duration::from_secs(300));
+    assert_eq!(a.max_age, None);
+    assert_eq!(a.timeout, Duration::from_secs(10));
+    assert_eq!(a.external_url, None);
+
+    let config = parse(&format!(
+        "{VANTAGE}[alert]\nqueue_capacity = 5\nretry_initial = \"200ms\"\nretry_max = \"2s\"\n\
+         max_age = \"1h\"\ntimeout = \"3s\"\nexternal_url = \"http://tw.example:19968\"\n"
+    ))
+    .unwrap();
+    let a = &config.alert;
+    assert_eq!(a.queue_capacity, 5);
+    assert_eq!(a.retry_initial, Duration::from_millis(200));
+    assert_eq!(a.retry_max, Duration::from_secs(2));
+    assert_eq!(a.max_age, Some(Duration::from_secs(3600)));
+    assert_eq!(a.timeout, Duration::from_secs(3));
+    assert_eq!(a.external_url.as_deref(), Some("http://tw.example:19968"));
+
+    let (_, msg) = error(&format!("{VANTAGE}[alert]\nqueue_capacity = 0\n"));
+    assert!(
+        msg.contains(":5:18: field `alert.queue_capacity`: 0 is out of range"),
+        "{msg}"
+    );
+    let (_, msg) = error(&format!(
+        "{VANTAGE}[alert]\nretry_initial = \"10s\"\nretry_max = \"5s\"\n"
+    ));
+    assert!(msg.contains(":6:13: field `alert.retry_max`"), "{msg}");
+    assert!(
+        msg.contains("must not be shorter than retry_initial"),
+        "{msg}"
+    );
+    let (_, msg) = error(&format!("{VANTAGE}[alert]\ntimeout = \"1ms\"\n"));
+    assert!(msg.contains(":5:11: field `alert.timeout`"), "{msg}");
+    let (_, msg) = error(&format!("{VANTAGE}[alert]\nmax_age = \"soon\"\n"));
+    assert!(msg.contains(":5:11: field `alert.max_age`"), "{msg}");
+    let (_, msg) = error(&format!("{VANTAGE}[alert]\nexternal_url = \"tw:19968\"\n"));
+    assert!(msg.contains(":5:16: field `alert.external_url`"), "{msg}");
+    let (_, msg) = error(&format!("{VANTAGE}[alert]\nretries = 3\n"));
+    assert!(msg.contains(":5:1: field `alert.retries`"), "{msg}");
+}
+
+#[test]
+fn webhooks_take_names_secrets_and_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hook.secret"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("empty.secret"), "\n").unwrap();
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/resources/tls");
+    let load = |text: &str| {
+        let path = dir.path().join("tw.toml");
+        std::fs::write(&path, format!("{VANTAGE}{text}")).unwrap();
+        Config::load(&path)
+    };
+    let config = load(&format!(
+        "[[alert.webhook]]\nurl = \"http://127.0.0.1:9000/hook\"\nsecret = \"abc\"\n\
+         [[alert.webhook]]\nurl = \"https://localhost:9443/\"\nname = \"ops\"\n\
+         secret_file = \"hook.secret\"\nca_file = {:?}\n",
+        tls.join("ca.pem").to_str().unwrap()
+    ))
+    .unwrap();
+    let hooks = &config.alert.webhooks;
+    assert_eq!(hooks[0].name, "127.0.0.1:9000");
+    assert_eq!(hooks[0].secret.as_ref().unwrap().expose(), b"abc");
+    assert!(hooks[0].ca.is_none());
+    assert_eq!(hooks[1].name, "ops");
+    assert_eq!(hooks[1].secret.as_ref().unwrap().expose(), b"s3cret");
+    assert_eq!(hooks[1].ca.as_ref().unwrap().certs.len(), 1);
+    // A secret never shows in debug output.
+    assert!(!format!("{config:?}").contains("s3cret"));
+
+    let msg = |text: &str| load(text).unwrap_err().to_string();
+    let m = msg(
+        "[[alert.webhook]]\nurl = \"http://x/\"\nsecret = \"a\"\nsecret_file = \"hook.secret\"\n",
+    );
+    assert!(
+        m.contains(":7:15: field `alert.webhook[0].secret_file`: set either"),
+        "{m}"
+    );
+    let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nsecret_file = \"missing.secret\"\n");
+    assert!(
+        m.contains(":6:15: field `alert.webhook[0].secret_file`: cannot read"),
+        "{m}"
+    );
+    let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nsecret_file = \"empty.secret\"\n");
+    assert!(m.contains("is empty"), "{m}");
+    let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nsecret = \"\"\n");
+    assert!(m.contains(":6:10: field `alert.webhook[0].secret`"), "{m}");
+    let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nca_file = \"hook.secret\"\n");
+    assert!(
+        m.contains("field `alert.webhook[0].ca_file`: `ca_file` applies to https"),
+        "{m}"
+    );
+    let m = msg("[[alert.webhook]]\nurl = \"https://x/\"\nca_file = \"hook.secret\"\n");
+    assert!(m.contains(":6:11: field `alert.webhook[0].ca_file`"), "{m}");
+    assert!(m.contains("no PEM certificate"), "{m}");
+    let m = msg("[[alert.webhook]]\nurl = \"http://user:pw@x/\"\n");
+    assert!(m.contains(":5:7: field `alert.webhook[0].url`"), "{m}");
+    assert!(m.contains("credentials"), "{m}");
+    let m = msg(
+        "[[alert.webhook]]\nurl = \"http://x:1/a\"\n[[alert.webhook]]\nurl = \"http://x:1/b\"\n",
+    );
+    assert!(m.contains(":7:7: field `alert.webhook[1].name`"), "{m}");
+    assert!(m.contains("give each webhook its own `name`"), "{m}");
+    let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nname = \"a\"\n[[alert.webhook]]\nurl = \"http://x/\"\nname = \"b\"\n");
+    assert!(m.contains(":8:7: field `alert.webhook[1].url`"), "{m}");
 }
 
 #[test]

@@ -1021,7 +1021,16 @@ fn received(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("webhook line {l}: {e}")))
+        .map(|l| {
+            let line: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("webhook line {l}: {e}"));
+            // The receiver records the request; the message is its body,
+            // with the request path beside it.
+            let mut message = line["body"].clone();
+            assert!(message.is_object(), "webhook body is not a JSON object: {l}");
+            message["_path"] = line["path"].clone();
+            message
+        })
         .collect()
 }
 

@@ -789,7 +789,26 @@ fn promtool_finds_no_problems() {
     let require = std::env::var("TRANSITWATCH_REQUIRE_LAB").is_ok_and(|v| v == "1");
     let metrics = observed();
     metrics.set_config_reload(true, 1_700_000_500.0);
+    // The alert notifier's families, with a webhook and some counts.
+    let alerts = metrics.alerts();
+    alerts.add_webhook("ops");
+    alerts.count("ops", transitwatch::metrics::DeliveryResult::Delivered);
+    alerts.dropped("ops", 2);
+    alerts.queue_length("ops", 3);
+    alerts.active(1);
     let text = metrics.render().unwrap();
+    for series in [
+        "transitwatch_alert_notifications_total{result=\"delivered\",webhook=\"ops\"} 1",
+        "transitwatch_alert_notifications_total{result=\"failed\",webhook=\"ops\"} 0",
+        "transitwatch_alert_notifications_dropped_total{webhook=\"ops\"} 2",
+        "transitwatch_alert_queue_length{webhook=\"ops\"} 3",
+        "transitwatch_alerts_active 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == series),
+            "{series} missing:\n{text}"
+        );
+    }
     let child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -126,15 +126,17 @@ pub fn alertmanager(lab: &Lab, config: &Path, dir: &Path) -> Service {
 }
 
 /// The webhook receiver of `tests/tools/webhook_receiver.py` on `WEBHOOK`,
-/// appending each POST body as one JSON line to the returned file.
+/// appending each POST (path, headers, body) as one JSON line to the
+/// returned file.
 pub fn webhook_receiver(lab: &Lab, dir: &Path) -> (Service, PathBuf) {
     let output = dir.join("webhook.jsonl");
     let (host, port) = WEBHOOK.split_once(':').expect("host:port");
     let script = root().join("tests/tools/webhook_receiver.py");
     let args = [
         script.display().to_string(),
-        host.to_string(),
-        port.to_string(),
+        "--listen".to_string(),
+        format!("{host}:{port}"),
+        "--out".to_string(),
         output.display().to_string(),
     ];
     let service = Service::start(lab, "webhook", "python3", &args, dir);
