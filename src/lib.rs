@@ -5,9 +5,9 @@
 //! ```text
 //! config ──► scheduler ──► probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
 //!                                                                              │
-//!                                          ┌─────────────────┬─────────────────┤
-//!                                          ▼                 ▼                 ▼
-//!                                   paths (route state)   metrics      render (table / JSON)
+//!                          ┌───────────────────┬─────────────────┬─────────────────┤
+//!                          ▼                   ▼                 ▼                 ▼
+//!                   store (SQLite) ──► export   paths (route state)   metrics      render (table / JSON)
 //! ```
 //!
 //! | module | owns |
@@ -23,6 +23,8 @@
 //! | [`paths`] | last path per target, route changes, the saved state file |
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
+//! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the daemon's writer thread |
+//! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
@@ -32,6 +34,7 @@ pub mod analysis;
 pub mod app;
 pub mod config;
 pub mod daemon;
+pub mod export;
 pub mod geo;
 pub mod http;
 pub mod import;
@@ -43,3 +46,4 @@ pub mod probe;
 pub mod render;
 pub mod resolve;
 pub mod scheduler;
+pub mod store;

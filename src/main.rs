@@ -65,6 +65,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write stored traces as JSON Lines, per-hop CSV or RIPE Atlas results.
+    Export {
+        /// Configuration file (its [store] path names the history).
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        config: Option<PathBuf>,
+        /// The history database itself, instead of --config.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Output format: jsonl, csv or atlas.
+        #[arg(long, default_value = "jsonl")]
+        format: transitwatch::export::Format,
+        /// Only traces that started at or after T (RFC 3339, a date, or a
+        /// duration before now such as 24h or 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Only traces that started before T (same notation as --since).
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Only traces of this target name (all its paths) or path key.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
     /// Load and validate a configuration file.
@@ -323,6 +348,28 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 json,
             };
             app::analyze(&opts, &mut std::io::stdout().lock()).map(|_| ())
+        }
+        Command::Export {
+            config,
+            store,
+            format,
+            since,
+            until,
+            target,
+            output,
+        } => {
+            use std::io::IsTerminal as _;
+            let opts = app::ExportOptions {
+                config,
+                store,
+                format,
+                since,
+                until,
+                target,
+                output,
+                progress: std::io::stderr().is_terminal(),
+            };
+            app::export(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }
         Command::Trace(args) => {
             require_net_raw()?;

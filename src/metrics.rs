@@ -29,7 +29,9 @@ use crate::geo::DatabaseInfo;
 use crate::model::{Hop, TraceRecord, VerdictClass};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
-use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -458,6 +460,7 @@ struct Inner {
     config_reload_success: IntGauge,
     config_reload_timestamp: Gauge,
     target_count: IntGauge,
+    store_writes: IntCounterVec,
 }
 
 impl fmt::Debug for Metrics {
@@ -610,6 +613,13 @@ impl Metrics {
             .set(i64::try_from(keep.len()).unwrap_or(i64::MAX));
     }
 
+    /// One record handed to the trace store, by `result`: `ok` (stored),
+    /// `error` (the store failed), `dropped` (its queue was full).
+    pub fn store_write(&self, result: &str) {
+        let Ok(inner) = &self.inner else { return };
+        inner.store_writes.with_label_values(&[result]).inc();
+    }
+
     /// Every series in the Prometheus text exposition format 0.0.4 (see
     /// [`CONTENT_TYPE`]).
     ///
@@ -699,6 +709,21 @@ impl Inner {
             ),
         )?;
         build_info.with_label_values(&[version]).set(1);
+        let store_writes = register(
+            &registry,
+            "transitwatch_store_writes_total",
+            IntCounterVec::new(
+                Opts::new(
+                    "transitwatch_store_writes_total",
+                    "Trace records handed to the history database, by result: ok (stored), \
+                     error (the database failed), dropped (its write queue was full).",
+                ),
+                &["result"],
+            ),
+        )?;
+        for result in ["ok", "error", "dropped"] {
+            store_writes.with_label_values(&[result]);
+        }
 
         Ok(Self {
             registry,
@@ -707,6 +732,7 @@ impl Inner {
             config_reload_success,
             config_reload_timestamp,
             target_count,
+            store_writes,
         })
     }
 }
