@@ -198,11 +198,9 @@ impl Snapshot for Shared {
     fn traces(&self, query: &Query) -> Result<http::TraceLines, String> {
         // A connection per request: reads never wait for the writer (WAL).
         let store = Store::open_read_only(&self.store_file).map_err(|e| e.to_string())?;
-        let lines = store.scan(query.clone()).map(|item| {
-            item.map_err(|e| e.to_string())
-                .and_then(|t| crate::export::jsonl_line(&t).map_err(|e| e.to_string()))
-        });
-        Ok(Box::new(lines))
+        Ok(Box::new(crate::export::jsonl_lines(
+            store.scan(query.clone()),
+        )))
     }
 }
 

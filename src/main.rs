@@ -238,10 +238,18 @@ fn main() -> ExitCode {
         // Usage errors in one line (clap adds a help hint on further lines).
         Err(err) if err.use_stderr() => {
             let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or_default();
+            // Missing arguments are listed on indented lines right below.
+            let listed: Vec<&str> = lines
+                .take_while(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect();
             eprintln!(
-                "transitwatch: error: {} (see --help)",
-                first.trim_start_matches("error: ")
+                "transitwatch: error: {}{}{} (see --help)",
+                first.trim_start_matches("error: "),
+                if listed.is_empty() { "" } else { " " },
+                listed.join(", ")
             );
             return ExitCode::from(2);
         }

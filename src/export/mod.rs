@@ -132,6 +132,15 @@ pub fn jsonl_line(trace: &StoredTrace) -> Result<Vec<u8>, ExportError> {
     Ok(line)
 }
 
+/// The `jsonl` lines of a scan, failures as text: what `/api/v1/traces`
+/// streams.
+pub fn jsonl_lines(scan: crate::store::Scan) -> impl Iterator<Item = Result<Vec<u8>, String>> {
+    scan.map(|item| {
+        item.map_err(|e| e.to_string())
+            .and_then(|trace| jsonl_line(&trace).map_err(|e| e.to_string()))
+    })
+}
+
 /// Writes traces in one format to `W`.
 pub struct Exporter<W: Write> {
     sink: Sink<W>,
