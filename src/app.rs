@@ -680,13 +680,13 @@ pub fn export(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliErro
 
     let runtime = |e: crate::export::ExportError| CliError::Runtime(e.to_string());
     let (mut written, mut failed) = (0u64, 0u64);
-    let write_all = |sink: &mut dyn Write| -> Result<(), CliError> {
-        let mut exporter = crate::export::Exporter::new(opts.format, std::io::BufWriter::new(sink))
-            .map_err(runtime)?;
+    let write_all = |sink: &mut dyn Write| -> Result<(), crate::export::ExportError> {
+        let mut exporter =
+            crate::export::Exporter::new(opts.format, std::io::BufWriter::new(sink))?;
         for item in store.scan(query) {
             match item {
                 Ok(trace) => {
-                    exporter.write(&trace).map_err(runtime)?;
+                    exporter.write(&trace)?;
                     written += 1;
                 }
                 Err(e) => {
@@ -696,14 +696,21 @@ pub fn export(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliErro
             }
             bar.inc(1);
         }
-        exporter
-            .finish()
-            .map_err(runtime)?
-            .flush()
-            .map_err(|e| CliError::Runtime(format!("cannot write the export: {e}")))
+        exporter.finish()?.flush()?;
+        Ok(())
     };
     match &opts.output {
-        None => write_all(out)?,
+        None => match write_all(out) {
+            Ok(()) => {}
+            // The reader went away (`| head`): the export is not at fault.
+            Err(crate::export::ExportError::Io(e))
+                if e.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                bar.abandon();
+                return Ok(written);
+            }
+            Err(e) => return Err(runtime(e)),
+        },
         Some(file) => {
             let mut partial = file.clone().into_os_string();
             partial.push(".partial");
@@ -711,7 +718,7 @@ pub fn export(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliErro
             let result = std::fs::File::create(&partial)
                 .map_err(|e| CliError::Runtime(format!("{}: {e}", partial.display())))
                 .and_then(|mut f| {
-                    write_all(&mut f)?;
+                    write_all(&mut f).map_err(runtime)?;
                     f.sync_all()
                         .map_err(|e| CliError::Runtime(format!("{}: {e}", partial.display())))
                 })

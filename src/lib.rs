@@ -5,9 +5,10 @@
 //! ```text
 //! config ──► scheduler ──► probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
 //!                                                                              │
-//!                          ┌───────────────────┬─────────────────┬─────────────────┤
-//!                          ▼                   ▼                 ▼                 ▼
-//!                   store (SQLite) ──► export   paths (route state)   metrics      render (table / JSON)
+//!                  ┌──────────────────┬─────────────────┬──────────────────────┤
+//!                  ▼                  ▼                 ▼                      ▼
+//!           paths (route state)    metrics      store (SQLite) ──► export   render (table / JSON)
+//! ```
 //! ```
 //!
 //! | module | owns |

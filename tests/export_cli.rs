@@ -527,3 +527,36 @@ fn a_damaged_record_is_reported_and_the_rest_exported() {
         .collect();
     assert_eq!(ids, vec![1, 2, 4, 5]);
 }
+
+#[test]
+fn a_reader_that_goes_away_early_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("transitwatch.db");
+    let mut store = Store::open(&db).unwrap();
+    // Far more than a pipe holds.
+    for i in 0..400 {
+        store
+            .insert(&new_trace("bank", via_za("bank", T0 + i)))
+            .unwrap();
+    }
+    for format in ["jsonl", "csv", "atlas"] {
+        let mut child = Command::new(bin())
+            .args(["export", "--format", format, "--store"])
+            .arg(&db)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        assert!(!first.is_empty());
+        // The reader (and with it the pipe) is gone, as with `| head -1`.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", text(&out));
+        assert!(out.stderr.is_empty(), "{format}: {}", text(&out));
+    }
+}

@@ -104,8 +104,20 @@ pub const CSV_COLUMNS: [&str; 10] = [
     "class",
 ];
 
-/// One trace as a JSON line (with its `\n`): the record and its `stored`
-/// object.
+/// The `stored` object of a JSON line.
+#[derive(serde::Serialize)]
+struct Stored<'a> {
+    id: i64,
+    path_key: &'a str,
+    duration_ms: Option<u64>,
+    packet_size: Option<u16>,
+    config_sha256: Option<&'a str>,
+    geoip: &'a [crate::store::GeoIpDatabase],
+    version: &'a str,
+}
+
+/// One trace as a JSON line (with its `\n`): the record, its fields in
+/// their usual order, and its `stored` object last.
 ///
 /// # Errors
 /// The record cannot be encoded.
@@ -114,21 +126,26 @@ pub fn jsonl_line(trace: &StoredTrace) -> Result<Vec<u8>, ExportError> {
         id: trace.id,
         message: e.to_string(),
     };
-    let mut value = serde_json::to_value(&trace.record).map_err(encode)?;
-    let stored = serde_json::json!({
-        "id": trace.id,
-        "path_key": trace.path_key,
-        "duration_ms": trace.duration_ms,
-        "packet_size": trace.packet_size,
-        "config_sha256": trace.provenance.config_sha256,
-        "geoip": trace.provenance.geoip,
-        "version": trace.provenance.version,
-    });
-    if let Some(object) = value.as_object_mut() {
-        object.insert("stored".to_string(), stored);
+    let stored = Stored {
+        id: trace.id,
+        path_key: &trace.path_key,
+        duration_ms: trace.duration_ms,
+        packet_size: trace.packet_size,
+        config_sha256: trace.provenance.config_sha256.as_deref(),
+        geoip: &trace.provenance.geoip,
+        version: &trace.provenance.version,
+    };
+    let mut line = serde_json::to_vec(&trace.record).map_err(encode)?;
+    // A record is a JSON object: open it up again before its `}`.
+    if line.pop() != Some(b'}') {
+        return Err(ExportError::Encode {
+            id: trace.id,
+            message: "the record is not a JSON object".to_string(),
+        });
     }
-    let mut line = serde_json::to_vec(&value).map_err(encode)?;
-    line.push(b'\n');
+    line.extend_from_slice(b",\"stored\":");
+    serde_json::to_writer(&mut line, &stored).map_err(encode)?;
+    line.extend_from_slice(b"}\n");
     Ok(line)
 }
 
@@ -237,7 +254,11 @@ pub fn csv_rows(trace: &StoredTrace) -> Vec<[String; 10]> {
         .collect()
 }
 
-/// A CSV error is an I/O error here: records are plain strings.
+/// A CSV error is an I/O error here: records are plain strings, so
+/// nothing but writing can fail.
 fn csv_error(e: csv::Error) -> ExportError {
-    ExportError::Io(std::io::Error::other(e.to_string()))
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => ExportError::Io(io),
+        other => ExportError::Io(std::io::Error::other(format!("{other:?}"))),
+    }
 }
