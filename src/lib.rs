@@ -9,7 +9,6 @@
 //!                  ▼                  ▼                 ▼                      ▼
 //!           paths (route state)    metrics      store (SQLite) ──► export   render (table / JSON)
 //! ```
-//! ```
 //!
 //! | module | owns |
 //! |---|---|
