@@ -621,7 +621,8 @@ pub struct ExportOptions {
 
 /// `transitwatch export`: stored traces in a dataset format. Streams the
 /// store; with `--output` it writes `FILE.partial` and renames it when
-/// complete, so a failed export never leaves a complete-looking file. A
+/// complete, so a failed export never leaves a complete-looking file
+/// (a device or a named pipe is written in place). A
 /// stored trace that cannot be read is reported on stderr and skipped.
 /// Returns how many traces were written.
 ///
@@ -711,6 +712,15 @@ pub fn export(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliErro
             }
             Err(e) => return Err(runtime(e)),
         },
+        // A device or a pipe (`/dev/null`, a FIFO) is written in place:
+        // renaming a file over it would replace it.
+        Some(file) if std::fs::metadata(file).is_ok_and(|m| !m.is_file()) => {
+            let mut sink = std::fs::OpenOptions::new()
+                .write(true)
+                .open(file)
+                .map_err(|e| CliError::Runtime(format!("{}: {e}", file.display())))?;
+            write_all(&mut sink).map_err(runtime)?;
+        }
         Some(file) => {
             let mut partial = file.clone().into_os_string();
             partial.push(".partial");

@@ -31,8 +31,9 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
-        /// Where the path state lives (default: $STATE_DIRECTORY, else the
-        /// folder of [store] path).
+        /// Where the path state (and, without [store] path, the history
+        /// database) lives (default: $STATE_DIRECTORY, else the folder of
+        /// [store] path).
         #[arg(long)]
         state_dir: Option<PathBuf>,
         /// How long SIGTERM waits for traces in flight (e.g. 10s).

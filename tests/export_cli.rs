@@ -423,6 +423,30 @@ fn output_files_appear_whole_or_not_at_all() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("out.csv")]);
 
+    // A named pipe is written through, not replaced by a renamed file.
+    let fifo = dir.path().join("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    assert!(ok(&export(
+        &f.db,
+        &["--format", "csv", "--output", fifo.to_str().unwrap()]
+    ))
+    .is_empty());
+    assert_eq!(
+        reader.join().unwrap(),
+        ok(&export(&f.db, &["--format", "csv"]))
+    );
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    std::fs::remove_file(&fifo).unwrap();
+
     let nowhere = dir.path().join("no/such/folder/out.csv");
     let out = export(&f.db, &["--output", nowhere.to_str().unwrap()]);
     assert_fails(&out, 1, &["no/such/folder/out.csv.partial"]);

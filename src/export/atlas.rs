@@ -10,7 +10,7 @@
 //! | `type` | `"traceroute"` |
 //! | `fw` | `5080`: the result layout of current probe firmware (4460 and later), which parsers key their reading on |
 //! | `af` | 4 or 6, from the destination address |
-//! | `dst_addr`, `dst_name` | the traced address; the target's host as configured |
+//! | `dst_addr`, `dst_name` | the traced address (left out when a trace has none); the target's host as configured |
 //! | `proto` | `ICMP`, `UDP` or `TCP` |
 //! | `timestamp`, `endtime` | the trace's start; start plus its duration, rounded up to a second (the start when the duration is unknown) |
 //! | `msm_id` | a stable id of the target path and protocol: the first 31 bits of SHA-256 of `PATH_KEY/PROTOCOL`, so all results of one path share it |
@@ -104,7 +104,9 @@ pub fn result(stored: &StoredTrace) -> Value {
     Value::Object(out)
 }
 
-/// The destination address, when the trace knows it.
+/// The destination address, when the trace knows it (`dst_addr` is left
+/// out otherwise, as Atlas does for a name that never resolved). Every use
+/// of the address goes through here.
 fn destination(trace: &Trace) -> Option<IpAddr> {
     Some(trace.target.addr)
 }
