@@ -109,3 +109,11 @@ scrape /metrics | grep -E '^transitwatch_(path_verdict\{target="gov-portal".*\} 
 say "SIGTERM: the daemon drains and stops"
 kill -TERM $daemon
 wait $daemon && echo "daemon exited cleanly"
+
+say "The history: the portal's last trace, hop by hop, as CSV"
+csv=$($bin export --store "$work/transitwatch.db" --format csv --target gov-portal)
+last=$(tail -1 <<<"$csv" | cut -d, -f1)
+awk -F, -v id="$last" 'NR == 1 || $1 == id' <<<"$csv"
+say "Every stored trace as RIPE Atlas results, classified again by analyze"
+$bin export --store "$work/transitwatch.db" --format atlas --output "$work/atlas.jsonl"
+$bin analyze --input "$work/atlas.jsonl" --input-format atlas "${geo[@]}"

@@ -31,8 +31,20 @@ pub use crate::model::Family;
 /// default lies outside that range, where no listed exporter collides.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:19968";
 
-/// The history database when `[store] path` is not set.
+/// The history database when `[store] path` is not set (the daemon puts it
+/// in its state directory instead when it is given one; see
+/// [`StoreConfig::path_configured`]).
 pub const DEFAULT_STORE_PATH: &str = "/var/lib/transitwatch/transitwatch.db";
+
+/// How long stored traces are kept when `[store] max_age` is not set.
+pub const DEFAULT_STORE_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
+
+/// How large the history may grow when `[store] max_size` is not set (1 GiB).
+pub const DEFAULT_STORE_MAX_SIZE: u64 = 1 << 30;
+
+/// The smallest `[store] max_size` accepted (1 MiB): below it retention
+/// would delete nearly every trace it stores.
+pub const MIN_STORE_MAX_SIZE: u64 = 1 << 20;
 
 /// The category of a target that does not name one.
 pub const DEFAULT_CATEGORY: &str = "uncategorized";
@@ -58,6 +70,9 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// Alert delivery.
     pub alert: AlertConfig,
+    /// SHA-256 of the file's bytes (lower-case hex): recorded with every
+    /// stored trace, so a trace says which configuration produced it.
+    pub sha256: String,
 }
 
 /// The vantage point: the machine the traces start from.
@@ -147,8 +162,17 @@ pub struct MetricsConfig {
 /// The history database.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
-    /// The `SQLite` file, resolved against the config folder.
+    /// The `SQLite` file, resolved against the config folder
+    /// ([`DEFAULT_STORE_PATH`] when not set).
     pub path: PathBuf,
+    /// Whether `path` was written in the file. When it was not, the daemon
+    /// keeps the database in its state directory (`transitwatch.db` there).
+    pub path_configured: bool,
+    /// Traces older than this are deleted; `None`: kept whatever their age.
+    pub max_age: Option<Duration>,
+    /// The oldest traces are deleted while the database's pages in use
+    /// exceed this many bytes; `None`: no size limit.
+    pub max_size: Option<u64>,
 }
 
 /// One service to trace, with every default applied.
@@ -428,9 +452,9 @@ impl Config {
     }
 }
 
-/// Parse a duration such as `300ms`, `30s`, `5m`, `1h` or `1m30s`.
+/// Parse a duration such as `300ms`, `30s`, `5m`, `1h`, `90d` or `1m30s`.
 ///
-/// Each part is a whole number followed by a unit (`ms`, `s`, `m`, `h`);
+/// Each part is a whole number followed by a unit (`ms`, `s`, `m`, `h`, `d`);
 /// parts go from the largest unit to the smallest, each unit at most once.
 ///
 /// # Errors
@@ -439,7 +463,7 @@ impl Config {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let fail = |why: &str| {
         Err(format!(
-            "`{s}` is not a duration: {why} (expected a whole number and a unit ms, s, m or h, e.g. \"30s\", \"5m\" or \"1m30s\")"
+            "`{s}` is not a duration: {why} (expected a whole number and a unit ms, s, m, h or d, e.g. \"30s\", \"5m\" or \"1m30s\")"
         ))
     };
     let text = s.trim();
@@ -470,6 +494,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let (rank, part) = match unit {
+            "d" => (4, number.checked_mul(86_400).map(Duration::from_secs)),
             "h" => (3, number.checked_mul(3600).map(Duration::from_secs)),
             "m" => (2, number.checked_mul(60).map(Duration::from_secs)),
             "s" => (1, Some(Duration::from_secs(number))),
@@ -480,7 +505,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             }
             _ if unit.chars().any(char::is_whitespace) => {
                 return match unit.trim() {
-                    "h" | "m" | "s" | "ms" => fail("it contains spaces"),
+                    "d" | "h" | "m" | "s" | "ms" => fail("it contains spaces"),
                     other => fail(&format!("unknown unit `{other}`")),
                 };
             }
@@ -496,6 +521,55 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total = sum;
     }
     Ok(total)
+}
+
+/// Parse a size in bytes such as `1GiB`, `500MB`, `64KiB` or `1048576`.
+///
+/// A whole number, optionally followed by a unit: `B`, decimal `KB`, `MB`,
+/// `GB`, `TB` (powers of 1000) or binary `KiB`, `MiB`, `GiB`, `TiB` (powers
+/// of 1024); units are case-insensitive.
+///
+/// # Errors
+/// A one-line description when the text is empty, has a fraction or an
+/// unknown unit, or overflows.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let fail = |why: &str| {
+        Err(format!(
+            "`{s}` is not a size: {why} (expected a whole number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB, e.g. \"1GiB\")"
+        ))
+    };
+    let text = s.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    if digits_end == 0 {
+        return fail("it must start with a number");
+    }
+    let Ok(number) = text[..digits_end].parse::<u64>() else {
+        return fail("the number is too large");
+    };
+    let multiplier: u64 = match text[digits_end..]
+        .trim_start()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        unit if unit.starts_with('.') || unit.starts_with(',') => {
+            return fail("fractions are not supported, use a smaller unit")
+        }
+        _ => return fail(&format!("unknown unit `{}`", text[digits_end..].trim())),
+    };
+    number
+        .checked_mul(multiplier)
+        .map_or_else(|| fail("it is too large"), Ok)
 }
 
 // ---------------------------------------------------------------------------
@@ -565,6 +639,8 @@ struct RawMetrics {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<Spanned<String>>,
+    max_age: Option<Spanned<String>>,
+    max_size: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -848,6 +924,7 @@ fn validate_config(raw: RawConfig, src: &Source<'_>) -> Result<Config, ConfigErr
         store,
         targets,
         alert,
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(src.text.as_bytes())),
     })
 }
 
@@ -1137,11 +1214,44 @@ fn validate_store(
     base: &Path,
     src: &Source<'_>,
 ) -> Result<StoreConfig, ConfigError> {
-    let path = match raw.path {
-        Some(path) => validate_path(&path, "store.path", base, src)?,
+    let path = match &raw.path {
+        Some(path) => validate_path(path, "store.path", base, src)?,
         None => PathBuf::from(DEFAULT_STORE_PATH),
     };
-    Ok(StoreConfig { path })
+    // "none" switches a limit off.
+    let unlimited = |v: &Spanned<String>| v.get_ref().trim().eq_ignore_ascii_case("none");
+    let max_age = match &raw.max_age {
+        Some(v) if unlimited(v) => None,
+        v => Some(validate_duration(
+            v.as_ref(),
+            "store.max_age",
+            DEFAULT_STORE_MAX_AGE,
+            (Duration::from_secs(3600), Duration::MAX),
+            src,
+        )?),
+    };
+    let max_size = match &raw.max_size {
+        Some(v) if unlimited(v) => None,
+        Some(v) => {
+            let size = parse_size(v.get_ref())
+                .map_err(|e| src.invalid(Some(v.span()), "store.max_size", e))?;
+            if size < MIN_STORE_MAX_SIZE {
+                return Err(src.invalid(
+                    Some(v.span()),
+                    "store.max_size",
+                    format!("{} is out of range, expected at least 1MiB", v.get_ref()),
+                ));
+            }
+            Some(size)
+        }
+        None => Some(DEFAULT_STORE_MAX_SIZE),
+    };
+    Ok(StoreConfig {
+        path,
+        path_configured: raw.path.is_some(),
+        max_age,
+        max_size,
+    })
 }
 
 fn validate_targets(

@@ -3,8 +3,16 @@
 //! ```text
 //! scheduler ──Outcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Notifier ──► Metrics
 //!                                                                   │                         │
-//!                                                                   └───────── HTTP ◄─────────┘
+//!                                           store writer ◄──────────┤                         │
+//!                                            (SQLite)               └───────── HTTP ◄─────────┘
 //! ```
+//!
+//! Every record the path book accepted is also handed to the store writer
+//! (its own thread, see [`crate::store::writer`]) with the configuration's
+//! SHA-256 and the GeoIP databases in force; the history file is `[store]
+//! path`, or `transitwatch.db` in the state directory when that key is not
+//! set. A failing store is logged and counted, never fatal. `[store]`
+//! changes take effect at the next start, not on reload.
 //!
 //! Controls arrive on a channel (the binary maps signals to them): `Reload`
 //! loads the configuration and GeoIP files again and swaps them in only if
@@ -24,6 +32,8 @@ use crate::model::{Coordinates, VantageRef};
 use crate::paths::PathBook;
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
 use crate::scheduler::{self, Cadence, Job, Outcome, RttHints};
+use crate::store::writer::{Writer, Written};
+use crate::store::{GeoIpDatabase, NewTrace, Provenance, Query, Retention, Store};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +45,11 @@ use tokio::sync::{mpsc, watch};
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 /// How often the path book is saved while running.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// How long a stop waits for the store writer to store what is queued.
+const STORE_FLUSH: Duration = Duration::from_secs(5);
+/// The history file's name in the state directory when `[store] path` is
+/// not set.
+pub const STORE_FILE: &str = "transitwatch.db";
 
 /// What the daemon is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +82,8 @@ pub enum DaemonError {
 pub struct DaemonOptions {
     /// The configuration file.
     pub config: PathBuf,
-    /// Where the path state lives; default: `$STATE_DIRECTORY`, else the
-    /// folder of `[store] path`.
+    /// Where the path state (and, without `[store] path`, the history)
+    /// lives; default: `$STATE_DIRECTORY`, else the folder of `[store] path`.
     pub state_dir: Option<PathBuf>,
     /// How long a graceful stop waits.
     pub drain: Duration,
@@ -79,6 +94,23 @@ struct Generation {
     jobs: HashMap<String, Job>,
     geo: Arc<GeoDb>,
     vantage_at: Option<Coordinates>,
+    provenance: Arc<Provenance>,
+}
+
+impl Generation {
+    fn new(config: &Config, geo: GeoDb) -> Self {
+        let provenance = Arc::new(Provenance {
+            config_sha256: Some(config.sha256.clone()),
+            geoip: GeoIpDatabase::of(geo.databases()),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        });
+        Self {
+            jobs: jobs_of(config),
+            geo: Arc::new(geo),
+            vantage_at: vantage_at(config),
+            provenance,
+        }
+    }
 }
 
 /// State shared by the consumer and the HTTP endpoint.
@@ -95,6 +127,8 @@ struct Shared {
     // std Mutex: held for a synchronous observe or reconfigure only, never
     // across an await; taken out (None) at stop so its tasks can be awaited.
     notifier: Mutex<Option<Notifier>>,
+    // The history database, read by `/api/v1/traces`.
+    store_file: PathBuf,
 }
 
 impl Shared {
@@ -163,6 +197,14 @@ impl Snapshot for Shared {
             .filter_map(|(_, r, _)| serde_json::to_value(r).ok())
             .collect();
         (!records.is_empty()).then_some(serde_json::Value::Array(records))
+    }
+
+    fn traces(&self, query: &Query) -> Result<http::TraceLines, String> {
+        // A connection per request: reads never wait for the writer (WAL).
+        let store = Store::open_read_only(&self.store_file).map_err(|e| e.to_string())?;
+        Ok(Box::new(crate::export::jsonl_lines(
+            store.scan(query.clone()),
+        )))
     }
 }
 
@@ -307,11 +349,12 @@ pub async fn run(
     let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
     metrics.set_geoip_databases(geo.databases());
     metrics.set_config_reload(true, now_unix());
-    let generation = Arc::new(Generation {
-        jobs: jobs_of(&config),
-        geo: Arc::new(geo),
-        vantage_at: vantage_at(&config),
-    });
+    let generation = Arc::new(Generation::new(&config, geo));
+    let store_file = if config.store.path_configured {
+        config.store.path.clone()
+    } else {
+        dir.join(STORE_FILE)
+    };
     metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
     let book = load_book(&dir);
     for (key, record, changes) in book.iter() {
@@ -328,8 +371,20 @@ pub async fn run(
         pending: Mutex::new(generation.jobs.keys().cloned().collect()),
         ready: AtomicBool::new(generation.jobs.is_empty()),
         notifier: Mutex::new(Some(notifier)),
+        store_file: store_file.clone(),
     });
     let hints: RttHints = Arc::default();
+    let counted = Arc::clone(&shared);
+    let retention = Retention {
+        max_age: config.store.max_age,
+        max_size: config.store.max_size,
+    };
+    let (writer, store_finished) = Writer::start(
+        store_file,
+        retention,
+        Arc::new(move |w: &Written| counted.metrics.store_write(w.label())),
+    )
+    .map_err(|e| DaemonError::Setup(format!("cannot start the store writer: {e}")))?;
 
     let (http_stop, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, Arc::clone(&shared), async move {
@@ -345,6 +400,7 @@ pub async fn run(
         Arc::clone(&shared),
         Arc::clone(&hints),
         dir.clone(),
+        writer,
     ));
     let prober = TrippyProber::new(SlotPool::default(), FdBudget::default());
     let mut running = start_scheduler(&config, &generation, &prober, &hints, &outcome_tx);
@@ -355,11 +411,7 @@ pub async fn run(
             Some(Control::Reload) => match reload(&opts.config) {
                 Ok((new_config, new_geo)) => {
                     let _ = running.stop.send(true);
-                    let new_generation = Arc::new(Generation {
-                        jobs: jobs_of(&new_config),
-                        geo: Arc::new(new_geo),
-                        vantage_at: vantage_at(&new_config),
-                    });
+                    let new_generation = Arc::new(Generation::new(&new_config, new_geo));
                     let names: Vec<String> = new_generation.jobs.keys().cloned().collect();
                     shared.metrics.retain_targets(&names);
                     shared
@@ -416,6 +468,14 @@ pub async fn run(
         };
         notifier.stop(grace).await;
     }
+    // The consumer held the last `Writer`; the thread now stores what is
+    // queued and closes the database.
+    let flushed = tokio::task::spawn_blocking(move || store_finished.wait(STORE_FLUSH))
+        .await
+        .unwrap_or(false);
+    if !flushed {
+        tracing::warn!(wait = ?STORE_FLUSH, "the trace store did not finish writing in time");
+    }
     if let Ok(mut book) = shared.book.lock() {
         if let Err(e) = book.save(&dir) {
             tracing::error!(error = %e, "cannot save the paths");
@@ -447,6 +507,7 @@ async fn consume(
     shared: Arc<Shared>,
     hints: RttHints,
     dir: PathBuf,
+    writer: Writer,
 ) {
     let mut save = tokio::time::interval(SAVE_EVERY);
     save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -454,7 +515,7 @@ async fn consume(
         tokio::select! {
             outcome = outcomes.recv() => {
                 let Some(outcome) = outcome else { break };
-                handle(&shared, &hints, outcome);
+                handle(&shared, &hints, &writer, outcome);
             }
             _ = save.tick() => {
                 if let Ok(mut book) = shared.book.lock() {
@@ -467,7 +528,7 @@ async fn consume(
     }
 }
 
-fn handle(shared: &Shared, hints: &RttHints, outcome: Outcome) {
+fn handle(shared: &Shared, hints: &RttHints, writer: &Writer, outcome: Outcome) {
     let at = now_unix();
     let Some(generation) = shared.generation() else {
         return;
@@ -510,6 +571,13 @@ fn handle(shared: &Shared, hints: &RttHints, outcome: Outcome) {
                     outcome.duration,
                     at,
                 );
+                writer.submit(NewTrace {
+                    path_key: outcome.key.clone(),
+                    record,
+                    duration: Some(outcome.duration),
+                    packet_size: Some(job.settings.packet_size),
+                    provenance: Arc::clone(&generation.provenance),
+                });
             }
         }
         Err(why) => {

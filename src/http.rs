@@ -8,12 +8,25 @@
 //! | `GET /readyz` | 200 `ready` once the first cycle is done, else 503 `not ready` |
 //! | `GET /api/v1/targets` | JSON, as [`Snapshot::targets`] gives it |
 //! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 404 JSON error for an unknown name |
+//! | `GET /api/v1/traces?since=&until=&target=&limit=` | stored trace records as JSON Lines (`application/x-ndjson`), streamed; 400 JSON error for a bad parameter, 503 when no history can be read |
+//!
+//! `/api/v1/traces` takes the export's notation: `since` and `until` are RFC
+//! 3339 times, dates or durations before now (`24h`), `until` exclusive;
+//! `target` a target name or path key; `limit` a count. Values are
+//! percent-decoded (a `+` stays a `+`, as in `+02:00`). The body is
+//! produced as it is sent, a chunk at a time, by a reader on the blocking
+//! pool, so it never holds the whole history; should the store fail midway,
+//! the connection is closed without the final chunk, so the client sees a
+//! truncated transfer rather than a complete-looking answer. A stream is
+//! bound by the connection age limit like any response (see below): for
+//! bulk history use `transitwatch export`, or page with `since` and
+//! `limit`.
 //!
 //! Other paths answer 404; other methods on these paths 405 with
 //! `Allow: GET`. The endpoint only reads a [`Snapshot`]; no request can
 //! start a probe.
 //!
-//! Built on hyper 1 and hyper-util rather than axum: five fixed routes need
+//! Built on hyper 1 and hyper-util rather than axum: six fixed routes need
 //! no router or extractors, and the properties that matter here live in the
 //! accept loop, which axum's `serve` hides — a cap on open connections,
 //! per-connection time limits, and draining on shutdown. Owning that loop
@@ -27,8 +40,9 @@
 //! off. So a stalled client can hold one of the [`MAX_CONNECTIONS`] slots for
 //! a bounded time only.
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use crate::store::{parse_time, Query};
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -60,6 +74,19 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
+/// The `Content-Type` of `/api/v1/traces`.
+pub const NDJSON: &str = "application/x-ndjson";
+/// Bytes of JSON lines gathered into one chunk of a streamed body.
+const STREAM_CHUNK: usize = 64 * 1024;
+/// Chunks a stream reader may run ahead of a slow client.
+const STREAM_AHEAD: usize = 4;
+
+/// Stored trace records, each one JSON line with its `\n`, read as they
+/// are asked for.
+pub type TraceLines = Box<dyn Iterator<Item = Result<Vec<u8>, String>> + Send>;
+
+/// Every response body: a complete one, or a stream.
+type ResponseBody = Either<Full<Bytes>, ChannelBody>;
 /// The `Content-Type` of `/metrics`.
 pub const METRICS_CONTENT_TYPE: &str = crate::metrics::CONTENT_TYPE;
 
@@ -84,6 +111,19 @@ pub trait Snapshot: Send + Sync + 'static {
     /// The latest trace records of `target` (a JSON array), `None` when no
     /// target has that name.
     fn latest(&self, target: &str) -> Option<serde_json::Value>;
+    /// The stored trace records `query` selects, one JSON line each (the
+    /// `jsonl` export format), for `/api/v1/traces`. Called on the blocking
+    /// pool, and the lines are read there as the body is sent; an `Err`
+    /// line ends the stream as broken.
+    ///
+    /// # Errors
+    ///
+    /// Why no history can be read (answered 503 with that text). By
+    /// default none is kept.
+    fn traces(&self, query: &Query) -> Result<TraceLines, String> {
+        let _ = query;
+        Err("this endpoint keeps no trace history".to_string())
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then stops
@@ -226,6 +266,7 @@ enum Route {
     Readyz,
     Targets,
     Latest(String),
+    Traces,
 }
 
 impl Route {
@@ -235,6 +276,7 @@ impl Route {
             "/healthz" => Some(Self::Healthz),
             "/readyz" => Some(Self::Readyz),
             "/api/v1/targets" => Some(Self::Targets),
+            "/api/v1/traces" => Some(Self::Traces),
             _ => {
                 // Target names are `[A-Za-z0-9_.-]+`, so they need no
                 // percent-decoding; an encoded name matches nothing.
@@ -271,11 +313,10 @@ impl Route {
             Self::Targets => json(StatusCode::OK, &snapshot.targets()),
             Self::Latest(name) => match snapshot.latest(&name) {
                 Some(records) => json(StatusCode::OK, &records),
-                None => json(
-                    StatusCode::NOT_FOUND,
-                    &serde_json::json!({ "error": format!("no target named `{name}`") }),
-                ),
+                None => json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`")),
             },
+            // Streamed by `respond`; never answered whole.
+            Self::Traces => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error"),
         }
     }
 }
@@ -283,27 +324,189 @@ impl Route {
 async fn respond<S: Snapshot>(
     snapshot: Arc<S>,
     request: &Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Response<ResponseBody> {
     let Some(route) = Route::parse(request.uri().path()) else {
-        return reply(StatusCode::NOT_FOUND, TEXT, "not found");
+        return reply(StatusCode::NOT_FOUND, TEXT, "not found").map(Either::Left);
     };
     if request.method() != Method::GET {
         let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed");
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET"));
-        return response;
+        return response.map(Either::Left);
     }
     if route == Route::Healthz {
         // Liveness must not depend on the snapshot or the blocking pool.
-        return route.answer(&*snapshot);
+        return route.answer(&*snapshot).map(Either::Left);
+    }
+    if route == Route::Traces {
+        return match traces_query(request.uri().query(), unix_now()) {
+            Ok(query) => stream_traces(snapshot, query).await,
+            Err(message) => json_error(StatusCode::BAD_REQUEST, &message).map(Either::Left),
+        };
     }
     match tokio::task::spawn_blocking(move || route.answer(&*snapshot)).await {
-        Ok(response) => response,
+        Ok(response) => response.map(Either::Left),
         Err(error) => {
             tracing::error!(%error, "an HTTP handler failed");
-            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
         }
+    }
+}
+
+/// The selection of `/api/v1/traces` from its query string.
+fn traces_query(raw: Option<&str>, now_unix: i64) -> Result<Query, String> {
+    let mut query = Query::default();
+    let mut seen = Vec::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value)
+            .ok_or_else(|| format!("parameter `{key}`: invalid percent-encoding"))?;
+        if seen.contains(&key) {
+            return Err(format!("parameter `{key}` is given more than once"));
+        }
+        seen.push(key);
+        match key {
+            "since" => {
+                query.since = Some(
+                    parse_time(&value, now_unix).map_err(|e| format!("parameter `since`: {e}"))?,
+                )
+            }
+            "until" => {
+                query.until = Some(
+                    parse_time(&value, now_unix).map_err(|e| format!("parameter `until`: {e}"))?,
+                )
+            }
+            "target" if value.is_empty() => return Err("parameter `target` is empty".to_string()),
+            "target" => query.target = Some(value),
+            "limit" => {
+                query.limit =
+                    Some(value.parse().map_err(|_| {
+                        format!("parameter `limit`: `{value}` is not a whole number")
+                    })?);
+            }
+            _ => {
+                return Err(format!(
+                    "unknown parameter `{key}` (expected since, until, target or limit)"
+                ))
+            }
+        }
+    }
+    Ok(query)
+}
+
+/// `%XX` decoded; `None` for a broken escape or a result that is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `/api/v1/traces`: open the history on the blocking pool, answer 503 if
+/// that fails, else stream its lines from there.
+async fn stream_traces<S: Snapshot>(snapshot: Arc<S>, query: Query) -> Response<ResponseBody> {
+    // Why a oneshot: the reader decides between 503 and a stream before any
+    // byte is sent; the response head waits for that decision.
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    // Why bounded: a slow client holds the reader back (back-pressure)
+    // instead of the server buffering the history in memory.
+    let (chunks_tx, chunks) = tokio::sync::mpsc::channel(STREAM_AHEAD);
+    tokio::task::spawn_blocking(move || match snapshot.traces(&query) {
+        Err(why) => {
+            let _ = opened_tx.send(Err(why));
+        }
+        Ok(lines) => {
+            let _ = opened_tx.send(Ok(()));
+            pump(lines, &chunks_tx);
+        }
+    });
+    match opened.await {
+        Ok(Ok(())) => {
+            let mut response = Response::new(Either::Right(ChannelBody { chunks }));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+            response
+        }
+        Ok(Err(why)) => json_error(StatusCode::SERVICE_UNAVAILABLE, &why).map(Either::Left),
+        Err(_) => {
+            tracing::error!("the trace history reader ended without an answer");
+            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
+        }
+    }
+}
+
+/// Move lines into chunks until the lines end, one fails, or the client is
+/// gone. Runs on the blocking pool.
+fn pump(lines: TraceLines, chunks: &tokio::sync::mpsc::Sender<Result<Bytes, StreamBroken>>) {
+    let mut buf = Vec::with_capacity(STREAM_CHUNK);
+    for line in lines {
+        match line {
+            Ok(line) => {
+                buf.extend_from_slice(&line);
+                if buf.len() >= STREAM_CHUNK
+                    && chunks
+                        .blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Err(why) => {
+                tracing::error!(error = %why, "reading the trace history failed; the stream is cut off");
+                if !buf.is_empty() {
+                    let _ = chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))));
+                }
+                let _ = chunks.blocking_send(Err(StreamBroken(why)));
+                return;
+            }
+        }
+    }
+    if !buf.is_empty() {
+        let _ = chunks.blocking_send(Ok(Bytes::from(buf)));
+    }
+}
+
+/// A streamed body ended by a failure of its source.
+#[derive(Debug, thiserror::Error)]
+#[error("the trace history could not be read to the end: {0}")]
+pub struct StreamBroken(String);
+
+/// A response body fed chunk by chunk through a channel; it ends when the
+/// sender is dropped, and fails (so hyper closes the connection without
+/// the final chunk) on an `Err`.
+pub struct ChannelBody {
+    chunks: tokio::sync::mpsc::Receiver<Result<Bytes, StreamBroken>>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = StreamBroken;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, StreamBroken>>> {
+        self.chunks
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(Frame::data)))
     }
 }
 
@@ -318,6 +521,10 @@ fn reply(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": message }))
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -345,5 +552,35 @@ mod tests {
         assert_eq!(Route::parse("/api/v1/targets/a/b/latest"), None);
         assert_eq!(Route::parse("/metrics/"), None);
         assert_eq!(Route::parse("/"), None);
+        assert_eq!(Route::parse("/api/v1/traces"), Some(Route::Traces));
+    }
+
+    #[test]
+    fn trace_queries_parse_or_say_why_not() {
+        let now = 1_800_000_000;
+        let q = traces_query(
+            Some("since=2026-11-26T14%3A00%3A00+02:00&target=gov-portal%2Fipv4&limit=5"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(q.since, Some(1_795_694_400));
+        assert_eq!(q.target.as_deref(), Some("gov-portal/ipv4"));
+        assert_eq!(q.limit, Some(5));
+        assert_eq!(
+            traces_query(Some("until=1h"), now).unwrap().until,
+            Some(now - 3600)
+        );
+        assert_eq!(traces_query(None, now).unwrap(), Query::default());
+        for (bad, why) in [
+            ("since=yesterday", "parameter `since`"),
+            ("limit=-1", "not a whole number"),
+            ("target=", "empty"),
+            ("limit=1&limit=2", "more than once"),
+            ("from=1h", "unknown parameter `from`"),
+            ("target=%zz", "percent-encoding"),
+        ] {
+            let err = traces_query(Some(bad), now).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 }

@@ -5,10 +5,10 @@
 //! ```text
 //! config ──► scheduler ──► probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
 //!                                                                              │
-//!                                          ┌──────────────┬──────────┬────────┤
-//!                                          ▼              ▼          ▼        ▼
-//!                                   paths (route state) alert    metrics   render (table / JSON)
-//!                                                     (webhooks)
+//!                  ┌──────────────────┬──────────┬──────────────┬──────────────────────┤
+//!                  ▼                  ▼          ▼              ▼                      ▼
+//!           paths (route state)     alert     metrics    store (SQLite) ──► export   render (table / JSON)
+//!                                 (webhooks)
 //! ```
 //!
 //! | module | owns |
@@ -25,6 +25,8 @@
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state |
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
+//! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the daemon's writer thread |
+//! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
@@ -35,6 +37,7 @@ pub mod analysis;
 pub mod app;
 pub mod config;
 pub mod daemon;
+pub mod export;
 pub mod geo;
 pub mod http;
 pub mod import;
@@ -46,3 +49,4 @@ pub mod probe;
 pub mod render;
 pub mod resolve;
 pub mod scheduler;
+pub mod store;

@@ -31,8 +31,9 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
-        /// Where the path state lives (default: $STATE_DIRECTORY, else the
-        /// folder of [store] path).
+        /// Where the path state (and, without [store] path, the history
+        /// database) lives (default: $STATE_DIRECTORY, else the folder of
+        /// [store] path).
         #[arg(long)]
         state_dir: Option<PathBuf>,
         /// How long SIGTERM waits for traces in flight (e.g. 10s).
@@ -64,6 +65,31 @@ enum Command {
         /// Print trace records as JSON lines instead of a summary.
         #[arg(long)]
         json: bool,
+    },
+    /// Write stored traces as JSON Lines, per-hop CSV or RIPE Atlas results.
+    Export {
+        /// Configuration file (its [store] path names the history).
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        config: Option<PathBuf>,
+        /// The history database itself, instead of --config.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Output format: jsonl, csv or atlas.
+        #[arg(long, default_value = "jsonl")]
+        format: transitwatch::export::Format,
+        /// Only traces that started at or after T (RFC 3339, a date, or a
+        /// duration before now such as 24h or 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Only traces that started before T (same notation as --since).
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Only traces of this target name (all its paths) or path key.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
@@ -213,10 +239,18 @@ fn main() -> ExitCode {
         // Usage errors in one line (clap adds a help hint on further lines).
         Err(err) if err.use_stderr() => {
             let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or_default();
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or_default();
+            // Missing arguments are listed on indented lines right below.
+            let listed: Vec<&str> = lines
+                .take_while(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect();
             eprintln!(
-                "transitwatch: error: {} (see --help)",
-                first.trim_start_matches("error: ")
+                "transitwatch: error: {}{}{} (see --help)",
+                first.trim_start_matches("error: "),
+                if listed.is_empty() { "" } else { " " },
+                listed.join(", ")
             );
             return ExitCode::from(2);
         }
@@ -323,6 +357,28 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 json,
             };
             app::analyze(&opts, &mut std::io::stdout().lock()).map(|_| ())
+        }
+        Command::Export {
+            config,
+            store,
+            format,
+            since,
+            until,
+            target,
+            output,
+        } => {
+            use std::io::IsTerminal as _;
+            let opts = app::ExportOptions {
+                config,
+                store,
+                format,
+                since,
+                until,
+                target,
+                output,
+                progress: std::io::stderr().is_terminal(),
+            };
+            app::export(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }
         Command::Trace(args) => {
             require_net_raw()?;

@@ -461,6 +461,7 @@ struct Inner {
     config_reload_timestamp: Gauge,
     target_count: IntGauge,
     alerts: AlertMetrics,
+    store_writes: IntCounterVec,
 }
 
 impl fmt::Debug for Metrics {
@@ -621,6 +622,13 @@ impl Metrics {
             .map_or_else(|_| AlertMetrics::default(), |inner| inner.alerts.clone())
     }
 
+    /// One record handed to the trace store, by `result`: `ok` (stored),
+    /// `error` (the store failed), `dropped` (its queue was full).
+    pub fn store_write(&self, result: &str) {
+        let Ok(inner) = &self.inner else { return };
+        inner.store_writes.with_label_values(&[result]).inc();
+    }
+
     /// Every series in the Prometheus text exposition format 0.0.4 (see
     /// [`CONTENT_TYPE`]).
     ///
@@ -711,6 +719,21 @@ impl Inner {
         )?;
         build_info.with_label_values(&[version]).set(1);
         let alerts = AlertMetrics::register(&registry)?;
+        let store_writes = register(
+            &registry,
+            "transitwatch_store_writes_total",
+            IntCounterVec::new(
+                Opts::new(
+                    "transitwatch_store_writes_total",
+                    "Trace records handed to the history database, by result: ok (stored), \
+                     error (the database failed), dropped (its write queue was full).",
+                ),
+                &["result"],
+            ),
+        )?;
+        for result in ["ok", "error", "dropped"] {
+            store_writes.with_label_values(&[result]);
+        }
 
         Ok(Self {
             registry,
@@ -720,6 +743,7 @@ impl Inner {
             config_reload_timestamp,
             target_count,
             alerts,
+            store_writes,
         })
     }
 }

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use transitwatch::config::{
-    parse_duration, Config, ConfigError, Family, WebhookFormat, DEFAULT_METRICS_LISTEN,
-    DEFAULT_STORE_PATH,
+    parse_duration, parse_size, Config, ConfigError, Family, WebhookFormat, DEFAULT_METRICS_LISTEN,
+    DEFAULT_STORE_MAX_AGE, DEFAULT_STORE_MAX_SIZE, DEFAULT_STORE_PATH,
 };
 use transitwatch::model::{CountryCode, Protocol};
 
@@ -63,6 +63,9 @@ fn the_sample_config_loads() {
         "127.0.0.1:19968".parse::<SocketAddr>().unwrap()
     );
     assert_eq!(config.store.path, PathBuf::from(DEFAULT_STORE_PATH));
+    assert!(config.store.path_configured);
+    assert_eq!(config.store.max_age, Some(Duration::from_secs(90 * 86_400)));
+    assert_eq!(config.store.max_size, Some(1 << 30));
     assert_eq!(config.probe, transitwatch::config::ProbeConfig::default());
     assert!(config.alert.webhooks.is_empty());
     // The sample's [alert] values are the defaults, as it says.
@@ -107,6 +110,9 @@ fn a_minimal_file_gets_every_default() {
         DEFAULT_METRICS_LISTEN.parse::<SocketAddr>().unwrap()
     );
     assert_eq!(config.store.path, PathBuf::from(DEFAULT_STORE_PATH));
+    assert!(!config.store.path_configured);
+    assert_eq!(config.store.max_age, Some(DEFAULT_STORE_MAX_AGE));
+    assert_eq!(config.store.max_size, Some(DEFAULT_STORE_MAX_SIZE));
     assert!(config.targets.is_empty());
     let probe = &config.probe;
     assert_eq!(probe.protocol, Protocol::Icmp);
@@ -506,6 +512,85 @@ fn a_port_on_an_icmp_target_is_rejected() {
 }
 
 #[test]
+fn store_retention_parses_sizes_ages_and_none() {
+    let config = parse(&format!(
+        "{VANTAGE}[store]\nmax_age = \"7d12h\"\nmax_size = \"500MB\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.store.max_age,
+        Some(Duration::from_secs(7 * 86_400 + 12 * 3600))
+    );
+    assert_eq!(config.store.max_size, Some(500_000_000));
+    let config = parse(&format!(
+        "{VANTAGE}[store]\nmax_age = \"none\"\nmax_size = \"None\"\n"
+    ))
+    .unwrap();
+    assert_eq!((config.store.max_age, config.store.max_size), (None, None));
+
+    let (_, msg) = error(&format!("{VANTAGE}[store]\nmax_size = \"1.5GiB\"\n"));
+    assert!(
+        msg.contains(":5:12: field `store.max_size`: `1.5GiB` is not a size"),
+        "{msg}"
+    );
+    let (_, msg) = error(&format!("{VANTAGE}[store]\nmax_size = \"100KiB\"\n"));
+    assert!(
+        msg.contains("field `store.max_size`: 100KiB is out of range, expected at least 1MiB"),
+        "{msg}"
+    );
+    let (_, msg) = error(&format!("{VANTAGE}[store]\nmax_age = \"10m\"\n"));
+    assert!(
+        msg.contains("field `store.max_age`: 10m is out of range"),
+        "{msg}"
+    );
+    let (_, msg) = error(&format!("{VANTAGE}[store]\nmax_age = 30\n"));
+    assert!(msg.contains("field `store.max_age`"), "{msg}");
+    let (_, msg) = error(&format!("{VANTAGE}[store]\nretention = \"30d\"\n"));
+    assert!(msg.contains("unknown field `retention`"), "{msg}");
+}
+
+#[test]
+fn parse_size_accepts_decimal_and_binary_units() {
+    assert_eq!(parse_size("1048576"), Ok(1 << 20));
+    assert_eq!(parse_size("64B"), Ok(64));
+    assert_eq!(parse_size("2KB"), Ok(2000));
+    assert_eq!(parse_size("2kib"), Ok(2048));
+    assert_eq!(parse_size(" 1GiB "), Ok(1 << 30));
+    assert_eq!(parse_size("3 TB"), Ok(3_000_000_000_000));
+    for (bad, why) in [
+        ("", "start with a number"),
+        ("GiB", "start with a number"),
+        ("1.5GiB", "fractions"),
+        ("10 parsecs", "unknown unit `parsecs`"),
+        ("99999999999TiB", "too large"),
+        ("-1", "start with a number"),
+    ] {
+        let err = parse_size(bad).unwrap_err();
+        assert!(err.contains(why), "{bad:?}: {err}");
+        assert!(!err.contains('\n'));
+    }
+}
+
+#[test]
+fn the_file_hash_is_the_sha256_of_its_bytes() {
+    let text = format!("{VANTAGE}# a comment changes the hash\n");
+    let a = parse(VANTAGE).unwrap();
+    let b = parse(&text).unwrap();
+    assert_eq!(a.sha256.len(), 64);
+    assert_ne!(a.sha256, b.sha256);
+    // The same bytes hash the same: the SHA-256 of the file's content.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tw.toml");
+    std::fs::write(&path, VANTAGE).unwrap();
+    assert_eq!(Config::load(&path).unwrap().sha256, a.sha256);
+    let sum = std::process::Command::new("sha256sum").arg(&path).output();
+    if let Ok(out) = sum {
+        let hex = String::from_utf8_lossy(&out.stdout);
+        assert!(hex.starts_with(&a.sha256), "{hex}");
+    }
+}
+
+#[test]
 fn a_bad_duration_is_located() {
     let (_, msg) = error(&format!("{VANTAGE}[probe]\ninterval = \"5 minutes\"\n"));
     assert!(msg.contains(":5:12: field `probe.interval`:"), "{msg}");
@@ -669,6 +754,8 @@ fn parse_duration_accepts_units_and_combinations() {
         Ok(Duration::from_millis(3_723_004))
     );
     assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+    assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+    assert_eq!(parse_duration("1d12h"), Ok(Duration::from_secs(129_600)));
     assert_eq!(parse_duration(" 10s "), Ok(Duration::from_secs(10)));
 }
 
@@ -681,7 +768,7 @@ fn parse_duration_rejects_bad_text() {
         ("300", "unit is missing"),
         ("5 minutes", "unknown unit `minutes`"),
         ("5 m", "spaces"),
-        ("5d", "unknown unit `d`"),
+        ("5w", "unknown unit `w`"),
         ("1.5s", "fractions"),
         ("s", "number must come before"),
         ("30s1m", "largest to smallest"),

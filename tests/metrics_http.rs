@@ -728,6 +728,45 @@ fn reload_and_database_families() {
 }
 
 #[test]
+fn store_writes_are_counted_by_result() {
+    let metrics = observed();
+    let (text, s) = render(&metrics);
+    assert!(text.contains("# TYPE transitwatch_store_writes_total counter"));
+    // Every result is published from the start, at zero.
+    for result in ["ok", "error", "dropped"] {
+        assert_eq!(
+            value(&s, "transitwatch_store_writes_total", &[("result", result)]),
+            Some(0.0),
+            "{result}"
+        );
+    }
+    metrics.store_write("ok");
+    metrics.store_write("ok");
+    metrics.store_write("dropped");
+    let (_, s) = render(&metrics);
+    assert_eq!(
+        value(&s, "transitwatch_store_writes_total", &[("result", "ok")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "transitwatch_store_writes_total",
+            &[("result", "dropped")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "transitwatch_store_writes_total",
+            &[("result", "error")]
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
 fn every_family_has_help_and_no_timestamps() {
     let metrics = observed();
     metrics.set_config_reload(true, 1.0);
@@ -770,6 +809,7 @@ fn every_family_has_help_and_no_timestamps() {
         "transitwatch_config_reload_success",
         "transitwatch_config_reload_timestamp_seconds",
         "transitwatch_targets",
+        "transitwatch_store_writes_total",
     ] {
         assert!(typed.iter().any(|t| t == family), "{family} missing");
     }

@@ -11,6 +11,7 @@
 //! receiver at the vantage, each killed on drop.
 #![allow(dead_code)]
 
+pub mod records;
 pub mod services;
 
 use std::collections::HashMap;

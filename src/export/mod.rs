@@ -1,0 +1,264 @@
+//! Dataset writers: stored traces in formats other tools read.
+//!
+//! | format | one ... per line | for |
+//! |---|---|---|
+//! | [`Format::Jsonl`] | `transitwatch.trace/1` record, plus a `stored` object | transitwatch's own schema (`../shared/ARCHITECTURE.md`) |
+//! | [`Format::Csv`] | hop (RFC 4180, with a header) | spreadsheets, pandas, R |
+//! | [`Format::Atlas`] | RIPE Atlas traceroute result | Atlas tooling, `transitwatch analyze --input-format atlas` |
+//!
+//! **JSONL.** Each line is the record exactly as the daemon published it,
+//! with one added field (the schema only ever adds fields), `stored`: the
+//! trace id, path key, duration in ms, probe size, and the provenance (the
+//! configuration's SHA-256, the GeoIP databases' kind, type and build
+//! epoch, the transitwatch version).
+//!
+//! **CSV** columns, one row per hop (silent hops included, with empty
+//! address, RTT and location): `trace_id`, `time` (the trace's start, RFC
+//! 3339), `target` (the target name), `ttl`, `addr`, `rtt_ms` (the hop's best
+//! round-trip time), `country`, `asn`, `plausible` (`true`, `false`, or
+//! empty when not checked) and `class` (the trace's verdict class).
+//!
+//! **Atlas**: see [`atlas`].
+
+pub mod atlas;
+
+use crate::store::StoredTrace;
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+/// The formats `transitwatch export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `transitwatch.trace/1` records, one JSON object per line.
+    Jsonl,
+    /// One CSV row per hop.
+    Csv,
+    /// RIPE Atlas traceroute results, one JSON object per line.
+    Atlas,
+}
+
+impl Format {
+    /// The name used on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+            Self::Atlas => "atlas",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a string is not an export format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an export format (expected jsonl, csv or atlas)")]
+pub struct InvalidFormat(pub String);
+
+impl FromStr for Format {
+    type Err = InvalidFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "jsonl" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            "atlas" => Ok(Self::Atlas),
+            _ => Err(InvalidFormat(s.to_string())),
+        }
+    }
+}
+
+/// Why a trace could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing the output failed.
+    #[error("cannot write the export: {0}")]
+    Io(#[from] std::io::Error),
+    /// A trace could not be encoded.
+    #[error("trace {id}: cannot encode it: {message}")]
+    Encode {
+        /// The trace id.
+        id: i64,
+        /// What the encoder said.
+        message: String,
+    },
+}
+
+/// The CSV header.
+pub const CSV_COLUMNS: [&str; 10] = [
+    "trace_id",
+    "time",
+    "target",
+    "ttl",
+    "addr",
+    "rtt_ms",
+    "country",
+    "asn",
+    "plausible",
+    "class",
+];
+
+/// The `stored` object of a JSON line.
+#[derive(serde::Serialize)]
+struct Stored<'a> {
+    id: i64,
+    path_key: &'a str,
+    duration_ms: Option<u64>,
+    packet_size: Option<u16>,
+    config_sha256: Option<&'a str>,
+    geoip: &'a [crate::store::GeoIpDatabase],
+    version: &'a str,
+}
+
+/// One trace as a JSON line (with its `\n`): the record, its fields in
+/// their usual order, and its `stored` object last.
+///
+/// # Errors
+/// The record cannot be encoded.
+pub fn jsonl_line(trace: &StoredTrace) -> Result<Vec<u8>, ExportError> {
+    let encode = |e: serde_json::Error| ExportError::Encode {
+        id: trace.id,
+        message: e.to_string(),
+    };
+    let stored = Stored {
+        id: trace.id,
+        path_key: &trace.path_key,
+        duration_ms: trace.duration_ms,
+        packet_size: trace.packet_size,
+        config_sha256: trace.provenance.config_sha256.as_deref(),
+        geoip: &trace.provenance.geoip,
+        version: &trace.provenance.version,
+    };
+    let mut line = serde_json::to_vec(&trace.record).map_err(encode)?;
+    // A record is a JSON object: open it up again before its `}`.
+    if line.pop() != Some(b'}') {
+        return Err(ExportError::Encode {
+            id: trace.id,
+            message: "the record is not a JSON object".to_string(),
+        });
+    }
+    line.extend_from_slice(b",\"stored\":");
+    serde_json::to_writer(&mut line, &stored).map_err(encode)?;
+    line.extend_from_slice(b"}\n");
+    Ok(line)
+}
+
+/// The `jsonl` lines of a scan, failures as text: what `/api/v1/traces`
+/// streams.
+pub fn jsonl_lines(scan: crate::store::Scan) -> impl Iterator<Item = Result<Vec<u8>, String>> {
+    scan.map(|item| {
+        item.map_err(|e| e.to_string())
+            .and_then(|trace| jsonl_line(&trace).map_err(|e| e.to_string()))
+    })
+}
+
+/// Writes traces in one format to `W`.
+pub struct Exporter<W: Write> {
+    sink: Sink<W>,
+}
+
+enum Sink<W: Write> {
+    Lines(W, Format),
+    // Boxed: the CSV writer carries its own buffers.
+    Csv(Box<csv::Writer<W>>),
+}
+
+impl<W: Write> Exporter<W> {
+    /// Start an export (CSV writes its header here).
+    ///
+    /// # Errors
+    /// Writing the header fails.
+    pub fn new(format: Format, out: W) -> Result<Self, ExportError> {
+        let sink = match format {
+            Format::Jsonl | Format::Atlas => Sink::Lines(out, format),
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(out);
+                writer.write_record(CSV_COLUMNS).map_err(csv_error)?;
+                Sink::Csv(Box::new(writer))
+            }
+        };
+        Ok(Self { sink })
+    }
+
+    /// Write one trace.
+    ///
+    /// # Errors
+    /// Writing fails or the trace cannot be encoded.
+    pub fn write(&mut self, trace: &StoredTrace) -> Result<(), ExportError> {
+        match &mut self.sink {
+            Sink::Lines(out, Format::Atlas) => {
+                let mut line =
+                    serde_json::to_vec(&atlas::result(trace)).map_err(|e| ExportError::Encode {
+                        id: trace.id,
+                        message: e.to_string(),
+                    })?;
+                line.push(b'\n');
+                out.write_all(&line)?;
+            }
+            Sink::Lines(out, _) => out.write_all(&jsonl_line(trace)?)?,
+            Sink::Csv(writer) => {
+                for row in csv_rows(trace) {
+                    writer.write_record(&row).map_err(csv_error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush and hand the output back.
+    ///
+    /// # Errors
+    /// Flushing fails.
+    pub fn finish(self) -> Result<W, ExportError> {
+        match self.sink {
+            Sink::Lines(mut out, _) => {
+                out.flush()?;
+                Ok(out)
+            }
+            Sink::Csv(writer) => writer
+                .into_inner()
+                .map_err(|e| ExportError::Io(e.into_error())),
+        }
+    }
+}
+
+/// The CSV rows of one trace, one per hop, in [`CSV_COLUMNS`] order.
+#[must_use]
+pub fn csv_rows(trace: &StoredTrace) -> Vec<[String; 10]> {
+    let record = &trace.record;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    record
+        .trace
+        .hops
+        .iter()
+        .map(|hop| {
+            [
+                trace.id.to_string(),
+                record.trace.started_at.clone(),
+                record.trace.target.name.clone(),
+                hop.ttl.to_string(),
+                opt(hop.addr.map(|a| a.to_string())),
+                opt(hop.rtt_ms.map(|r| r.best.to_string())),
+                opt(hop.geo.country.map(|c| c.to_string())),
+                opt(hop.geo.asn.map(|a| a.to_string())),
+                opt(hop.geo.plausible.map(|p| p.to_string())),
+                record.verdict.class.as_str().to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// A CSV error is an I/O error here: records are plain strings, so
+/// nothing but writing can fail.
+fn csv_error(e: csv::Error) -> ExportError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => ExportError::Io(io),
+        other => ExportError::Io(std::io::Error::other(format!("{other:?}"))),
+    }
+}

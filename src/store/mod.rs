@@ -1,0 +1,735 @@
+//! The trace history: every trace record the daemon makes, in an embedded
+//! `SQLite` database (rusqlite, SQLite bundled into the binary).
+//!
+//! One table, `traces`, holds one row per record: the full
+//! `transitwatch.trace/1` record as JSON, the columns exports filter and
+//! sort on (start time, target name, path key, class, violation, path id),
+//! and what the record itself does not say about how it was made
+//! ([`Provenance`]: the SHA-256 of the configuration file, the GeoIP
+//! databases' types and build epochs, the transitwatch version; and the
+//! trace's duration and probe size). Row ids never repeat, also after
+//! retention deleted older rows, so a trace id names one trace for good.
+//!
+//! **Durability.** The database runs in WAL mode with `synchronous =
+//! NORMAL`: a record is in the write-ahead log, handed to the operating
+//! system, before [`Store::insert`] returns, so a killed process (even
+//! `kill -9`) loses at most the record being written; each record is one
+//! statement, so one transaction, and is either complete or absent. A
+//! power failure may lose the last records committed before it (WAL with
+//! `NORMAL` never corrupts the database, it only gives up the newest
+//! transactions), which is the usual trade for not waiting on the disk at
+//! every trace.
+//!
+//! **Schema.** Versioned with `PRAGMA user_version` (now
+//! [`SCHEMA_VERSION`]); a newer database is refused rather than misread.
+//! The database is created with `auto_vacuum = INCREMENTAL`, so pages freed
+//! by retention are given back to the file system.
+//!
+//! **Reading** is streaming: [`Store::scan`] fetches [`PAGE`] rows at a
+//! time in (start time, id) order, so memory does not grow with the
+//! history, and no read transaction stays open for long (the writer's WAL
+//! checkpoints are never held back by a slow export).
+//!
+//! **Retention** ([`Retention`], applied by [`Store::prune`]): rows older
+//! than `max_age` are deleted; then, while the bytes the database's pages
+//! hold (page count less free pages, times page size: the data and its
+//! indexes, without the `-wal` file, which checkpoints keep to a few MiB)
+//! exceed `max_size`, the oldest rows are deleted. Freed pages are returned
+//! to the file system with an incremental vacuum.
+//!
+//! [`writer`] runs a store on its own thread for the daemon.
+
+mod query;
+pub mod writer;
+
+pub use query::{parse_time, Query};
+
+use crate::model::TraceRecord;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Rows fetched per query while scanning.
+pub const PAGE: usize = 256;
+
+/// How long a statement waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Rows deleted per statement by retention (keeps each write short).
+const PRUNE_BATCH: i64 = 5000;
+
+const SCHEMA: &str = "
+CREATE TABLE traces (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at    INTEGER NOT NULL,
+    target        TEXT    NOT NULL,
+    path_key      TEXT    NOT NULL,
+    class         TEXT    NOT NULL,
+    violation     INTEGER NOT NULL,
+    reached       INTEGER NOT NULL,
+    path_id       TEXT    NOT NULL,
+    config_sha256 TEXT,
+    geoip         TEXT    NOT NULL,
+    version       TEXT    NOT NULL,
+    duration_ms   INTEGER,
+    packet_size   INTEGER,
+    record        TEXT    NOT NULL
+);
+CREATE INDEX traces_started_at ON traces (started_at);
+CREATE INDEX traces_target ON traces (target, started_at);
+CREATE INDEX traces_path_key ON traces (path_key, started_at);
+";
+
+/// Why the store could not be used. Every variant names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// There is no database at the path (read-only opening never creates one).
+    #[error("{}: no trace store here (the daemon creates it when it first runs)", .path.display())]
+    Missing {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The folder of the database could not be created.
+    #[error("{}: cannot create its folder: {source}", .path.display())]
+    Folder {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file is a database of something else.
+    #[error("{}: not a transitwatch trace store ({why})", .path.display())]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+        /// What gave it away.
+        why: String,
+    },
+    /// The database was written by a newer transitwatch.
+    #[error("{}: schema version {found} is newer than this transitwatch reads ({SCHEMA_VERSION}); upgrade transitwatch", .path.display())]
+    Newer {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+    },
+    /// `SQLite` failed (not a database, disk full, locked, I/O error...).
+    #[error("{}: {what}: {source}", .path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// What `SQLite` said.
+        source: rusqlite::Error,
+    },
+    /// A record could not be encoded, or a stored one cannot be read back.
+    #[error("{}: trace {id}: {message}", .path.display())]
+    Record {
+        /// The database file.
+        path: PathBuf,
+        /// The trace id (0 before it was stored).
+        id: i64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One GeoIP database in force when a trace was located.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeoIpDatabase {
+    /// The detected record layout (`city`, `asn`, ...), as in the metrics.
+    pub kind: String,
+    /// Metadata `database_type`, e.g. `GeoLite2-City`.
+    #[serde(rename = "type")]
+    pub database_type: String,
+    /// Metadata `build_epoch`, Unix seconds.
+    pub build_epoch: u64,
+}
+
+impl GeoIpDatabase {
+    /// The databases of an opened [`crate::geo::GeoDb`].
+    #[must_use]
+    pub fn of(infos: &[crate::geo::DatabaseInfo]) -> Vec<Self> {
+        infos
+            .iter()
+            .map(|db| Self {
+                kind: db.schema.as_str().to_string(),
+                database_type: db.database_type.clone(),
+                build_epoch: db.build_epoch,
+            })
+            .collect()
+    }
+}
+
+/// What produced a record, besides the trace itself: the same for every
+/// trace of one configuration generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// SHA-256 (hex) of the configuration file, when there was one.
+    pub config_sha256: Option<String>,
+    /// The GeoIP databases, in order of precedence.
+    pub geoip: Vec<GeoIpDatabase>,
+    /// The transitwatch version.
+    pub version: String,
+}
+
+/// A record to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTrace {
+    /// The path key (`name`, or `name/ipv4` and `name/ipv6` for a target
+    /// traced in both families).
+    pub path_key: String,
+    /// The record as the daemon published it.
+    pub record: TraceRecord,
+    /// How long the trace took.
+    pub duration: Option<Duration>,
+    /// Probe packet size in bytes.
+    pub packet_size: Option<u16>,
+    /// What produced it.
+    pub provenance: std::sync::Arc<Provenance>,
+}
+
+/// A record read back from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrace {
+    /// The trace id: increasing, never reused.
+    pub id: i64,
+    /// The path key.
+    pub path_key: String,
+    /// How long the trace took, in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Probe packet size in bytes.
+    pub packet_size: Option<u16>,
+    /// What produced it.
+    pub provenance: Provenance,
+    /// The record.
+    pub record: TraceRecord,
+}
+
+/// How long and how much history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    /// Delete traces that started longer ago than this.
+    pub max_age: Option<Duration>,
+    /// Delete the oldest traces while the pages in use exceed this many bytes.
+    pub max_size: Option<u64>,
+}
+
+/// What [`Store::prune`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Traces deleted for their age.
+    pub by_age: u64,
+    /// Traces deleted for the size limit.
+    pub by_size: u64,
+    /// Bytes in use afterwards.
+    pub bytes_in_use: u64,
+}
+
+/// An open trace store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Open the store at `path` for writing, creating the file (and its
+    /// folder) and the schema when there is none.
+    ///
+    /// # Errors
+    /// The folder cannot be created, the file is not a (transitwatch)
+    /// database or is newer, or `SQLite` fails.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path, "cannot open"))?;
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Open an existing store for reading only (exports, the HTTP API).
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] when there is no file; otherwise as
+    /// [`Store::open`].
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path, "cannot open"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite(path, "cannot set the busy timeout"))?;
+        let store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        match store.schema_version()? {
+            0 => Err(store.foreign("it has no transitwatch schema")),
+            SCHEMA_VERSION => Ok(store),
+            found => Err(StoreError::Newer {
+                path: store.path,
+                found,
+            }),
+        }
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<(), StoreError> {
+        let p = &self.path;
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite(p, "cannot set the busy timeout"))?;
+        // auto_vacuum only takes effect before the first table exists; on
+        // an existing database this is a no-op.
+        self.conn
+            .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sqlite(p, "cannot set auto_vacuum"))?;
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sqlite(p, "cannot switch to WAL mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Record {
+                path: p.clone(),
+                id: 0,
+                message: format!("the journal mode stays `{mode}`, WAL is needed"),
+            });
+        }
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite(p, "cannot set synchronous"))
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sqlite(&self.path, "cannot read the schema version"))
+    }
+
+    fn foreign(&self, why: &str) -> StoreError {
+        StoreError::Foreign {
+            path: self.path.clone(),
+            why: why.to_string(),
+        }
+    }
+
+    /// Create the schema in an empty database; check it otherwise.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let p = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sqlite(&p, "cannot start the schema transaction"))?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sqlite(&p, "cannot read the schema version"))?;
+        match version {
+            0 => {
+                let tables: i64 = tx
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+                    .map_err(sqlite(&p, "cannot list the tables"))?;
+                if tables > 0 {
+                    return Err(StoreError::Foreign {
+                        path: p,
+                        why: "it holds other tables".to_string(),
+                    });
+                }
+                tx.execute_batch(SCHEMA)
+                    .map_err(sqlite(&p, "cannot create the schema"))?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(sqlite(&p, "cannot set the schema version"))?;
+            }
+            SCHEMA_VERSION => {}
+            found => return Err(StoreError::Newer { path: p, found }),
+        }
+        tx.commit()
+            .map_err(sqlite(&self.path, "cannot commit the schema"))
+    }
+
+    /// Store one record; returns its trace id once it is committed.
+    ///
+    /// # Errors
+    /// The record cannot be encoded, or `SQLite` fails (disk full, locked
+    /// beyond the busy timeout, I/O error).
+    pub fn insert(&mut self, trace: &NewTrace) -> Result<i64, StoreError> {
+        let record = &trace.record;
+        let bad = |message: String| StoreError::Record {
+            path: self.path.clone(),
+            id: 0,
+            message,
+        };
+        let started_at = unix_of(&record.trace.started_at).ok_or_else(|| {
+            bad(format!(
+                "`{}` is not an RFC 3339 time",
+                record.trace.started_at
+            ))
+        })?;
+        let json = serde_json::to_string(record).map_err(|e| bad(e.to_string()))?;
+        let geoip =
+            serde_json::to_string(&trace.provenance.geoip).map_err(|e| bad(e.to_string()))?;
+        let duration_ms = trace
+            .duration
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        // One statement, so one transaction: the row is complete or absent.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO traces (started_at, target, path_key, class, violation, reached,
+                    path_id, config_sha256, geoip, version, duration_ms, packet_size, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    started_at,
+                    record.trace.target.name,
+                    trace.path_key,
+                    record.verdict.class.as_str(),
+                    record.verdict.violation,
+                    record.trace.reached,
+                    record.verdict.path_id,
+                    trace.provenance.config_sha256,
+                    geoip,
+                    trace.provenance.version,
+                    duration_ms,
+                    trace.packet_size,
+                    json,
+                ])
+            })
+            .map_err(sqlite(&self.path, "cannot store a trace"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// How many traces `query` selects (at most its limit).
+    ///
+    /// # Errors
+    /// `SQLite` fails.
+    pub fn count(&self, query: &Query) -> Result<u64, StoreError> {
+        let (filter, values) = query.filter(None);
+        let sql = format!("SELECT count(*) FROM traces WHERE {filter}");
+        let n: i64 = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(values), |row| row.get(0))
+            .map_err(sqlite(&self.path, "cannot count traces"))?;
+        let n = u64::try_from(n).unwrap_or(0);
+        Ok(query.limit.map_or(n, |limit| n.min(limit)))
+    }
+
+    /// The traces `query` selects, oldest first (by start time, then id),
+    /// read [`PAGE`] rows at a time. A row that cannot be read is an `Err`
+    /// item and the scan goes on; a failing query ends it after its `Err`.
+    #[must_use]
+    pub fn scan(self, query: Query) -> Scan {
+        Scan {
+            remaining: query.limit,
+            store: self,
+            query,
+            cursor: None,
+            page: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The trace with this id, if it is stored.
+    ///
+    /// # Errors
+    /// `SQLite` fails, or the row cannot be read.
+    pub fn get(&self, id: i64) -> Result<Option<StoredTrace>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM traces WHERE id = ?1"),
+                [id],
+                RawRow::from_row,
+            )
+            .optional()
+            .map_err(sqlite(&self.path, "cannot read a trace"))?;
+        row.map(|raw| raw.decode(&self.path)).transpose()
+    }
+
+    /// Delete what `retention` no longer keeps (see the module docs), as of
+    /// `now_unix`, and give the freed pages back to the file system.
+    ///
+    /// # Errors
+    /// `SQLite` fails.
+    pub fn prune(&mut self, retention: &Retention, now_unix: i64) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        if let Some(age) = retention.max_age {
+            let cutoff = now_unix.saturating_sub(i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
+            loop {
+                let n = self.delete_oldest(PRUNE_BATCH, Some(cutoff))?;
+                pruned.by_age += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = retention.max_size {
+            loop {
+                let used = self.bytes_in_use()?;
+                if used <= max {
+                    break;
+                }
+                let rows: i64 = self
+                    .conn
+                    .query_row("SELECT count(*) FROM traces", [], |row| row.get(0))
+                    .map_err(sqlite(&self.path, "cannot count traces"))?;
+                if rows == 0 {
+                    break;
+                }
+                // The share of rows the excess corresponds to, at least one.
+                #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+                let share = ((rows as f64) * ((used - max) as f64) / (used as f64)).ceil() as i64;
+                let n = self.delete_oldest(share.clamp(1, PRUNE_BATCH), None)?;
+                pruned.by_size += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if pruned.by_age + pruned.by_size > 0 {
+            self.vacuum()?;
+        }
+        pruned.bytes_in_use = self.bytes_in_use()?;
+        Ok(pruned)
+    }
+
+    /// Delete up to `n` oldest traces (only those older than `before` when
+    /// given); returns how many went.
+    fn delete_oldest(&self, n: i64, before: Option<i64>) -> Result<u64, StoreError> {
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM traces WHERE id IN (
+                    SELECT id FROM traces WHERE started_at < ?1
+                    ORDER BY started_at, id LIMIT ?2)",
+                params![before.unwrap_or(i64::MAX), n],
+            )
+            .map_err(sqlite(&self.path, "cannot delete old traces"))?;
+        Ok(deleted as u64)
+    }
+
+    /// Return free pages to the file system and fold the WAL back in.
+    fn vacuum(&self) -> Result<(), StoreError> {
+        let p = &self.path;
+        // Each step of the pragma frees pages; step it to the end.
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA incremental_vacuum")
+            .map_err(sqlite(p, "cannot vacuum"))?;
+        let mut rows = stmt.query([]).map_err(sqlite(p, "cannot vacuum"))?;
+        while rows.next().map_err(sqlite(p, "cannot vacuum"))?.is_some() {}
+        drop(rows);
+        drop(stmt);
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(sqlite(p, "cannot checkpoint"))
+    }
+
+    /// Bytes held by the pages in use: page count less free pages, times
+    /// the page size (the `-wal` file not included).
+    ///
+    /// # Errors
+    /// `SQLite` fails.
+    pub fn bytes_in_use(&self) -> Result<u64, StoreError> {
+        let pragma = |name: &str| -> Result<i64, StoreError> {
+            self.conn
+                .pragma_query_value(None, name, |row| row.get(0))
+                .map_err(sqlite(&self.path, "cannot measure the database"))
+        };
+        let pages = pragma("page_count")? - pragma("freelist_count")?;
+        Ok(u64::try_from(pages.max(0) * pragma("page_size")?).unwrap_or(0))
+    }
+
+    /// `PRAGMA integrity_check`: `ok`, or what is broken.
+    ///
+    /// # Errors
+    /// `SQLite` fails.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let p = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(sqlite(p, "cannot check integrity"))?;
+        let lines: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(sqlite(p, "cannot check integrity"))?;
+        Ok(lines.join("\n"))
+    }
+}
+
+/// The columns a [`RawRow`] reads, in order.
+const COLUMNS: &str =
+    "id, started_at, path_key, config_sha256, geoip, version, duration_ms, packet_size, record";
+
+/// A row as `SQLite` returns it, before its JSON is decoded.
+struct RawRow {
+    id: i64,
+    started_at: i64,
+    path_key: String,
+    config_sha256: Option<String>,
+    geoip: String,
+    version: String,
+    duration_ms: Option<i64>,
+    packet_size: Option<i64>,
+    record: String,
+}
+
+impl RawRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            started_at: row.get(1)?,
+            path_key: row.get(2)?,
+            config_sha256: row.get(3)?,
+            geoip: row.get(4)?,
+            version: row.get(5)?,
+            duration_ms: row.get(6)?,
+            packet_size: row.get(7)?,
+            record: row.get(8)?,
+        })
+    }
+
+    fn decode(self, path: &Path) -> Result<StoredTrace, StoreError> {
+        let bad = |what: &str, e: serde_json::Error| StoreError::Record {
+            path: path.to_path_buf(),
+            id: self.id,
+            message: format!("its {what} is not readable: {e}"),
+        };
+        let record: TraceRecord =
+            serde_json::from_str(&self.record).map_err(|e| bad("record", e))?;
+        let geoip: Vec<GeoIpDatabase> =
+            serde_json::from_str(&self.geoip).map_err(|e| bad("GeoIP list", e))?;
+        Ok(StoredTrace {
+            id: self.id,
+            path_key: self.path_key,
+            duration_ms: self.duration_ms.and_then(|d| u64::try_from(d).ok()),
+            packet_size: self.packet_size.and_then(|s| u16::try_from(s).ok()),
+            provenance: Provenance {
+                config_sha256: self.config_sha256,
+                geoip,
+                version: self.version,
+            },
+            record,
+        })
+    }
+}
+
+/// The iterator [`Store::scan`] returns; owns its connection.
+pub struct Scan {
+    store: Store,
+    query: Query,
+    /// (started_at, id) of the last row handed out.
+    cursor: Option<(i64, i64)>,
+    page: VecDeque<Result<StoredTrace, StoreError>>,
+    remaining: Option<u64>,
+    done: bool,
+}
+
+impl Scan {
+    /// The store being read.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.store.path
+    }
+
+    fn fetch(&mut self) -> Result<(), StoreError> {
+        let want = self
+            .remaining
+            .map_or(PAGE, |r| usize::try_from(r).unwrap_or(PAGE).min(PAGE));
+        let (filter, mut values) = self.query.filter(self.cursor);
+        values.push(rusqlite::types::Value::Integer(
+            i64::try_from(want).unwrap_or(0),
+        ));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{}",
+            values.len()
+        );
+        let p = &self.store.path;
+        let mut stmt = self
+            .store
+            .conn
+            .prepare_cached(&sql)
+            .map_err(sqlite(p, "cannot read traces"))?;
+        let rows: Vec<RawRow> = stmt
+            .query_map(rusqlite::params_from_iter(values), RawRow::from_row)
+            .and_then(Iterator::collect)
+            .map_err(sqlite(p, "cannot read traces"))?;
+        if rows.len() < want {
+            self.done = true;
+        }
+        for raw in rows {
+            self.cursor = Some((raw.started_at, raw.id));
+            self.page.push_back(raw.decode(p));
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<StoredTrace, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == Some(0) {
+            return None;
+        }
+        if self.page.is_empty() && !self.done {
+            if let Err(e) = self.fetch() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        let item = self.page.pop_front()?;
+        if let Some(r) = &mut self.remaining {
+            *r -= 1;
+        }
+        Some(item)
+    }
+}
+
+/// Unix seconds of an RFC 3339 time.
+fn unix_of(rfc3339: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
+/// Wrap a `SQLite` error with the file and what was being done.
+fn sqlite<'a>(path: &'a Path, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        what,
+        source,
+    }
+}

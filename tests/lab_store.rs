@@ -1,0 +1,249 @@
+//! The history round trip on the namespace lab: the daemon traces a
+//! domestic service (over IPv4 and IPv6), a bank reached through the "South
+//! African" routers and a service hosted in Ireland for a few cycles,
+//! storing every record in the default database of its state directory;
+//! `/api/v1/traces` streams them while it runs; after SIGTERM, `export
+//! --format atlas` read back by `analyze --input-format atlas` gives the
+//! same hops and verdicts as the stored records (`export --format jsonl`).
+
+mod support;
+
+use serde_json::Value;
+use sha2::Digest as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::records::assert_same_hops_and_verdicts;
+use support::{bin, root, text, Lab};
+
+const LISTEN: &str = "127.0.0.1:19968";
+
+const CONFIG: &str = r#"
+[vantage]
+name = "maseru-lab"
+country = "LS"
+
+[geoip]
+overrides = "OVERRIDES"
+
+[probe]
+interval = "2s"
+jitter = "500ms"
+deadline = "1s"
+concurrency = 8
+
+[metrics]
+listen = "127.0.0.1:19968"
+
+[[target]]
+name = "gov-portal"
+host = "portal.gov.ls.test"
+family = "both"
+
+[[target]]
+name = "bank"
+host = "bank.ls.test"
+family = "ipv4"
+
+[[target]]
+name = "shop"
+host = "shop.ie.test"
+family = "ipv4"
+"#;
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Status and body of a GET at the vantage.
+fn get(lab: &Lab, path: &str) -> (u16, String) {
+    let out = lab
+        .command("v", "curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
+        .arg(format!("http://{LISTEN}{path}"))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = body.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn stored_ok(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("transitwatch_store_writes_total{result=\"ok\"}"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn run(args: &[&str], extra: &[&Path]) -> String {
+    let out = Command::new(bin()).args(args).args(extra).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
+    let test = "daemon_history_round_trips_through_atlas_and_the_api_streams_it";
+    let Some(lab) = Lab::up(test) else { return };
+    if !support::have("curl") {
+        support::skip(test, "curl is not installed");
+        return;
+    }
+    lab.route_prefixes("za", &["198.51.100.20/32"]);
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = root().join("tests/lab/lab-geo.csv");
+    let config = dir.path().join("transitwatch.toml");
+    let config_text = CONFIG.replace("OVERRIDES", overrides.to_str().unwrap());
+    std::fs::write(&config, &config_text).unwrap();
+    let state = dir.path().join("state");
+    let daemon = lab
+        .command("v", bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(daemon);
+
+    // A few cycles: at least three traces of each of the four paths.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (code, body) = get(&lab, "/metrics");
+        if code == 200 && stored_ok(&body) >= 12 {
+            assert!(body.contains("transitwatch_store_writes_total{result=\"error\"} 0"));
+            assert!(body.contains("transitwatch_store_writes_total{result=\"dropped\"} 0"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "too few stored traces: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // The API streams the history while the daemon writes it.
+    let (code, body) = get(&lab, "/api/v1/traces");
+    assert_eq!(code, 200, "{body}");
+    let live = json_lines(&body);
+    assert!(live.len() >= 12, "{}", live.len());
+    for line in &live {
+        assert_eq!(line["schema"], "transitwatch.trace/1");
+        assert!(line["stored"]["id"].as_u64().is_some());
+    }
+    let (code, body) = get(&lab, "/api/v1/traces?target=bank&limit=2");
+    assert_eq!(code, 200, "{body}");
+    let bank = json_lines(&body);
+    assert_eq!(bank.len(), 2);
+    for line in &bank {
+        assert_eq!(line["target"]["name"], "bank");
+        assert_eq!(line["verdict"]["class"], "foreign_transit");
+        assert_eq!(
+            line["verdict"]["countries"],
+            serde_json::json!(["LS", "ZA", "LS"])
+        );
+    }
+    let (code, body) = get(&lab, "/api/v1/traces?target=gov-portal%2Fipv6&limit=1");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        json_lines(&body)[0]["stored"]["path_key"],
+        "gov-portal/ipv6"
+    );
+    let (code, body) = get(&lab, "/api/v1/traces?since=last-tuesday");
+    assert_eq!(code, 400, "{body}");
+
+    // SIGTERM: the queued records are written before the daemon exits.
+    let ok = Command::new("kill")
+        .args(["-TERM", &daemon.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = std::mem::replace(&mut daemon.0, Command::new("true").spawn().unwrap());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Without `[store] path` the history lives in the state directory.
+    let db = state.join("transitwatch.db");
+    assert!(db.is_file(), "no {}", db.display());
+    let stored = json_lines(&run(&["export", "--format", "jsonl", "--store"], &[&db]));
+    assert!(
+        stored.len() >= live.len(),
+        "{} < {}",
+        stored.len(),
+        live.len()
+    );
+    // The API gave the same lines as the export, as far as it had them.
+    for (api, exported) in live.iter().zip(&stored) {
+        assert_eq!(api, exported);
+    }
+    let sha = hex::encode(sha2::Sha256::digest(config_text.as_bytes()));
+    let mut keys = std::collections::BTreeMap::<String, usize>::new();
+    for r in &stored {
+        assert_eq!(r["stored"]["config_sha256"], sha);
+        assert_eq!(r["stored"]["packet_size"], 64);
+        assert!(r["stored"]["duration_ms"].as_u64().is_some());
+        assert_eq!(r["vantage"]["name"], "maseru-lab");
+        *keys
+            .entry(r["stored"]["path_key"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    for key in ["gov-portal/ipv4", "gov-portal/ipv6", "bank", "shop"] {
+        assert!(keys.get(key).copied().unwrap_or(0) >= 2, "{key}: {keys:?}");
+    }
+
+    // Atlas export → analyze: the same hops and verdicts.
+    let atlas = dir.path().join("atlas.jsonl");
+    run(
+        &["export", "--format", "atlas", "--store"],
+        &[&db, Path::new("--output"), &atlas],
+    );
+    let analyzed = json_lines(&run(
+        &[
+            "analyze",
+            "--input-format",
+            "atlas",
+            "--home",
+            "LS",
+            "--json",
+            "--input",
+        ],
+        &[&atlas, Path::new("--overrides"), &overrides],
+    ));
+    assert_same_hops_and_verdicts(&stored, &analyzed);
+    let class_of = |key: &str| -> Vec<&str> {
+        stored
+            .iter()
+            .zip(&analyzed)
+            .filter(|(s, _)| s["stored"]["path_key"] == key)
+            .map(|(_, a)| a["verdict"]["class"].as_str().unwrap())
+            .collect()
+    };
+    assert!(class_of("bank").iter().all(|c| *c == "foreign_transit"));
+    assert!(class_of("gov-portal/ipv4").iter().all(|c| *c == "domestic"));
+    assert!(class_of("gov-portal/ipv6").iter().all(|c| *c == "domestic"));
+    assert!(class_of("shop").iter().all(|c| *c == "foreign_destination"));
+    let v6 = stored
+        .iter()
+        .zip(&analyzed)
+        .find(|(s, _)| s["stored"]["path_key"] == "gov-portal/ipv6")
+        .unwrap();
+    assert!(v6.1["target"]["addr"].as_str().unwrap().contains(':'));
+}
