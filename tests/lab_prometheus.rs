@@ -1027,7 +1027,10 @@ fn received(path: &Path) -> Vec<Value> {
             // The receiver records the request; the message is its body,
             // with the request path beside it.
             let mut message = line["body"].clone();
-            assert!(message.is_object(), "webhook body is not a JSON object: {l}");
+            assert!(
+                message.is_object(),
+                "webhook body is not a JSON object: {l}"
+            );
             message["_path"] = line["path"].clone();
             message
         })
