@@ -8,9 +8,9 @@ use crate::analysis::{self, Policy};
 use crate::config::{Config, ConfigError};
 use crate::geo::{self, GeoDb};
 use crate::model::{
-    Coordinates, CountryCode, Family, Protocol, TargetRef, TraceRecord, VantageRef,
+    Coordinates, CountryCode, Family, Protocol, TraceRecord, VantageRef,
 };
-use crate::probe::{ProbeSettings, Prober, TraceRequest, TrippyProber};
+use crate::probe::{ProbeSettings, ProbeTarget, Prober, TraceRequest, TrippyProber};
 use crate::render;
 use crate::resolve;
 use std::collections::HashMap;
@@ -214,7 +214,7 @@ pub async fn trace(
     let mut unreached = Vec::new();
     for addr in addrs {
         let request = TraceRequest {
-            target: TargetRef {
+            target: ProbeTarget {
                 name: plan.name.clone(),
                 host: plan.host.clone(),
                 addr,

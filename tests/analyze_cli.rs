@@ -40,29 +40,31 @@ fn atlas_results_become_trace_records() {
         .arg(data.join("atlas/probes_meta.json"))
         .output()
         .unwrap();
-    // Results whose name never resolved carry no destination address: each
-    // is reported on its line and skipped, and the exit code says so.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let failed: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("traceroutes.jsonl:"))
-        .collect();
-    assert!(
-        failed.iter().all(|l| l.contains("no destination address")),
-        "{stderr}"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(if failed.is_empty() { 0 } else { 1 }),
-        "{}",
-        text(&out)
-    );
+    // Every result imports, those whose name never resolved included.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
     let recs = records(&out.stdout);
-    assert_eq!(recs.len() + failed.len(), lines);
-    assert!(recs.len() >= 180, "{}", recs.len());
+    assert_eq!(recs.len(), lines);
     for r in &recs {
         assert_eq!(r["schema"], "transitwatch.trace/1");
         assert!(r["verdict"]["class"].is_string());
+        let target = r["target"].as_object().unwrap();
+        assert!(target.contains_key("addr"), "the field stays: {r}");
+    }
+    // Results without a destination address: `addr` is null, nothing
+    // reached, and the verdict says the address is unknown.
+    let unknown: Vec<&Value> = recs.iter().filter(|r| r["target"]["addr"].is_null()).collect();
+    assert_eq!(unknown.len(), 10);
+    for r in unknown {
+        assert_eq!(r["reached"], false);
+        assert_eq!(r["verdict"]["class"], "indeterminate", "{r}");
+        assert!(
+            r["verdict"]["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("address is unknown"),
+            "{r}"
+        );
     }
     // The metadata file covers 95 of the results' probes: those results get
     // their vantage country from it.

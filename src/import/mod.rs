@@ -455,8 +455,8 @@ mod tests {
         assert_eq!(out[0].as_ref().unwrap().line, 2);
         assert_eq!(out[1].as_ref().unwrap().line, 3);
         assert_eq!(
-            out[1].as_ref().unwrap().trace.target.addr.to_string(),
-            "198.51.100.1"
+            out[1].as_ref().unwrap().trace.target.addr,
+            Some("198.51.100.1".parse().unwrap())
         );
     }
 

@@ -190,7 +190,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             target: TargetRef {
                 name: trace.dst.clone(),
                 host: trace.dst.clone(),
-                addr: dst,
+                addr: Some(dst),
             },
             vantage: VantageRef {
                 name: trace.src,
@@ -270,7 +270,7 @@ mod tests {
         let input = format!("{{\"Metadata\":{{\"UUID\":\"u\"}},\"Trace\":{inner}}}");
         let out = all(&input);
         let t = &out[0].as_ref().unwrap().trace;
-        assert_eq!(t.target.addr.to_string(), "192.0.2.9");
+        assert_eq!(t.target.addr, Some("192.0.2.9".parse().unwrap()));
         assert!(t.reached, "the destination answered at TTL 3");
     }
 
