@@ -7,9 +7,7 @@
 use crate::analysis::{self, Policy};
 use crate::config::{Config, ConfigError};
 use crate::geo::{self, GeoDb};
-use crate::model::{
-    Coordinates, CountryCode, Family, Protocol, TraceRecord, VantageRef,
-};
+use crate::model::{Coordinates, CountryCode, Family, Protocol, TraceRecord, VantageRef};
 use crate::probe::{ProbeSettings, ProbeTarget, Prober, TraceRequest, TrippyProber};
 use crate::render;
 use crate::resolve;

@@ -53,7 +53,10 @@ fn atlas_results_become_trace_records() {
     }
     // Results without a destination address: `addr` is null, nothing
     // reached, and the verdict says the address is unknown.
-    let unknown: Vec<&Value> = recs.iter().filter(|r| r["target"]["addr"].is_null()).collect();
+    let unknown: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["target"]["addr"].is_null())
+        .collect();
     assert_eq!(unknown.len(), 10);
     for r in unknown {
         assert_eq!(r["reached"], false);

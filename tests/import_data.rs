@@ -132,7 +132,10 @@ fn atlas_results_match_an_independent_reader() {
         assert!(trace.started_at.ends_with('Z'));
     }
     // The 10 results whose probe failed to resolve the destination name.
-    assert_eq!(unknown_destination, 10, "results without any destination address");
+    assert_eq!(
+        unknown_destination, 10,
+        "results without any destination address"
+    );
     let late: u32 = imported
         .iter()
         .map(|r| r.as_ref().unwrap().late_replies)

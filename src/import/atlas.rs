@@ -317,7 +317,10 @@ mod tests {
         );
         let t = &got.trace;
         assert_eq!(t.target.addr, None);
-        assert_eq!((t.target.name.as_str(), t.target.host.as_str()), ("x.example", "x.example"));
+        assert_eq!(
+            (t.target.name.as_str(), t.target.host.as_str()),
+            ("x.example", "x.example")
+        );
         assert!(!t.reached);
         assert_eq!(t.hops.len(), 1);
         assert!(t.hops[0].is_silent());
