@@ -587,10 +587,10 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     out.flush().map_err(write_err)?;
     if summary.failed > 0 {
         return Err(CliError::Runtime(format!(
-            "{} of {} lines of {} could not be read (reported above)",
+            "{} line(s) of {} could not be read (reported above); {} trace(s) analysed",
             summary.failed,
-            summary.failed + summary.traces,
-            opts.input.display()
+            opts.input.display(),
+            summary.traces
         )));
     }
     Ok(summary)

@@ -91,6 +91,62 @@ fn atlas_results_become_trace_records() {
 }
 
 #[test]
+fn mlab_scamper_files_through_the_command() {
+    let Some(data) = shared_data() else {
+        eprintln!("SKIPPED mlab_scamper_files_through_the_command: ../shared/data is absent");
+        return;
+    };
+    let run = |path: &std::path::Path| {
+        Command::new(bin())
+            .args(["analyze", "--input-format", "scamper", "--json", "--input"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("scamper/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 22);
+    for path in &files {
+        // Every malformed line is named on stderr as FILE:LINE, the run
+        // reaches the end of the file and the exit code says lines failed.
+        let out = run(path);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: {}",
+            path.display(),
+            text(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let prefix = format!("transitwatch: {}:", path.display());
+        let lines: Vec<usize> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(|rest| rest.split(':').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(!lines.is_empty(), "{stderr}");
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "{stderr}");
+        assert!(stderr.contains("could not be read"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // The valid files import cleanly; the scamper2 ones each hold one trace.
+    for entry in std::fs::read_dir(data.join("scamper")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !path.is_file() || !name.starts_with("mlab_") {
+            continue;
+        }
+        let out = run(&path);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        let want = usize::from(name.starts_with("mlab_scamper2_"));
+        assert_eq!(records(&out.stdout).len(), want, "{name}");
+    }
+}
+
+#[test]
 fn a_malformed_line_is_reported_with_its_number_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("mixed.jsonl");

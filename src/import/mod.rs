@@ -118,11 +118,18 @@ pub(crate) struct Converted {
 /// Read traces from JSON Lines or a JSON array of records, one at a time.
 ///
 /// Records the format does not trace (scamper `cycle-start`, `tracelb`, M-Lab
-/// metadata lines, ...) and blank lines are skipped silently.
+/// metadata lines, ...) are checked and skipped. Blank lines of JSON Lines
+/// are skipped for Atlas results; scamper writes none, so in scamper input
+/// each is an error (see [`scamper`]).
 pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
+    let blank_lines = match format {
+        InputFormat::Atlas => BlankLines::Skip,
+        InputFormat::Scamper => BlankLines::Report,
+    };
     Reader {
-        records: Records::new(input),
+        records: Records::new(input, blank_lines),
         format,
+        scamper: scamper::Stream::default(),
     }
 }
 
@@ -131,6 +138,8 @@ pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
 pub struct Reader<R> {
     records: Records<R>,
     format: InputFormat,
+    /// What a scamper stream remembers between records (open cycles).
+    scamper: scamper::Stream,
 }
 
 impl<R: BufRead> Iterator for Reader<R> {
@@ -145,7 +154,7 @@ impl<R: BufRead> Iterator for Reader<R> {
             };
             let converted = match self.format {
                 InputFormat::Atlas => atlas::convert(&bytes).map(Some),
-                InputFormat::Scamper => scamper::convert(&bytes),
+                InputFormat::Scamper => self.scamper.convert(&bytes),
             };
             match converted {
                 Ok(Some(c)) => {
@@ -176,11 +185,28 @@ enum Layout {
     Done,
 }
 
+/// What a blank line of JSON Lines is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlankLines {
+    /// Nothing: skipped.
+    Skip,
+    /// An error of that line (for writers that never produce one).
+    Report,
+}
+
+/// The error of a blank line under [`BlankLines::Report`].
+const BLANK_LINE: &str =
+    "empty line: scamper writes one JSON record on every line, never an empty one";
+
 /// Splits the input into raw records, each with the line it starts on.
 #[derive(Debug)]
 struct Records<R> {
     input: R,
     layout: Layout,
+    blank_lines: BlankLines,
+    /// Blank lines before the first record (consumed while detecting the
+    /// layout), still to be reported under [`BlankLines::Report`].
+    leading_blank: std::ops::Range<usize>,
     /// The 1-based line the reader is on.
     line: usize,
     buf: Vec<u8>,
@@ -195,10 +221,12 @@ struct Scan {
 }
 
 impl<R: BufRead> Records<R> {
-    fn new(input: R) -> Self {
+    fn new(input: R, blank_lines: BlankLines) -> Self {
         Self {
             input,
             layout: Layout::Unknown,
+            blank_lines,
+            leading_blank: 0..0,
             line: 1,
             buf: Vec::new(),
         }
@@ -242,6 +270,11 @@ impl<R: BufRead> Records<R> {
                 Ok(_) => {
                     self.line += 1;
                     if self.buf.iter().all(u8::is_ascii_whitespace) {
+                        // Spaces after the last line break are no line.
+                        let terminated = self.buf.last() == Some(&b'\n');
+                        if self.blank_lines == BlankLines::Report && terminated {
+                            return Some((line, Err(BLANK_LINE.to_string())));
+                        }
                         continue;
                     }
                     return Some((line, Ok(std::mem::take(&mut self.buf))));
@@ -342,6 +375,14 @@ impl<R: BufRead> Iterator for Records<R> {
                     return Some((self.line, Err(message)));
                 }
             }
+            // Every line `detect` passed was blank; in an array they are
+            // only whitespace, but not in JSON Lines.
+            if self.blank_lines == BlankLines::Report && self.layout != Layout::Array {
+                self.leading_blank = 1..self.line;
+            }
+        }
+        if let Some(line) = self.leading_blank.next() {
+            return Some((line, Err(BLANK_LINE.to_string())));
         }
         match self.layout {
             Layout::Lines => self.next_line(),
@@ -496,7 +537,13 @@ mod tests {
     #[test]
     fn empty_inputs_give_nothing() {
         assert!(all("", InputFormat::Atlas).is_empty());
-        assert!(all("  \n ", InputFormat::Scamper).is_empty());
+        assert!(all("  \n ", InputFormat::Atlas).is_empty());
+        assert!(all("", InputFormat::Scamper).is_empty());
+        assert!(all(" [ ] ", InputFormat::Scamper).is_empty());
+        // scamper writes no empty lines (see `scamper`).
+        let out = all("  \n ", InputFormat::Scamper);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].as_ref().unwrap_err().line, 1);
         assert!(all(" [ ] ", InputFormat::Atlas).is_empty());
     }
 
