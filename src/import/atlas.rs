@@ -47,40 +47,53 @@
 
 use super::{json_error, rank_addrs, rfc3339, rtt_stats, Converted};
 use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::net::IpAddr;
+
+// The record types borrow their strings from the input line (`Cow`: owned
+// only when a string holds escapes) and skip what they do not read, so a
+// result is read without allocating a string per reply.
 
 /// The fields of an Atlas traceroute result this importer reads.
 #[derive(Debug, Deserialize)]
-struct AtlasResult {
-    #[serde(rename = "type")]
-    kind: Option<String>,
+struct AtlasResult<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
     prb_id: u64,
     msm_id: Option<u64>,
     timestamp: i64,
-    proto: String,
-    dst_addr: Option<String>,
-    dst_name: Option<String>,
-    result: Vec<AtlasHop>,
+    #[serde(borrow)]
+    proto: Cow<'a, str>,
+    #[serde(borrow)]
+    dst_addr: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dst_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    result: Vec<AtlasHop<'a>>,
 }
 
 /// One entry of a result's `result` array.
 #[derive(Debug, Deserialize)]
-struct AtlasHop {
+struct AtlasHop<'a> {
     hop: Option<u32>,
-    #[serde(default)]
-    result: Vec<AtlasReply>,
+    #[serde(default, borrow)]
+    result: Vec<AtlasReply<'a>>,
 }
 
-/// One probe outcome within a hop.
+/// One probe outcome within a hop; for `x`, `late` and `dup` only their
+/// presence matters.
 #[derive(Debug, Deserialize)]
-struct AtlasReply {
-    x: Option<serde_json::Value>,
-    from: Option<String>,
+struct AtlasReply<'a> {
+    x: Option<IgnoredAny>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
     rtt: Option<f64>,
-    late: Option<serde_json::Value>,
-    dup: Option<serde_json::Value>,
-    edst: Option<String>,
+    late: Option<IgnoredAny>,
+    dup: Option<IgnoredAny>,
+    #[serde(borrow)]
+    edst: Option<Cow<'a, str>>,
 }
 
 /// A hop being assembled from one or more entries with the same number.
@@ -166,15 +179,15 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
 
     let addr_text = || target_addr.map(|a| a.to_string()).unwrap_or_default();
     let name = match (&result.dst_name, result.msm_id) {
-        (Some(name), _) if !name.is_empty() => name.clone(),
+        (Some(name), _) if !name.is_empty() => name.to_string(),
         (_, Some(msm)) => format!("atlas-msm-{msm}"),
         _ => addr_text(),
     };
     let host = result
         .dst_name
-        .clone()
+        .as_deref()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(addr_text);
+        .map_or_else(addr_text, ToString::to_string);
     Ok(Converted {
         trace: Trace {
             target: TargetRef {

@@ -147,14 +147,14 @@ impl<R: BufRead> Iterator for Reader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (line, raw) = self.records.next()?;
+            let (line, raw) = self.records.next_record()?;
             let bytes = match raw {
-                Ok(bytes) => bytes,
+                Ok(()) => self.records.record(),
                 Err(message) => return Some(Err(ImportError::new(line, message))),
             };
             let converted = match self.format {
-                InputFormat::Atlas => atlas::convert(&bytes).map(Some),
-                InputFormat::Scamper => self.scamper.convert(&bytes),
+                InputFormat::Atlas => atlas::convert(bytes).map(Some),
+                InputFormat::Scamper => self.scamper.convert(bytes),
             };
             match converted {
                 Ok(Some(c)) => {
@@ -258,7 +258,7 @@ impl<R: BufRead> Records<R> {
     }
 
     /// The next non-blank line.
-    fn next_line(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+    fn next_line(&mut self) -> Option<(usize, Result<(), String>)> {
         loop {
             self.buf.clear();
             let line = self.line;
@@ -277,7 +277,7 @@ impl<R: BufRead> Records<R> {
                         }
                         continue;
                     }
-                    return Some((line, Ok(std::mem::take(&mut self.buf))));
+                    return Some((line, Ok(())));
                 }
                 Err(e) => {
                     self.layout = Layout::Done;
@@ -288,7 +288,7 @@ impl<R: BufRead> Records<R> {
     }
 
     /// The next element of the JSON array, as raw bytes.
-    fn next_element(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+    fn next_element(&mut self) -> Option<(usize, Result<(), String>)> {
         self.buf.clear();
         let mut start = self.line;
         let mut scan = Scan::default();
@@ -306,7 +306,7 @@ impl<R: BufRead> Records<R> {
                 return Some((start, Err(message)));
             }
             let mut used = 0;
-            let mut finished: Option<(usize, Result<Vec<u8>, String>)> = None;
+            let mut finished: Option<(usize, Result<(), String>)> = None;
             for &byte in chunk {
                 used += 1;
                 if byte == b'\n' {
@@ -338,7 +338,7 @@ impl<R: BufRead> Records<R> {
                             break;
                         }
                     }
-                    finished = Some((start, Ok(std::mem::take(&mut self.buf))));
+                    finished = Some((start, Ok(())));
                     break;
                 }
                 if self.buf.is_empty() {
@@ -363,10 +363,16 @@ impl<R: BufRead> Records<R> {
     }
 }
 
-impl<R: BufRead> Iterator for Records<R> {
-    type Item = (usize, Result<Vec<u8>, String>);
+impl<R: BufRead> Records<R> {
+    /// The bytes of the record [`next_record`](Self::next_record) found.
+    fn record(&self) -> &[u8] {
+        &self.buf
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record, with the line it starts on: `Ok(())` when its bytes
+    /// are in [`record`](Self::record) (one buffer, reused, so reading
+    /// allocates nothing per record once it has grown to the longest one).
+    fn next_record(&mut self) -> Option<(usize, Result<(), String>)> {
         if self.layout == Layout::Unknown {
             match self.detect() {
                 Ok(layout) => self.layout = layout,
