@@ -153,7 +153,7 @@ for file in "$data" "$quarter"; do
 done
 
 echo "MMDB: $database"
-echo "input: $data ($(du -m "$data" | cut -f1) MB) and its first quarter; home $home; $runs runs each, one core"
+echo "input: $data ($(( $(stat -c %s "$data") / 1000000 )) MB) and its first quarter; home $home; $runs runs each, one core"
 python3 - "$results" "$counts" "$data" "$quarter" <<'PY'
 import statistics, sys
 results, counts, full, quarter = sys.argv[1:5]

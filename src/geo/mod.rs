@@ -414,10 +414,7 @@ impl LocateCache {
     #[must_use]
     pub fn new(capacity: usize) -> Self {
         Self {
-            answers: std::collections::HashMap::with_capacity_and_hasher(
-                capacity.min(1 << 16),
-                AddrHash,
-            ),
+            answers: std::collections::HashMap::with_hasher(AddrHash),
             capacity: capacity.max(1),
         }
     }
