@@ -76,7 +76,7 @@ fn record(i: usize, variant: u8) -> TraceRecord {
             target: TargetRef {
                 name: format!("target-{i}"),
                 host: format!("t{i}.example.ls"),
-                addr: dest,
+                addr: Some(dest),
             },
             vantage: VantageRef {
                 name: "bench".to_string(),

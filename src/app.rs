@@ -7,10 +7,8 @@
 use crate::analysis::{self, Policy};
 use crate::config::{Config, ConfigError};
 use crate::geo::{self, GeoDb};
-use crate::model::{
-    Coordinates, CountryCode, Family, Protocol, TargetRef, TraceRecord, VantageRef,
-};
-use crate::probe::{ProbeSettings, Prober, TraceRequest, TrippyProber};
+use crate::model::{Coordinates, CountryCode, Family, Protocol, TraceRecord, VantageRef};
+use crate::probe::{ProbeSettings, ProbeTarget, Prober, TraceRequest, TrippyProber};
 use crate::render;
 use crate::resolve;
 use std::collections::HashMap;
@@ -214,7 +212,7 @@ pub async fn trace(
     let mut unreached = Vec::new();
     for addr in addrs {
         let request = TraceRequest {
-            target: TargetRef {
+            target: ProbeTarget {
                 name: plan.name.clone(),
                 host: plan.host.clone(),
                 addr,
@@ -266,6 +264,20 @@ pub fn judge(
     policy: &Policy,
 ) -> TraceRecord {
     geo::enrich(&mut trace, geo, vantage_at);
+    let verdict = analysis::analyze(&trace, policy);
+    TraceRecord::new(trace, verdict)
+}
+
+/// [`judge`] for a pass over many traces: locations come through `cache`.
+#[must_use]
+pub fn judge_cached(
+    mut trace: crate::model::Trace,
+    geo: &GeoDb,
+    cache: &mut geo::LocateCache,
+    vantage_at: Option<Coordinates>,
+    policy: &Policy,
+) -> TraceRecord {
+    geo::enrich_cached(&mut trace, geo, vantage_at, cache);
     let verdict = analysis::analyze(&trace, policy);
     TraceRecord::new(trace, verdict)
 }
@@ -500,6 +512,9 @@ fn probe_countries(path: &std::path::Path) -> Result<HashMap<u64, CountryCode>, 
     Ok(map)
 }
 
+/// How many addresses `analyze` keeps located in memory (a few MB at most).
+const ANALYZE_CACHE_ADDRESSES: usize = 1 << 16;
+
 /// What `analyze` read.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AnalyzeSummary {
@@ -517,6 +532,8 @@ pub struct AnalyzeSummary {
 /// # Errors
 /// Unusable inputs (exit 2); `Runtime` (exit 1) when some lines failed.
 pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary, CliError> {
+    // Records are written in large blocks, not line by line.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let config = match &opts.config {
         Some(path) => Some(Config::load(path)?),
         None => None,
@@ -529,8 +546,10 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     };
     let file = std::fs::File::open(&opts.input)
         .map_err(|e| CliError::Usage(format!("{}: {e}", opts.input.display())))?;
-    let reader = std::io::BufReader::new(file);
+    let reader = std::io::BufReader::with_capacity(1 << 18, file);
     let mut summary = AnalyzeSummary::default();
+    // Files of traces meet the same routers again and again.
+    let mut cache = geo::LocateCache::new(ANALYZE_CACHE_ADDRESSES);
     let mut classes: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut foreign: std::collections::BTreeMap<String, usize> = Default::default();
     let write_err = |e: std::io::Error| CliError::Runtime(format!("cannot write the result: {e}"));
@@ -544,16 +563,21 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
                     home: trace.vantage.country,
                     ..Policy::default()
                 };
-                let record = judge(trace, &geo, None, &policy);
+                let record = judge_cached(trace, &geo, &mut cache, None, &policy);
                 summary.traces += 1;
                 *classes.entry(record.verdict.class.as_str()).or_default() += 1;
                 for c in &record.verdict.foreign_countries {
                     *foreign.entry(c.to_string()).or_default() += 1;
                 }
                 if opts.json {
-                    let line = serde_json::to_string(&record)
-                        .map_err(|e| CliError::Runtime(format!("cannot encode a record: {e}")))?;
-                    writeln!(out, "{line}").map_err(write_err)?;
+                    serde_json::to_writer(&mut out, &record).map_err(|e| {
+                        if e.is_io() {
+                            CliError::Runtime(format!("cannot write the result: {e}"))
+                        } else {
+                            CliError::Runtime(format!("cannot encode a record: {e}"))
+                        }
+                    })?;
+                    out.write_all(b"\n").map_err(write_err)?;
                 }
             }
             Err(e) => {
@@ -589,10 +613,10 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     out.flush().map_err(write_err)?;
     if summary.failed > 0 {
         return Err(CliError::Runtime(format!(
-            "{} of {} lines of {} could not be read (reported above)",
+            "{} line(s) of {} could not be read (reported above); {} trace(s) analysed",
             summary.failed,
-            summary.failed + summary.traces,
-            opts.input.display()
+            opts.input.display(),
+            summary.traces
         )));
     }
     Ok(summary)

@@ -182,8 +182,10 @@ pub struct TargetRef {
     pub name: String,
     /// The host name or address literal as configured or given.
     pub host: String,
-    /// The address that was probed.
-    pub addr: IpAddr,
+    /// The address that was probed. Always known for live traces; `None`
+    /// (serialized as `null`) for an imported measurement that never learnt
+    /// it, e.g. a RIPE Atlas result whose probe failed to resolve the name.
+    pub addr: Option<IpAddr>,
 }
 
 /// Where the trace was taken from.
@@ -308,13 +310,14 @@ pub struct Trace {
 impl Trace {
     /// The hop that answered from the target address (the lowest such TTL;
     /// a hop whose main responder is the target wins over one where it is
-    /// only an alternate), if the target answered at all.
+    /// only an alternate), if the target answered at all. `None` when the
+    /// target address is unknown.
     #[must_use]
     pub fn destination_hop(&self) -> Option<&Hop> {
         if !self.reached {
             return None;
         }
-        let target = self.target.addr;
+        let target = self.target.addr?;
         self.hops
             .iter()
             .find(|h| h.addr == Some(target))

@@ -10,10 +10,14 @@ pub fn table(record: &TraceRecord) -> String {
     let t = &record.trace;
     let mut out = String::new();
     let port = t.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let addr = t
+        .target
+        .addr
+        .map_or_else(|| "address unknown".to_string(), |a| a.to_string());
     let _ = writeln!(
         out,
-        "HOST: {} -> {} ({}{port}) {} {}",
-        t.vantage.name, t.target.host, t.target.addr, t.protocol, t.started_at
+        "HOST: {} -> {} ({addr}{port}) {} {}",
+        t.vantage.name, t.target.host, t.protocol, t.started_at
     );
     let _ = writeln!(
         out,
@@ -100,7 +104,7 @@ mod tests {
                 target: TargetRef {
                     name: "gov".into(),
                     host: "portal.gov.ls.test".into(),
-                    addr: "198.51.100.10".parse().unwrap(),
+                    addr: Some("198.51.100.10".parse().unwrap()),
                 },
                 vantage: VantageRef {
                     name: "maseru-1".into(),

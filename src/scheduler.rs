@@ -11,8 +11,8 @@
 //! reported, so a stop drains rather than drops.
 
 use crate::analysis::Policy;
-use crate::model::{Family, TargetRef, Trace, VantageRef};
-use crate::probe::{ProbeSettings, Prober, TraceRequest};
+use crate::model::{Family, Trace, VantageRef};
+use crate::probe::{ProbeSettings, ProbeTarget, Prober, TraceRequest};
 use crate::resolve;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -193,7 +193,7 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
         };
         let rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
         let request = TraceRequest {
-            target: TargetRef {
+            target: ProbeTarget {
                 name: job.name.clone(),
                 host: job.host.clone(),
                 addr,

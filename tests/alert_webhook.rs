@@ -127,7 +127,7 @@ fn record(class: VerdictClass, violation: bool, via: &[&str], at: &str) -> Trace
             target: TargetRef {
                 name: "gov-portal".into(),
                 host: "portal.gov.ls.test".into(),
-                addr: "198.51.100.10".parse().unwrap(),
+                addr: Some("198.51.100.10".parse().unwrap()),
             },
             vantage: VantageRef {
                 name: "maseru-lab".into(),

@@ -72,7 +72,7 @@ fn trace(target: &str, reached: bool, hops: &[HopSpec]) -> Trace {
         target: TargetRef {
             name: "svc".into(),
             host: target.into(),
-            addr: target.parse().unwrap(),
+            addr: Some(target.parse().unwrap()),
         },
         vantage: VantageRef {
             name: "maseru-1".into(),

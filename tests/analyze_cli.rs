@@ -40,29 +40,34 @@ fn atlas_results_become_trace_records() {
         .arg(data.join("atlas/probes_meta.json"))
         .output()
         .unwrap();
-    // Results whose name never resolved carry no destination address: each
-    // is reported on its line and skipped, and the exit code says so.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let failed: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("traceroutes.jsonl:"))
-        .collect();
-    assert!(
-        failed.iter().all(|l| l.contains("no destination address")),
-        "{stderr}"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(if failed.is_empty() { 0 } else { 1 }),
-        "{}",
-        text(&out)
-    );
+    // Every result imports, those whose name never resolved included.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
     let recs = records(&out.stdout);
-    assert_eq!(recs.len() + failed.len(), lines);
-    assert!(recs.len() >= 180, "{}", recs.len());
+    assert_eq!(recs.len(), lines);
     for r in &recs {
         assert_eq!(r["schema"], "transitwatch.trace/1");
         assert!(r["verdict"]["class"].is_string());
+        let target = r["target"].as_object().unwrap();
+        assert!(target.contains_key("addr"), "the field stays: {r}");
+    }
+    // Results without a destination address: `addr` is null, nothing
+    // reached, and the verdict says the address is unknown.
+    let unknown: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["target"]["addr"].is_null())
+        .collect();
+    assert_eq!(unknown.len(), 10);
+    for r in unknown {
+        assert_eq!(r["reached"], false);
+        assert_eq!(r["verdict"]["class"], "indeterminate", "{r}");
+        assert!(
+            r["verdict"]["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("address is unknown"),
+            "{r}"
+        );
     }
     // The metadata file covers 95 of the results' probes: those results get
     // their vantage country from it.
@@ -83,6 +88,62 @@ fn atlas_results_become_trace_records() {
         summary.starts_with(&format!("{} traces", recs.len())),
         "{summary}"
     );
+}
+
+#[test]
+fn mlab_scamper_files_through_the_command() {
+    let Some(data) = shared_data() else {
+        eprintln!("SKIPPED mlab_scamper_files_through_the_command: ../shared/data is absent");
+        return;
+    };
+    let run = |path: &std::path::Path| {
+        Command::new(bin())
+            .args(["analyze", "--input-format", "scamper", "--json", "--input"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("scamper/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 22);
+    for path in &files {
+        // Every malformed line is named on stderr as FILE:LINE, the run
+        // reaches the end of the file and the exit code says lines failed.
+        let out = run(path);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: {}",
+            path.display(),
+            text(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let prefix = format!("transitwatch: {}:", path.display());
+        let lines: Vec<usize> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(|rest| rest.split(':').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(!lines.is_empty(), "{stderr}");
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "{stderr}");
+        assert!(stderr.contains("could not be read"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // The valid files import cleanly; the scamper2 ones each hold one trace.
+    for entry in std::fs::read_dir(data.join("scamper")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !path.is_file() || !name.starts_with("mlab_") {
+            continue;
+        }
+        let out = run(&path);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        let want = usize::from(name.starts_with("mlab_scamper2_"));
+        assert_eq!(records(&out.stdout).len(), want, "{name}");
+    }
 }
 
 #[test]

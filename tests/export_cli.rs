@@ -348,7 +348,7 @@ for line in sys.stdin:
         assert_eq!(p["error"], false, "{p}");
         assert_eq!(p["type"], "traceroute");
         assert_eq!(p["af"], 4);
-        assert_eq!(p["dst"], record.trace.target.addr.to_string());
+        assert_eq!(p["dst"], record.trace.target.addr.unwrap().to_string());
         assert_eq!(p["name"], record.trace.target.host);
         assert_eq!(p["proto"], "ICMP");
         assert_eq!(p["created"], r["timestamp"]);

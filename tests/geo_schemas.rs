@@ -927,7 +927,7 @@ fn trace(hops: Vec<Hop>) -> Trace {
         target: TargetRef {
             name: "gov-portal".into(),
             host: "www.gov.ls".into(),
-            addr: ip("198.51.100.10"),
+            addr: Some(ip("198.51.100.10")),
         },
         vantage: VantageRef {
             name: "maseru-1".into(),

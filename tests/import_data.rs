@@ -2,21 +2,30 @@
 //! (see its README). Every test prints `SKIPPED ...` and passes when that
 //! folder is absent, as it is in a user's checkout.
 //!
-//! Atlas: every result imports, except those with no destination address at
-//! all (name resolution failed on the probe: no `dst_addr`, a host name in
-//! `dst_name`, no reply quoting one); those are per-line errors saying why.
-//! Hop numbers and responders are checked against an independent reader,
-//! `tests/tools/extract_atlas_hops.py`, which applies the same responder
-//! rule (a reply with `from`, without `x` and without `late`).
+//! Atlas: every result imports without error, including the ten whose probe
+//! failed to resolve the destination name (no `dst_addr`, a host name in
+//! `dst_name`, no reply quoting an address): those become traces whose
+//! target address is unknown. Hop numbers and responders are checked against
+//! an independent reader, `tests/tools/extract_atlas_hops.py`, which applies
+//! the same responder rule (a reply with `from`, without `x` and without
+//! `late`).
 //!
-//! scamper: the files under `invalid/` come from M-Lab's parser tests, and
-//! not all of them are malformed records: some are only invalid under
-//! M-Lab's file-structure rules, which an importer of records does not
-//! enforce (an empty `UUID` in the metadata line, a trailing blank line, a
-//! `tracelb` without `links` — `tracelb` records are skipped —, cycle lines
-//! that disagree with each other around a well-formed trace). The test pins
-//! exactly which files give errors, and that every trace line in them still
-//! imports. Of the valid files, only the `scamper2` ones hold `trace`
+//! scamper: every file under `invalid/` (M-Lab's deliberately malformed
+//! parser fixtures) gives errors on the lines that are malformed, and
+//! reading goes on after each. Beside broken JSON and unknown record types,
+//! their defects are structural, and the reader checks them as scamper
+//! writes them (`src/import/scamper.rs`): an M-Lab metadata line with an
+//! empty `UUID`; an empty line (scamper writes one record per line; M-Lab
+//! calls the file with a trailing empty line `invalid-num-lines`); a
+//! `tracelb` node claiming a link it does not carry (`invalid-tracelb-links`);
+//! a `cycle-stop` without its `cycle-start`. The `trace` record that
+//! M-Lab's scamper2 fixtures share (`invalid-trace-links` among them) holds
+//! a reply at `probe_ttl` 14 while its `hop_count` is 2: scamper keeps
+//! replies in one slot per TTL up to `hop_count`, so that record cannot come
+//! from scamper and is an error in every file that holds it. M-Lab's own
+//! parser accepts `invalid-tracelb-links` and `invalid-trace-links` (it
+//! checks the line layout only); this reader rejects both for the reasons
+//! above. Of the valid files, only the `scamper2` ones hold `trace`
 //! objects; the `scamper1` ones and `mlab_triggertrace_valid.jsonl` hold
 //! `tracelb` (MDA) records only, so they import with no errors and no traces.
 
@@ -78,31 +87,27 @@ fn atlas_results_match_an_independent_reader() {
     assert_eq!(expected.len(), 190, "the data set has 190 results");
     assert_eq!(imported.len(), expected.len(), "one outcome per result");
 
-    let mut errors = 0;
+    let mut unknown_destination = 0;
     for (got, want) in imported.iter().zip(&expected) {
         let line = usize::try_from(want["line"].as_u64().unwrap()).unwrap();
-        let imported = match got {
-            Ok(imported) => imported,
-            Err(err) => {
-                errors += 1;
-                assert_eq!(err.line, line);
-                assert!(
-                    want["dst_addr"].is_null(),
-                    "result with a dst_addr failed: {err}"
-                );
-                assert!(err.message.contains("no destination address"), "{err}");
-                continue;
-            }
-        };
+        let imported = got
+            .as_ref()
+            .unwrap_or_else(|err| panic!("line {line} failed: {err}"));
         assert_eq!(imported.line, line);
         assert!(imported.prb_id.is_some());
         let trace = &imported.trace;
-        if let Some(dst) = want["dst_addr"].as_str() {
-            assert_eq!(
+        match want["dst_addr"].as_str() {
+            Some(dst) => assert_eq!(
                 trace.target.addr,
-                dst.parse::<IpAddr>().unwrap(),
+                Some(dst.parse::<IpAddr>().unwrap()),
                 "line {line}"
-            );
+            ),
+            None => {
+                // No result of the set quotes its destination elsewhere.
+                assert_eq!(trace.target.addr, None, "line {line}");
+                assert!(!trace.reached, "line {line}");
+                unknown_destination += 1;
+            }
         }
         let want_hops = want["hops"].as_array().unwrap();
         let want_ttls: Vec<u64> = want_hops.iter().map(|h| h[0].as_u64().unwrap()).collect();
@@ -128,18 +133,20 @@ fn atlas_results_match_an_independent_reader() {
         assert_eq!(
             trace.reached,
             trace
-                .hops
-                .iter()
-                .any(|h| h.addrs.contains(&trace.target.addr))
+                .target
+                .addr
+                .is_some_and(|dst| trace.hops.iter().any(|h| h.addrs.contains(&dst)))
         );
         assert!(trace.started_at.ends_with('Z'));
     }
     // The 10 results whose probe failed to resolve the destination name.
-    assert_eq!(errors, 10, "results without any destination address");
+    assert_eq!(
+        unknown_destination, 10,
+        "results without any destination address"
+    );
     let late: u32 = imported
         .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .map(|i| i.late_replies)
+        .map(|r| r.as_ref().unwrap().late_replies)
         .sum();
     assert_eq!(late, 128, "every `late` reply is noted");
 }
@@ -153,10 +160,12 @@ fn atlas_vantage_countries_can_be_filled_from_probe_metadata() {
     let meta: serde_json::Value = serde_json::from_reader(BufReader::new(meta_file)).unwrap();
     // The metadata covers most, not all, of the probes (95 of 119).
     let mut filled = 0;
+    let mut results = 0;
     for mut imported in import(&dir.join("atlas/traceroutes.jsonl"), InputFormat::Atlas)
         .into_iter()
         .flatten()
     {
+        results += 1;
         let id = imported.prb_id.unwrap();
         assert_eq!(imported.trace.vantage.name, format!("atlas-prb-{id}"));
         assert_eq!(imported.trace.vantage.country, None, "callers fill it");
@@ -165,7 +174,8 @@ fn atlas_vantage_countries_can_be_filled_from_probe_metadata() {
             filled += 1;
         }
     }
-    assert_eq!(filled, 85, "results whose probe has a country");
+    assert_eq!(results, 190, "every result imports");
+    assert_eq!(filled, 95, "results whose probe has a country");
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -209,11 +219,9 @@ fn valid_scamper_files_import_without_errors() {
             );
             if file.contains("dst-in-hops") {
                 assert!(trace.reached, "{file}");
+                let dst = trace.target.addr.expect("scamper traces carry `dst`");
                 assert!(
-                    trace
-                        .hops
-                        .iter()
-                        .any(|h| h.addrs.contains(&trace.target.addr)),
+                    trace.hops.iter().any(|h| h.addrs.contains(&dst)),
                     "{file}: the destination is among the hops"
                 );
             }
@@ -233,23 +241,136 @@ fn invalid_scamper_files_give_per_line_errors_and_reading_goes_on() {
     else {
         return;
     };
-    // Invalid only under M-Lab's file rules, not as records (module docs).
-    let structural_only = [
-        "mlab_scamper1_invalid-metadata-uuid",
-        "mlab_scamper1_invalid-num-lines",
-        "mlab_scamper1_invalid-tracelb-links",
-        "mlab_scamper2_invalid-metadata-uuid",
-        "mlab_scamper2_invalid-num-lines",
-        // Its records equal those of the other files; the fault is across lines.
-        "mlab_scamper2_invalid-trace-links",
+    // The trace record of M-Lab's scamper2 fixtures: a reply beyond hop_count.
+    const TTL_14: &str = "probe_ttl 14 beyond the trace's hop_count 2";
+    const NO_START: &str = "without a cycle-start";
+    // file → (line, what its error says), in line order.
+    let expected: &[(&str, &[(usize, &str)])] = &[
+        (
+            "mlab_scamper1_invalid-cycle-start",
+            &[(2, "invalid record"), (4, NO_START)],
+        ),
+        (
+            "mlab_scamper1_invalid-cycle-start-type",
+            &[
+                (2, "unknown scamper record type `cycle-start-invalid`"),
+                (3, "invalid tracelb: missing field `src`"),
+                (4, NO_START),
+            ],
+        ),
+        ("mlab_scamper1_invalid-cycle-stop", &[(4, "invalid record")]),
+        (
+            "mlab_scamper1_invalid-cycle-stop-type",
+            &[
+                (3, "invalid tracelb: missing field `src`"),
+                (4, "unknown scamper record type `cycle-stop-invalid`"),
+            ],
+        ),
+        (
+            "mlab_scamper1_invalid-last-line",
+            &[(5, "unknown scamper record type `cycle-extra`")],
+        ),
+        ("mlab_scamper1_invalid-metadata", &[(1, "invalid record")]),
+        (
+            "mlab_scamper1_invalid-metadata-uuid",
+            &[(1, "empty `UUID`")],
+        ),
+        ("mlab_scamper1_invalid-num-lines", &[(5, "empty line")]),
+        ("mlab_scamper1_invalid-tracelb", &[(3, "invalid record")]),
+        (
+            "mlab_scamper1_invalid-tracelb-links",
+            &[(
+                3,
+                "tracelb node 6 (2001:4888:3f:6092:3a2:26:0:1) has linkc 1 but carries 0 links",
+            )],
+        ),
+        (
+            "mlab_scamper1_invalid-tracelb-type",
+            &[(3, "unknown scamper record type `tracelb-invalid`")],
+        ),
+        (
+            "mlab_scamper2_invalid-cycle-start",
+            &[(2, "invalid record"), (3, TTL_14), (4, NO_START)],
+        ),
+        (
+            "mlab_scamper2_invalid-cycle-start-type",
+            &[
+                (2, "unknown scamper record type `cycle-start-invalid`"),
+                (3, "invalid trace: missing field `method`"),
+                (4, NO_START),
+            ],
+        ),
+        (
+            "mlab_scamper2_invalid-cycle-stop",
+            &[(3, TTL_14), (4, "invalid record")],
+        ),
+        (
+            "mlab_scamper2_invalid-cycle-stop-type",
+            &[
+                (3, "invalid trace: missing field `method`"),
+                (4, "unknown scamper record type `cycle-stop-invalid`"),
+            ],
+        ),
+        (
+            "mlab_scamper2_invalid-last-line",
+            &[
+                (3, TTL_14),
+                (5, "unknown scamper record type `cycle-extra`"),
+            ],
+        ),
+        (
+            "mlab_scamper2_invalid-metadata",
+            &[(1, "invalid record"), (3, TTL_14)],
+        ),
+        (
+            "mlab_scamper2_invalid-metadata-uuid",
+            &[(1, "empty `UUID`"), (3, TTL_14)],
+        ),
+        (
+            "mlab_scamper2_invalid-num-lines",
+            &[(3, TTL_14), (5, "empty line")],
+        ),
+        ("mlab_scamper2_invalid-trace", &[(3, "invalid record")]),
+        ("mlab_scamper2_invalid-trace-links", &[(3, TTL_14)]),
+        (
+            "mlab_scamper2_invalid-trace-type",
+            &[(3, "unknown scamper record type `trace-invalid`")],
+        ),
     ];
     let files = files_in(&dir.join("scamper/invalid"));
     assert_eq!(files.len(), 22);
-    let mut with_errors = 0;
-    for path in files {
-        let file = name(&path);
-        let out = import(&path, InputFormat::Scamper);
+    let names: Vec<String> = files.iter().map(|p| name(p)).collect();
+    let listed: Vec<String> = expected.iter().map(|(f, _)| (*f).to_string()).collect();
+    assert_eq!(names, listed, "every file is pinned");
+
+    // A well-formed trace (from a valid file) appended after each invalid
+    // file must still be read: an error never stops the reading.
+    let valid = std::fs::read_to_string(dir.join("scamper/mlab_scamper2_valid-complex")).unwrap();
+    let good_trace = valid.lines().nth(2).unwrap();
+    assert!(good_trace.contains(r#""type":"trace""#));
+
+    for (path, (file, want)) in files.iter().zip(expected) {
+        let mut text = std::fs::read_to_string(path).unwrap();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let appended_at = text.lines().count() + 1;
+        text.push_str(good_trace);
+        text.push('\n');
+        let out: Vec<_> = read(
+            std::io::Cursor::new(text.into_bytes()),
+            InputFormat::Scamper,
+        )
+        .collect();
+
         let errors: Vec<&ImportError> = out.iter().filter_map(|r| r.as_ref().err()).collect();
+        let got: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        let want_lines: Vec<usize> = want.iter().map(|(l, _)| *l).collect();
+        assert_eq!(got, want_lines, "{file}: {errors:?}");
+        for (e, (_, says)) in errors.iter().zip(want.iter()) {
+            assert!(e.message.contains(says), "{file}: {e} should say {says:?}");
+            assert!(e.to_string().starts_with(&format!("line {}: ", e.line)));
+        }
         let lines: Vec<usize> = out
             .iter()
             .map(|r| match r {
@@ -258,30 +379,14 @@ fn invalid_scamper_files_give_per_line_errors_and_reading_goes_on() {
             })
             .collect();
         assert!(lines.windows(2).all(|w| w[0] < w[1]), "{file}: {lines:?}");
-        if structural_only.contains(&file.as_str()) {
-            assert!(errors.is_empty(), "{file}: {errors:?}");
-        } else {
-            with_errors += 1;
-            assert!(!errors.is_empty(), "{file}: no error");
-            for e in &errors {
-                assert!(e.to_string().starts_with(&format!("line {}: ", e.line)));
-            }
-        }
-        // Every well-formed `trace` line of the file still imports.
-        let text = std::fs::read_to_string(&path).unwrap();
-        for (index, raw) in text.lines().enumerate() {
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(raw) else {
-                continue;
-            };
-            if value["type"] == "trace" && value.get("hops").is_some() {
-                assert!(
-                    out.iter()
-                        .any(|r| matches!(r, Ok(i) if i.line == index + 1)),
-                    "{file}: trace on line {} not imported",
-                    index + 1
-                );
-            }
-        }
+        let last = out
+            .last()
+            .unwrap()
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(last.line, appended_at, "{file}");
+        assert_eq!(last.trace.hops.len(), 14, "{file}");
+        // Nothing else in these files is a well-formed trace.
+        assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 1, "{file}");
     }
-    assert_eq!(with_errors, 16);
 }

@@ -100,7 +100,7 @@ fn record(
             target: TargetRef {
                 name: name.to_string(),
                 host: format!("{name}.example.ls"),
-                addr: dest.parse().unwrap(),
+                addr: Some(dest.parse().unwrap()),
             },
             vantage: VantageRef {
                 name: "maseru-1".to_string(),

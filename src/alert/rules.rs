@@ -87,8 +87,8 @@ pub struct TraceSummary {
     pub target: String,
     /// Host as configured.
     pub host: String,
-    /// Address traced.
-    pub addr: String,
+    /// Address traced (`None` when the record does not know it).
+    pub addr: Option<String>,
     /// Vantage point name.
     pub vantage: String,
     /// Probe protocol.
@@ -137,7 +137,7 @@ impl TraceSummary {
         Self {
             target: t.target.name.clone(),
             host: t.target.host.clone(),
-            addr: t.target.addr.to_string(),
+            addr: t.target.addr.map(|a| a.to_string()),
             vantage: t.vantage.name.clone(),
             protocol: t.protocol.as_str().to_string(),
             started_at: t.started_at.clone(),
@@ -537,7 +537,7 @@ pub(crate) mod tests {
                 target: TargetRef {
                     name: "gov-portal".into(),
                     host: "portal.gov.ls.test".into(),
-                    addr: "198.51.100.10".parse().unwrap(),
+                    addr: Some("198.51.100.10".parse().unwrap()),
                 },
                 vantage: VantageRef {
                     name: "maseru-lab".into(),

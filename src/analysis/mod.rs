@@ -205,7 +205,7 @@ fn anomalies(trace: &Trace) -> Vec<Anomaly> {
     let mut out: Vec<Anomaly> = seen
         .into_iter()
         // The destination answering at every TTL past its own is no loop.
-        .filter(|(addr, _)| !(trace.reached && *addr == trace.target.addr))
+        .filter(|(addr, _)| !(trace.reached && Some(*addr) == trace.target.addr))
         .filter(|(_, ttls)| ttls.windows(2).any(|w| w[1] > w[0] + 1))
         .map(|(addr, ttls)| Anomaly::ForwardingLoop { addr, ttls })
         .collect();
@@ -382,7 +382,9 @@ fn explain(
         let list: Vec<String> = suspects.iter().map(|s| s.country.to_string()).collect();
         text.push_str(&format!(" (ignored as implausible: {})", list.join(", ")));
     }
-    if !trace.reached && !text.contains("did not answer") {
+    if trace.target.addr.is_none() {
+        text.push_str("; the destination's address is unknown (it was never resolved)");
+    } else if !trace.reached && !text.contains("did not answer") {
         text.push_str("; the destination did not answer");
     }
     text

@@ -108,7 +108,7 @@ pub fn result(stored: &StoredTrace) -> Value {
 /// out otherwise, as Atlas does for a name that never resolved). Every use
 /// of the address goes through here.
 fn destination(trace: &Trace) -> Option<IpAddr> {
-    Some(trace.target.addr)
+    trace.target.addr
 }
 
 /// 4 or 6: the destination's family, else that of the first responder.

@@ -340,6 +340,118 @@ pub fn enrich(trace: &mut Trace, db: &GeoDb, vantage: Option<Coordinates>) {
     enrich_with(trace, db, vantage);
 }
 
+/// A bounded memo of [`GeoDb::locate`] answers, for one pass over many
+/// traces that meet the same routers again and again (`analyze` over a
+/// large file). Owned by that pass (`&mut`), so it needs no lock. When it
+/// holds `capacity` addresses it starts over empty: memory stays bounded
+/// whatever the input, and a working set smaller than the bound stays in it.
+#[derive(Debug)]
+pub struct LocateCache {
+    answers: std::collections::HashMap<IpAddr, HopGeo, AddrHash>,
+    capacity: usize,
+}
+
+/// A fast hash for addresses (multiply and rotate, as rustc's FxHash): the
+/// memo's keys come from measurement files, not from an adversary that
+/// could aim at collisions, and SipHash would cost more than the lookup.
+#[derive(Debug, Default, Clone, Copy)]
+struct AddrHash;
+
+impl std::hash::BuildHasher for AddrHash {
+    type Hasher = AddrHasher;
+    fn build_hasher(&self) -> AddrHasher {
+        AddrHasher(0)
+    }
+}
+
+/// The state of [`AddrHash`].
+#[derive(Debug)]
+struct AddrHasher(u64);
+
+impl AddrHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl std::hash::Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl LocateCache {
+    /// A memo of at most `capacity` addresses.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            answers: std::collections::HashMap::with_hasher(AddrHash),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// [`GeoDb::locate`], answered from the memo when `addr` was asked before.
+    pub fn locate(&mut self, db: &GeoDb, addr: IpAddr) -> HopGeo {
+        if let Some(geo) = self.answers.get(&addr) {
+            return geo.clone();
+        }
+        let geo = db.locate(addr);
+        if self.answers.len() >= self.capacity {
+            self.answers.clear();
+        }
+        self.answers.entry(addr).or_insert(geo).clone()
+    }
+}
+
+/// [`enrich`] through a [`LocateCache`]: the same locations, each address
+/// looked up once while it stays in the memo.
+pub fn enrich_cached(
+    trace: &mut Trace,
+    db: &GeoDb,
+    vantage: Option<Coordinates>,
+    cache: &mut LocateCache,
+) {
+    for hop in &mut trace.hops {
+        hop.geo = match hop.addr {
+            None => HopGeo::default(),
+            Some(addr) => {
+                let mut geo = cache.locate(db, addr);
+                geo.plausible = check_hop(vantage, &geo, hop.rtt_ms.map(|r| r.best));
+                geo
+            }
+        };
+    }
+}
+
 /// [`enrich`] with any [`GeoLookup`].
 pub fn enrich_with<L: GeoLookup + ?Sized>(
     trace: &mut Trace,
@@ -366,6 +478,28 @@ mod tests {
     fn geodb_is_shareable_between_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<GeoDb>();
+    }
+
+    #[test]
+    fn the_cache_answers_like_the_database_and_stays_bounded() {
+        let csv = "192.0.2.0/24,LS,Maseru,-29.31,27.48,64500\n198.51.100.0/24,ZA\n";
+        let dir = std::env::temp_dir().join(format!("tw-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("o.csv");
+        std::fs::write(&path, csv).unwrap();
+        let db = GeoDb::open(&[], Some(&path)).unwrap();
+        let mut cache = LocateCache::new(2);
+        let addrs: Vec<IpAddr> = ["192.0.2.1", "198.51.100.7", "203.0.113.5", "192.0.2.1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        for _ in 0..3 {
+            for &a in &addrs {
+                assert_eq!(cache.locate(&db, a), db.locate(a), "{a}");
+                assert!(cache.answers.len() <= 2);
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! - target: `dst_addr`; when it is missing (firmware that failed to resolve
 //!   `dst_name`), `dst_name` if it is an address literal, else the `edst`
 //!   (the destination quoted back by a router) of the first reply carrying
-//!   one; failing all three the record is an error, carrying the result's
-//!   own `error` text (typically "name resolution failed"). The target name
-//!   is `dst_name`, or `atlas-msm-{msm_id}` without one.
+//!   one. Failing all three the address is unknown (`None`, `null` in the
+//!   record): the probe never learnt it, typically because name resolution
+//!   failed (the result then has a single hop with only an `error`). Such a
+//!   result is still a trace, not reached, judged from whatever hops it has.
+//!   A `dst_addr` that is present but not an address is an error. The
+//!   target name is `dst_name`, or `atlas-msm-{msm_id}` without one.
 //! - vantage: `atlas-prb-{prb_id}`, country left to the caller.
 //! - protocol from `proto`, start from `timestamp` (Unix seconds).
 //!
@@ -39,45 +42,58 @@
 //! it), and the gap before it is evident from the TTLs. Consumers that list
 //! hops by TTL must not assume TTLs are contiguous for Atlas traces.
 //!
-//! `reached` is true when any hop has the target address among its responders.
+//! `reached` is true when any hop has the target address among its
+//! responders (never when the address is unknown).
 
 use super::{json_error, rank_addrs, rfc3339, rtt_stats, Converted};
 use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::net::IpAddr;
+
+// The record types borrow their strings from the input line (`Cow`: owned
+// only when a string holds escapes) and skip what they do not read, so a
+// result is read without allocating a string per reply.
 
 /// The fields of an Atlas traceroute result this importer reads.
 #[derive(Debug, Deserialize)]
-struct AtlasResult {
-    #[serde(rename = "type")]
-    kind: Option<String>,
+struct AtlasResult<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
     prb_id: u64,
     msm_id: Option<u64>,
     timestamp: i64,
-    proto: String,
-    dst_addr: Option<String>,
-    dst_name: Option<String>,
-    result: Vec<AtlasHop>,
+    #[serde(borrow)]
+    proto: Cow<'a, str>,
+    #[serde(borrow)]
+    dst_addr: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dst_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    result: Vec<AtlasHop<'a>>,
 }
 
 /// One entry of a result's `result` array.
 #[derive(Debug, Deserialize)]
-struct AtlasHop {
+struct AtlasHop<'a> {
     hop: Option<u32>,
-    error: Option<String>,
-    #[serde(default)]
-    result: Vec<AtlasReply>,
+    #[serde(default, borrow)]
+    result: Vec<AtlasReply<'a>>,
 }
 
-/// One probe outcome within a hop.
+/// One probe outcome within a hop; for `x`, `late` and `dup` only their
+/// presence matters.
 #[derive(Debug, Deserialize)]
-struct AtlasReply {
-    x: Option<serde_json::Value>,
-    from: Option<String>,
+struct AtlasReply<'a> {
+    x: Option<IgnoredAny>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
     rtt: Option<f64>,
-    late: Option<serde_json::Value>,
-    dup: Option<serde_json::Value>,
-    edst: Option<String>,
+    late: Option<IgnoredAny>,
+    dup: Option<IgnoredAny>,
+    #[serde(borrow)]
+    edst: Option<Cow<'a, str>>,
 }
 
 /// A hop being assembled from one or more entries with the same number.
@@ -159,18 +175,19 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
             }
         })
         .collect();
-    let reached = hops.iter().any(|h| h.addrs.contains(&target_addr));
+    let reached = target_addr.is_some_and(|dst| hops.iter().any(|h| h.addrs.contains(&dst)));
 
+    let addr_text = || target_addr.map(|a| a.to_string()).unwrap_or_default();
     let name = match (&result.dst_name, result.msm_id) {
-        (Some(name), _) if !name.is_empty() => name.clone(),
+        (Some(name), _) if !name.is_empty() => name.to_string(),
         (_, Some(msm)) => format!("atlas-msm-{msm}"),
-        _ => target_addr.to_string(),
+        _ => addr_text(),
     };
     let host = result
         .dst_name
-        .clone()
+        .as_deref()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| target_addr.to_string());
+        .map_or_else(addr_text, ToString::to_string);
     Ok(Converted {
         trace: Trace {
             target: TargetRef {
@@ -193,37 +210,23 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
     })
 }
 
-/// The destination address of a result (see the module docs for the order).
-fn target_addr(result: &AtlasResult) -> Result<IpAddr, String> {
+/// The destination address of a result (see the module docs for the
+/// order); `None` when the result never learnt it.
+fn target_addr(result: &AtlasResult) -> Result<Option<IpAddr>, String> {
     if let Some(addr) = result.dst_addr.as_deref() {
         return addr
             .parse()
+            .map(Some)
             .map_err(|_| format!("field `dst_addr`: `{addr}` is not an IP address"));
     }
     if let Some(addr) = result.dst_name.as_deref().and_then(|n| n.parse().ok()) {
-        return Ok(addr);
+        return Ok(Some(addr));
     }
-    let quoted = result
+    Ok(result
         .result
         .iter()
         .flat_map(|h| &h.result)
-        .find_map(|r| r.edst.as_deref().and_then(|e| e.parse().ok()));
-    if let Some(addr) = quoted {
-        return Ok(addr);
-    }
-    let why = result
-        .result
-        .iter()
-        .find_map(|h| h.error.as_deref())
-        .map(|e| format!("; the result says: {e}"))
-        .unwrap_or_default();
-    Err(format!(
-        "no destination address: no `dst_addr`, `dst_name` {} is not an address and no reply quotes one{why}",
-        result
-            .dst_name
-            .as_deref()
-            .map_or_else(|| "is missing,".to_string(), |n| format!("`{n}`"))
-    ))
+        .find_map(|r| r.edst.as_deref().and_then(|e| e.parse().ok())))
 }
 
 #[cfg(test)]
@@ -311,20 +314,35 @@ mod tests {
     }
 
     #[test]
-    fn missing_destination_falls_back_or_fails_with_the_reason() {
+    fn missing_destination_falls_back_or_stays_unknown() {
         let got = one(
             r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"2001:db8::1","result":[]}"#,
         );
-        assert_eq!(got.trace.target.addr.to_string(), "2001:db8::1");
+        assert_eq!(got.trace.target.addr, Some("2001:db8::1".parse().unwrap()));
         let got = one(
             r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"x.example","result":[{"hop":1,"result":[{"from":"10.0.0.1","late":3,"edst":"192.0.2.7"}]}]}"#,
         );
-        assert_eq!(got.trace.target.addr.to_string(), "192.0.2.7");
-        let input = r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"x.example","result":[{"error":"name resolution failed"}]}"#;
-        let out: Vec<_> =
-            read(Cursor::new(input.as_bytes().to_vec()), InputFormat::Atlas).collect();
-        let err = out[0].as_ref().unwrap_err();
-        assert!(err.message.contains("name resolution failed"), "{err}");
+        assert_eq!(got.trace.target.addr, Some("192.0.2.7".parse().unwrap()));
+        // The probe never resolved the name: a trace without an address,
+        // not reached, whose one hop sent nothing.
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"x.example","result":[{"error":"name resolution failed"}]}"#,
+        );
+        let t = &got.trace;
+        assert_eq!(t.target.addr, None);
+        assert_eq!(
+            (t.target.name.as_str(), t.target.host.as_str()),
+            ("x.example", "x.example")
+        );
+        assert!(!t.reached);
+        assert_eq!(t.hops.len(), 1);
+        assert!(t.hops[0].is_silent());
+        assert_eq!(t.hops[0].sent, 0);
+        assert!(t.destination_hop().is_none());
+        // It reaches the record as `"addr": null`, the field kept.
+        let record = serde_json::to_value(&got.trace).unwrap();
+        assert!(record["target"]["addr"].is_null());
+        assert!(record["target"].as_object().unwrap().contains_key("addr"));
     }
 
     #[test]

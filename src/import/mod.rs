@@ -118,11 +118,18 @@ pub(crate) struct Converted {
 /// Read traces from JSON Lines or a JSON array of records, one at a time.
 ///
 /// Records the format does not trace (scamper `cycle-start`, `tracelb`, M-Lab
-/// metadata lines, ...) and blank lines are skipped silently.
+/// metadata lines, ...) are checked and skipped. Blank lines of JSON Lines
+/// are skipped for Atlas results; scamper writes none, so in scamper input
+/// each is an error (see [`scamper`]).
 pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
+    let blank_lines = match format {
+        InputFormat::Atlas => BlankLines::Skip,
+        InputFormat::Scamper => BlankLines::Report,
+    };
     Reader {
-        records: Records::new(input),
+        records: Records::new(input, blank_lines),
         format,
+        scamper: scamper::Stream::default(),
     }
 }
 
@@ -131,6 +138,8 @@ pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
 pub struct Reader<R> {
     records: Records<R>,
     format: InputFormat,
+    /// What a scamper stream remembers between records (open cycles).
+    scamper: scamper::Stream,
 }
 
 impl<R: BufRead> Iterator for Reader<R> {
@@ -138,14 +147,14 @@ impl<R: BufRead> Iterator for Reader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (line, raw) = self.records.next()?;
+            let (line, raw) = self.records.next_record()?;
             let bytes = match raw {
-                Ok(bytes) => bytes,
+                Ok(()) => self.records.record(),
                 Err(message) => return Some(Err(ImportError::new(line, message))),
             };
             let converted = match self.format {
-                InputFormat::Atlas => atlas::convert(&bytes).map(Some),
-                InputFormat::Scamper => scamper::convert(&bytes),
+                InputFormat::Atlas => atlas::convert(bytes).map(Some),
+                InputFormat::Scamper => self.scamper.convert(bytes),
             };
             match converted {
                 Ok(Some(c)) => {
@@ -176,11 +185,28 @@ enum Layout {
     Done,
 }
 
+/// What a blank line of JSON Lines is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlankLines {
+    /// Nothing: skipped.
+    Skip,
+    /// An error of that line (for writers that never produce one).
+    Report,
+}
+
+/// The error of a blank line under [`BlankLines::Report`].
+const BLANK_LINE: &str =
+    "empty line: scamper writes one JSON record on every line, never an empty one";
+
 /// Splits the input into raw records, each with the line it starts on.
 #[derive(Debug)]
 struct Records<R> {
     input: R,
     layout: Layout,
+    blank_lines: BlankLines,
+    /// Blank lines before the first record (consumed while detecting the
+    /// layout), still to be reported under [`BlankLines::Report`].
+    leading_blank: std::ops::Range<usize>,
     /// The 1-based line the reader is on.
     line: usize,
     buf: Vec<u8>,
@@ -195,10 +221,12 @@ struct Scan {
 }
 
 impl<R: BufRead> Records<R> {
-    fn new(input: R) -> Self {
+    fn new(input: R, blank_lines: BlankLines) -> Self {
         Self {
             input,
             layout: Layout::Unknown,
+            blank_lines,
+            leading_blank: 0..0,
             line: 1,
             buf: Vec::new(),
         }
@@ -230,7 +258,7 @@ impl<R: BufRead> Records<R> {
     }
 
     /// The next non-blank line.
-    fn next_line(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+    fn next_line(&mut self) -> Option<(usize, Result<(), String>)> {
         loop {
             self.buf.clear();
             let line = self.line;
@@ -242,9 +270,14 @@ impl<R: BufRead> Records<R> {
                 Ok(_) => {
                     self.line += 1;
                     if self.buf.iter().all(u8::is_ascii_whitespace) {
+                        // Spaces after the last line break are no line.
+                        let terminated = self.buf.last() == Some(&b'\n');
+                        if self.blank_lines == BlankLines::Report && terminated {
+                            return Some((line, Err(BLANK_LINE.to_string())));
+                        }
                         continue;
                     }
-                    return Some((line, Ok(std::mem::take(&mut self.buf))));
+                    return Some((line, Ok(())));
                 }
                 Err(e) => {
                     self.layout = Layout::Done;
@@ -255,7 +288,7 @@ impl<R: BufRead> Records<R> {
     }
 
     /// The next element of the JSON array, as raw bytes.
-    fn next_element(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+    fn next_element(&mut self) -> Option<(usize, Result<(), String>)> {
         self.buf.clear();
         let mut start = self.line;
         let mut scan = Scan::default();
@@ -273,7 +306,7 @@ impl<R: BufRead> Records<R> {
                 return Some((start, Err(message)));
             }
             let mut used = 0;
-            let mut finished: Option<(usize, Result<Vec<u8>, String>)> = None;
+            let mut finished: Option<(usize, Result<(), String>)> = None;
             for &byte in chunk {
                 used += 1;
                 if byte == b'\n' {
@@ -305,7 +338,7 @@ impl<R: BufRead> Records<R> {
                             break;
                         }
                     }
-                    finished = Some((start, Ok(std::mem::take(&mut self.buf))));
+                    finished = Some((start, Ok(())));
                     break;
                 }
                 if self.buf.is_empty() {
@@ -330,10 +363,16 @@ impl<R: BufRead> Records<R> {
     }
 }
 
-impl<R: BufRead> Iterator for Records<R> {
-    type Item = (usize, Result<Vec<u8>, String>);
+impl<R: BufRead> Records<R> {
+    /// The bytes of the record [`next_record`](Self::next_record) found.
+    fn record(&self) -> &[u8] {
+        &self.buf
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record, with the line it starts on: `Ok(())` when its bytes
+    /// are in [`record`](Self::record) (one buffer, reused, so reading
+    /// allocates nothing per record once it has grown to the longest one).
+    fn next_record(&mut self) -> Option<(usize, Result<(), String>)> {
         if self.layout == Layout::Unknown {
             match self.detect() {
                 Ok(layout) => self.layout = layout,
@@ -342,6 +381,14 @@ impl<R: BufRead> Iterator for Records<R> {
                     return Some((self.line, Err(message)));
                 }
             }
+            // Every line `detect` passed was blank; in an array they are
+            // only whitespace, but not in JSON Lines.
+            if self.blank_lines == BlankLines::Report && self.layout != Layout::Array {
+                self.leading_blank = 1..self.line;
+            }
+        }
+        if let Some(line) = self.leading_blank.next() {
+            return Some((line, Err(BLANK_LINE.to_string())));
         }
         match self.layout {
             Layout::Lines => self.next_line(),
@@ -455,8 +502,8 @@ mod tests {
         assert_eq!(out[0].as_ref().unwrap().line, 2);
         assert_eq!(out[1].as_ref().unwrap().line, 3);
         assert_eq!(
-            out[1].as_ref().unwrap().trace.target.addr.to_string(),
-            "198.51.100.1"
+            out[1].as_ref().unwrap().trace.target.addr,
+            Some("198.51.100.1".parse().unwrap())
         );
     }
 
@@ -496,7 +543,13 @@ mod tests {
     #[test]
     fn empty_inputs_give_nothing() {
         assert!(all("", InputFormat::Atlas).is_empty());
-        assert!(all("  \n ", InputFormat::Scamper).is_empty());
+        assert!(all("  \n ", InputFormat::Atlas).is_empty());
+        assert!(all("", InputFormat::Scamper).is_empty());
+        assert!(all(" [ ] ", InputFormat::Scamper).is_empty());
+        // scamper writes no empty lines (see `scamper`).
+        let out = all("  \n ", InputFormat::Scamper);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].as_ref().unwrap_err().line, 1);
         assert!(all(" [ ] ", InputFormat::Atlas).is_empty());
     }
 

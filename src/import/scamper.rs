@@ -6,13 +6,29 @@
 //! - `{"type":"trace", ...}` gives one trace;
 //! - other scamper record types (`cycle-start`, `cycle-stop`, `cycle-def`,
 //!   `list`, `tracelb`, `ping`, `dealias`, `neighbourdisc`, `tbit`, `sting`,
-//!   `sniff`, `host`, `http`, `udpprobe`) are skipped: `tracelb` (MDA) gives
+//!   `sniff`, `host`, `http`, `udpprobe`) give no trace: `tracelb` (MDA) gives
 //!   a graph of load-balanced paths, not one path per TTL;
-//! - an object without `type` is M-Lab's metadata line (with `UUID`), skipped,
-//!   or M-Lab's single-object form `{"Metadata":…,"CycleStart":…,"Trace":…,
+//! - an object without `type` is M-Lab's metadata line (with `UUID`), or
+//!   M-Lab's single-object form `{"Metadata":…,"CycleStart":…,"Trace":…,
 //!   "CycleStop":…}`, whose `Trace` is imported;
 //! - any other `type`, or an object without `type` that is neither of those,
 //!   is an error: scamper's set of record types is closed.
+//!
+//! Structure. Records that give no trace are still checked for what scamper
+//! (and M-Lab's traceroute-caller, for its metadata) always writes, and a
+//! record that breaks it is an error of its line:
+//!
+//! - cycles: a `cycle-stop` closes a `cycle-start` seen before it with the
+//!   same `list_name` and `id`; a cycle is not started twice while open.
+//!   (A cycle left open at the end is not reported: a run cut short leaves
+//!   one, and its records are whole.)
+//! - `tracelb`: `src` and `dst` are addresses, and a node with `linkc`
+//!   links carries at least `linkc` entries in `links` (scamper writes a
+//!   node's links with the node; real files hold one entry or more per link,
+//!   never fewer, so a node claiming links it does not carry is damaged).
+//! - M-Lab metadata: `UUID` is a non-empty string (it names the measurement).
+//! - JSON Lines: scamper writes one record on every line, so an empty line
+//!   is an error (in a JSON array, whitespace is just whitespace).
 //!
 //! Mapping: target `dst` (named after it), vantage `src`, protocol from
 //! `method` (`icmp-echo*` → ICMP, `udp*` → UDP, `tcp*` → TCP), destination
@@ -20,19 +36,23 @@
 //!
 //! Hops. scamper lists replies only, each with its `probe_ttl`; replies are
 //! grouped by `probe_ttl`. An `addr` of `*` or the empty string is no
-//! responder (M-Lab writes those for anonymised hops). The hop list runs from
-//! `firsthop` (default 1) to the larger of `hop_count` and the highest
-//! `probe_ttl`, silent TTLs filled in (M-Lab's test files hold replies beyond
-//! `hop_count`, so it is not taken as a bound). `sent` is the highest
-//! `probe_id` at the TTL (scamper numbers the attempts of a TTL from 1 and
-//! moves on after an answer), at least the number of replies; a silent TTL
-//! sent `attempts` probes (1 when unknown). `received` counts replies with an `rtt`.
+//! responder (M-Lab writes those for anonymised hops). scamper keeps the
+//! replies of TTL `t` in slot `t` of a table of `hop_count` slots and writes
+//! the slots from `firsthop` (default 1) on, so a reply whose `probe_ttl` lies
+//! outside `firsthop..=hop_count` cannot come from scamper: the record is an
+//! error. The hop list runs from `firsthop` to `hop_count` (or the highest
+//! `probe_ttl` when `hop_count` is absent), silent TTLs filled in. `sent` is
+//! the highest `probe_id` at the TTL (scamper numbers the attempts of a TTL
+//! from 1 and moves on after an answer), at least the number of replies; a
+//! silent TTL sent `attempts` probes (1 when unknown). `received` counts
+//! replies with an `rtt`.
 //!
 //! `reached` is true when `stop_reason` is `COMPLETED` or a hop answered
 //! from `dst`.
 
 use super::{json_error, rank_addrs, rfc3339, rtt_stats, Converted};
 use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 use std::net::IpAddr;
@@ -86,25 +106,166 @@ struct ScamperHop {
     rtt: Option<f64>,
 }
 
-/// Convert one raw record; `Ok(None)` for records that are not traces.
-pub(crate) fn convert(bytes: &[u8]) -> Result<Option<Converted>, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
-    let Value::Object(object) = &value else {
+/// The fields of a `cycle-start` or `cycle-stop` that name the cycle.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+struct Cycle {
+    list_name: Option<String>,
+    id: Option<u64>,
+}
+
+impl Cycle {
+    fn describe(&self) -> String {
+        let id = self
+            .id
+            .map_or_else(|| "without id".to_string(), |i| i.to_string());
+        match &self.list_name {
+            Some(list) => format!("{id} of list `{list}`"),
+            None => id,
+        }
+    }
+}
+
+/// The fields of a `tracelb` record that are checked.
+#[derive(Debug, Deserialize)]
+struct Tracelb {
+    src: String,
+    dst: String,
+    #[serde(default)]
+    nodes: Vec<TracelbNode>,
+}
+
+/// One node of a `tracelb` graph.
+#[derive(Debug, Deserialize)]
+struct TracelbNode {
+    addr: Option<String>,
+    #[serde(default)]
+    linkc: u32,
+    #[serde(default)]
+    links: Vec<IgnoredAny>,
+}
+
+/// What the reader remembers between the records of one scamper stream.
+#[derive(Debug, Default)]
+pub(crate) struct Stream {
+    /// Cycles started and not yet stopped.
+    open_cycles: Vec<Cycle>,
+}
+
+impl Stream {
+    /// Convert one raw record; `Ok(None)` for records that are not traces.
+    pub(crate) fn convert(&mut self, bytes: &[u8]) -> Result<Option<Converted>, String> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+        let Value::Object(object) = &value else {
+            return Err("a record must be a JSON object".to_string());
+        };
+        match object.get("type") {
+            Some(Value::String(kind)) => match kind.as_str() {
+                "trace" => convert_trace(value).map(Some),
+                "cycle-start" => self.start_cycle(value).map(|()| None),
+                "cycle-stop" => self.stop_cycle(value).map(|()| None),
+                "tracelb" => check_tracelb(value).map(|()| None),
+                kind if SKIPPED_TYPES.contains(&kind) => Ok(None),
+                kind => Err(format!("unknown scamper record type `{kind}`")),
+            },
+            Some(other) => Err(format!("field `type` must be a string, not {other}")),
+            None => convert_mlab(value),
+        }
+    }
+
+    fn start_cycle(&mut self, value: Value) -> Result<(), String> {
+        let cycle: Cycle =
+            serde_json::from_value(value).map_err(|e| format!("invalid cycle-start: {e}"))?;
+        if self.open_cycles.contains(&cycle) {
+            return Err(format!(
+                "cycle-start of cycle {} while that cycle is already open",
+                cycle.describe()
+            ));
+        }
+        self.open_cycles.push(cycle);
+        Ok(())
+    }
+
+    fn stop_cycle(&mut self, value: Value) -> Result<(), String> {
+        let cycle: Cycle =
+            serde_json::from_value(value).map_err(|e| format!("invalid cycle-stop: {e}"))?;
+        match self.open_cycles.iter().position(|c| *c == cycle) {
+            Some(i) => {
+                self.open_cycles.remove(i);
+                Ok(())
+            }
+            None if self.open_cycles.is_empty() => Err(format!(
+                "cycle-stop of cycle {} without a cycle-start before it",
+                cycle.describe()
+            )),
+            None => Err(format!(
+                "cycle-stop of cycle {} does not match the open cycle {}",
+                cycle.describe(),
+                self.open_cycles
+                    .iter()
+                    .map(Cycle::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+/// An object without `type`: M-Lab's metadata line or single-object form.
+fn convert_mlab(value: Value) -> Result<Option<Converted>, String> {
+    let Value::Object(mut object) = value else {
         return Err("a record must be a JSON object".to_string());
     };
-    match object.get("type") {
-        Some(Value::String(kind)) if kind == "trace" => convert_trace(value).map(Some),
-        Some(Value::String(kind)) if SKIPPED_TYPES.contains(&kind.as_str()) => Ok(None),
-        Some(Value::String(kind)) => Err(format!("unknown scamper record type `{kind}`")),
-        Some(other) => Err(format!("field `type` must be a string, not {other}")),
-        None => match object.get("Trace") {
-            Some(trace) => {
-                convert(trace.to_string().as_bytes()).map_err(|e| format!("field `Trace`: {e}"))
+    if let Some(trace) = object.remove("Trace") {
+        if let Some(metadata) = object.get("Metadata") {
+            check_uuid(metadata).map_err(|e| format!("field `Metadata`: {e}"))?;
+        }
+        match trace.get("type") {
+            Some(Value::String(kind)) if kind == "trace" => {}
+            other => {
+                return Err(format!(
+                    "field `Trace`: `type` must be \"trace\", not {}",
+                    other.map_or_else(|| "missing".to_string(), ToString::to_string)
+                ))
             }
-            None if object.contains_key("UUID") => Ok(None),
-            None => Err("record has no `type`".to_string()),
-        },
+        }
+        return convert_trace(trace)
+            .map(Some)
+            .map_err(|e| format!("field `Trace`: {e}"));
     }
+    if object.contains_key("UUID") {
+        return check_uuid(&Value::Object(object)).map(|()| None);
+    }
+    Err("record has no `type`".to_string())
+}
+
+/// An M-Lab metadata object names its measurement by a non-empty `UUID`.
+fn check_uuid(metadata: &Value) -> Result<(), String> {
+    match metadata.get("UUID") {
+        Some(Value::String(uuid)) if !uuid.trim().is_empty() => Ok(()),
+        Some(Value::String(_)) => Err("M-Lab metadata with an empty `UUID`".to_string()),
+        Some(other) => Err(format!("field `UUID` must be a string, not {other}")),
+        None => Err("M-Lab metadata without `UUID`".to_string()),
+    }
+}
+
+/// Check a `tracelb` record (see the module docs); it gives no trace.
+fn check_tracelb(value: Value) -> Result<(), String> {
+    let tracelb: Tracelb =
+        serde_json::from_value(value).map_err(|e| format!("invalid tracelb: {e}"))?;
+    parse_addr(&tracelb.src).map_err(|e| format!("field `src`: {e}"))?;
+    parse_addr(&tracelb.dst).map_err(|e| format!("field `dst`: {e}"))?;
+    for (index, node) in tracelb.nodes.iter().enumerate() {
+        if node.links.len() < node.linkc as usize {
+            return Err(format!(
+                "tracelb node {} ({}) has linkc {} but carries {} links",
+                index + 1,
+                node.addr.as_deref().unwrap_or("no addr"),
+                node.linkc,
+                node.links.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Convert a record known to be a `trace`.
@@ -132,13 +293,21 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
     let first = trace.firsthop.unwrap_or(1).max(1);
     let mut last = trace.hop_count.unwrap_or(0);
     for reply in &trace.hops {
-        if reply.probe_ttl == 0 || reply.probe_ttl > 255 {
+        let ttl = reply.probe_ttl;
+        if ttl == 0 || ttl > 255 {
+            return Err(format!("hop with probe_ttl {ttl} outside 1-255"));
+        }
+        if ttl < first {
             return Err(format!(
-                "hop with probe_ttl {} outside 1-255",
-                reply.probe_ttl
+                "hop with probe_ttl {ttl} before the trace's firsthop {first}"
             ));
         }
-        last = last.max(reply.probe_ttl);
+        if let Some(count) = trace.hop_count.filter(|&count| ttl > count) {
+            return Err(format!(
+                "hop with probe_ttl {ttl} beyond the trace's hop_count {count} (scamper keeps one slot per TTL up to hop_count)"
+            ));
+        }
+        last = last.max(ttl);
     }
     let first =
         u8::try_from(first).map_err(|_| format!("field `firsthop`: {first} is beyond TTL 255"))?;
@@ -190,7 +359,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             target: TargetRef {
                 name: trace.dst.clone(),
                 host: trace.dst.clone(),
-                addr: dst,
+                addr: Some(dst),
             },
             vantage: VantageRef {
                 name: trace.src,
@@ -247,19 +416,140 @@ mod tests {
         assert!(!t.reached);
     }
 
+    const TRACELB: &str = r#"{"type":"tracelb","src":"::ffff:10.0.0.100","dst":"2001:db8::1","nodec":2,"nodes":[{"addr":"2001:db8::2","linkc":1,"links":[[{"addr":"2001:db8::3"}]]},{"addr":"2001:db8::3","linkc":2,"links":[[{"addr":"2001:db8::1"}],[{"addr":"2001:db8::4"}]]}]}"#;
+
+    /// The 1-based lines of the errors in `out`.
+    fn error_lines(out: &[Result<Imported, ImportError>]) -> Vec<usize> {
+        out.iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.line))
+            .collect()
+    }
+
     #[test]
     fn other_record_types_are_skipped_and_unknown_ones_are_errors() {
         let input = format!(
-            "{{\"UUID\":\"x\"}}\n{{\"type\":\"cycle-start\"}}\n{{\"type\":\"tracelb\"}}\n{TRACE}\n{{\"type\":\"cycle-extra\"}}\n{{\"type\":\"trace\"}}\n{{\"a\":1}}\n"
+            "{{\"UUID\":\"x\"}}\n{{\"type\":\"cycle-start\"}}\n{TRACELB}\n{TRACE}\n{{\"type\":\"cycle-extra\"}}\n{{\"type\":\"trace\"}}\n{{\"a\":1}}\n{{\"type\":\"cycle-stop\"}}\n"
         );
         let out = all(&input);
         assert_eq!(out.len(), 4, "{out:?}");
         assert_eq!(out[0].as_ref().unwrap().line, 4);
-        let lines: Vec<usize> = out[1..]
-            .iter()
-            .map(|r| r.as_ref().unwrap_err().line)
-            .collect();
-        assert_eq!(lines, vec![5, 6, 7]);
+        assert_eq!(error_lines(&out), vec![5, 6, 7]);
+    }
+
+    #[test]
+    fn cycles_pair_up() {
+        let start = |list: &str, id: u32| {
+            format!(r#"{{"type":"cycle-start","list_name":"{list}","id":{id},"start_time":1}}"#)
+        };
+        let stop = |list: &str, id: u32| {
+            format!(r#"{{"type":"cycle-stop","list_name":"{list}","id":{id},"stop_time":2}}"#)
+        };
+        let input = [
+            start("a", 1),     // 1
+            TRACE.to_string(), // 2
+            stop("a", 1),      // 3
+            stop("a", 1),      // 4: never (again) started
+            start("b", 2),     // 5
+            start("b", 2),     // 6: started twice
+            stop("b", 3),      // 7: not the open cycle
+            stop("b", 2),      // 8
+            start("c", 4),     // 9: left open at the end, not reported
+            TRACE.to_string(), // 10
+        ]
+        .join("\n");
+        let out = all(&input);
+        assert_eq!(error_lines(&out), vec![4, 6, 7], "{out:?}");
+        let e = |line| {
+            out.iter()
+                .find_map(|r| r.as_ref().err().filter(|e| e.line == line))
+                .unwrap()
+        };
+        assert!(e(4).message.contains("without a cycle-start"), "{}", e(4));
+        assert!(e(6).message.contains("already open"), "{}", e(6));
+        assert!(
+            e(7).message
+                .contains("does not match the open cycle 2 of list `b`"),
+            "{}",
+            e(7)
+        );
+        assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2);
+    }
+
+    #[test]
+    fn tracelb_records_are_checked_but_give_no_trace() {
+        assert!(all(TRACELB).is_empty());
+        let bad = [
+            // The second node claims two links and carries one.
+            TRACELB.replace(
+                r#"[[{"addr":"2001:db8::1"}],[{"addr":"2001:db8::4"}]]"#,
+                r#"[[{"addr":"2001:db8::1"}]]"#,
+            ),
+            // A node with links and no `links` at all.
+            TRACELB.replace(r#","links":[[{"addr":"2001:db8::3"}]]"#, ""),
+            TRACELB.replace(r#""dst":"2001:db8::1""#, r#""dst":"x""#),
+            r#"{"type":"tracelb"}"#.to_string(),
+        ];
+        for bad in bad {
+            let out = all(&bad);
+            assert_eq!(error_lines(&out), vec![1], "{bad}");
+        }
+        let out = all(&TRACELB.replace(
+            r#""linkc":1,"links":[[{"addr":"2001:db8::3"}]]"#,
+            r#""linkc":1"#,
+        ));
+        assert!(
+            out[0]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("linkc 1 but carries 0 links"),
+            "{out:?}"
+        );
+        // More entries than links, as real files have, are fine.
+        let more = TRACELB.replace(r#""linkc":2"#, r#""linkc":1"#);
+        assert!(all(&more).is_empty());
+    }
+
+    #[test]
+    fn mlab_metadata_needs_a_uuid() {
+        for bad in [r#"{"UUID":""}"#, r#"{"UUID":"  "}"#, r#"{"UUID":7}"#] {
+            assert_eq!(error_lines(&all(bad)), vec![1], "{bad}");
+        }
+        let single = format!(r#"{{"Metadata":{{"UUID":""}},"Trace":{TRACE}}}"#);
+        assert!(all(&single)[0]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("empty `UUID`"));
+    }
+
+    #[test]
+    fn replies_outside_the_hop_table_are_errors() {
+        for bad in [
+            TRACE.replace(r#""probe_ttl":4"#, r#""probe_ttl":5"#),
+            TRACE.replace(r#""firsthop":1"#, r#""firsthop":2"#),
+        ] {
+            let out = all(&bad);
+            assert_eq!(error_lines(&out), vec![1], "{bad}");
+        }
+        // Without hop_count the replies decide how far the trace went.
+        let out = all(&TRACE.replace(r#""hop_count":4,"#, ""));
+        assert_eq!(out[0].as_ref().unwrap().trace.hops.len(), 4);
+    }
+
+    #[test]
+    fn blank_lines_are_errors_in_json_lines_only() {
+        let input = format!("\n{TRACE}\n\n  \n{TRACE}\n\n");
+        let out = all(&input);
+        assert_eq!(error_lines(&out), vec![1, 3, 4, 6], "{out:?}");
+        assert!(out[0].as_ref().unwrap_err().message.contains("empty line"));
+        assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2);
+        // Trailing spaces without a line break are no line.
+        assert!(all(&format!("{TRACE}\n  ")).iter().all(Result::is_ok));
+        // In a JSON array, line breaks are whitespace.
+        let out = all(&format!("\n\n[\n\n{TRACE},\n\n{TRACE}\n\n]\n\n"));
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(Result::is_ok), "{out:?}");
     }
 
     #[test]
@@ -270,7 +560,7 @@ mod tests {
         let input = format!("{{\"Metadata\":{{\"UUID\":\"u\"}},\"Trace\":{inner}}}");
         let out = all(&input);
         let t = &out[0].as_ref().unwrap().trace;
-        assert_eq!(t.target.addr.to_string(), "192.0.2.9");
+        assert_eq!(t.target.addr, Some("192.0.2.9".parse().unwrap()));
         assert!(t.reached, "the destination answered at TTL 3");
     }
 

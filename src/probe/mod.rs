@@ -86,11 +86,33 @@ impl ProbeSettings {
     }
 }
 
+/// What a probe is sent to: unlike a [`TargetRef`], whose address may be
+/// unknown (an imported measurement), a probe always has a concrete address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    /// Unique target name.
+    pub name: String,
+    /// The host name or address literal as configured or given.
+    pub host: String,
+    /// The address probed.
+    pub addr: IpAddr,
+}
+
+impl From<ProbeTarget> for TargetRef {
+    fn from(t: ProbeTarget) -> Self {
+        Self {
+            name: t.name,
+            host: t.host,
+            addr: Some(t.addr),
+        }
+    }
+}
+
 /// One trace to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceRequest {
     /// What to trace; `target.addr` is probed.
-    pub target: TargetRef,
+    pub target: ProbeTarget,
     /// Who traces.
     pub vantage: VantageRef,
     /// How.

@@ -374,7 +374,7 @@ fn merge(request: TraceRequest, started: SystemTime, flows: &[FlowResult]) -> Tr
         .collect();
     let port = request.settings.effective_port();
     Trace {
-        target: request.target,
+        target: request.target.into(),
         vantage: request.vantage,
         protocol: request.settings.protocol,
         port,
@@ -476,7 +476,8 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{TargetRef, VantageRef};
+    use crate::model::VantageRef;
+    use crate::probe::ProbeTarget;
 
     fn tally(addrs: &[(&str, u32)], sent: u32) -> TtlTally {
         let mut t = TtlTally {
@@ -515,7 +516,7 @@ mod tests {
             f
         };
         let request = TraceRequest {
-            target: TargetRef {
+            target: ProbeTarget {
                 name: "t".into(),
                 host: "198.51.100.10".into(),
                 addr: "198.51.100.10".parse().unwrap(),
@@ -532,7 +533,7 @@ mod tests {
         assert_eq!(trace.hops.len(), 3);
         assert_eq!(trace.hops[0].received, 2);
         assert!(trace.hops[1].is_silent());
-        assert_eq!(trace.hops[2].addr, trace.target.addr.into());
+        assert_eq!(trace.hops[2].addr, trace.target.addr);
     }
 
     #[test]

