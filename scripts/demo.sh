@@ -68,6 +68,11 @@ deadline = "1s"
 listen = "127.0.0.1:19968"
 [store]
 path = "$work/transitwatch.db"
+[alert]
+retry_initial = "500ms"
+[[alert.webhook]]
+url = "http://127.0.0.1:9000/hook"
+format = "alertmanager"
 [[target]]
 name = "gov-portal"
 host = "portal.gov.ls.test"
@@ -86,10 +91,14 @@ host = "silent.ls.test"
 name = "ghost"
 host = "nosuch.ls.test"
 TOML
+# A webhook receiver at the vantage stands in for a regulator's endpoint.
+ip netns exec "$prefix-v" python3 tests/tools/webhook_receiver.py \
+  --listen 127.0.0.1:9000 --out "$work/hooks.jsonl" &
+receiver=$!
 # `ip netns exec` execs the daemon, so $! is the daemon itself.
 ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch.toml" --state-dir "$work/state" 2>"$work/daemon.log" &
 daemon=$!
-trap 'kill $daemon 2>/dev/null || true; bash $lab down $prefix' EXIT
+trap 'kill $daemon $receiver 2>/dev/null || true; bash $lab down $prefix' EXIT
 scrape() { ip netns exec "$prefix-v" curl -s "http://127.0.0.1:19968$1"; }
 until [ "$(ip netns exec "$prefix-v" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19968/readyz)" = 200 ]; do sleep 0.2; done
 sleep 3
@@ -105,6 +114,15 @@ say "The portal moves onto the ZA route"
 bash $lab route $prefix za 198.51.100.10/32
 sleep 6
 scrape /metrics | grep -E '^transitwatch_(path_verdict\{target="gov-portal".*\} 1|country_dependency_ratio|path_changes_total\{target="gov-portal")'
+say "What the webhook received (Alertmanager's format; one post per transition)"
+python3 - "$work/hooks.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    body = json.loads(line)["body"]
+    for a in body["alerts"]:
+        print("%s %s %s" % (a["status"], a["labels"]["alertname"], a["labels"]["target"]))
+        print("  " + a["annotations"]["description"])
+PY
 
 say "SIGTERM: the daemon drains and stops"
 kill -TERM $daemon
