@@ -9,157 +9,63 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::records::{domestic as domestic_route, via_za};
+use support::services::Service;
+use support::webhook::{notification_ids, Receiver};
 use transitwatch::alert::{Notifier, Subject};
 use transitwatch::config::{AlertConfig, CaFile, Config, Secret, WebhookConfig, WebhookFormat};
 use transitwatch::metrics::Metrics;
-use transitwatch::model::{
-    CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, TargetRef, Trace, TraceRecord,
-    VantageRef, VerdictClass,
-};
+use transitwatch::model::TraceRecord;
 
 const SECRET: &str = "s3cret-for-tests";
-
-fn receiver_script() -> PathBuf {
-    support::root().join("tests/tools/webhook_receiver.py")
-}
 
 fn tls_dir() -> PathBuf {
     support::root().join("tests/resources/tls")
 }
 
-/// A receiver process; killed on drop.
-struct Receiver {
-    child: Child,
-    port: u16,
-    out: PathBuf,
+/// A receiver on this host's loopback, on a free port.
+fn receiver(dir: &std::path::Path, name: &str, extra: &[&str]) -> Receiver {
+    Receiver::local(dir, name, "127.0.0.1:0", extra)
 }
 
-impl Receiver {
-    fn start(dir: &Path, name: &str, extra: &[&str]) -> Receiver {
-        let out = dir.join(format!("{name}.jsonl"));
-        let port_file = dir.join(format!("{name}.port"));
-        let child = Command::new("python3")
-            .arg(receiver_script())
-            .args(["--listen", "127.0.0.1:0", "--out"])
-            .arg(&out)
-            .arg("--port-file")
-            .arg(&port_file)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the webhook receiver (python3)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                break text.trim().parse().unwrap();
-            }
-            assert!(Instant::now() < deadline, "the receiver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Receiver { child, port, out }
-    }
-
-    fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// Wait until at least `n` posts arrived (hang guard: 30 s).
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let lines = self.lines();
-            if lines.len() >= n {
-                return lines;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} posts, got {}: {lines:#?}",
-                lines.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// Wait until at least `n` posts arrived (hang guard: 30 s), yielding to
+/// the notifier's tasks on this runtime meanwhile.
+async fn wait_posts(receiver: &Receiver, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let posts = receiver.posts();
+        if posts.len() >= n {
+            return posts;
         }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} posts, got {}: {posts:#?}\n{}",
+            posts.len(),
+            receiver.service().log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Unix time of an RFC 3339 UTC time.
+fn unix(at: &str) -> i64 {
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339")
+        .unix_timestamp()
 }
 
-fn cc(s: &str) -> CountryCode {
-    s.parse().unwrap()
-}
-
-/// A trace record of the portal with the given verdict.
-fn record(class: VerdictClass, violation: bool, via: &[&str], at: &str) -> TraceRecord {
-    let countries: Vec<CountryCode> = via.iter().map(|c| cc(c)).collect();
-    let foreign: Vec<CountryCode> = via.iter().filter(|c| **c != "LS").map(|c| cc(c)).collect();
-    let hops = countries
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Hop {
-            ttl: u8::try_from(i + 1).unwrap(),
-            addr: Some(format!("198.18.{}.2", i + 1).parse().unwrap()),
-            addrs: vec![],
-            sent: 3,
-            received: 3,
-            rtt_ms: None,
-            geo: HopGeo {
-                country: Some(*c),
-                asn: Some(64500 + u32::try_from(i).unwrap()),
-                source: GeoSource::Override,
-                ..HopGeo::default()
-            },
-        })
-        .collect();
-    TraceRecord::new(
-        Trace {
-            target: TargetRef {
-                name: "gov-portal".into(),
-                host: "portal.gov.ls.test".into(),
-                addr: Some("198.51.100.10".parse().unwrap()),
-            },
-            vantage: VantageRef {
-                name: "maseru-lab".into(),
-                country: Some(cc("LS")),
-            },
-            protocol: Protocol::Icmp,
-            port: None,
-            started_at: at.into(),
-            reached: true,
-            hops,
-        },
-        PathVerdict {
-            class,
-            countries,
-            foreign_countries: foreign,
-            foreign_asns: vec![64501],
-            violation,
-            path_id: "0123456789abcdef".into(),
-            explanation: "gov-portal (LS) is reached via ZA: hop 2 is located in South Africa"
-                .into(),
-            suspect_countries: vec![],
-            anomalies: vec![],
-        },
-    )
-}
-
+/// The portal over the lab's ZA route (LS, ZA, LS: foreign transit, a
+/// violation of the home-only policy), judged by the real analysis.
 fn transit(at: &str) -> TraceRecord {
-    record(VerdictClass::ForeignTransit, true, &["LS", "ZA", "LS"], at)
+    via_za("gov-portal", unix(at))
 }
 
+/// The portal over the domestic route.
 fn domestic(at: &str) -> TraceRecord {
-    record(VerdictClass::Domestic, false, &["LS", "LS"], at)
+    domestic_route("gov-portal", unix(at))
 }
 
 const SUBJECT: Subject<'static> = Subject {
@@ -218,26 +124,26 @@ fn metric(metrics: &Metrics, series: &str) -> f64 {
 #[tokio::test]
 async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = Receiver::start(
+    let plain = receiver(
         dir.path(),
         "plain",
         &["--secret", SECRET, "--status", "503,503"],
     );
     let cert = tls_dir().join("receiver.pem");
     let key = tls_dir().join("receiver.key");
-    let tls = Receiver::start(
+    let tls = receiver(
         dir.path(),
         "tls",
         &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()],
     );
     let mut am = webhook(
-        format!("http://127.0.0.1:{}/hook", plain.port),
+        format!("http://127.0.0.1:{}/hook", plain.port()),
         WebhookFormat::Alertmanager,
         "ops",
     );
     am.secret = Some(Secret::new(SECRET));
     let mut json = webhook(
-        format!("https://localhost:{}/tw", tls.port),
+        format!("https://localhost:{}/tw", tls.port()),
         WebhookFormat::Json,
         "archive",
     );
@@ -252,21 +158,14 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
     notifier.observe(SUBJECT, &transit("2026-01-01T00:10:00Z"));
     notifier.observe(SUBJECT, &domestic("2026-01-01T00:15:00Z"));
 
-    let posts = plain.wait_for(4).await;
+    let posts = wait_posts(&plain, 4).await;
     let answered: Vec<i64> = posts
         .iter()
         .map(|p| p["answered"].as_i64().unwrap())
         .collect();
     assert_eq!(answered, [503, 503, 200, 200]);
     // The same firing notification three times (two refusals), then the resolved one.
-    let ids: Vec<&str> = posts
-        .iter()
-        .map(|p| {
-            p["headers"]["x-transitwatch-notification-id"]
-                .as_str()
-                .unwrap()
-        })
-        .collect();
+    let ids = notification_ids(&posts);
     assert_eq!(ids[0], ids[1]);
     assert_eq!(ids[1], ids[2]);
     assert_ne!(ids[2], ids[3]);
@@ -298,7 +197,7 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
         "one alert, two notifications"
     );
 
-    let posts = tls.wait_for(2).await;
+    let posts = wait_posts(&tls, 2).await;
     assert_eq!(posts.len(), 2);
     let body = &posts[0]["body"];
     assert_eq!(body["schema"], "transitwatch.alert/1");
@@ -345,12 +244,12 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
 #[tokio::test]
 async fn a_client_error_is_not_retried_and_the_next_notification_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(dir.path(), "r", &["--status", "400"]);
+    let receiver = receiver(dir.path(), "r", &["--status", "400"]);
     let metrics = Metrics::new("test");
     let notifier = Notifier::start(
         dir.path(),
         &settings(vec![webhook(
-            format!("http://127.0.0.1:{}/", receiver.port),
+            format!("http://127.0.0.1:{}/", receiver.port()),
             WebhookFormat::Alertmanager,
             "r",
         )]),
@@ -358,14 +257,14 @@ async fn a_client_error_is_not_retried_and_the_next_notification_goes_on() {
     );
     notifier.observe(SUBJECT, &transit("2026-01-01T00:05:00Z"));
     notifier.observe(SUBJECT, &domestic("2026-01-01T00:10:00Z"));
-    let posts = receiver.wait_for(2).await;
+    let posts = wait_posts(&receiver, 2).await;
     assert_eq!(posts[0]["answered"], 400);
     assert_eq!(posts[0]["body"]["status"], "firing");
     assert_eq!(posts[1]["answered"], 200);
     assert_eq!(posts[1]["body"]["status"], "resolved");
     // Nothing more follows: the refused one is not sent again.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.lines().len(), 2);
+    assert_eq!(receiver.posts().len(), 2);
     assert_eq!(
         metric(
             &metrics,
@@ -381,16 +280,16 @@ async fn a_receiver_certificate_from_another_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cert = tls_dir().join("receiver.pem");
     let key = tls_dir().join("receiver.key");
-    let receiver = Receiver::start(
+    let receiver = receiver(
         dir.path(),
         "tls",
         &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()],
     );
-    let url = format!("https://localhost:{}/", receiver.port);
+    let url = format!("https://localhost:{}/", receiver.port());
     let mut other = webhook(url.clone(), WebhookFormat::Json, "other-ca");
     other.ca = Some(ca("other-ca.pem"));
     let public_roots = webhook(
-        format!("https://127.0.0.1:{}/", receiver.port),
+        format!("https://127.0.0.1:{}/", receiver.port()),
         WebhookFormat::Json,
         "public-roots",
     );
@@ -416,7 +315,7 @@ async fn a_receiver_certificate_from_another_ca_is_refused() {
     assert!(failed("other-ca") >= 2.0);
     assert!(failed("public-roots") >= 2.0);
     // The handshake failed before any request was made.
-    assert!(receiver.lines().is_empty());
+    assert!(receiver.posts().is_empty());
     assert_eq!(notifier.pending()["other-ca"], 1);
     notifier.stop(Duration::from_secs(5)).await;
 }
@@ -428,15 +327,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The keys of a JSON object with the kind of each value, recursively
@@ -482,8 +372,8 @@ async fn the_alertmanager_format_has_the_shape_of_alertmanagers_own_post() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let reference = Receiver::start(dir.path(), "alertmanager", &[]);
-    let ours = Receiver::start(dir.path(), "ours", &[]);
+    let reference = receiver(dir.path(), "alertmanager", &[]);
+    let ours = receiver(dir.path(), "ours", &[]);
     let am_port = free_port();
     let cluster_port = free_port();
     let am_config = dir.path().join("alertmanager.yml");
@@ -492,25 +382,20 @@ async fn the_alertmanager_format_has_the_shape_of_alertmanagers_own_post() {
         format!(
             "route:\n  receiver: hook\n  group_by: ['alertname']\n  group_wait: 0s\n  group_interval: 1s\n\
              receivers:\n  - name: hook\n    webhook_configs:\n      - url: 'http://127.0.0.1:{}/am'\n        send_resolved: true\n",
-            reference.port
+            reference.port()
         ),
     )
     .unwrap();
-    let _am = Killed(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", am_config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg(format!("--cluster.listen-address=127.0.0.1:{cluster_port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut am = Command::new("prometheus-alertmanager");
+    am.arg(format!("--config.file={}", am_config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg(format!("--cluster.listen-address=127.0.0.1:{cluster_port}"))
+        .arg("--log.level=warn");
+    let am = Service::spawn("prometheus-alertmanager", am, dir.path());
     let alert = r#"[{"labels":{"alertname":"ForeignTransitDetected","target":"gov-portal","severity":"critical"},
         "annotations":{"summary":"s","description":"d"},"generatorURL":"http://tw.example/"}]"#;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -531,22 +416,26 @@ async fn the_alertmanager_format_has_the_shape_of_alertmanagers_own_post() {
         if posted.status.success() {
             break;
         }
-        assert!(Instant::now() < deadline, "alertmanager did not start");
+        assert!(
+            Instant::now() < deadline,
+            "alertmanager did not start\n{}",
+            am.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let theirs = reference.wait_for(1).await;
+    let theirs = wait_posts(&reference, 1).await;
 
     let notifier = Notifier::start(
         dir.path(),
         &settings(vec![webhook(
-            format!("http://127.0.0.1:{}/ours", ours.port),
+            format!("http://127.0.0.1:{}/ours", ours.port()),
             WebhookFormat::Alertmanager,
             "hook",
         )]),
         Metrics::new("t").alerts(),
     );
     notifier.observe(SUBJECT, &transit("2026-01-01T00:05:00Z"));
-    let mine = ours.wait_for(1).await;
+    let mine = wait_posts(&ours, 1).await;
     notifier.stop(Duration::from_secs(5)).await;
 
     let (theirs, mine) = (&theirs[0]["body"], &mine[0]["body"]);

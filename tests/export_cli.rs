@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::records::{assert_same_hops_and_verdicts, domestic, in_ie, new_trace, via_za};
-use support::{bin, root, text};
+use support::{bin, text};
 use transitwatch::model::TraceRecord;
 use transitwatch::store::Store;
 
@@ -259,22 +259,7 @@ fn atlas_export_reads_back_through_analyze_with_the_same_hops_and_verdicts() {
         serde_json::json!({"x": "*"})
     );
 
-    let analyzed = Command::new(bin())
-        .args([
-            "analyze",
-            "--input-format",
-            "atlas",
-            "--home",
-            "LS",
-            "--json",
-        ])
-        .arg("--input")
-        .arg(&atlas)
-        .arg("--overrides")
-        .arg(root().join("tests/lab/lab-geo.csv"))
-        .output()
-        .unwrap();
-    let analyzed = json_lines(&ok(&analyzed));
+    let analyzed = json_lines(&ok(&support::analyze_atlas(&atlas)));
     let stored = json_lines(&ok(&export(&f.db, &["--format", "jsonl"])));
     assert_same_hops_and_verdicts(&stored, &analyzed);
     let classes: Vec<&str> = analyzed

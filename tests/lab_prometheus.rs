@@ -32,10 +32,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::daemon::{store_section, write_config, LabDaemon, LISTEN as DAEMON};
 use support::services::{self, label, sample_value, PromApi, Service, ALERTMANAGER, PROMETHEUS};
+use support::webhook::Receiver;
 use support::{root, Lab};
 
-const DAEMON: &str = "127.0.0.1:19968";
 const DASHBOARDS: [&str; 3] = ["overview.json", "path-detail.json", "map.json"];
 /// Hang guard of every wait.
 const WAIT: Duration = Duration::from_secs(120);
@@ -71,43 +72,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
         .as_secs_f64()
-}
-
-/// The daemon's configuration: the lab's overrides, IPv4, a trace of every
-/// target every 2 s.
-fn daemon_config(dir: &Path, targets: &str) -> PathBuf {
-    let overrides = root().join("tests/lab/lab-geo.csv");
-    let cfg = format!(
-        r#"
-[vantage]
-name = "maseru-lab"
-country = "LS"
-
-[policy]
-home = "LS"
-
-[geoip]
-overrides = {overrides:?}
-
-[probe]
-family = "ipv4"
-interval = "2s"
-jitter = "500ms"
-deadline = "1s"
-concurrency = 8
-
-[metrics]
-listen = "{DAEMON}"
-
-[store]
-path = {store:?}
-{targets}"#,
-        overrides = overrides.to_str().unwrap(),
-        store = dir.join("transitwatch.db").to_str().unwrap(),
-    );
-    let path = dir.join("transitwatch.toml");
-    std::fs::write(&path, cfg).unwrap();
-    path
 }
 
 /// The shipped `config/prometheus/prometheus.yml` and its rule file, copied
@@ -839,8 +803,8 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // The bank's address goes through South Africa from the start; the
     // portal's is moved there during the run.
     lab.route_prefixes("za", &["198.51.100.20/32"]);
-    let config = daemon_config(dir.path(), DASHBOARD_TARGETS);
-    let daemon = services::daemon(&lab, &config, dir.path());
+    let config = write_config(dir.path(), &[&store_section(dir.path()), DASHBOARD_TARGETS]);
+    let daemon = LabDaemon::start(&lab, &config, &dir.path().join("state"));
     let prom_config = prometheus_config(dir.path(), false);
     let prometheus = services::prometheus(&lab, &prom_config, dir.path());
     wait_ready(&lab, &format!("http://{PROMETHEUS}/-/ready"), &prometheus);
@@ -1018,20 +982,17 @@ allowed_countries = ["LS", "ZA"]
 
 /// Every message the webhook received.
 fn received(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let line: Value =
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("webhook line {l}: {e}"));
+    support::webhook::posts(path)
+        .into_iter()
+        .map(|post| {
             // The receiver records the request; the message is its body,
             // with the request path beside it.
-            let mut message = line["body"].clone();
+            let mut message = post["body"].clone();
             assert!(
                 message.is_object(),
-                "webhook body is not a JSON object: {l}"
+                "webhook body is not a JSON object: {post}"
             );
-            message["_path"] = line["path"].clone();
+            message["_path"] = post["path"].clone();
             message
         })
         .collect()
@@ -1084,11 +1045,12 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     let dir = tempfile::tempdir().unwrap();
     lab.route_prefixes("za", &["198.51.100.20/32"]);
 
-    let (webhook, hook_file) = services::webhook_receiver(&lab, dir.path());
+    let receiver = Receiver::in_lab(&lab, dir.path(), "webhook", services::WEBHOOK, &[]);
+    let (webhook, hook_file) = (receiver.service(), receiver.out());
     wait_ready(
         &lab,
         &format!("http://{}/ready", services::WEBHOOK),
-        &webhook,
+        webhook,
     );
 
     // The shipped routing and receiver, grouped and flushed within a second
@@ -1120,8 +1082,8 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     );
 
     // The daemon first, so that Prometheus' first scrape finds it.
-    let config = daemon_config(dir.path(), ALERT_TARGETS);
-    let daemon = services::daemon(&lab, &config, dir.path());
+    let config = write_config(dir.path(), &[&store_section(dir.path()), ALERT_TARGETS]);
+    let daemon = LabDaemon::start(&lab, &config, &dir.path().join("state"));
     let prom_config = prometheus_config(dir.path(), true);
     let prometheus = services::prometheus(&lab, &prom_config, dir.path());
     wait_ready(&lab, &format!("http://{PROMETHEUS}/-/ready"), &prometheus);
@@ -1133,7 +1095,7 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
             prometheus.log_tail(),
             alertmanager.log_tail(),
             webhook.log_tail(),
-            received(&hook_file)
+            received(hook_file)
         )
     };
 
@@ -1187,7 +1149,7 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(quiet.is_empty(), "alerts without a violation: {quiet:?}");
     assert!(
-        !received_alerts(&hook_file)
+        !received_alerts(hook_file)
             .iter()
             .any(|(_, a)| a["labels"]["alertname"] == "ForeignTransitDetected"),
         "{}",
@@ -1201,7 +1163,7 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
         "a firing ForeignTransitDetected for gov-portal at the webhook",
         WAIT,
         || {
-            received_alerts(&hook_file)
+            received_alerts(hook_file)
                 .into_iter()
                 .find(|(_, a)| is_alert(a, "ForeignTransitDetected", "gov-portal", "firing"))
         },
@@ -1242,7 +1204,7 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
         "a resolved ForeignTransitDetected for gov-portal at the webhook",
         WAIT,
         || {
-            received_alerts(&hook_file)
+            received_alerts(hook_file)
                 .into_iter()
                 .find(|(_, a)| is_alert(a, "ForeignTransitDetected", "gov-portal", "resolved"))
         },
@@ -1250,7 +1212,7 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     );
 
     // The allowed detour never alerted, and nothing else violated policy.
-    let alerts = received_alerts(&hook_file);
+    let alerts = received_alerts(hook_file);
     for (_, alert) in &alerts {
         let name = alert["labels"]["alertname"].as_str().unwrap_or_default();
         assert!(

@@ -11,30 +11,14 @@ mod support;
 use serde_json::Value;
 use sha2::Digest as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use support::daemon::{write_config, LabDaemon};
 use support::records::assert_same_hops_and_verdicts;
-use support::{bin, root, text, Lab};
+use support::{analyze_atlas, bin, text, Lab};
 
-const LISTEN: &str = "127.0.0.1:19968";
-
-const CONFIG: &str = r#"
-[vantage]
-name = "maseru-lab"
-country = "LS"
-
-[geoip]
-overrides = "OVERRIDES"
-
-[probe]
-interval = "2s"
-jitter = "500ms"
-deadline = "1s"
-concurrency = 8
-
-[metrics]
-listen = "127.0.0.1:19968"
-
+/// The targets; the history goes to the default database of the state
+/// directory (no `[store]` section).
+const TARGETS: &str = r#"
 [[target]]
 name = "gov-portal"
 host = "portal.gov.ls.test"
@@ -50,37 +34,6 @@ name = "shop"
 host = "shop.ie.test"
 family = "ipv4"
 "#;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Status and body of a GET at the vantage.
-fn get(lab: &Lab, path: &str) -> (u16, String) {
-    let out = lab
-        .command("v", "curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
-        .arg(format!("http://{LISTEN}{path}"))
-        .output()
-        .unwrap();
-    let body = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = body.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn stored_ok(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with("transitwatch_store_writes_total{result=\"ok\"}"))
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -104,38 +57,21 @@ fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
     }
     lab.route_prefixes("za", &["198.51.100.20/32"]);
     let dir = tempfile::tempdir().unwrap();
-    let overrides = root().join("tests/lab/lab-geo.csv");
-    let config = dir.path().join("transitwatch.toml");
-    let config_text = CONFIG.replace("OVERRIDES", overrides.to_str().unwrap());
-    std::fs::write(&config, &config_text).unwrap();
+    let config = write_config(dir.path(), &[TARGETS]);
+    let config_text = std::fs::read_to_string(&config).unwrap();
     let state = dir.path().join("state");
-    let daemon = lab
-        .command("v", bin())
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(&state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut daemon = Daemon(daemon);
+    let daemon = LabDaemon::start(&lab, &config, &state);
 
     // A few cycles: at least three traces of each of the four paths.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (code, body) = get(&lab, "/metrics");
-        if code == 200 && stored_ok(&body) >= 12 {
-            assert!(body.contains("transitwatch_store_writes_total{result=\"error\"} 0"));
-            assert!(body.contains("transitwatch_store_writes_total{result=\"dropped\"} 0"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "too few stored traces: {body}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let m = daemon.wait_metrics("twelve stored traces", |m| {
+        m.or_zero("transitwatch_store_writes_total", &[("result", "ok")]) >= 12.0
+    });
+    let writes = |result| m.get("transitwatch_store_writes_total", &[("result", result)]);
+    assert_eq!(writes("error"), Some(0.0), "{m:#?}");
+    assert_eq!(writes("dropped"), Some(0.0), "{m:#?}");
 
     // The API streams the history while the daemon writes it.
-    let (code, body) = get(&lab, "/api/v1/traces");
+    let (code, body) = daemon.get("/api/v1/traces");
     assert_eq!(code, 200, "{body}");
     let live = json_lines(&body);
     assert!(live.len() >= 12, "{}", live.len());
@@ -143,7 +79,7 @@ fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
         assert_eq!(line["schema"], "transitwatch.trace/1");
         assert!(line["stored"]["id"].as_u64().is_some());
     }
-    let (code, body) = get(&lab, "/api/v1/traces?target=bank&limit=2");
+    let (code, body) = daemon.get("/api/v1/traces?target=bank&limit=2");
     assert_eq!(code, 200, "{body}");
     let bank = json_lines(&body);
     assert_eq!(bank.len(), 2);
@@ -155,29 +91,17 @@ fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
             serde_json::json!(["LS", "ZA", "LS"])
         );
     }
-    let (code, body) = get(&lab, "/api/v1/traces?target=gov-portal%2Fipv6&limit=1");
+    let (code, body) = daemon.get("/api/v1/traces?target=gov-portal%2Fipv6&limit=1");
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         json_lines(&body)[0]["stored"]["path_key"],
         "gov-portal/ipv6"
     );
-    let (code, body) = get(&lab, "/api/v1/traces?since=last-tuesday");
+    let (code, body) = daemon.get("/api/v1/traces?since=last-tuesday");
     assert_eq!(code, 400, "{body}");
 
     // SIGTERM: the queued records are written before the daemon exits.
-    let ok = Command::new("kill")
-        .args(["-TERM", &daemon.0.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while daemon.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the daemon did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let child = std::mem::replace(&mut daemon.0, Command::new("true").spawn().unwrap());
-    let out = child.wait_with_output().unwrap();
+    let out = daemon.stop();
     assert!(out.status.success(), "{}", text(&out));
 
     // Without `[store] path` the history lives in the state directory.
@@ -215,18 +139,9 @@ fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
         &["export", "--format", "atlas", "--store"],
         &[&db, Path::new("--output"), &atlas],
     );
-    let analyzed = json_lines(&run(
-        &[
-            "analyze",
-            "--input-format",
-            "atlas",
-            "--home",
-            "LS",
-            "--json",
-            "--input",
-        ],
-        &[&atlas, Path::new("--overrides"), &overrides],
-    ));
+    let analyzed = analyze_atlas(&atlas);
+    assert_eq!(analyzed.status.code(), Some(0), "{}", text(&analyzed));
+    let analyzed = json_lines(&String::from_utf8(analyzed.stdout).unwrap());
     assert_same_hops_and_verdicts(&stored, &analyzed);
     let class_of = |key: &str| -> Vec<&str> {
         stored

@@ -7,12 +7,17 @@
 //! returns `None`; with `TRANSITWATCH_REQUIRE_LAB=1` (set by CI) it panics
 //! instead, so a lab test can never pass by being skipped there.
 //!
-//! `services` runs the daemon, Prometheus, Alertmanager and a webhook
-//! receiver at the vantage, each killed on drop.
+//! `services` runs Prometheus and Alertmanager at the vantage, `daemon`
+//! the daemon under test (`LabDaemon`, its configuration and its parsed
+//! metrics) and `webhook` the webhook receiver, at the vantage or on this
+//! host; each process is killed on drop. `records` builds trace records
+//! like the daemon's.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod records;
 pub mod services;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -198,4 +203,24 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// `transitwatch analyze --input-format atlas --home LS --json` of an Atlas
+/// export, located with the lab's overrides.
+pub fn analyze_atlas(atlas: &Path) -> Output {
+    Command::new(bin())
+        .args([
+            "analyze",
+            "--input-format",
+            "atlas",
+            "--home",
+            "LS",
+            "--json",
+        ])
+        .arg("--input")
+        .arg(atlas)
+        .arg("--overrides")
+        .arg(root().join("tests/lab/lab-geo.csv"))
+        .output()
+        .expect("run transitwatch analyze")
 }

@@ -7,13 +7,13 @@
 //! failure messages quote. HTTP goes through curl inside the vantage's
 //! namespace, where the services listen on 127.0.0.1.
 
-use super::{bin, root, Lab};
+use super::Lab;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running service; killed and reaped on drop.
@@ -35,12 +35,18 @@ impl Service {
         args: &[S],
         dir: &Path,
     ) -> Service {
+        let mut command = lab.command("v", program);
+        command.args(args);
+        Service::spawn(name, command, dir)
+    }
+
+    /// Start `command` (on this host, or at a lab node through
+    /// `Lab::command`), its stdout and stderr going to `DIR/NAME.log`.
+    pub fn spawn(name: &str, mut command: Command, dir: &Path) -> Service {
         let log = dir.join(format!("{name}.log"));
         let file = File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = file.try_clone().expect("clone the log file handle");
-        let child = lab
-            .command("v", program)
-            .args(args)
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(err))
@@ -53,9 +59,14 @@ impl Service {
         }
     }
 
+    /// Everything the service wrote so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The last lines of the service's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         format!("--- {} log ({})\n{tail}", self.name, self.log.display())
@@ -68,6 +79,41 @@ impl Service {
             panic!("{} exited ({status})\n{}", self.name, self.log_tail());
         }
     }
+
+    /// Send signal `sig` (`"HUP"`, `"TERM"`, ...) to the service.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.borrow().id();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{sig} {} ({pid})", self.name);
+    }
+
+    /// SIGTERM, then wait for the exit (hang guard: `limit`; on timeout the
+    /// service is killed by drop). The log is the output's stderr (stdout
+    /// goes to the same file), the output's stdout is empty.
+    pub fn stop(self, limit: Duration) -> Output {
+        self.signal("TERM");
+        let status = poll(
+            &format!("{} to stop after SIGTERM", self.name),
+            limit,
+            Duration::from_millis(50),
+            || {
+                self.child
+                    .borrow_mut()
+                    .try_wait()
+                    .expect("wait for the service")
+            },
+            || self.log_tail(),
+        );
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: self.log().into_bytes(),
+        }
+    }
 }
 
 impl Drop for Service {
@@ -76,24 +122,6 @@ impl Drop for Service {
         let _ = child.kill();
         let _ = child.wait();
     }
-}
-
-/// `transitwatch run --config CONFIG --state-dir DIR/state` at the vantage.
-pub fn daemon(lab: &Lab, config: &Path, dir: &Path) -> Service {
-    let state = dir.join("state");
-    Service::start(
-        lab,
-        "transitwatch",
-        bin(),
-        &[
-            OsStr::new("run"),
-            OsStr::new("--config"),
-            config.as_os_str(),
-            OsStr::new("--state-dir"),
-            state.as_os_str(),
-        ],
-        dir,
-    )
 }
 
 /// Prometheus on 127.0.0.1:9090 at the vantage, with its TSDB in
@@ -123,24 +151,6 @@ pub fn alertmanager(lab: &Lab, config: &Path, dir: &Path) -> Service {
         "--log.level=warn".to_string(),
     ];
     Service::start(lab, "alertmanager", "prometheus-alertmanager", &args, dir)
-}
-
-/// The webhook receiver of `tests/tools/webhook_receiver.py` on `WEBHOOK`,
-/// appending each POST (path, headers, body) as one JSON line to the
-/// returned file.
-pub fn webhook_receiver(lab: &Lab, dir: &Path) -> (Service, PathBuf) {
-    let output = dir.join("webhook.jsonl");
-    let (host, port) = WEBHOOK.split_once(':').expect("host:port");
-    let script = root().join("tests/tools/webhook_receiver.py");
-    let args = [
-        script.display().to_string(),
-        "--listen".to_string(),
-        format!("{host}:{port}"),
-        "--out".to_string(),
-        output.display().to_string(),
-    ];
-    let service = Service::start(lab, "webhook", "python3", &args, dir);
-    (service, output)
 }
 
 /// Where Prometheus listens inside the vantage namespace.
@@ -183,6 +193,17 @@ fn curl<S: AsRef<OsStr>>(lab: &Lab, args: &[S]) -> (u16, String) {
 pub fn wait_for<T>(
     what: &str,
     limit: Duration,
+    probe: impl FnMut() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
+    poll(what, limit, Duration::from_millis(250), probe, context)
+}
+
+/// `wait_for`, polling every `every`.
+pub fn poll<T>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
     mut probe: impl FnMut() -> Option<T>,
     context: impl Fn() -> String,
 ) -> T {
@@ -196,7 +217,7 @@ pub fn wait_for<T>(
             "timed out waiting for {what}\n{}",
             context()
         );
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(every);
     }
 }
 
