@@ -31,6 +31,18 @@ fn receiver(dir: &std::path::Path, name: &str, extra: &[&str]) -> Receiver {
     Receiver::local(dir, name, "127.0.0.1:0", extra)
 }
 
+/// A receiver serving HTTPS with `tests/resources/tls/receiver.pem`
+/// (issued by `ca.pem` for localhost and 127.0.0.1).
+fn tls_receiver(dir: &std::path::Path) -> Receiver {
+    let cert = tls_dir().join("receiver.pem");
+    let key = tls_dir().join("receiver.key");
+    receiver(
+        dir,
+        "tls",
+        &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()],
+    )
+}
+
 /// Wait until at least `n` posts arrived (hang guard: 30 s), yielding to
 /// the notifier's tasks on this runtime meanwhile.
 async fn wait_posts(receiver: &Receiver, n: usize) -> Vec<Value> {
@@ -129,13 +141,7 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
         "plain",
         &["--secret", SECRET, "--status", "503,503"],
     );
-    let cert = tls_dir().join("receiver.pem");
-    let key = tls_dir().join("receiver.key");
-    let tls = receiver(
-        dir.path(),
-        "tls",
-        &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()],
-    );
+    let tls = tls_receiver(dir.path());
     let mut am = webhook(
         format!("http://127.0.0.1:{}/hook", plain.port()),
         WebhookFormat::Alertmanager,
@@ -278,13 +284,7 @@ async fn a_client_error_is_not_retried_and_the_next_notification_goes_on() {
 #[tokio::test]
 async fn a_receiver_certificate_from_another_ca_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = tls_dir().join("receiver.pem");
-    let key = tls_dir().join("receiver.key");
-    let receiver = receiver(
-        dir.path(),
-        "tls",
-        &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()],
-    );
+    let receiver = tls_receiver(dir.path());
     let url = format!("https://localhost:{}/", receiver.port());
     let mut other = webhook(url.clone(), WebhookFormat::Json, "other-ca");
     other.ca = Some(ca("other-ca.pem"));
@@ -365,11 +365,8 @@ fn shape(v: &Value) -> Value {
 #[tokio::test]
 async fn the_alertmanager_format_has_the_shape_of_alertmanagers_own_post() {
     let test = "the_alertmanager_format_has_the_shape_of_alertmanagers_own_post";
-    for tool in ["prometheus-alertmanager", "curl"] {
-        if !support::have(tool) {
-            eprintln!("SKIPPED {test}: {tool} is not installed (apt-get install prometheus-alertmanager curl)");
-            return;
-        }
+    if !support::have_all(test, &["prometheus-alertmanager", "curl"]) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let reference = receiver(dir.path(), "alertmanager", &[]);

@@ -14,20 +14,20 @@
 //! promtool these print `SKIPPED ...` and pass, unless
 //! `TRANSITWATCH_REQUIRE_LAB=1`.
 
+mod support;
+
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::dashboards::{all_panels, array};
+use support::root;
 
 const DASHBOARDS: [&str; 3] = ["overview.json", "path-detail.json", "map.json"];
 const RULES: &str = "config/prometheus/transitwatch-rules.yml";
 const RULE_TESTS: &str = "config/prometheus/transitwatch-rules.test.yml";
 const PROMETHEUS_CONFIG: &str = "config/prometheus/prometheus.yml";
 const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(relative: &str) -> String {
     let path = root().join(relative);
@@ -108,26 +108,6 @@ fn dashboards() -> Vec<Dashboard> {
             Dashboard { file, json }
         })
         .collect()
-}
-
-fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice)
-}
-
-/// Every panel, rows' nested panels included.
-fn all_panels(dashboard: &Value) -> Vec<&Value> {
-    fn walk<'a>(panels: &'a [Value], out: &mut Vec<&'a Value>) {
-        for panel in panels {
-            out.push(panel);
-            walk(array(panel, "panels"), out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(array(dashboard, "panels"), &mut out);
-    out
 }
 
 /// Every PromQL query: panel targets, annotations and query variables.
@@ -426,11 +406,10 @@ fn promtool(test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        let why = "promtool is not installed (Debian package prometheus)";
-        if std::env::var("TRANSITWATCH_REQUIRE_LAB").as_deref() == Ok("1") {
-            panic!("{test}: required but cannot run: {why}");
-        }
-        eprintln!("SKIPPED {test}: {why}");
+        support::skip(
+            test,
+            "promtool is not installed (Debian package prometheus)",
+        );
     }
     found
 }

@@ -165,11 +165,8 @@ fn check_json(post: &Value, status: &str, class: &str) {
 fn alerts_fire_and_resolve_once_and_survive_receiver_outages_and_restarts() {
     let test = "alerts_fire_and_resolve_once_and_survive_receiver_outages_and_restarts";
     let Some(lab) = Lab::up(test) else { return };
-    for tool in ["curl", "python3"] {
-        if !support::have(tool) {
-            support::skip(test, &format!("{tool} is not installed"));
-            return;
-        }
+    if !support::have_all(test, &["curl", "python3"]) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

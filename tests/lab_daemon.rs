@@ -47,8 +47,7 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
     let Some(lab) = Lab::up("daemon_verdicts_route_changes_restarts_and_reloads") else {
         return;
     };
-    if !support::have("curl") {
-        support::skip("daemon_verdicts", "curl is not installed");
+    if !support::have_all("daemon_verdicts", &["curl"]) {
         return;
     }
     // The bank's address alone goes through South Africa.
@@ -179,14 +178,8 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
 #[test]
 fn prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces() {
     let test = "prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces";
-    for tool in ["prometheus", "promtool", "curl"] {
-        if !support::have(tool) {
-            support::skip(
-                test,
-                &format!("{tool} is not installed (apt-get install prometheus curl)"),
-            );
-            return;
-        }
+    if !support::have_all(test, &["prometheus", "promtool", "curl"]) {
+        return;
     }
     let Some(lab) = Lab::up(test) else { return };
     lab.route_prefixes("za", &["198.51.100.20/32"]);

@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::daemon::{store_section, write_config, LabDaemon, LISTEN as DAEMON};
+use support::dashboards::{all_panels, array};
 use support::services::{self, label, sample_value, PromApi, Service, ALERTMANAGER, PROMETHEUS};
 use support::webhook::Receiver;
 use support::{root, Lab};
@@ -123,19 +124,6 @@ fn prometheus_config(dir: &Path, short_for: bool) -> PathBuf {
     path
 }
 
-fn require_tools(test: &str, tools: &[&str]) -> bool {
-    for tool in tools {
-        if !support::have(tool) {
-            support::skip(
-                test,
-                &format!("{tool} is not installed (scripts/setup.sh installs it)"),
-            );
-            return false;
-        }
-    }
-    true
-}
-
 /// Wait until `url` answers 200 while `service` runs.
 fn wait_ready(lab: &Lab, url: &str, service: &Service) {
     services::wait_for(
@@ -215,13 +203,6 @@ struct FieldPanel {
     geomap: bool,
 }
 
-fn array<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice)
-}
-
 /// The `{{label}}` names of a Grafana format string.
 fn format_labels(format: &str) -> impl Iterator<Item = String> + '_ {
     format.split("{{").skip(1).filter_map(|rest| {
@@ -276,15 +257,7 @@ fn collect_queries(
     queries: &mut Vec<Query>,
     field_panels: &mut Vec<FieldPanel>,
 ) {
-    fn walk<'a>(panels: &'a [Value], out: &mut Vec<&'a Value>) {
-        for panel in panels {
-            out.push(panel);
-            walk(array(panel, "panels"), out);
-        }
-    }
-    let mut panels = Vec::new();
-    walk(array(json, "panels"), &mut panels);
-    for panel in panels {
+    for panel in all_panels(json) {
         let title = panel["title"].as_str().unwrap_or_default().to_string();
         let place = format!("panel {} `{title}`", panel["id"]);
         let kind = panel["type"].as_str().unwrap_or_default();
@@ -795,7 +768,7 @@ category = "government"
 #[test]
 fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let test = "every_dashboard_query_returns_data_from_a_real_prometheus";
-    if !require_tools(test, &["prometheus", "curl"]) {
+    if !support::have_all(test, &["prometheus", "curl"]) {
         return;
     }
     let Some(lab) = Lab::up(test) else { return };
@@ -1020,7 +993,7 @@ fn is_alert(alert: &Value, name: &str, target: &str, status: &str) -> bool {
 #[test]
 fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     let test = "alertmanager_delivers_foreign_transit_to_a_webhook";
-    if !require_tools(
+    if !support::have_all(
         test,
         &[
             "prometheus",

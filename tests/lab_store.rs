@@ -51,8 +51,7 @@ fn run(args: &[&str], extra: &[&Path]) -> String {
 fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
     let test = "daemon_history_round_trips_through_atlas_and_the_api_streams_it";
     let Some(lab) = Lab::up(test) else { return };
-    if !support::have("curl") {
-        support::skip(test, "curl is not installed");
+    if !support::have_all(test, &["curl"]) {
         return;
     }
     lab.route_prefixes("za", &["198.51.100.20/32"]);

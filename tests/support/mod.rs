@@ -11,10 +11,11 @@
 //! the daemon under test (`LabDaemon`, its configuration and its parsed
 //! metrics) and `webhook` the webhook receiver, at the vantage or on this
 //! host; each process is killed on drop. `records` builds trace records
-//! like the daemon's.
+//! like the daemon's; `dashboards` walks the Grafana dashboards' JSON.
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dashboards;
 pub mod records;
 pub mod services;
 pub mod webhook;
@@ -58,6 +59,18 @@ pub fn have(program: &str) -> bool {
         .args(["-c", &format!("command -v {program}")])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Whether every program of `tools` is on PATH; if one is not, `skip`
+/// names it (a failure under `TRANSITWATCH_REQUIRE_LAB=1`).
+pub fn have_all(test: &str, tools: &[&str]) -> bool {
+    match tools.iter().find(|tool| !have(tool)) {
+        Some(tool) => !skip(
+            test,
+            &format!("{tool} is not installed (scripts/setup.sh installs it)"),
+        ),
+        None => true,
+    }
 }
 
 /// Skip (print and return `true`) unless the environment allows; under
