@@ -1,5 +1,7 @@
-//! Services a lab test runs at the vantage beside the daemon: the daemon
-//! itself, a real Prometheus, a real Alertmanager and a webhook receiver.
+//! Services a test runs beside the code under test: `Service` (any child
+//! process, at the lab's vantage or on this host; the daemon of `daemon` and
+//! the receiver of `webhook` are ones), a real Prometheus and a real
+//! Alertmanager at the vantage, and the HTTP helpers and waits they share.
 //!
 //! Each is a child process of the test (`ip netns exec` replaces itself with
 //! the program, so the child is the service) that is killed on drop, also
