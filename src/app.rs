@@ -553,6 +553,8 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     let mut classes: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut foreign: std::collections::BTreeMap<String, usize> = Default::default();
     let write_err = |e: std::io::Error| CliError::Runtime(format!("cannot write the result: {e}"));
+    // One record's JSON, reused from line to line.
+    let mut line = Vec::with_capacity(1 << 14);
     for item in crate::import::read(reader, opts.format) {
         match item {
             Ok(imported) => {
@@ -570,14 +572,10 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
                     *foreign.entry(c.to_string()).or_default() += 1;
                 }
                 if opts.json {
-                    serde_json::to_writer(&mut out, &record).map_err(|e| {
-                        if e.is_io() {
-                            CliError::Runtime(format!("cannot write the result: {e}"))
-                        } else {
-                            CliError::Runtime(format!("cannot encode a record: {e}"))
-                        }
-                    })?;
-                    out.write_all(b"\n").map_err(write_err)?;
+                    line.clear();
+                    crate::record_json::write(&mut line, &record);
+                    line.push(b'\n');
+                    out.write_all(&line).map_err(write_err)?;
                 }
             }
             Err(e) => {

@@ -20,6 +20,7 @@
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict` |
 //! | [`render`] | the mtr-style report table |
+//! | [`record_json`] | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
 //! | [`scheduler`] | per-target intervals with jitter, global concurrency, re-resolution |
 //! | [`paths`] | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state |
@@ -46,6 +47,7 @@ pub mod model;
 pub mod paths;
 pub mod privilege;
 pub mod probe;
+pub mod record_json;
 pub mod render;
 pub mod resolve;
 pub mod scheduler;

@@ -58,42 +58,42 @@ use std::net::IpAddr;
 
 /// The fields of an Atlas traceroute result this importer reads.
 #[derive(Debug, Deserialize)]
-struct AtlasResult<'a> {
+pub(super) struct AtlasResult<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    prb_id: u64,
-    msm_id: Option<u64>,
-    timestamp: i64,
+    pub(super) kind: Option<Cow<'a, str>>,
+    pub(super) prb_id: u64,
+    pub(super) msm_id: Option<u64>,
+    pub(super) timestamp: i64,
     #[serde(borrow)]
-    proto: Cow<'a, str>,
+    pub(super) proto: Cow<'a, str>,
     #[serde(borrow)]
-    dst_addr: Option<Cow<'a, str>>,
+    pub(super) dst_addr: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    dst_name: Option<Cow<'a, str>>,
+    pub(super) dst_name: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    result: Vec<AtlasHop<'a>>,
+    pub(super) result: Vec<AtlasHop<'a>>,
 }
 
 /// One entry of a result's `result` array.
 #[derive(Debug, Deserialize)]
-struct AtlasHop<'a> {
-    hop: Option<u32>,
+pub(super) struct AtlasHop<'a> {
+    pub(super) hop: Option<u32>,
     #[serde(default, borrow)]
-    result: Vec<AtlasReply<'a>>,
+    pub(super) result: Vec<AtlasReply<'a>>,
 }
 
 /// One probe outcome within a hop; for `x`, `late` and `dup` only their
 /// presence matters.
 #[derive(Debug, Deserialize)]
-struct AtlasReply<'a> {
-    x: Option<IgnoredAny>,
+pub(super) struct AtlasReply<'a> {
+    pub(super) x: Option<IgnoredAny>,
     #[serde(borrow)]
-    from: Option<Cow<'a, str>>,
-    rtt: Option<f64>,
-    late: Option<IgnoredAny>,
-    dup: Option<IgnoredAny>,
+    pub(super) from: Option<Cow<'a, str>>,
+    pub(super) rtt: Option<f64>,
+    pub(super) late: Option<IgnoredAny>,
+    pub(super) dup: Option<IgnoredAny>,
     #[serde(borrow)]
-    edst: Option<Cow<'a, str>>,
+    pub(super) edst: Option<Cow<'a, str>>,
 }
 
 /// A hop being assembled from one or more entries with the same number.
@@ -106,7 +106,12 @@ struct HopAcc {
 
 /// Convert one raw result.
 pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
-    let result: AtlasResult = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+    // The scanner reads plain lines; serde_json everything else, and gives
+    // the error message naming the field when a line is wrong.
+    let result: AtlasResult = match super::atlas_scan::scan(bytes) {
+        Some(result) => result,
+        None => serde_json::from_slice(bytes).map_err(|e| json_error(&e))?,
+    };
     if let Some(kind) = result.kind.as_deref() {
         if kind != "traceroute" {
             return Err(format!("a `{kind}` result, not a traceroute"));

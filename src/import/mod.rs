@@ -23,6 +23,7 @@
 //! [`Imported::prb_id`]). Hop geolocation is likewise left to `geo`.
 
 pub mod atlas;
+mod atlas_scan;
 pub mod scamper;
 
 use crate::model::Trace;
