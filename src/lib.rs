@@ -29,6 +29,7 @@
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the daemon's writer thread |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
+//! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
@@ -42,6 +43,7 @@ pub mod export;
 pub mod geo;
 pub mod http;
 pub mod import;
+pub mod ip_text;
 pub mod metrics;
 pub mod model;
 pub mod paths;

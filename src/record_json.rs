@@ -4,8 +4,8 @@
 //! of them; through serde_json's generic serializer every key goes through
 //! string escaping and every address through `fmt`. This writer knows the
 //! record's shape: keys are written pre-quoted, integers with `itoa`, floats
-//! with `zmij` (the formatter serde_json itself uses), IPv4 addresses by
-//! hand, and strings are escaped only when they hold a character that needs
+//! with `zmij` (the formatter serde_json itself uses), addresses by
+//! hand ([`crate::ip_text`]), and strings are escaped only when they hold a character that needs
 //! it. Its output is byte for byte serde_json's (`serde_json::to_writer` of
 //! the [`TraceRecord`]), which the tests check; everything else (daemon,
 //! store, export, API) keeps the serde derive.
@@ -238,22 +238,7 @@ fn countries(out: &mut Vec<u8>, cs: &[CountryCode]) {
 /// An address as its `Display` form in quotes (what serde writes).
 fn addr(out: &mut Vec<u8>, a: IpAddr) {
     out.push(b'"');
-    match a {
-        IpAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(digits.format(octet).as_bytes());
-            }
-        }
-        IpAddr::V6(v6) => {
-            use std::io::Write as _;
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "{v6}");
-        }
-    }
+    crate::ip_text::write(out, a);
     out.push(b'"');
 }
 

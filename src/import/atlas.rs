@@ -152,9 +152,8 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
                 continue;
             }
             if let Some(from) = reply.from.as_deref() {
-                let addr: IpAddr = from
-                    .parse()
-                    .map_err(|_| format!("hop {number}: `from` `{from}` is not an IP address"))?;
+                let addr = crate::ip_text::parse(from)
+                    .ok_or_else(|| format!("hop {number}: `from` `{from}` is not an IP address"))?;
                 acc.seen.push(addr);
             }
             if let (Some(rtt), false) = (reply.rtt, dup) {

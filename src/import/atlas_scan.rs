@@ -30,9 +30,27 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
+/// The bytes that end the plain part of a string: its closing quote, an
+/// escape, a control character, a non-ASCII byte.
+static STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = i < 0x20 || i >= 0x80 || i == b'"' as usize || i == b'\\' as usize;
+        i += 1;
+    }
+    table
+};
+
 /// Read one result line, or `None` when serde_json must read it.
 pub(super) fn scan(bytes: &[u8]) -> Option<AtlasResult<'_>> {
-    let mut s = Scanner { b: bytes, i: 0 };
+    // Checked once for the whole line, so that strings are plain slices.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut s = Scanner {
+        text,
+        b: bytes,
+        i: 0,
+    };
     let result = s.result()?;
     s.ws();
     (s.i == s.b.len()).then_some(result)
@@ -40,6 +58,9 @@ pub(super) fn scan(bytes: &[u8]) -> Option<AtlasResult<'_>> {
 
 /// A position in the line.
 struct Scanner<'a> {
+    /// The line, valid UTF-8.
+    text: &'a str,
+    /// The same, as bytes.
     b: &'a [u8],
     i: usize,
 }
@@ -77,16 +98,16 @@ impl<'a> Scanner<'a> {
     fn str(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.i;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' | 0..=0x1f | 0x80..=0xff => return None,
-                _ => self.i += 1,
-            }
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| STRING_STOP[usize::from(c)])?;
+        self.i = start + len;
+        if self.b[self.i] != b'"' {
+            return None;
         }
-        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
         self.i += 1;
-        Some(text)
+        // Between two ASCII quotes of valid UTF-8: a char boundary each.
+        self.text.get(start..start + len)
     }
 
     /// `null` (true) or something else (false, nothing consumed).
