@@ -532,7 +532,7 @@ pub struct AnalyzeSummary {
 /// # Errors
 /// Unusable inputs (exit 2); `Runtime` (exit 1) when some lines failed.
 pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary, CliError> {
-    // Records are written in large blocks, not line by line.
+    // Output is written in large blocks, not line by line.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let config = match &opts.config {
         Some(path) => Some(Config::load(path)?),
@@ -553,8 +553,10 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     let mut classes: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut foreign: std::collections::BTreeMap<String, usize> = Default::default();
     let write_err = |e: std::io::Error| CliError::Runtime(format!("cannot write the result: {e}"));
-    // One record's JSON, reused from line to line.
-    let mut line = Vec::with_capacity(1 << 14);
+    // Records are gathered here and written a block at a time: a block at
+    // least as large as `out`'s buffer goes straight through it, uncopied.
+    const RECORD_BLOCK: usize = 1 << 16;
+    let mut records = Vec::with_capacity(RECORD_BLOCK + (1 << 14));
     for item in crate::import::read(reader, opts.format) {
         match item {
             Ok(imported) => {
@@ -572,10 +574,12 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
                     *foreign.entry(c.to_string()).or_default() += 1;
                 }
                 if opts.json {
-                    line.clear();
-                    crate::record_json::write(&mut line, &record);
-                    line.push(b'\n');
-                    out.write_all(&line).map_err(write_err)?;
+                    crate::record_json::write(&mut records, &record);
+                    records.push(b'\n');
+                    if records.len() >= RECORD_BLOCK {
+                        out.write_all(&records).map_err(write_err)?;
+                        records.clear();
+                    }
                 }
             }
             Err(e) => {
@@ -589,6 +593,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
             }
         }
     }
+    out.write_all(&records).map_err(write_err)?;
     if !opts.json {
         writeln!(
             out,

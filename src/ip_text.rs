@@ -108,13 +108,31 @@ pub fn write(out: &mut Vec<u8>, addr: IpAddr) {
     }
 }
 
+/// The decimal text of every octet: up to three digits, then the length.
+static OCTETS: [[u8; 4]; 256] = {
+    let mut table = [[0u8; 4]; 256];
+    let mut n = 0;
+    while n < 256 {
+        let (h, t, o) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            [b'0' + h, b'0' + t, b'0' + o, 3]
+        } else if n >= 10 {
+            [b'0' + t, b'0' + o, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
+        n += 1;
+    }
+    table
+};
+
 fn write_v4(out: &mut Vec<u8>, v4: Ipv4Addr) {
-    let mut digits = itoa::Buffer::new();
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
             out.push(b'.');
         }
-        out.extend_from_slice(digits.format(octet).as_bytes());
+        let text = &OCTETS[usize::from(octet)];
+        out.extend_from_slice(&text[..usize::from(text[3])]);
     }
 }
 

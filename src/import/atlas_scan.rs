@@ -42,6 +42,35 @@ static STRING_STOP: [bool; 256] = {
     table
 };
 
+/// How many bytes of `b` come before the first [`STRING_STOP`] byte, eight
+/// at a time: in each word, a byte equal to `"` or `\\`, below 0x20 or
+/// from 0x80 up gets its high bit set (the lowest such flag is exact, so
+/// the first stop is found). `None` when there is none.
+fn plain_len(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+    let mut at = 0;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let stops = (zero_byte(w ^ (ONES * u64::from(b'"')))
+            | zero_byte(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w)
+            | w)
+            & HIGH;
+        if stops != 0 {
+            return Some(at + (stops.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| STRING_STOP[usize::from(c)])
+        .map(|n| at + n)
+}
+
 /// Read one result line, or `None` when serde_json must read it.
 pub(super) fn scan(bytes: &[u8]) -> Option<AtlasResult<'_>> {
     // Checked once for the whole line, so that strings are plain slices.
@@ -98,9 +127,7 @@ impl<'a> Scanner<'a> {
     fn str(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|&c| STRING_STOP[usize::from(c)])?;
+        let len = plain_len(&self.b[start..])?;
         self.i = start + len;
         if self.b[self.i] != b'"' {
             return None;
@@ -461,6 +488,23 @@ mod tests {
             }
             (Some(f), Err(e)) => panic!("scanner read {f:?}, serde_json failed ({e}): {line}"),
             (None, _) => false,
+        }
+    }
+
+    #[test]
+    fn the_plain_part_of_a_string_ends_at_the_first_stop_byte() {
+        let mut text: Vec<u8> = (0x20..0x7f).filter(|&c| c != b'"' && c != b'\\').collect();
+        text.extend_from_slice(&text.clone());
+        for stop in [b'"', b'\\', 0, 0x1f, 0x80, 0xc3, 0xff] {
+            for at in 0..text.len() {
+                let mut b = text.clone();
+                b[at] = stop;
+                if at + 1 < b.len() {
+                    b[at + 1] = b'"';
+                }
+                assert_eq!(super::plain_len(&b), Some(at), "{stop:#x} at {at}");
+                assert_eq!(super::plain_len(&b[..at]), None);
+            }
         }
     }
 
