@@ -551,7 +551,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     // Files of traces meet the same routers again and again.
     let mut cache = geo::LocateCache::new(ANALYZE_CACHE_ADDRESSES);
     let mut classes: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    let mut foreign: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut foreign: std::collections::BTreeMap<CountryCode, usize> = Default::default();
     let write_err = |e: std::io::Error| CliError::Runtime(format!("cannot write the result: {e}"));
     // Records are gathered here and written a block at a time: a block at
     // least as large as `out`'s buffer goes straight through it, uncopied.
@@ -571,7 +571,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
                 summary.traces += 1;
                 *classes.entry(record.verdict.class.as_str()).or_default() += 1;
                 for c in &record.verdict.foreign_countries {
-                    *foreign.entry(c.to_string()).or_default() += 1;
+                    *foreign.entry(*c).or_default() += 1;
                 }
                 if opts.json {
                     crate::record_json::write(&mut records, &record);
@@ -605,7 +605,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
         for (class, n) in &classes {
             writeln!(out, "  {class:<20} {n}").map_err(write_err)?;
         }
-        let mut by_count: Vec<(&String, &usize)> = foreign.iter().collect();
+        let mut by_count: Vec<(&CountryCode, &usize)> = foreign.iter().collect();
         by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (c, n) in by_count.iter().take(10) {
             #[allow(clippy::cast_precision_loss)]

@@ -16,8 +16,7 @@
 //! would produce: the same strings, integers and floating-point values
 //! (parsed with serde_json's own arithmetic, see [`Scanner::float`]).
 
-use super::atlas::{AtlasHop, AtlasReply, AtlasResult};
-use serde::de::IgnoredAny;
+use super::atlas::{Assembly, Header, ReplyFields};
 use std::borrow::Cow;
 
 /// How deep the skipped values may nest (serde_json stops at 128).
@@ -71,18 +70,20 @@ fn plain_len(b: &[u8]) -> Option<usize> {
         .map(|n| at + n)
 }
 
-/// Read one result line, or `None` when serde_json must read it.
-pub(super) fn scan(bytes: &[u8]) -> Option<AtlasResult<'_>> {
+/// Read one result line: its header, its hops fed to `assembly`; `None`
+/// when serde_json must read it (`assembly` then holds a partial result).
+pub(super) fn scan<'a>(bytes: &'a [u8], assembly: &mut Assembly) -> Option<Header<'a>> {
     // Checked once for the whole line, so that strings are plain slices.
     let text = std::str::from_utf8(bytes).ok()?;
     let mut s = Scanner {
         text,
         b: bytes,
         i: 0,
+        replies: Vec::new(),
     };
-    let result = s.result()?;
+    let header = s.result(assembly)?;
     s.ws();
-    (s.i == s.b.len()).then_some(result)
+    (s.i == s.b.len()).then_some(header)
 }
 
 /// A position in the line.
@@ -92,6 +93,8 @@ struct Scanner<'a> {
     /// The same, as bytes.
     b: &'a [u8],
     i: usize,
+    /// The replies of the entry being read (one buffer for the line).
+    replies: Vec<ReplyFields<'a>>,
 }
 
 impl<'a> Scanner<'a> {
@@ -148,11 +151,11 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn opt_str(&mut self) -> Option<Option<Cow<'a, str>>> {
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
         if self.null() {
             return Some(None);
         }
-        Some(Some(Cow::Borrowed(self.str()?)))
+        Some(Some(self.str()?))
     }
 
     /// The digits of a non-negative integer without sign, fraction or
@@ -243,13 +246,14 @@ impl<'a> Scanner<'a> {
         Some(Some(self.float()?))
     }
 
-    /// Any `null` is `None`, any other valid value (skipped) is `Some`.
-    fn presence(&mut self) -> Option<Option<IgnoredAny>> {
+    /// Whether a field is there: `null` is absence, any other valid value
+    /// (skipped) presence.
+    fn presence(&mut self) -> Option<bool> {
         if self.null() {
-            return Some(None);
+            return Some(false);
         }
         self.skip(0)?;
-        Some(Some(IgnoredAny))
+        Some(true)
     }
 
     /// Skip one JSON value, validating it as strictly as serde_json does.
@@ -363,23 +367,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The elements of an array, each read by `element`.
-    fn array<T>(&mut self, mut element: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        self.expect(b'[')?;
-        let mut out = Vec::new();
-        if self.eat(b']') {
-            return Some(out);
-        }
-        loop {
-            out.push(element(self)?);
-            if self.eat(b']') {
-                return Some(out);
-            }
-            self.expect(b',')?;
-        }
-    }
-
-    fn result(&mut self) -> Option<AtlasResult<'a>> {
+    fn result(&mut self, assembly: &mut Assembly) -> Option<Header<'a>> {
         // Each field once: a repeated one is serde_json's "duplicate field".
         let mut kind = None;
         let mut prb_id = None;
@@ -395,27 +383,54 @@ impl<'a> Scanner<'a> {
                 "prb_id" => once(&mut prb_id, s.u64()?)?,
                 "msm_id" => once(&mut msm_id, s.opt_u64()?)?,
                 "timestamp" => once(&mut timestamp, s.i64()?)?,
-                "proto" => once(&mut proto, Cow::Borrowed(s.str()?))?,
+                "proto" => once(&mut proto, s.str()?)?,
                 "dst_addr" => once(&mut dst_addr, s.opt_str()?)?,
                 "dst_name" => once(&mut dst_name, s.opt_str()?)?,
-                "result" => once(&mut result, s.array(Self::hop)?)?,
+                "result" => {
+                    once(&mut result, ())?;
+                    s.entries(assembly)?;
+                }
                 _ => return Some(false),
             }
             Some(true)
         })?;
-        Some(AtlasResult {
-            kind: kind.flatten(),
+        result?;
+        Some(Header {
+            kind: kind.flatten().map(Cow::Borrowed),
             prb_id: prb_id?,
             msm_id: msm_id.flatten(),
             timestamp: timestamp?,
-            proto: proto?,
-            dst_addr: dst_addr.flatten(),
-            dst_name: dst_name.flatten(),
-            result: result?,
+            proto: Cow::Borrowed(proto?),
+            dst_addr: dst_addr.flatten().map(Cow::Borrowed),
+            dst_name: dst_name.flatten().map(Cow::Borrowed),
         })
     }
 
-    fn hop(&mut self) -> Option<AtlasHop<'a>> {
+    /// The `result` array: each entry's replies go to `assembly` under the
+    /// entry's hop number (known only at the end of the entry's object).
+    fn entries(&mut self, assembly: &mut Assembly) -> Option<()> {
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Some(());
+        }
+        let mut position = 0u32;
+        loop {
+            position += 1;
+            let number = self.entry()?.unwrap_or(position);
+            let slot = assembly.entry(number).ok()?;
+            for reply in &self.replies {
+                assembly.reply(slot, number, reply).ok()?;
+            }
+            if self.eat(b']') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
+    /// One entry of `result`: its `hop`, its replies into `self.replies`.
+    fn entry(&mut self) -> Option<Option<u32>> {
+        self.replies.clear();
         let mut hop = None;
         let mut result = None;
         self.object(|s, key| {
@@ -427,18 +442,28 @@ impl<'a> Scanner<'a> {
                     };
                     once(&mut hop, n)?;
                 }
-                "result" => once(&mut result, s.array(Self::reply)?)?,
+                "result" => {
+                    once(&mut result, ())?;
+                    s.expect(b'[')?;
+                    if !s.eat(b']') {
+                        loop {
+                            let reply = s.reply()?;
+                            s.replies.push(reply);
+                            if s.eat(b']') {
+                                break;
+                            }
+                            s.expect(b',')?;
+                        }
+                    }
+                }
                 _ => return Some(false),
             }
             Some(true)
         })?;
-        Some(AtlasHop {
-            hop: hop.flatten(),
-            result: result.unwrap_or_default(),
-        })
+        Some(hop.flatten())
     }
 
-    fn reply(&mut self) -> Option<AtlasReply<'a>> {
+    fn reply(&mut self) -> Option<ReplyFields<'a>> {
         let (mut x, mut from, mut rtt, mut late, mut dup, mut edst) =
             (None, None, None, None, None, None);
         self.object(|s, key| {
@@ -453,12 +478,12 @@ impl<'a> Scanner<'a> {
             }
             Some(true)
         })?;
-        Some(AtlasReply {
-            x: x.flatten(),
+        Some(ReplyFields {
+            x: x.unwrap_or(false),
             from: from.flatten(),
             rtt: rtt.flatten(),
-            late: late.flatten(),
-            dup: dup.flatten(),
+            late: late.unwrap_or(false),
+            dup: dup.unwrap_or(false),
             edst: edst.flatten(),
         })
     }
@@ -475,20 +500,21 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::scan;
+    use super::super::atlas::{convert_parsed, convert_scanned, Assembly};
 
-    /// Every line the scanner reads, serde_json reads the same way.
+    /// Whether the scanner reads `line`; when it does, its trace (or error)
+    /// is the one serde_json's reading gives.
     fn same_as_serde(line: &str) -> bool {
-        let fast = scan(line.as_bytes());
-        let slow: Result<super::AtlasResult, _> = serde_json::from_str(line);
-        match (fast, slow) {
-            (Some(f), Ok(s)) => {
-                assert_eq!(format!("{f:?}"), format!("{s:?}"), "{line}");
-                true
-            }
-            (Some(f), Err(e)) => panic!("scanner read {f:?}, serde_json failed ({e}): {line}"),
-            (None, _) => false,
-        }
+        let mut assembly = Assembly::default();
+        let Some(fast) = convert_scanned(line.as_bytes(), &mut assembly) else {
+            return false;
+        };
+        let slow = convert_parsed(line.as_bytes(), &mut Assembly::default());
+        let view = |c: Result<super::super::Converted, String>| {
+            c.map(|c| (c.trace, c.prb_id, c.late_replies))
+        };
+        assert_eq!(view(fast), view(slow), "{line}");
+        true
     }
 
     #[test]
@@ -515,6 +541,10 @@ mod tests {
             r#" { "prb_id" : 1 , "timestamp" : -5 , "proto" : "UDP" , "dst_addr" : null , "msm_id" : null , "result" : [ { "result" : [ { "rtt" : 12.345678901234 , "x" : null , "late" : null } ] } , { "error" : "bind failed" } ] } "#,
             r#"{"prb_id":1,"timestamp":0,"proto":"TCP","dst_name":"x.example","result":[{"hop":null,"result":[]},{"hop":3,"result":[{"from":"2001:db8::1","rtt":3,"edst":"2001:db8::9","err":"H","a":[true,false,null,-0.5e+3,{}]}]}]}"#,
             r#"{"prb_id":1,"timestamp":0,"proto":"TCP","result":[{"result":[{"rtt":0}, {"rtt":123456789012345}, {"rtt":0.00000000000001}]}]}"#,
+            r#"{"result":[{"result":[{"from":"10.0.0.1","rtt":1.0,"late":1,"edst":"bad"},{"from":"10.0.0.2","edst":"192.0.2.7"},{"from":"10.0.0.3","rtt":9.5}],"hop":2},{"hop":2,"result":[{"from":"10.0.0.3","rtt":2.5,"dup":1},{"x":"*"},{"from":"10.0.0.3","rtt":3.5}]},{"hop":1,"result":[]}],"prb_id":3,"timestamp":1,"proto":"icmp","dst_name":"x.example","msm_id":5}"#,
+            r#"{"type":"ping","prb_id":1,"timestamp":0,"proto":"ICMP","result":[]}"#,
+            r#"{"prb_id":1,"timestamp":0,"proto":"SCTP","result":[]}"#,
+            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_addr":"no","result":[]}"#,
         ] {
             assert!(same_as_serde(line), "scanner gave up on {line}");
         }

@@ -131,6 +131,7 @@ pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
         records: Records::new(input, blank_lines),
         format,
         scamper: scamper::Stream::default(),
+        atlas: atlas::Assembly::default(),
     }
 }
 
@@ -141,6 +142,8 @@ pub struct Reader<R> {
     format: InputFormat,
     /// What a scamper stream remembers between records (open cycles).
     scamper: scamper::Stream,
+    /// Working space of the Atlas converter, kept between records.
+    atlas: atlas::Assembly,
 }
 
 impl<R: BufRead> Iterator for Reader<R> {
@@ -154,7 +157,7 @@ impl<R: BufRead> Iterator for Reader<R> {
                 Err(message) => return Some(Err(ImportError::new(line, message))),
             };
             let converted = match self.format {
-                InputFormat::Atlas => atlas::convert(bytes).map(Some),
+                InputFormat::Atlas => atlas::convert(bytes, &mut self.atlas).map(Some),
                 InputFormat::Scamper => self.scamper.convert(bytes),
             };
             match converted {
@@ -430,7 +433,18 @@ pub(crate) fn rtt_stats(rtts: &[f64]) -> Option<crate::model::RttMs> {
 
 /// Distinct addresses, most frequent first (ties: first seen first).
 pub(crate) fn rank_addrs(seen: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
-    let mut counts: Vec<(std::net::IpAddr, usize)> = Vec::new();
+    rank_addrs_with(seen, &mut Vec::new())
+}
+
+/// [`rank_addrs`] counting in `counts` (a buffer reused between hops).
+pub(crate) fn rank_addrs_with(
+    seen: &[std::net::IpAddr],
+    counts: &mut Vec<(std::net::IpAddr, usize)>,
+) -> Vec<std::net::IpAddr> {
+    if let [only] = seen {
+        return vec![*only];
+    }
+    counts.clear();
     for addr in seen {
         match counts.iter_mut().find(|(a, _)| a == addr) {
             Some((_, n)) => *n += 1,
@@ -439,7 +453,7 @@ pub(crate) fn rank_addrs(seen: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
     }
     // A stable sort keeps first-seen order among equal counts.
     counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
-    counts.into_iter().map(|(a, _)| a).collect()
+    counts.iter().map(|&(a, _)| a).collect()
 }
 
 /// Unix seconds as RFC 3339 UTC (`2021-12-08T21:46:03Z`).
