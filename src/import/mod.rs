@@ -214,6 +214,10 @@ struct Records<R> {
     /// The 1-based line the reader is on.
     line: usize,
     buf: Vec<u8>,
+    /// The length of the current record when it lies whole in `input`'s
+    /// buffer, read there without a copy (consumed on the next call);
+    /// 0 when it is in `buf`.
+    in_place: usize,
 }
 
 /// Scanner state inside a JSON array.
@@ -233,6 +237,7 @@ impl<R: BufRead> Records<R> {
             leading_blank: 0..0,
             line: 1,
             buf: Vec::new(),
+            in_place: 0,
         }
     }
 
@@ -261,11 +266,33 @@ impl<R: BufRead> Records<R> {
         }
     }
 
-    /// The next non-blank line.
+    /// The next non-blank line: in place when the input's buffer holds all
+    /// of it (nearly always), else copied into `buf`.
     fn next_line(&mut self) -> Option<(usize, Result<(), String>)> {
         loop {
             self.buf.clear();
             let line = self.line;
+            let chunk = match self.input.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.layout = Layout::Done;
+                    return Some((line, Err(format!("reading input: {e}"))));
+                }
+            };
+            if let Some(end) = memchr::memchr(b'\n', chunk) {
+                let len = end + 1;
+                self.line += 1;
+                if chunk[..len].iter().all(u8::is_ascii_whitespace) {
+                    self.input.consume(len);
+                    if self.blank_lines == BlankLines::Report {
+                        return Some((line, Err(BLANK_LINE.to_string())));
+                    }
+                    continue;
+                }
+                self.in_place = len;
+                return Some((line, Ok(())));
+            }
             match self.input.read_until(b'\n', &mut self.buf) {
                 Ok(0) => {
                     self.layout = Layout::Done;
@@ -369,14 +396,24 @@ impl<R: BufRead> Records<R> {
 
 impl<R: BufRead> Records<R> {
     /// The bytes of the record [`next_record`](Self::next_record) found.
-    fn record(&self) -> &[u8] {
-        &self.buf
+    fn record(&mut self) -> &[u8] {
+        if self.in_place == 0 {
+            return &self.buf;
+        }
+        // Nothing was consumed since `next_line` saw the record in the
+        // buffer, so this returns that same buffer without reading.
+        match self.input.fill_buf() {
+            Ok(chunk) => &chunk[..self.in_place.min(chunk.len())],
+            Err(_) => &[],
+        }
     }
 
     /// The next record, with the line it starts on: `Ok(())` when its bytes
-    /// are in [`record`](Self::record) (one buffer, reused, so reading
-    /// allocates nothing per record once it has grown to the longest one).
+    /// are in [`record`](Self::record) (the input's buffer, or one buffer,
+    /// reused, so reading allocates nothing per record once it has grown to
+    /// the longest one).
     fn next_record(&mut self) -> Option<(usize, Result<(), String>)> {
+        self.input.consume(std::mem::take(&mut self.in_place));
         if self.layout == Layout::Unknown {
             match self.detect() {
                 Ok(layout) => self.layout = layout,
