@@ -557,6 +557,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
     // least as large as `out`'s buffer goes straight through it, uncopied.
     const RECORD_BLOCK: usize = 1 << 16;
     let mut records = Vec::with_capacity(RECORD_BLOCK + (1 << 14));
+    let mut writer = crate::record_json::Writer::new();
     for item in crate::import::read(reader, opts.format) {
         match item {
             Ok(imported) => {
@@ -574,7 +575,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSum
                     *foreign.entry(*c).or_default() += 1;
                 }
                 if opts.json {
-                    crate::record_json::write(&mut records, &record);
+                    writer.write(&mut records, &record);
                     records.push(b'\n');
                     if records.len() >= RECORD_BLOCK {
                         out.write_all(&records).map_err(write_err)?;

@@ -15,12 +15,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 #[must_use]
 pub fn parse(text: &str) -> Option<IpAddr> {
     let b = text.as_bytes();
-    let fast = if b.contains(&b':') {
-        groups(b).map(|g| IpAddr::V6(Ipv6Addr::from(g)))
-    } else {
-        quad(b).map(|o| IpAddr::V4(Ipv4Addr::from(o)))
-    };
-    fast.or_else(|| text.parse().ok())
+    if let Some(octets) = quad(b) {
+        return Some(IpAddr::V4(Ipv4Addr::from(octets)));
+    }
+    if let Some(groups) = groups(b) {
+        return Some(IpAddr::V6(Ipv6Addr::from(groups)));
+    }
+    text.parse().ok()
 }
 
 /// Four decimal octets of 1 to 3 digits without leading zeros, each at most

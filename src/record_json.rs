@@ -15,6 +15,67 @@ use std::net::IpAddr;
 
 /// Append `record` as JSON (without a line break) to `out`.
 pub fn write(out: &mut Vec<u8>, record: &TraceRecord) {
+    Writer::new().write(out, record);
+}
+
+/// How many coordinates [`Writer`] remembers (a power of two).
+const COORDINATE_SLOTS: usize = 1024;
+
+/// A record writer for a stream of records: remembers the text of recent
+/// coordinates, which repeat from hop to hop (every router of a city has
+/// the city's latitude and longitude), so that each is formatted once.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    /// Direct-mapped by a hash of the value's bits: (bits, length, text);
+    /// `u64::MAX` (a NaN, never stored) marks an empty slot.
+    coordinates: Box<[(u64, u8, [u8; 31])]>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Writer {
+    /// A writer that remembers nothing yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            coordinates: vec![(u64::MAX, 0, [0; 31]); COORDINATE_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// Append `record` as JSON (without a line break) to `out`.
+    pub fn write(&mut self, out: &mut Vec<u8>, record: &TraceRecord) {
+        write_record(self, out, record);
+    }
+
+    /// A latitude or longitude, as [`float`] writes it.
+    fn coordinate(&mut self, out: &mut Vec<u8>, f: Option<f64>) {
+        let Some(f) = f.filter(|f| f.is_finite()) else {
+            return opt_float(out, f);
+        };
+        let bits = f.to_bits();
+        let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % COORDINATE_SLOTS;
+        let (key, len, text) = &mut self.coordinates[slot];
+        if *key != bits {
+            let mut buffer = zmij::Buffer::new();
+            let formatted = buffer.format_finite(f).as_bytes();
+            let Ok(n) = u8::try_from(formatted.len()) else {
+                return out.extend_from_slice(formatted);
+            };
+            if formatted.len() > text.len() {
+                return out.extend_from_slice(formatted);
+            }
+            text[..formatted.len()].copy_from_slice(formatted);
+            (*key, *len) = (bits, n);
+        }
+        out.extend_from_slice(&text[..usize::from(*len)]);
+    }
+}
+
+fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
     let t = &record.trace;
     out.extend_from_slice(b"{\"schema\":");
     string(out, &record.schema);
@@ -44,7 +105,7 @@ pub fn write(out: &mut Vec<u8>, record: &TraceRecord) {
         if i > 0 {
             out.push(b',');
         }
-        write_hop(out, hop);
+        write_hop(w, out, hop);
     }
     let v = &record.verdict;
     out.extend_from_slice(b"],\"verdict\":{\"class\":\"");
@@ -100,7 +161,7 @@ pub fn write(out: &mut Vec<u8>, record: &TraceRecord) {
     out.extend_from_slice(b"]}}");
 }
 
-fn write_hop(out: &mut Vec<u8>, hop: &Hop) {
+fn write_hop(w: &mut Writer, out: &mut Vec<u8>, hop: &Hop) {
     out.extend_from_slice(b"{\"ttl\":");
     int(out, hop.ttl);
     out.extend_from_slice(b",\"addr\":");
@@ -130,19 +191,19 @@ fn write_hop(out: &mut Vec<u8>, hop: &Hop) {
         None => null(out),
     }
     out.extend_from_slice(b",\"geo\":");
-    write_geo(out, &hop.geo);
+    write_geo(w, out, &hop.geo);
     out.push(b'}');
 }
 
-fn write_geo(out: &mut Vec<u8>, g: &HopGeo) {
+fn write_geo(w: &mut Writer, out: &mut Vec<u8>, g: &HopGeo) {
     out.extend_from_slice(b"{\"country\":");
     opt_country(out, g.country);
     out.extend_from_slice(b",\"city\":");
     opt_string(out, g.city.as_deref());
     out.extend_from_slice(b",\"lat\":");
-    opt_float(out, g.lat);
+    w.coordinate(out, g.lat);
     out.extend_from_slice(b",\"lon\":");
-    opt_float(out, g.lon);
+    w.coordinate(out, g.lon);
     out.extend_from_slice(b",\"asn\":");
     opt_int(out, g.asn);
     out.extend_from_slice(b",\"as_org\":");
@@ -309,13 +370,17 @@ mod tests {
     };
 
     fn same_as_serde(record: &TraceRecord) {
+        let theirs = String::from_utf8(serde_json::to_vec(record).unwrap()).unwrap();
         let mut mine = Vec::new();
         write(&mut mine, record);
-        let theirs = serde_json::to_vec(record).unwrap();
-        assert_eq!(
-            String::from_utf8(mine).unwrap(),
-            String::from_utf8(theirs).unwrap()
-        );
+        assert_eq!(String::from_utf8(mine).unwrap(), theirs);
+        // Again through one writer: coordinates now come from its memory.
+        let mut writer = super::Writer::new();
+        for _ in 0..2 {
+            let mut mine = Vec::new();
+            writer.write(&mut mine, record);
+            assert_eq!(String::from_utf8(mine).unwrap(), theirs);
+        }
     }
 
     fn hop(ttl: u8, addrs: &[&str], rtt: Option<(f64, f64, f64)>, geo: HopGeo) -> Hop {
