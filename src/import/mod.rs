@@ -176,6 +176,63 @@ impl<R: BufRead> Iterator for Reader<R> {
     }
 }
 
+/// The records of RIPE Atlas input as raw bytes, not yet converted: for
+/// converting them elsewhere (on other threads) with [`AtlasConverter`].
+/// Splits the input exactly as [`read`] does, with the same errors.
+pub fn atlas_records<R: BufRead>(input: R) -> AtlasRecords<R> {
+    AtlasRecords {
+        records: Records::new(input, BlankLines::Skip),
+    }
+}
+
+/// The splitter [`atlas_records`] returns.
+#[derive(Debug)]
+pub struct AtlasRecords<R> {
+    records: Records<R>,
+}
+
+impl<R: BufRead> AtlasRecords<R> {
+    /// The next record: its line, and its bytes appended to `out`, or what
+    /// is wrong with it. `None` at the end of the input.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> Option<(usize, Result<(), ImportError>)> {
+        let (line, raw) = self.records.next_record()?;
+        Some((
+            line,
+            match raw {
+                Ok(()) => {
+                    out.extend_from_slice(self.records.record());
+                    Ok(())
+                }
+                Err(message) => Err(ImportError::new(line, message)),
+            },
+        ))
+    }
+}
+
+/// Converts raw RIPE Atlas records (from [`atlas_records`]) as [`read`]
+/// does; one per thread (it keeps working space between records).
+#[derive(Debug, Default)]
+pub struct AtlasConverter {
+    assembly: atlas::Assembly,
+}
+
+impl AtlasConverter {
+    /// The trace of the record that starts on `line`.
+    ///
+    /// # Errors
+    /// What is wrong with the record, as [`read`] reports it.
+    pub fn convert(&mut self, line: usize, bytes: &[u8]) -> Result<Imported, ImportError> {
+        atlas::convert(bytes, &mut self.assembly)
+            .map(|c| Imported {
+                line,
+                trace: c.trace,
+                prb_id: c.prb_id,
+                late_replies: c.late_replies,
+            })
+            .map_err(|message| ImportError::new(line, message))
+    }
+}
+
 /// Whether the input is JSON Lines or one JSON array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
