@@ -128,13 +128,22 @@ static OCTETS: [[u8; 4]; 256] = {
 };
 
 fn write_v4(out: &mut Vec<u8>, v4: Ipv4Addr) {
+    // Assembled with fixed-size copies (no call per octet), then appended
+    // whole and cut to length.
+    let mut text = [0u8; 20];
+    let mut len = 0;
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            text[len] = b'.';
+            len += 1;
         }
-        let text = &OCTETS[usize::from(octet)];
-        out.extend_from_slice(&text[..usize::from(text[3])]);
+        let digits = &OCTETS[usize::from(octet)];
+        text[len..len + 4].copy_from_slice(digits);
+        len += usize::from(digits[3]);
     }
+    let start = out.len();
+    out.extend_from_slice(&text);
+    out.truncate(start + len);
 }
 
 /// RFC 5952 as `Display` writes it: IPv4-mapped addresses as

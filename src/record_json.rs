@@ -71,7 +71,10 @@ impl Writer {
             text[..formatted.len()].copy_from_slice(formatted);
             (*key, *len) = (bits, n);
         }
-        out.extend_from_slice(&text[..usize::from(*len)]);
+        // A fixed-size copy cut to length: no call for a few bytes.
+        let start = out.len();
+        out.extend_from_slice(text);
+        out.truncate(start + usize::from(*len));
     }
 }
 
