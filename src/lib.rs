@@ -20,6 +20,7 @@
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict` |
 //! | [`render`] | the mtr-style report table |
+//! | [`record_json`] | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
 //! | [`scheduler`] | per-target intervals with jitter, global concurrency, re-resolution |
 //! | [`paths`] | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state |
@@ -28,6 +29,7 @@
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the daemon's writer thread |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
+//! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
@@ -41,11 +43,13 @@ pub mod export;
 pub mod geo;
 pub mod http;
 pub mod import;
+pub mod ip_text;
 pub mod metrics;
 pub mod model;
 pub mod paths;
 pub mod privilege;
 pub mod probe;
+pub mod record_json;
 pub mod render;
 pub mod resolve;
 pub mod scheduler;

@@ -360,6 +360,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 home,
                 probes,
                 json,
+                threads: 0,
             };
             app::analyze(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }

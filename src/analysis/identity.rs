@@ -29,11 +29,10 @@ use std::net::IpAddr;
 /// The identity of the responders of one trace (16 hex digits).
 #[must_use]
 pub fn path_id(trace: &Trace) -> String {
-    use std::fmt::Write as _;
     let mut h = Sha256::new();
     // Most hops have one responder: its text is hashed from one reused
     // buffer; several are sorted as text and joined with `,`.
-    let mut text = String::with_capacity(48);
+    let mut text = Vec::with_capacity(48);
     for hop in &trace.hops {
         if hop.addrs.is_empty() {
             continue;
@@ -41,8 +40,8 @@ pub fn path_id(trace: &Trace) -> String {
         h.update([hop.ttl]);
         if let [only] = hop.addrs.as_slice() {
             text.clear();
-            let _ = write!(text, "{only}");
-            h.update(text.as_bytes());
+            crate::ip_text::write(&mut text, *only);
+            h.update(&text);
         } else {
             let mut addrs: Vec<String> = hop.addrs.iter().map(ToString::to_string).collect();
             addrs.sort();

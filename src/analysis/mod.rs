@@ -197,7 +197,13 @@ fn suspects(trace: &Trace) -> Vec<SuspectCountry> {
 
 fn anomalies(trace: &Trace) -> Vec<Anomaly> {
     let mut seen: BTreeMap<std::net::IpAddr, Vec<u8>> = BTreeMap::new();
-    for hop in &trace.hops {
+    // A loop needs an address answering twice; most paths have none, and
+    // need no map (a quadratic look over a few dozen hops allocates nothing).
+    let repeats = trace.hops.iter().enumerate().any(|(i, h)| {
+        h.addr
+            .is_some_and(|a| trace.hops[i + 1..].iter().any(|l| l.addr == Some(a)))
+    });
+    for hop in trace.hops.iter().filter(|_| repeats) {
         if let Some(addr) = hop.addr {
             seen.entry(addr).or_default().push(hop.ttl);
         }

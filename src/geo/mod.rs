@@ -347,8 +347,30 @@ pub fn enrich(trace: &mut Trace, db: &GeoDb, vantage: Option<Coordinates>) {
 /// whatever the input, and a working set smaller than the bound stays in it.
 #[derive(Debug)]
 pub struct LocateCache {
-    answers: std::collections::HashMap<IpAddr, HopGeo, AddrHash>,
+    answers: std::collections::HashMap<AddrKey, HopGeo, AddrHash>,
     capacity: usize,
+}
+
+/// An address as the memo's key: its 128 bits and family, hashed as one
+/// word (the derived `Hash` of `IpAddr` feeds the hasher three times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AddrKey(u128, bool);
+
+impl From<IpAddr> for AddrKey {
+    fn from(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(v4) => Self(u128::from(v4.to_bits()), true),
+            IpAddr::V6(v6) => Self(v6.to_bits(), false),
+        }
+    }
+}
+
+impl std::hash::Hash for AddrKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        #[allow(clippy::cast_possible_truncation)] // the halves, on purpose
+        let (low, high) = (self.0 as u64, (self.0 >> 64) as u64);
+        state.write_u64(low ^ high.rotate_left(23) ^ u64::from(self.1));
+    }
 }
 
 /// A fast hash for addresses (multiply and rotate, as rustc's FxHash): the
@@ -421,14 +443,15 @@ impl LocateCache {
 
     /// [`GeoDb::locate`], answered from the memo when `addr` was asked before.
     pub fn locate(&mut self, db: &GeoDb, addr: IpAddr) -> HopGeo {
-        if let Some(geo) = self.answers.get(&addr) {
+        let key = AddrKey::from(addr);
+        if let Some(geo) = self.answers.get(&key) {
             return geo.clone();
         }
         let geo = db.locate(addr);
         if self.answers.len() >= self.capacity {
             self.answers.clear();
         }
-        self.answers.entry(addr).or_insert(geo).clone()
+        self.answers.entry(key).or_insert(geo).clone()
     }
 }
 

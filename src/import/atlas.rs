@@ -45,7 +45,7 @@
 //! `reached` is true when any hop has the target address among its
 //! responders (never when the address is unknown).
 
-use super::{json_error, rank_addrs, rfc3339, rtt_stats, Converted};
+use super::{json_error, rank_addrs_with, rfc3339, rtt_stats, Converted};
 use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -58,42 +58,64 @@ use std::net::IpAddr;
 
 /// The fields of an Atlas traceroute result this importer reads.
 #[derive(Debug, Deserialize)]
-struct AtlasResult<'a> {
+pub(super) struct AtlasResult<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    prb_id: u64,
-    msm_id: Option<u64>,
-    timestamp: i64,
+    pub(super) kind: Option<Cow<'a, str>>,
+    pub(super) prb_id: u64,
+    pub(super) msm_id: Option<u64>,
+    pub(super) timestamp: i64,
     #[serde(borrow)]
-    proto: Cow<'a, str>,
+    pub(super) proto: Cow<'a, str>,
     #[serde(borrow)]
-    dst_addr: Option<Cow<'a, str>>,
+    pub(super) dst_addr: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    dst_name: Option<Cow<'a, str>>,
+    pub(super) dst_name: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    result: Vec<AtlasHop<'a>>,
+    pub(super) result: Vec<AtlasHop<'a>>,
 }
 
 /// One entry of a result's `result` array.
 #[derive(Debug, Deserialize)]
-struct AtlasHop<'a> {
-    hop: Option<u32>,
+pub(super) struct AtlasHop<'a> {
+    pub(super) hop: Option<u32>,
     #[serde(default, borrow)]
-    result: Vec<AtlasReply<'a>>,
+    pub(super) result: Vec<AtlasReply<'a>>,
 }
 
 /// One probe outcome within a hop; for `x`, `late` and `dup` only their
 /// presence matters.
 #[derive(Debug, Deserialize)]
-struct AtlasReply<'a> {
-    x: Option<IgnoredAny>,
+pub(super) struct AtlasReply<'a> {
+    pub(super) x: Option<IgnoredAny>,
     #[serde(borrow)]
-    from: Option<Cow<'a, str>>,
-    rtt: Option<f64>,
-    late: Option<IgnoredAny>,
-    dup: Option<IgnoredAny>,
+    pub(super) from: Option<Cow<'a, str>>,
+    pub(super) rtt: Option<f64>,
+    pub(super) late: Option<IgnoredAny>,
+    pub(super) dup: Option<IgnoredAny>,
     #[serde(borrow)]
-    edst: Option<Cow<'a, str>>,
+    pub(super) edst: Option<Cow<'a, str>>,
+}
+
+/// The fields of a result besides its hops.
+pub(super) struct Header<'a> {
+    pub(super) kind: Option<Cow<'a, str>>,
+    pub(super) prb_id: u64,
+    pub(super) msm_id: Option<u64>,
+    pub(super) timestamp: i64,
+    pub(super) proto: Cow<'a, str>,
+    pub(super) dst_addr: Option<Cow<'a, str>>,
+    pub(super) dst_name: Option<Cow<'a, str>>,
+}
+
+/// What the hop assembly reads of one reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ReplyFields<'a> {
+    pub(super) x: bool,
+    pub(super) from: Option<&'a str>,
+    pub(super) rtt: Option<f64>,
+    pub(super) late: bool,
+    pub(super) dup: bool,
+    pub(super) edst: Option<&'a str>,
 }
 
 /// A hop being assembled from one or more entries with the same number.
@@ -104,68 +126,174 @@ struct HopAcc {
     sent: u32,
 }
 
-/// Convert one raw result.
-pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
-    let result: AtlasResult = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
-    if let Some(kind) = result.kind.as_deref() {
-        if kind != "traceroute" {
-            return Err(format!("a `{kind}` result, not a traceroute"));
-        }
-    }
-    let protocol: Protocol = result
-        .proto
-        .parse()
-        .map_err(|e| format!("field `proto`: {e}"))?;
-    let started_at = rfc3339(result.timestamp).map_err(|e| format!("field `timestamp`: {e}"))?;
+/// The hops of the result being converted, fed entry by entry and reply by
+/// reply (by the scanner or from serde_json's reading). Kept from result to
+/// result so that its buffers are allocated once, not per hop.
+#[derive(Debug, Default)]
+pub(crate) struct Assembly {
+    /// Hops by TTL in order of first appearance; only `used` are current.
+    hops: Vec<(u8, HopAcc)>,
+    used: usize,
+    late_replies: u32,
+    /// The first reply's `edst` that is an address.
+    first_edst: Option<IpAddr>,
+    /// Responder counts of one hop, for ranking.
+    counts: Vec<(IpAddr, usize)>,
+}
 
-    let mut hops: Vec<(u8, HopAcc)> = Vec::new();
-    let mut late_replies = 0u32;
+impl Assembly {
+    fn clear(&mut self) {
+        self.used = 0;
+        self.late_replies = 0;
+        self.first_edst = None;
+    }
+
+    /// The slot of the hop numbered `number` (an entry's `hop`, or its
+    /// 1-based position).
+    pub(super) fn entry(&mut self, number: u32) -> Result<usize, String> {
+        let ttl = u8::try_from(number).map_err(|_| format!("hop {number} is beyond TTL 255"))?;
+        if let Some(i) = self.hops[..self.used].iter().position(|(t, _)| *t == ttl) {
+            return Ok(i);
+        }
+        if self.used == self.hops.len() {
+            self.hops.push((ttl, HopAcc::default()));
+        } else {
+            let (t, acc) = &mut self.hops[self.used];
+            *t = ttl;
+            acc.seen.clear();
+            acc.rtts.clear();
+            acc.sent = 0;
+        }
+        self.used += 1;
+        Ok(self.used - 1)
+    }
+
+    /// One reply of an entry of hop `number`, in `slot`.
+    pub(super) fn reply(
+        &mut self,
+        slot: usize,
+        number: u32,
+        reply: &ReplyFields<'_>,
+    ) -> Result<(), String> {
+        if self.first_edst.is_none() {
+            self.first_edst = reply.edst.and_then(|e| e.parse().ok());
+        }
+        if reply.late {
+            self.late_replies += 1;
+            return Ok(());
+        }
+        let acc = &mut self.hops[slot].1;
+        if !reply.dup {
+            acc.sent += 1;
+        }
+        if reply.x {
+            return Ok(());
+        }
+        if let Some(from) = reply.from {
+            let addr = crate::ip_text::parse(from)
+                .ok_or_else(|| format!("hop {number}: `from` `{from}` is not an IP address"))?;
+            acc.seen.push(addr);
+        }
+        if let (Some(rtt), false) = (reply.rtt, reply.dup) {
+            acc.rtts.push(rtt);
+        }
+        Ok(())
+    }
+}
+
+impl Header<'_> {
+    /// The checks of a result's own fields: kind, protocol, start.
+    fn check(&self) -> Result<(Protocol, String), String> {
+        if let Some(kind) = self.kind.as_deref() {
+            if kind != "traceroute" {
+                return Err(format!("a `{kind}` result, not a traceroute"));
+            }
+        }
+        let protocol: Protocol = self
+            .proto
+            .parse()
+            .map_err(|e| format!("field `proto`: {e}"))?;
+        let started_at = rfc3339(self.timestamp).map_err(|e| format!("field `timestamp`: {e}"))?;
+        Ok((protocol, started_at))
+    }
+}
+
+/// Convert one raw result; `assembly` is working space.
+pub(crate) fn convert(bytes: &[u8], assembly: &mut Assembly) -> Result<Converted, String> {
+    // The scanner reads plain lines; serde_json everything else, and gives
+    // the error message naming the field when a line is wrong.
+    convert_scanned(bytes, assembly).unwrap_or_else(|| convert_parsed(bytes, assembly))
+}
+
+/// [`convert`] through the scanner; `None` when it gives up on the line.
+pub(super) fn convert_scanned(
+    bytes: &[u8],
+    assembly: &mut Assembly,
+) -> Option<Result<Converted, String>> {
+    assembly.clear();
+    let header = super::atlas_scan::scan(bytes, assembly)?;
+    Some(
+        header
+            .check()
+            .and_then(|(protocol, started_at)| finish(&header, protocol, started_at, assembly)),
+    )
+}
+
+/// [`convert`] through serde_json.
+pub(super) fn convert_parsed(bytes: &[u8], assembly: &mut Assembly) -> Result<Converted, String> {
+    assembly.clear();
+    let result: AtlasResult = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+    let header = Header {
+        kind: result.kind,
+        prb_id: result.prb_id,
+        msm_id: result.msm_id,
+        timestamp: result.timestamp,
+        proto: result.proto,
+        dst_addr: result.dst_addr,
+        dst_name: result.dst_name,
+    };
+    let (protocol, started_at) = header.check()?;
     for (index, entry) in result.result.iter().enumerate() {
         let number = match entry.hop {
             Some(n) => n,
             None => u32::try_from(index + 1).unwrap_or(u32::MAX),
         };
-        let ttl = u8::try_from(number).map_err(|_| format!("hop {number} is beyond TTL 255"))?;
-        let slot = match hops.iter().position(|(t, _)| *t == ttl) {
-            Some(i) => i,
-            None => {
-                hops.push((ttl, HopAcc::default()));
-                hops.len() - 1
-            }
-        };
-        let acc = &mut hops[slot].1;
+        let slot = assembly.entry(number)?;
         for reply in &entry.result {
-            if reply.late.is_some() {
-                late_replies += 1;
-                continue;
-            }
-            let dup = reply.dup.is_some();
-            if !dup {
-                acc.sent += 1;
-            }
-            if reply.x.is_some() {
-                continue;
-            }
-            if let Some(from) = reply.from.as_deref() {
-                let addr: IpAddr = from
-                    .parse()
-                    .map_err(|_| format!("hop {number}: `from` `{from}` is not an IP address"))?;
-                acc.seen.push(addr);
-            }
-            if let (Some(rtt), false) = (reply.rtt, dup) {
-                acc.rtts.push(rtt);
-            }
+            let fields = ReplyFields {
+                x: reply.x.is_some(),
+                from: reply.from.as_deref(),
+                rtt: reply.rtt,
+                late: reply.late.is_some(),
+                dup: reply.dup.is_some(),
+                edst: reply.edst.as_deref(),
+            };
+            assembly.reply(slot, number, &fields)?;
         }
     }
+    finish(&header, protocol, started_at, assembly)
+}
+
+/// The trace of a result whose hops are assembled.
+fn finish(
+    header: &Header<'_>,
+    protocol: Protocol,
+    started_at: String,
+    assembly: &mut Assembly,
+) -> Result<Converted, String> {
+    let Assembly {
+        hops, used, counts, ..
+    } = assembly;
+    let hops = &mut hops[..*used];
     hops.sort_by_key(|(ttl, _)| *ttl);
 
-    let target_addr = target_addr(&result)?;
+    let target_addr = target_addr(header, assembly.first_edst)?;
     let hops: Vec<Hop> = hops
-        .into_iter()
+        .iter()
         .map(|(ttl, acc)| {
-            let addrs = rank_addrs(&acc.seen);
+            let addrs = rank_addrs_with(&acc.seen, counts);
             Hop {
-                ttl,
+                ttl: *ttl,
                 addr: addrs.first().copied(),
                 addrs,
                 sent: acc.sent,
@@ -178,12 +306,12 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
     let reached = target_addr.is_some_and(|dst| hops.iter().any(|h| h.addrs.contains(&dst)));
 
     let addr_text = || target_addr.map(|a| a.to_string()).unwrap_or_default();
-    let name = match (&result.dst_name, result.msm_id) {
+    let name = match (&header.dst_name, header.msm_id) {
         (Some(name), _) if !name.is_empty() => name.to_string(),
         (_, Some(msm)) => format!("atlas-msm-{msm}"),
         _ => addr_text(),
     };
-    let host = result
+    let host = header
         .dst_name
         .as_deref()
         .filter(|n| !n.is_empty())
@@ -196,7 +324,7 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
                 addr: target_addr,
             },
             vantage: VantageRef {
-                name: format!("atlas-prb-{}", result.prb_id),
+                name: format!("atlas-prb-{}", header.prb_id),
                 country: None,
             },
             protocol,
@@ -205,28 +333,24 @@ pub(crate) fn convert(bytes: &[u8]) -> Result<Converted, String> {
             reached,
             hops,
         },
-        prb_id: Some(result.prb_id),
-        late_replies,
+        prb_id: Some(header.prb_id),
+        late_replies: assembly.late_replies,
     })
 }
 
 /// The destination address of a result (see the module docs for the
 /// order); `None` when the result never learnt it.
-fn target_addr(result: &AtlasResult) -> Result<Option<IpAddr>, String> {
-    if let Some(addr) = result.dst_addr.as_deref() {
+fn target_addr(header: &Header<'_>, first_edst: Option<IpAddr>) -> Result<Option<IpAddr>, String> {
+    if let Some(addr) = header.dst_addr.as_deref() {
         return addr
             .parse()
             .map(Some)
             .map_err(|_| format!("field `dst_addr`: `{addr}` is not an IP address"));
     }
-    if let Some(addr) = result.dst_name.as_deref().and_then(|n| n.parse().ok()) {
+    if let Some(addr) = header.dst_name.as_deref().and_then(|n| n.parse().ok()) {
         return Ok(Some(addr));
     }
-    Ok(result
-        .result
-        .iter()
-        .flat_map(|h| &h.result)
-        .find_map(|r| r.edst.as_deref().and_then(|e| e.parse().ok())))
+    Ok(first_edst)
 }
 
 #[cfg(test)]

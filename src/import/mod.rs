@@ -23,6 +23,7 @@
 //! [`Imported::prb_id`]). Hop geolocation is likewise left to `geo`.
 
 pub mod atlas;
+mod atlas_scan;
 pub mod scamper;
 
 use crate::model::Trace;
@@ -130,6 +131,7 @@ pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
         records: Records::new(input, blank_lines),
         format,
         scamper: scamper::Stream::default(),
+        atlas: atlas::Assembly::default(),
     }
 }
 
@@ -140,6 +142,8 @@ pub struct Reader<R> {
     format: InputFormat,
     /// What a scamper stream remembers between records (open cycles).
     scamper: scamper::Stream,
+    /// Working space of the Atlas converter, kept between records.
+    atlas: atlas::Assembly,
 }
 
 impl<R: BufRead> Iterator for Reader<R> {
@@ -153,7 +157,7 @@ impl<R: BufRead> Iterator for Reader<R> {
                 Err(message) => return Some(Err(ImportError::new(line, message))),
             };
             let converted = match self.format {
-                InputFormat::Atlas => atlas::convert(bytes).map(Some),
+                InputFormat::Atlas => atlas::convert(bytes, &mut self.atlas).map(Some),
                 InputFormat::Scamper => self.scamper.convert(bytes),
             };
             match converted {
@@ -169,6 +173,63 @@ impl<R: BufRead> Iterator for Reader<R> {
                 Err(message) => return Some(Err(ImportError::new(line, message))),
             }
         }
+    }
+}
+
+/// The records of RIPE Atlas input as raw bytes, not yet converted: for
+/// converting them elsewhere (on other threads) with [`AtlasConverter`].
+/// Splits the input exactly as [`read`] does, with the same errors.
+pub fn atlas_records<R: BufRead>(input: R) -> AtlasRecords<R> {
+    AtlasRecords {
+        records: Records::new(input, BlankLines::Skip),
+    }
+}
+
+/// The splitter [`atlas_records`] returns.
+#[derive(Debug)]
+pub struct AtlasRecords<R> {
+    records: Records<R>,
+}
+
+impl<R: BufRead> AtlasRecords<R> {
+    /// The next record: its line, and its bytes appended to `out`, or what
+    /// is wrong with it. `None` at the end of the input.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> Option<(usize, Result<(), ImportError>)> {
+        let (line, raw) = self.records.next_record()?;
+        Some((
+            line,
+            match raw {
+                Ok(()) => {
+                    out.extend_from_slice(self.records.record());
+                    Ok(())
+                }
+                Err(message) => Err(ImportError::new(line, message)),
+            },
+        ))
+    }
+}
+
+/// Converts raw RIPE Atlas records (from [`atlas_records`]) as [`read`]
+/// does; one per thread (it keeps working space between records).
+#[derive(Debug, Default)]
+pub struct AtlasConverter {
+    assembly: atlas::Assembly,
+}
+
+impl AtlasConverter {
+    /// The trace of the record that starts on `line`.
+    ///
+    /// # Errors
+    /// What is wrong with the record, as [`read`] reports it.
+    pub fn convert(&mut self, line: usize, bytes: &[u8]) -> Result<Imported, ImportError> {
+        atlas::convert(bytes, &mut self.assembly)
+            .map(|c| Imported {
+                line,
+                trace: c.trace,
+                prb_id: c.prb_id,
+                late_replies: c.late_replies,
+            })
+            .map_err(|message| ImportError::new(line, message))
     }
 }
 
@@ -210,6 +271,10 @@ struct Records<R> {
     /// The 1-based line the reader is on.
     line: usize,
     buf: Vec<u8>,
+    /// The length of the current record when it lies whole in `input`'s
+    /// buffer, read there without a copy (consumed on the next call);
+    /// 0 when it is in `buf`.
+    in_place: usize,
 }
 
 /// Scanner state inside a JSON array.
@@ -229,6 +294,7 @@ impl<R: BufRead> Records<R> {
             leading_blank: 0..0,
             line: 1,
             buf: Vec::new(),
+            in_place: 0,
         }
     }
 
@@ -257,11 +323,33 @@ impl<R: BufRead> Records<R> {
         }
     }
 
-    /// The next non-blank line.
+    /// The next non-blank line: in place when the input's buffer holds all
+    /// of it (nearly always), else copied into `buf`.
     fn next_line(&mut self) -> Option<(usize, Result<(), String>)> {
         loop {
             self.buf.clear();
             let line = self.line;
+            let chunk = match self.input.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.layout = Layout::Done;
+                    return Some((line, Err(format!("reading input: {e}"))));
+                }
+            };
+            if let Some(end) = memchr::memchr(b'\n', chunk) {
+                let len = end + 1;
+                self.line += 1;
+                if chunk[..len].iter().all(u8::is_ascii_whitespace) {
+                    self.input.consume(len);
+                    if self.blank_lines == BlankLines::Report {
+                        return Some((line, Err(BLANK_LINE.to_string())));
+                    }
+                    continue;
+                }
+                self.in_place = len;
+                return Some((line, Ok(())));
+            }
             match self.input.read_until(b'\n', &mut self.buf) {
                 Ok(0) => {
                     self.layout = Layout::Done;
@@ -365,14 +453,24 @@ impl<R: BufRead> Records<R> {
 
 impl<R: BufRead> Records<R> {
     /// The bytes of the record [`next_record`](Self::next_record) found.
-    fn record(&self) -> &[u8] {
-        &self.buf
+    fn record(&mut self) -> &[u8] {
+        if self.in_place == 0 {
+            return &self.buf;
+        }
+        // Nothing was consumed since `next_line` saw the record in the
+        // buffer, so this returns that same buffer without reading.
+        match self.input.fill_buf() {
+            Ok(chunk) => &chunk[..self.in_place.min(chunk.len())],
+            Err(_) => &[],
+        }
     }
 
     /// The next record, with the line it starts on: `Ok(())` when its bytes
-    /// are in [`record`](Self::record) (one buffer, reused, so reading
-    /// allocates nothing per record once it has grown to the longest one).
+    /// are in [`record`](Self::record) (the input's buffer, or one buffer,
+    /// reused, so reading allocates nothing per record once it has grown to
+    /// the longest one).
     fn next_record(&mut self) -> Option<(usize, Result<(), String>)> {
+        self.input.consume(std::mem::take(&mut self.in_place));
         if self.layout == Layout::Unknown {
             match self.detect() {
                 Ok(layout) => self.layout = layout,
@@ -429,7 +527,18 @@ pub(crate) fn rtt_stats(rtts: &[f64]) -> Option<crate::model::RttMs> {
 
 /// Distinct addresses, most frequent first (ties: first seen first).
 pub(crate) fn rank_addrs(seen: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
-    let mut counts: Vec<(std::net::IpAddr, usize)> = Vec::new();
+    rank_addrs_with(seen, &mut Vec::new())
+}
+
+/// [`rank_addrs`] counting in `counts` (a buffer reused between hops).
+pub(crate) fn rank_addrs_with(
+    seen: &[std::net::IpAddr],
+    counts: &mut Vec<(std::net::IpAddr, usize)>,
+) -> Vec<std::net::IpAddr> {
+    if let [only] = seen {
+        return vec![*only];
+    }
+    counts.clear();
     for addr in seen {
         match counts.iter_mut().find(|(a, _)| a == addr) {
             Some((_, n)) => *n += 1,
@@ -438,7 +547,7 @@ pub(crate) fn rank_addrs(seen: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
     }
     // A stable sort keeps first-seen order among equal counts.
     counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
-    counts.into_iter().map(|(a, _)| a).collect()
+    counts.iter().map(|&(a, _)| a).collect()
 }
 
 /// Unix seconds as RFC 3339 UTC (`2021-12-08T21:46:03Z`).

@@ -1,0 +1,528 @@
+//! The `transitwatch.trace/1` record as one line of JSON, written directly.
+//!
+//! `analyze --json` writes a record for every trace of files with millions
+//! of them; through serde_json's generic serializer every key goes through
+//! string escaping and every address through `fmt`. This writer knows the
+//! record's shape: keys are written pre-quoted, integers with `itoa`, floats
+//! with `zmij` (the formatter serde_json itself uses), addresses by
+//! hand ([`crate::ip_text`]), and strings are escaped only when they hold a character that needs
+//! it. Its output is byte for byte serde_json's (`serde_json::to_writer` of
+//! the [`TraceRecord`]), which the tests check; everything else (daemon,
+//! store, export, API) keeps the serde derive.
+
+use crate::model::{Anomaly, CountryCode, Hop, HopGeo, TraceRecord};
+use std::net::IpAddr;
+
+/// Append `record` as JSON (without a line break) to `out`.
+pub fn write(out: &mut Vec<u8>, record: &TraceRecord) {
+    Writer::new().write(out, record);
+}
+
+/// How many coordinates [`Writer`] remembers (a power of two).
+const COORDINATE_SLOTS: usize = 1024;
+
+/// A record writer for a stream of records: remembers the text of recent
+/// coordinates, which repeat from hop to hop (every router of a city has
+/// the city's latitude and longitude), so that each is formatted once.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    /// Direct-mapped by a hash of the value's bits: (bits, length, text);
+    /// `u64::MAX` (a NaN, never stored) marks an empty slot.
+    coordinates: Box<[(u64, u8, [u8; 31])]>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Writer {
+    /// A writer that remembers nothing yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            coordinates: vec![(u64::MAX, 0, [0; 31]); COORDINATE_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// Append `record` as JSON (without a line break) to `out`.
+    pub fn write(&mut self, out: &mut Vec<u8>, record: &TraceRecord) {
+        write_record(self, out, record);
+    }
+
+    /// A latitude or longitude, as [`float`] writes it.
+    fn coordinate(&mut self, out: &mut Vec<u8>, f: Option<f64>) {
+        let Some(f) = f.filter(|f| f.is_finite()) else {
+            return opt_float(out, f);
+        };
+        let bits = f.to_bits();
+        let slot = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % COORDINATE_SLOTS;
+        let (key, len, text) = &mut self.coordinates[slot];
+        if *key != bits {
+            let mut buffer = zmij::Buffer::new();
+            let formatted = buffer.format_finite(f).as_bytes();
+            let Ok(n) = u8::try_from(formatted.len()) else {
+                return out.extend_from_slice(formatted);
+            };
+            if formatted.len() > text.len() {
+                return out.extend_from_slice(formatted);
+            }
+            text[..formatted.len()].copy_from_slice(formatted);
+            (*key, *len) = (bits, n);
+        }
+        // A fixed-size copy cut to length: no call for a few bytes.
+        let start = out.len();
+        out.extend_from_slice(text);
+        out.truncate(start + usize::from(*len));
+    }
+}
+
+fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
+    let t = &record.trace;
+    out.extend_from_slice(b"{\"schema\":");
+    string(out, &record.schema);
+    out.extend_from_slice(b",\"target\":{\"name\":");
+    string(out, &t.target.name);
+    out.extend_from_slice(b",\"host\":");
+    string(out, &t.target.host);
+    out.extend_from_slice(b",\"addr\":");
+    opt_addr(out, t.target.addr);
+    out.extend_from_slice(b"},\"vantage\":{\"name\":");
+    string(out, &t.vantage.name);
+    out.extend_from_slice(b",\"country\":");
+    opt_country(out, t.vantage.country);
+    out.extend_from_slice(b"},\"protocol\":\"");
+    out.extend_from_slice(t.protocol.as_str().as_bytes());
+    out.push(b'"');
+    if let Some(port) = t.port {
+        out.extend_from_slice(b",\"port\":");
+        int(out, port);
+    }
+    out.extend_from_slice(b",\"started_at\":");
+    string(out, &t.started_at);
+    out.extend_from_slice(b",\"reached\":");
+    boolean(out, t.reached);
+    out.extend_from_slice(b",\"hops\":[");
+    for (i, hop) in t.hops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_hop(w, out, hop);
+    }
+    let v = &record.verdict;
+    out.extend_from_slice(b"],\"verdict\":{\"class\":\"");
+    out.extend_from_slice(v.class.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"countries\":");
+    countries(out, &v.countries);
+    out.extend_from_slice(b",\"foreign_countries\":");
+    countries(out, &v.foreign_countries);
+    out.extend_from_slice(b",\"foreign_asns\":");
+    ints(out, &v.foreign_asns);
+    out.extend_from_slice(b",\"violation\":");
+    boolean(out, v.violation);
+    out.extend_from_slice(b",\"path_id\":");
+    string(out, &v.path_id);
+    out.extend_from_slice(b",\"explanation\":");
+    string(out, &v.explanation);
+    out.extend_from_slice(b",\"suspect_countries\":[");
+    for (i, s) in v.suspect_countries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"country\":");
+        country(out, s.country);
+        out.extend_from_slice(b",\"ttls\":");
+        ints(out, &s.ttls);
+        out.extend_from_slice(b",\"reason\":");
+        string(out, &s.reason);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"anomalies\":[");
+    for (i, a) in v.anomalies.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match a {
+            Anomaly::ForwardingLoop { addr: a, ttls } => {
+                out.extend_from_slice(b"{\"kind\":\"forwarding_loop\",\"addr\":");
+                addr(out, *a);
+                out.extend_from_slice(b",\"ttls\":");
+                ints(out, ttls);
+            }
+            Anomaly::DestinationNotReached {
+                last_responding_ttl,
+            } => {
+                out.extend_from_slice(
+                    b"{\"kind\":\"destination_not_reached\",\"last_responding_ttl\":",
+                );
+                opt_int(out, *last_responding_ttl);
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}}");
+}
+
+fn write_hop(w: &mut Writer, out: &mut Vec<u8>, hop: &Hop) {
+    out.extend_from_slice(b"{\"ttl\":");
+    int(out, hop.ttl);
+    out.extend_from_slice(b",\"addr\":");
+    opt_addr(out, hop.addr);
+    out.extend_from_slice(b",\"addrs\":[");
+    for (i, a) in hop.addrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        addr(out, *a);
+    }
+    out.extend_from_slice(b"],\"sent\":");
+    int(out, hop.sent);
+    out.extend_from_slice(b",\"received\":");
+    int(out, hop.received);
+    out.extend_from_slice(b",\"rtt_ms\":");
+    match hop.rtt_ms {
+        Some(r) => {
+            out.extend_from_slice(b"{\"best\":");
+            float(out, r.best);
+            out.extend_from_slice(b",\"avg\":");
+            float(out, r.avg);
+            out.extend_from_slice(b",\"worst\":");
+            float(out, r.worst);
+            out.push(b'}');
+        }
+        None => null(out),
+    }
+    out.extend_from_slice(b",\"geo\":");
+    write_geo(w, out, &hop.geo);
+    out.push(b'}');
+}
+
+fn write_geo(w: &mut Writer, out: &mut Vec<u8>, g: &HopGeo) {
+    out.extend_from_slice(b"{\"country\":");
+    opt_country(out, g.country);
+    out.extend_from_slice(b",\"city\":");
+    opt_string(out, g.city.as_deref());
+    out.extend_from_slice(b",\"lat\":");
+    w.coordinate(out, g.lat);
+    out.extend_from_slice(b",\"lon\":");
+    w.coordinate(out, g.lon);
+    out.extend_from_slice(b",\"asn\":");
+    opt_int(out, g.asn);
+    out.extend_from_slice(b",\"as_org\":");
+    opt_string(out, g.as_org.as_deref());
+    out.extend_from_slice(b",\"source\":\"");
+    out.extend_from_slice(match g.source {
+        crate::model::GeoSource::Override => b"override".as_slice(),
+        crate::model::GeoSource::Mmdb => b"mmdb",
+        crate::model::GeoSource::None => b"none",
+    });
+    out.extend_from_slice(b"\",\"plausible\":");
+    match g.plausible {
+        Some(p) => boolean(out, p),
+        None => null(out),
+    }
+    out.extend_from_slice(b",\"database\":");
+    opt_string(out, g.database.as_deref());
+    out.extend_from_slice(b",\"accuracy_km\":");
+    opt_int(out, g.accuracy_km);
+    out.push(b'}');
+}
+
+fn null(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"null");
+}
+
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true".as_slice() } else { b"false" });
+}
+
+fn int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn opt_int(out: &mut Vec<u8>, n: Option<impl itoa::Integer>) {
+    match n {
+        Some(n) => int(out, n),
+        None => null(out),
+    }
+}
+
+fn ints<T: itoa::Integer + Copy>(out: &mut Vec<u8>, ns: &[T]) {
+    out.push(b'[');
+    for (i, n) in ns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        int(out, *n);
+    }
+    out.push(b']');
+}
+
+/// As serde_json: the shortest round-trip form, `null` when not finite.
+fn float(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
+    } else {
+        null(out);
+    }
+}
+
+fn opt_float(out: &mut Vec<u8>, f: Option<f64>) {
+    match f {
+        Some(f) => float(out, f),
+        None => null(out),
+    }
+}
+
+fn country(out: &mut Vec<u8>, c: CountryCode) {
+    out.push(b'"');
+    out.extend_from_slice(c.as_str().as_bytes());
+    out.push(b'"');
+}
+
+fn opt_country(out: &mut Vec<u8>, c: Option<CountryCode>) {
+    match c {
+        Some(c) => country(out, c),
+        None => null(out),
+    }
+}
+
+fn countries(out: &mut Vec<u8>, cs: &[CountryCode]) {
+    out.push(b'[');
+    for (i, c) in cs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        country(out, *c);
+    }
+    out.push(b']');
+}
+
+/// An address as its `Display` form in quotes (what serde writes).
+fn addr(out: &mut Vec<u8>, a: IpAddr) {
+    out.push(b'"');
+    crate::ip_text::write(out, a);
+    out.push(b'"');
+}
+
+fn opt_addr(out: &mut Vec<u8>, a: Option<IpAddr>) {
+    match a {
+        Some(a) => addr(out, a),
+        None => null(out),
+    }
+}
+
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => null(out),
+    }
+}
+
+/// What a byte becomes in a JSON string, as serde_json escapes it:
+/// 0 for itself, else the letter after the backslash (`u` for `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// A JSON string; copied in one piece when nothing in it needs escaping.
+fn string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = ESCAPE[b as usize];
+        if escape == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        out.push(b'\\');
+        out.push(escape);
+        if escape == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write;
+    use crate::model::{
+        Anomaly, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, SuspectCountry, TargetRef,
+        Trace, TraceRecord, VantageRef, VerdictClass,
+    };
+
+    fn same_as_serde(record: &TraceRecord) {
+        let theirs = String::from_utf8(serde_json::to_vec(record).unwrap()).unwrap();
+        let mut mine = Vec::new();
+        write(&mut mine, record);
+        assert_eq!(String::from_utf8(mine).unwrap(), theirs);
+        // Again through one writer: coordinates now come from its memory.
+        let mut writer = super::Writer::new();
+        for _ in 0..2 {
+            let mut mine = Vec::new();
+            writer.write(&mut mine, record);
+            assert_eq!(String::from_utf8(mine).unwrap(), theirs);
+        }
+    }
+
+    fn hop(ttl: u8, addrs: &[&str], rtt: Option<(f64, f64, f64)>, geo: HopGeo) -> Hop {
+        let addrs: Vec<std::net::IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        Hop {
+            ttl,
+            addr: addrs.first().copied(),
+            addrs,
+            sent: 3,
+            received: u32::from(rtt.is_some()) * 3,
+            rtt_ms: rtt.map(|(best, avg, worst)| RttMs { best, avg, worst }),
+            geo,
+        }
+    }
+
+    #[test]
+    fn records_are_written_byte_for_byte_as_serde_json_writes_them() {
+        let strange = "q\"uo\\te/ünïcödé 東京 \u{1F600}\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}end";
+        let located = HopGeo {
+            country: Some("DE".parse().unwrap()),
+            city: Some(strange.to_string()),
+            lat: Some(0.1),
+            lon: Some(-1e-7),
+            asn: Some(4_294_967_295),
+            as_org: Some("Org \"Q\"".into()),
+            source: GeoSource::Mmdb,
+            plausible: Some(false),
+            database: Some("city ipv4".into()),
+            accuracy_km: Some(0),
+        };
+        let overridden = HopGeo {
+            country: Some("LS".parse().unwrap()),
+            lat: Some(1.0),
+            lon: Some(52.543_098_449_707_03),
+            source: GeoSource::Override,
+            plausible: Some(true),
+            ..HopGeo::default()
+        };
+        let hops = vec![
+            hop(1, &[], None, HopGeo::default()),
+            hop(
+                2,
+                &["192.0.2.1", "10.255.0.0"],
+                Some((0.1, 3.005_333_333_333_333, 1e21)),
+                located,
+            ),
+            hop(
+                255,
+                &["2001:db8::1", "::ffff:192.0.2.1", "::"],
+                Some((1.0, 1e-7, 123_456_789.0)),
+                overridden,
+            ),
+            hop(
+                4,
+                &["0.0.0.0"],
+                Some((f64::NAN, 0.0, 5e-324)),
+                HopGeo::default(),
+            ),
+        ];
+        let verdict = PathVerdict {
+            class: VerdictClass::ForeignTransit,
+            countries: vec!["DE".parse().unwrap(), "LS".parse().unwrap()],
+            foreign_countries: vec!["LS".parse().unwrap()],
+            foreign_asns: vec![64_500, 1],
+            violation: true,
+            path_id: "0123456789abcdef".into(),
+            explanation: strange.into(),
+            suspect_countries: vec![SuspectCountry {
+                country: "US".parse().unwrap(),
+                ttls: vec![3, 4],
+                reason: "too fast: \"1 ms\"".into(),
+            }],
+            anomalies: vec![
+                Anomaly::ForwardingLoop {
+                    addr: "2001:db8::7".parse().unwrap(),
+                    ttls: vec![2, 5],
+                },
+                Anomaly::DestinationNotReached {
+                    last_responding_ttl: Some(9),
+                },
+                Anomaly::DestinationNotReached {
+                    last_responding_ttl: None,
+                },
+            ],
+        };
+        let trace = Trace {
+            target: TargetRef {
+                name: strange.into(),
+                host: "h".into(),
+                addr: Some("2001:db8::9".parse().unwrap()),
+            },
+            vantage: VantageRef {
+                name: "atlas-prb-1".into(),
+                country: Some("DE".parse().unwrap()),
+            },
+            protocol: Protocol::Tcp,
+            port: Some(443),
+            started_at: "2020-09-13T12:26:40Z".into(),
+            reached: true,
+            hops,
+        };
+        let record = TraceRecord::new(trace.clone(), verdict);
+        same_as_serde(&record);
+
+        // Unknown target address and country, no port, nothing found.
+        let mut empty = TraceRecord::new(
+            Trace {
+                target: TargetRef {
+                    name: String::new(),
+                    host: String::new(),
+                    addr: None,
+                },
+                vantage: VantageRef {
+                    name: "v".into(),
+                    country: None,
+                },
+                protocol: Protocol::Udp,
+                port: None,
+                reached: false,
+                hops: Vec::new(),
+                ..trace
+            },
+            PathVerdict {
+                class: VerdictClass::Indeterminate,
+                countries: Vec::new(),
+                foreign_countries: Vec::new(),
+                foreign_asns: Vec::new(),
+                violation: false,
+                path_id: String::new(),
+                explanation: String::new(),
+                suspect_countries: Vec::new(),
+                anomalies: Vec::new(),
+            },
+        );
+        same_as_serde(&empty);
+        empty.trace.protocol = Protocol::Icmp;
+        empty.verdict.class = VerdictClass::Domestic;
+        same_as_serde(&empty);
+        empty.verdict.class = VerdictClass::ForeignDestination;
+        same_as_serde(&empty);
+    }
+}
