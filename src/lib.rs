@@ -31,7 +31,7 @@
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
-//! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`) |
+//! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`, `analyze`, `export`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
 
 pub mod alert;
