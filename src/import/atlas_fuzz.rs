@@ -756,6 +756,70 @@ fn the_streaming_readers_report_each_mutated_line_and_carry_on() {
     }
 }
 
+/// Numbers where the scanner does its own arithmetic: decimals of every
+/// length and fraction (its division against serde_json's), and integers
+/// up to and beyond 18 digits in every integer field.
+#[test]
+fn numbers_read_as_serde_json_reads_them() {
+    let mut rng = Rng(seed(0x5eed_a71a_5000_0003));
+    let mut fast = Assembly::default();
+    let mut scanned = 0;
+    let total = 20_000;
+    for _ in 0..total {
+        let digits = 1 + rng.below(19);
+        let mut number: String = (0..digits)
+            .map(|_| char::from(b'0' + u8::try_from(rng.below(10)).unwrap_or(0)))
+            .collect();
+        if rng.chance(30) {
+            // A leading zero only where JSON allows one.
+            number = number.trim_start_matches('0').to_string();
+            if number.is_empty() {
+                number.push('0');
+            }
+        }
+        let dot = rng.below(digits + 1);
+        let decimal = if dot > 0 && dot < number.len() && rng.chance(80) {
+            let (int, frac) = number.split_at(dot);
+            let int = if int.len() > 1 {
+                int.trim_start_matches('0')
+            } else {
+                int
+            };
+            let int = if int.is_empty() { "0" } else { int };
+            format!("{int}.{frac}")
+        } else {
+            number.clone()
+        };
+        let line = match rng.below(5) {
+            0 => format!(r#"{{"prb_id":{number},"timestamp":0,"proto":"ICMP","result":[]}}"#),
+            1 => format!(
+                r#"{{"prb_id":1,"msm_id":{number},"timestamp":-{number},"proto":"ICMP","result":[]}}"#
+            ),
+            2 => format!(
+                r#"{{"prb_id":1,"timestamp":{number},"proto":"ICMP","result":[{{"hop":{number},"result":[]}}]}}"#
+            ),
+            _ => format!(
+                r#"{{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{{"result":[{{"from":"10.0.0.1","rtt":{decimal}}},{{"from":"10.0.0.1","rtt":{decimal}}}]}}]}}"#
+            ),
+        };
+        scanned += usize::from(differential(line.as_bytes(), &mut fast).0);
+    }
+    assert!(scanned > total / 3, "{scanned} of {total}");
+    // Numbers only skipped: JSON, however large or small.
+    for number in [
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "1e99999999999999999999",
+        "123456789012345678901234567890",
+    ] {
+        let line = format!(
+            r#"{{"prb_id":1,"timestamp":0,"proto":"ICMP","z":{number},"result":[{{"result":[{{"late":{number},"w":[{number}]}}]}}]}}"#
+        );
+        assert!(differential(line.as_bytes(), &mut fast).0, "{line}");
+    }
+}
+
 /// Inputs the fuzzing found where the scanner and serde_json disagreed.
 #[test]
 fn regressions_found_by_fuzzing() {
