@@ -6,6 +6,7 @@
 //!
 //! Deterministic: a fixed-seed xorshift drives every choice, so a failure
 //! names an input that fails again on the next run.
+//! `TRANSITWATCH_FUZZ_SEED=N` mixes another seed in, to explore by hand.
 
 use super::atlas::{self, Assembly};
 use super::atlas_scan::tests::{PLAIN, UNUSUAL};
@@ -21,7 +22,7 @@ const REAL: &str = concat!(
 
 /// The seed of a test: `default`, or `TRANSITWATCH_FUZZ_SEED` (to explore
 /// further by hand; CI leaves it unset).
-pub(crate) fn seed(default: u64) -> u64 {
+fn seed(default: u64) -> u64 {
     std::env::var("TRANSITWATCH_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -624,7 +625,7 @@ fn extreme_number(rng: &mut Rng, line: &mut Vec<u8>) {
     line.splice(s..e, text.bytes());
 }
 
-/// The lines every check starts from, and how many came from the data.
+/// The lines every check starts from.
 fn corpus(rng: &mut Rng) -> Vec<Vec<u8>> {
     let mut lines: Vec<Vec<u8>> = Vec::new();
     match std::fs::read_to_string(REAL) {
