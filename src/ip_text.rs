@@ -317,4 +317,144 @@ mod tests {
             assert_eq!(parse(&t), t.parse::<IpAddr>().ok(), "{t:?}");
         }
     }
+
+    /// xorshift64*: a fixed sequence, so that a failure repeats.
+    fn rng(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    fn below(next: &mut impl FnMut() -> u64, n: usize) -> usize {
+        usize::try_from(next() >> 33).unwrap_or(0) % n
+    }
+
+    /// Random text and valid addresses changed a little: [`parse`] gives
+    /// what `str::parse` gives, and never panics.
+    #[test]
+    fn random_and_mutated_text_reads_as_the_standard_parser_reads_it() {
+        const ALPHABET: &[u8] = b"0123456789abcdefABCDEF.:::..%xg /[]-+";
+        const PIECES: &[&str] = &[
+            "::",
+            ":",
+            ".",
+            "0",
+            "00",
+            "000",
+            "0000",
+            "00000",
+            "255",
+            "256",
+            "1234",
+            "ffff",
+            "FFFF",
+            "fffff",
+            "1.2.3.4",
+            "::ffff:",
+            "%eth0",
+            "%1",
+            "::1.2.3.4",
+            "é",
+            "\u{1F600}",
+            "\u{0660}",
+            "\u{ff11}",
+            "1:2:3:4:5:6:7:8",
+        ];
+        let mut next = rng(0x5eed_0000_1b7e_0001);
+        let mut texts: Vec<String> = Vec::new();
+        for _ in 0..20_000 {
+            let len = below(&mut next, 40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[below(&mut next, ALPHABET.len())])
+                .collect();
+            texts.push(String::from_utf8(bytes).unwrap());
+        }
+        for _ in 0..2_000 {
+            let bytes: Vec<u8> = (0..below(&mut next, 20)).map(|_| next() as u8).collect();
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let addrs = addresses();
+        for _ in 0..60_000 {
+            let a = addrs[below(&mut next, addrs.len())];
+            let mut t: Vec<char> = a.to_string().chars().collect();
+            for _ in 0..=below(&mut next, 2) {
+                let at = below(&mut next, t.len() + 1);
+                match below(&mut next, 8) {
+                    0 if at < t.len() => {
+                        t.remove(at);
+                    }
+                    1 if at < t.len() => {
+                        t[at] = char::from(ALPHABET[below(&mut next, ALPHABET.len())]);
+                    }
+                    2 => t.insert(at, char::from(ALPHABET[below(&mut next, ALPHABET.len())])),
+                    3 => {
+                        let piece = PIECES[below(&mut next, PIECES.len())];
+                        t.splice(at..at, piece.chars());
+                    }
+                    4 => t = t.iter().map(char::to_ascii_uppercase).collect(),
+                    5 if !t.is_empty() => {
+                        // A leading zero on a group or an octet.
+                        let starts: Vec<usize> = (0..t.len())
+                            .filter(|&i| i == 0 || t[i - 1] == ':' || t[i - 1] == '.')
+                            .collect();
+                        let i = starts[below(&mut next, starts.len())];
+                        t.insert(i, '0');
+                    }
+                    6 => t.truncate(at),
+                    _ => t.extend(":0".chars()),
+                }
+            }
+            texts.push(t.into_iter().collect());
+        }
+        let (mut read, mut total) = (0, 0);
+        for t in &texts {
+            let std = t.parse::<IpAddr>().ok();
+            let mine = std::panic::catch_unwind(|| parse(t))
+                .unwrap_or_else(|_| panic!("parse panicked on {t:?}"));
+            assert_eq!(mine, std, "{t:?}");
+            read += usize::from(std.is_some());
+            total += 1;
+        }
+        // Both outcomes are well represented.
+        assert!(
+            read > total / 10 && read < total * 9 / 10,
+            "{read} of {total}"
+        );
+    }
+
+    /// Uniformly random addresses, and IPv4-mapped and -compatible ones,
+    /// are written as `Display` writes them.
+    #[test]
+    fn random_addresses_are_written_as_display_writes_them() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let mut next = rng(0x5eed_0000_1b7e_0002);
+        let mut out = Vec::new();
+        for _ in 0..50_000 {
+            let bits = (u128::from(next()) << 64) | u128::from(next());
+            let v4 = Ipv4Addr::from((next() >> 32) as u32);
+            for a in [
+                IpAddr::V6(Ipv6Addr::from(bits)),
+                IpAddr::V4(v4),
+                IpAddr::V6(v4.to_ipv6_mapped()),
+                IpAddr::V6(v4.to_ipv6_compatible()),
+                IpAddr::V6(Ipv6Addr::from(
+                    bits & 0xffff_0000_ffff_0000_ffff_0000_ffff_0000,
+                )),
+                IpAddr::V6(Ipv6Addr::from(
+                    bits & 0x0000_0000_0000_ffff_0000_0000_ffff_ffff,
+                )),
+            ] {
+                let start = out.len();
+                write(&mut out, a);
+                assert_eq!(std::str::from_utf8(&out[start..]).unwrap(), a.to_string());
+                assert_eq!(parse(&a.to_string()), Some(a));
+            }
+            if out.len() > 1 << 16 {
+                out.clear();
+            }
+        }
+    }
 }

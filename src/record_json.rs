@@ -525,4 +525,307 @@ mod tests {
         empty.verdict.class = VerdictClass::ForeignDestination;
         same_as_serde(&empty);
     }
+
+    /// xorshift64*: a fixed sequence, so that a failure repeats.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() >> 33).unwrap_or(0) % n
+        }
+
+        fn chance(&mut self, percent: usize) -> bool {
+            self.below(100) < percent
+        }
+
+        fn opt<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+            if self.chance(30) {
+                None
+            } else {
+                Some(f(self))
+            }
+        }
+
+        fn string(&mut self) -> String {
+            const PIECES: &[&str] = &[
+                "a",
+                "Z",
+                " ",
+                "/",
+                "\"",
+                "\\",
+                "\\u0000",
+                "'",
+                "<",
+                "\u{7f}",
+                "\u{80}",
+                "\u{a0}",
+                "é",
+                "ü",
+                "東京",
+                "\u{1F600}",
+                "\u{2028}",
+                "\u{2029}",
+                "\u{feff}",
+                "\u{fffd}",
+                "\u{ffff}",
+                "\u{10ffff}",
+                "AS64500 Org",
+                "9",
+                ".",
+            ];
+            let mut out = String::new();
+            for _ in 0..self.below(12) {
+                if self.chance(25) {
+                    // Any control character, and DEL.
+                    let c = u8::try_from(self.below(0x21)).unwrap_or(0);
+                    out.push(char::from(if c == 0x20 { 0x7f } else { c }));
+                } else {
+                    out.push_str(PIECES[self.below(PIECES.len())]);
+                }
+            }
+            out
+        }
+
+        fn addr(&mut self) -> std::net::IpAddr {
+            use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+            let v4 = || -> [u32; 6] {
+                [
+                    0,
+                    0xffff_ffff,
+                    0x7f00_0001,
+                    0x0a00_0001,
+                    0xc000_0209,
+                    0x0100_0000,
+                ]
+            };
+            match self.below(8) {
+                0 => IpAddr::V4(Ipv4Addr::from(v4()[self.below(6)])),
+                1 | 2 => IpAddr::V4(Ipv4Addr::from((self.next() >> 32) as u32)),
+                3 => IpAddr::V6(Ipv4Addr::from((self.next() >> 32) as u32).to_ipv6_mapped()),
+                4 => IpAddr::V6(Ipv4Addr::from((self.next() >> 32) as u32).to_ipv6_compatible()),
+                5 => IpAddr::V6(
+                    [
+                        Ipv6Addr::UNSPECIFIED,
+                        Ipv6Addr::LOCALHOST,
+                        "1::".parse().unwrap(),
+                        "::ffff:0:0".parse().unwrap(),
+                        "ffff::ffff:0.0.0.0".parse().unwrap(),
+                    ][self.below(5)],
+                ),
+                _ => {
+                    let mut seg = [0u16; 8];
+                    for s in &mut seg {
+                        *s = match self.below(4) {
+                            0 | 1 => 0,
+                            2 => (self.next() & 0xf) as u16,
+                            _ => self.next() as u16,
+                        };
+                    }
+                    IpAddr::V6(Ipv6Addr::from(seg))
+                }
+            }
+        }
+
+        /// Round-trip times and coordinates, ordinary and not.
+        fn float(&mut self) -> f64 {
+            const SPECIAL: &[f64] = &[
+                0.0,
+                -0.0,
+                1.0,
+                -1.0,
+                0.1,
+                1e-7,
+                1e-5,
+                1e15,
+                1e16,
+                1e17,
+                1e21,
+                1e22,
+                1e300,
+                -1e-300,
+                5e-324,
+                2.225_073_858_507_201e-308,
+                2.225_073_858_507_201_4e-308,
+                f64::MIN_POSITIVE,
+                f64::MAX,
+                f64::MIN,
+                f64::EPSILON,
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                123_456_789.0,
+                0.3,
+                52.543_098_449_707_03,
+                -33.924_868_9,
+                9_007_199_254_740_993.0,
+            ];
+            match self.below(6) {
+                0 => SPECIAL[self.below(SPECIAL.len())],
+                1 => f64::from_bits(self.next()),
+                #[allow(clippy::cast_precision_loss)]
+                2 => (self.next() >> 40) as f64 / 1000.0,
+                #[allow(clippy::cast_precision_loss)]
+                3 => -((self.next() >> 44) as f64) / 1e4,
+                #[allow(clippy::cast_possible_wrap)]
+                4 => f64::from_bits(self.next() & 0x000f_ffff_ffff_ffff), // subnormal
+                _ => 1.0 / f64::from(u32::try_from(self.below(1000) + 1).unwrap_or(1)),
+            }
+        }
+
+        /// A coordinate: often one seen before (as cities repeat), so that
+        /// the writer's memory is hit, missed and overwritten.
+        fn coordinate(&mut self, seen: &mut Vec<f64>) -> f64 {
+            if !seen.is_empty() && self.chance(50) {
+                return seen[self.below(seen.len())];
+            }
+            let f = self.float();
+            seen.push(f);
+            f
+        }
+
+        fn country(&mut self) -> crate::model::CountryCode {
+            let letters = [b'A' + (self.below(26) as u8), b'A' + (self.below(26) as u8)];
+            std::str::from_utf8(&letters).unwrap().parse().unwrap()
+        }
+
+        fn ttls(&mut self) -> Vec<u8> {
+            (0..self.below(4)).map(|_| self.next() as u8).collect()
+        }
+
+        fn record(&mut self, seen: &mut Vec<f64>) -> TraceRecord {
+            let hops = (0..self.below(6))
+                .map(|_| {
+                    let addrs: Vec<_> = (0..self.below(4)).map(|_| self.addr()).collect();
+                    let geo = HopGeo {
+                        country: self.opt(Self::country),
+                        city: self.opt(Self::string),
+                        lat: self.opt(|r| r.coordinate(seen)),
+                        lon: self.opt(|r| r.coordinate(seen)),
+                        asn: self.opt(|r| (r.next() >> 32) as u32),
+                        as_org: self.opt(Self::string),
+                        source: [GeoSource::Override, GeoSource::Mmdb, GeoSource::None]
+                            [self.below(3)],
+                        plausible: self.opt(|r| r.chance(50)),
+                        database: self.opt(Self::string),
+                        accuracy_km: self.opt(|r| (r.next() >> 32) as u32),
+                    };
+                    Hop {
+                        ttl: self.next() as u8,
+                        addr: if self.chance(10) {
+                            Some(self.addr())
+                        } else {
+                            addrs.first().copied()
+                        },
+                        addrs,
+                        sent: (self.next() >> 32) as u32,
+                        received: self.below(4) as u32,
+                        rtt_ms: self.opt(|r| RttMs {
+                            best: r.float(),
+                            avg: r.float(),
+                            worst: r.float(),
+                        }),
+                        geo,
+                    }
+                })
+                .collect();
+            let trace = Trace {
+                target: TargetRef {
+                    name: self.string(),
+                    host: self.string(),
+                    addr: self.opt(Self::addr),
+                },
+                vantage: VantageRef {
+                    name: self.string(),
+                    country: self.opt(Self::country),
+                },
+                protocol: [Protocol::Icmp, Protocol::Udp, Protocol::Tcp][self.below(3)],
+                port: self.opt(|r| r.next() as u16),
+                started_at: self.string(),
+                reached: self.chance(50),
+                hops,
+            };
+            let verdict = PathVerdict {
+                class: VerdictClass::ALL[self.below(4)],
+                countries: (0..self.below(4)).map(|_| self.country()).collect(),
+                foreign_countries: (0..self.below(3)).map(|_| self.country()).collect(),
+                foreign_asns: (0..self.below(3))
+                    .map(|_| (self.next() >> 32) as u32)
+                    .collect(),
+                violation: self.chance(50),
+                path_id: self.string(),
+                explanation: self.string(),
+                suspect_countries: (0..self.below(3))
+                    .map(|_| SuspectCountry {
+                        country: self.country(),
+                        ttls: self.ttls(),
+                        reason: self.string(),
+                    })
+                    .collect(),
+                anomalies: (0..self.below(3))
+                    .map(|_| {
+                        if self.chance(50) {
+                            Anomaly::ForwardingLoop {
+                                addr: self.addr(),
+                                ttls: self.ttls(),
+                            }
+                        } else {
+                            Anomaly::DestinationNotReached {
+                                last_responding_ttl: self.opt(|r| r.next() as u8),
+                            }
+                        }
+                    })
+                    .collect(),
+            };
+            let mut record = TraceRecord::new(trace, verdict);
+            if self.chance(10) {
+                record.schema = self.string();
+            }
+            record
+        }
+    }
+
+    /// Thousands of random records: byte for byte serde_json's output, from
+    /// a fresh writer and from one writer kept across all of them (its
+    /// remembered coordinates hit, missed and overwritten), appended after
+    /// earlier output.
+    #[test]
+    fn random_records_are_written_as_serde_json_writes_them() {
+        let mut rng = Rng(0x5eed_0000_4ec0_4d01);
+        let mut seen = Vec::new();
+        let mut kept = super::Writer::new();
+        let mut stream = Vec::new();
+        for n in 0..4_000 {
+            if seen.len() > 3_000 {
+                seen.clear();
+            }
+            let record = rng.record(&mut seen);
+            let theirs = serde_json::to_vec(&record).unwrap();
+            let mut mine = Vec::new();
+            write(&mut mine, &record);
+            assert_eq!(
+                String::from_utf8_lossy(&mine),
+                String::from_utf8_lossy(&theirs),
+                "record {n}: {record:?}"
+            );
+            let start = stream.len();
+            kept.write(&mut stream, &record);
+            assert_eq!(
+                String::from_utf8_lossy(&stream[start..]),
+                String::from_utf8_lossy(&theirs),
+                "record {n} through a kept writer: {record:?}"
+            );
+            if stream.len() > 1 << 20 {
+                stream.clear();
+            }
+            stream.push(b'\n');
+        }
+    }
 }

@@ -162,10 +162,17 @@ impl<'a> Scanner<'a> {
     /// exponent, at most 18 of them (no overflow), no leading zero.
     fn digits(&mut self) -> Option<u64> {
         self.ws();
+        self.digits_here()
+    }
+
+    /// [`Self::digits`] right at the current byte, no whitespace first.
+    fn digits_here(&mut self) -> Option<u64> {
         let start = self.i;
         let mut n = 0u64;
         while let Some(c @ b'0'..=b'9') = self.peek() {
-            n = n * 10 + u64::from(c - b'0');
+            // Wrapping: more than 18 digits are refused below, whatever
+            // they added up to.
+            n = n.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             self.i += 1;
         }
         let len = self.i - start;
@@ -184,8 +191,13 @@ impl<'a> Scanner<'a> {
     }
 
     fn i64(&mut self) -> Option<i64> {
+        // No space between the sign and the digits (JSON has none).
         let negative = self.eat(b'-');
-        let n = i64::try_from(self.digits()?).ok()?;
+        let n = i64::try_from(self.digits_here()?).ok()?;
+        // serde_json reads `-0` as the float -0.0: its error, not 0.
+        if negative && n == 0 {
+            return None;
+        }
         Some(if negative { -n } else { n })
     }
 
@@ -207,7 +219,10 @@ impl<'a> Scanner<'a> {
         let start = self.i;
         let mut significand = 0u64;
         while let Some(c @ b'0'..=b'9') = self.peek() {
-            significand = significand * 10 + u64::from(c - b'0');
+            // Wrapping: too many digits are refused below.
+            significand = significand
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(c - b'0'));
             self.i += 1;
         }
         let int_len = self.i - start;
@@ -219,7 +234,9 @@ impl<'a> Scanner<'a> {
             self.i += 1;
             let frac_start = self.i;
             while let Some(c @ b'0'..=b'9') = self.peek() {
-                significand = significand * 10 + u64::from(c - b'0');
+                significand = significand
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(c - b'0'));
                 self.i += 1;
             }
             fraction = self.i - frac_start;
@@ -499,7 +516,7 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::atlas::{convert_parsed, convert_scanned, Assembly};
 
     /// Whether the scanner reads `line`; when it does, its trace (or error)
@@ -534,54 +551,60 @@ mod tests {
         }
     }
 
+    /// Plain results the scanner reads itself.
+    pub(in crate::import) const PLAIN: &[&str] = &[
+        r#"{"fw":4900,"type":"traceroute","prb_id":7,"msm_id":9,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":1,"result":[{"x":"*"},{"from":"10.0.0.1","rtt":2.0,"ttl":254,"icmpext":{"version":2,"obj":[{"mpls":[{"label":5,"s":1}]}]}},{"x":"*"}]},{"hop":2,"result":[{"from":"10.0.0.2","rtt":0.1,"late":1},{"from":"10.0.0.2","rtt":0.0000001,"dup":true}]}]}"#,
+        r#" { "prb_id" : 1 , "timestamp" : -5 , "proto" : "UDP" , "dst_addr" : null , "msm_id" : null , "result" : [ { "result" : [ { "rtt" : 12.345678901234 , "x" : null , "late" : null } ] } , { "error" : "bind failed" } ] } "#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"TCP","dst_name":"x.example","result":[{"hop":null,"result":[]},{"hop":3,"result":[{"from":"2001:db8::1","rtt":3,"edst":"2001:db8::9","err":"H","a":[true,false,null,-0.5e+3,{}]}]}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"TCP","result":[{"result":[{"rtt":0}, {"rtt":123456789012345}, {"rtt":0.00000000000001}]}]}"#,
+        r#"{"result":[{"result":[{"from":"10.0.0.1","rtt":1.0,"late":1,"edst":"bad"},{"from":"10.0.0.2","edst":"192.0.2.7"},{"from":"10.0.0.3","rtt":9.5}],"hop":2},{"hop":2,"result":[{"from":"10.0.0.3","rtt":2.5,"dup":1},{"x":"*"},{"from":"10.0.0.3","rtt":3.5}]},{"hop":1,"result":[]}],"prb_id":3,"timestamp":1,"proto":"icmp","dst_name":"x.example","msm_id":5}"#,
+        r#"{"type":"ping","prb_id":1,"timestamp":0,"proto":"ICMP","result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"SCTP","result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_addr":"no","result":[]}"#,
+    ];
+
+    /// Lines the scanner leaves to serde_json.
+    pub(in crate::import) const UNUSUAL: &[&str] = &[
+        // Escapes and non-ASCII text.
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_name":"a\"b","result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_name":"zürich","result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","note":"\u00fc","result":[]}"#,
+        // Duplicate fields, missing fields, wrong types.
+        r#"{"prb_id":1,"prb_id":2,"timestamp":0,"proto":"ICMP","result":[]}"#,
+        r#"{"timestamp":0,"proto":"ICMP","result":[]}"#,
+        r#"{"prb_id":"1","timestamp":0,"proto":"ICMP","result":[]}"#,
+        r#"{"prb_id":1.0,"timestamp":0,"proto":"ICMP","result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":null,"result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"hop":4294967296}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":null}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[[1,[]]]}"#,
+        // Numbers it would have to round, or that are not JSON.
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":1.5e3}]}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":-1.5}]}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":1.12345678901234567}]}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":01.5}]}]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","size":01,"result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","size":1.,"result":[]}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","size":.5,"result":[]}"#,
+        // Broken structure, trailing bytes, not an object.
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[],}"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[]} x"#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[] "#,
+        r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","a":nul,"result":[]}"#,
+        "[1,2]",
+        "",
+    ];
+
     #[test]
     fn plain_results_read_like_serde_json() {
-        for line in [
-            r#"{"fw":4900,"type":"traceroute","prb_id":7,"msm_id":9,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[{"hop":1,"result":[{"x":"*"},{"from":"10.0.0.1","rtt":2.0,"ttl":254,"icmpext":{"version":2,"obj":[{"mpls":[{"label":5,"s":1}]}]}},{"x":"*"}]},{"hop":2,"result":[{"from":"10.0.0.2","rtt":0.1,"late":1},{"from":"10.0.0.2","rtt":0.0000001,"dup":true}]}]}"#,
-            r#" { "prb_id" : 1 , "timestamp" : -5 , "proto" : "UDP" , "dst_addr" : null , "msm_id" : null , "result" : [ { "result" : [ { "rtt" : 12.345678901234 , "x" : null , "late" : null } ] } , { "error" : "bind failed" } ] } "#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"TCP","dst_name":"x.example","result":[{"hop":null,"result":[]},{"hop":3,"result":[{"from":"2001:db8::1","rtt":3,"edst":"2001:db8::9","err":"H","a":[true,false,null,-0.5e+3,{}]}]}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"TCP","result":[{"result":[{"rtt":0}, {"rtt":123456789012345}, {"rtt":0.00000000000001}]}]}"#,
-            r#"{"result":[{"result":[{"from":"10.0.0.1","rtt":1.0,"late":1,"edst":"bad"},{"from":"10.0.0.2","edst":"192.0.2.7"},{"from":"10.0.0.3","rtt":9.5}],"hop":2},{"hop":2,"result":[{"from":"10.0.0.3","rtt":2.5,"dup":1},{"x":"*"},{"from":"10.0.0.3","rtt":3.5}]},{"hop":1,"result":[]}],"prb_id":3,"timestamp":1,"proto":"icmp","dst_name":"x.example","msm_id":5}"#,
-            r#"{"type":"ping","prb_id":1,"timestamp":0,"proto":"ICMP","result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"SCTP","result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_addr":"no","result":[]}"#,
-        ] {
+        for line in PLAIN {
             assert!(same_as_serde(line), "scanner gave up on {line}");
         }
     }
 
     #[test]
     fn anything_unusual_is_left_to_serde_json() {
-        for line in [
-            // Escapes and non-ASCII text.
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_name":"a\"b","result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","dst_name":"zürich","result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","note":"\u00fc","result":[]}"#,
-            // Duplicate fields, missing fields, wrong types.
-            r#"{"prb_id":1,"prb_id":2,"timestamp":0,"proto":"ICMP","result":[]}"#,
-            r#"{"timestamp":0,"proto":"ICMP","result":[]}"#,
-            r#"{"prb_id":"1","timestamp":0,"proto":"ICMP","result":[]}"#,
-            r#"{"prb_id":1.0,"timestamp":0,"proto":"ICMP","result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":null,"result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"hop":4294967296}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":null}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[[1,[]]]}"#,
-            // Numbers it would have to round, or that are not JSON.
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":1.5e3}]}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":-1.5}]}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":1.12345678901234567}]}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[{"result":[{"rtt":01.5}]}]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","size":01,"result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","size":1.,"result":[]}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","size":.5,"result":[]}"#,
-            // Broken structure, trailing bytes, not an object.
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[],}"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[]} x"#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","result":[] "#,
-            r#"{"prb_id":1,"timestamp":0,"proto":"ICMP","a":nul,"result":[]}"#,
-            "[1,2]",
-            "",
-        ] {
+        for line in UNUSUAL {
             assert!(!same_as_serde(line), "scanner read {line}");
         }
     }

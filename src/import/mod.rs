@@ -23,6 +23,8 @@
 //! [`Imported::prb_id`]). Hop geolocation is likewise left to `geo`.
 
 pub mod atlas;
+#[cfg(test)]
+mod atlas_fuzz;
 mod atlas_scan;
 pub mod scamper;
 
