@@ -20,6 +20,8 @@
 #   transitwatch analyze --home HOME --geoip ... --json   (records to /dev/null)
 #   transitwatch analyze --home HOME --geoip ...          (summary only)
 #   python3 benches/analyze_baseline.py FILE HOME MMDB... (json + maxminddb)
+# then transitwatch unpinned on the full file (one worker per core), per
+# wall second against the baseline.
 # Wall time and CPU time (user + system) of each run and peak RSS come from
 # GNU time; the medians of RUNS runs are shown, and the largest peak RSS.
 # Before timing, the first 2,000 records of both are compared field by field
@@ -131,7 +133,7 @@ measure() {
   shift 2
   local i
   for ((i = 0; i < runs; i++)); do
-    taskset -c 0 /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
+    taskset -c "${cpus:-0}" /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
       cat "$work/stderr.txt" >&2
       exit 1
     }
@@ -144,6 +146,12 @@ for file in "$data" "$quarter"; do
   measure "transitwatch-summary" "$file" "$bin" analyze --input "$file" --home "$home" "${geoip[@]}"
   measure "python-baseline" "$file" python3 benches/analyze_baseline.py "$file" "$home" "${mmdbs[@]}"
 done
+# The whole machine: transitwatch unpinned (one worker thread per core) on
+# the full file; compared per wall second with the one-core baseline (the
+# baseline has one thread whatever it is given).
+all_cores="0-$(($(nproc) - 1))"
+cpus=$all_cores measure "transitwatch-json-all-cores" "$data" "$bin" analyze --input "$data" --home "$home" "${geoip[@]}" --json
+cpus=$all_cores measure "transitwatch-summary-all-cores" "$data" "$bin" analyze --input "$data" --home "$home" "${geoip[@]}"
 # Traces and hops of each file, as the baseline counts them.
 counts=$work/counts.tsv
 : >"$counts"
@@ -185,4 +193,9 @@ for label in labels[:2]:
           f"{mine[5] / base[5]:.1f}x per wall second")
 for label in labels:
     print(f"{label} peak RSS, full / quarter file: {fig(label, full)[2] / fig(label, quarter)[2]:.2f}")
+print("whole machine (unpinned, one worker per core), full file:")
+for label in ("transitwatch-json-all-cores", "transitwatch-summary-all-cores"):
+    wall, cpu, rss, _, _, tpw = fig(label, full)
+    print(f"{label:<31} wall {wall:.2f} s, cpu {cpu:.2f} s, {tpw:.0f} traces/s, peak RSS {rss:.1f} MB, "
+          f"{tpw / base[5]:.1f}x the baseline per wall second")
 PY

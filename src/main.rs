@@ -233,11 +233,6 @@ enum LogFormat {
     Json,
 }
 
-// mimalloc: `analyze` makes and drops small strings and vectors for every
-// hop of every trace; the system allocator spent a tenth of its time there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -181,6 +181,8 @@ impl Inner {
 /// The built-in alert notifier. Create it inside a tokio runtime.
 pub struct Notifier {
     inner: Arc<Inner>,
+    // Why a watch channel: one send reaches every delivery worker at once,
+    // also workers started later by a reload, which subscribe on start.
     stop: watch::Sender<bool>,
     // std Mutex: only the daemon's control path touches the task handles
     // (reconfigure, stop), never while awaiting.
