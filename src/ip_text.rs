@@ -318,14 +318,9 @@ mod tests {
         }
     }
 
-    /// xorshift64*: a fixed sequence, so that a failure repeats.
-    fn rng(mut state: u64) -> impl FnMut() -> u64 {
-        move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut rng = crate::test_rng::Rng(seed);
+        move || rng.next()
     }
 
     fn below(next: &mut impl FnMut() -> u64, n: usize) -> usize {

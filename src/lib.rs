@@ -54,3 +54,5 @@ pub mod render;
 pub mod resolve;
 pub mod scheduler;
 pub mod store;
+#[cfg(test)]
+mod test_rng;

@@ -371,6 +371,7 @@ mod tests {
         Anomaly, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, SuspectCountry, TargetRef,
         Trace, TraceRecord, VantageRef, VerdictClass,
     };
+    use crate::test_rng::Rng;
 
     fn same_as_serde(record: &TraceRecord) {
         let theirs = String::from_utf8(serde_json::to_vec(record).unwrap()).unwrap();
@@ -526,33 +527,7 @@ mod tests {
         same_as_serde(&empty);
     }
 
-    /// xorshift64*: a fixed sequence, so that a failure repeats.
-    struct Rng(u64);
-
     impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            usize::try_from(self.next() >> 33).unwrap_or(0) % n
-        }
-
-        fn chance(&mut self, percent: usize) -> bool {
-            self.below(100) < percent
-        }
-
-        fn opt<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
-            if self.chance(30) {
-                None
-            } else {
-                Some(f(self))
-            }
-        }
-
         fn string(&mut self) -> String {
             const PIECES: &[&str] = &[
                 "a",

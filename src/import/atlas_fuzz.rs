@@ -11,6 +11,7 @@
 use super::atlas::{self, Assembly};
 use super::atlas_scan::tests::{PLAIN, UNUSUAL};
 use super::{atlas_records, read, AtlasConverter, Converted, ImportError, Imported, InputFormat};
+use crate::test_rng::Rng;
 use std::io::{BufReader, Cursor};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -27,32 +28,6 @@ fn seed(default: u64) -> u64 {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .map_or(default, |s| s ^ default)
-}
-
-/// xorshift64*: small, fast, and the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0), near enough.
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() >> 33).unwrap_or(0) % n
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
-        items[self.below(items.len())]
-    }
 }
 
 /// A conversion as compared: the trace's `Debug` text (so that `-0.0` and
