@@ -103,15 +103,10 @@ fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
     string(out, &t.started_at);
     out.extend_from_slice(b",\"reached\":");
     boolean(out, t.reached);
-    out.extend_from_slice(b",\"hops\":[");
-    for (i, hop) in t.hops.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_hop(w, out, hop);
-    }
+    out.extend_from_slice(b",\"hops\":");
+    list(out, &t.hops, |out, hop| write_hop(w, out, hop));
     let v = &record.verdict;
-    out.extend_from_slice(b"],\"verdict\":{\"class\":\"");
+    out.extend_from_slice(b",\"verdict\":{\"class\":\"");
     out.extend_from_slice(v.class.as_str().as_bytes());
     out.extend_from_slice(b"\",\"countries\":");
     countries(out, &v.countries);
@@ -125,11 +120,8 @@ fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
     string(out, &v.path_id);
     out.extend_from_slice(b",\"explanation\":");
     string(out, &v.explanation);
-    out.extend_from_slice(b",\"suspect_countries\":[");
-    for (i, s) in v.suspect_countries.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    out.extend_from_slice(b",\"suspect_countries\":");
+    list(out, &v.suspect_countries, |out, s| {
         out.extend_from_slice(b"{\"country\":");
         country(out, s.country);
         out.extend_from_slice(b",\"ttls\":");
@@ -137,12 +129,9 @@ fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
         out.extend_from_slice(b",\"reason\":");
         string(out, &s.reason);
         out.push(b'}');
-    }
-    out.extend_from_slice(b"],\"anomalies\":[");
-    for (i, a) in v.anomalies.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    });
+    out.extend_from_slice(b",\"anomalies\":");
+    list(out, &v.anomalies, |out, a| {
         match a {
             Anomaly::ForwardingLoop { addr: a, ttls } => {
                 out.extend_from_slice(b"{\"kind\":\"forwarding_loop\",\"addr\":");
@@ -160,8 +149,8 @@ fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
             }
         }
         out.push(b'}');
-    }
-    out.extend_from_slice(b"]}}");
+    });
+    out.extend_from_slice(b"}}");
 }
 
 fn write_hop(w: &mut Writer, out: &mut Vec<u8>, hop: &Hop) {
@@ -169,14 +158,9 @@ fn write_hop(w: &mut Writer, out: &mut Vec<u8>, hop: &Hop) {
     int(out, hop.ttl);
     out.extend_from_slice(b",\"addr\":");
     opt_addr(out, hop.addr);
-    out.extend_from_slice(b",\"addrs\":[");
-    for (i, a) in hop.addrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        addr(out, *a);
-    }
-    out.extend_from_slice(b"],\"sent\":");
+    out.extend_from_slice(b",\"addrs\":");
+    list(out, &hop.addrs, |out, a| addr(out, *a));
+    out.extend_from_slice(b",\"sent\":");
     int(out, hop.sent);
     out.extend_from_slice(b",\"received\":");
     int(out, hop.received);
@@ -248,15 +232,20 @@ fn opt_int(out: &mut Vec<u8>, n: Option<impl itoa::Integer>) {
     }
 }
 
-fn ints<T: itoa::Integer + Copy>(out: &mut Vec<u8>, ns: &[T]) {
+/// `[a,b,...]`, each item written by `item`.
+fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
     out.push(b'[');
-    for (i, n) in ns.iter().enumerate() {
+    for (i, x) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        int(out, *n);
+        item(out, x);
     }
     out.push(b']');
+}
+
+fn ints<T: itoa::Integer + Copy>(out: &mut Vec<u8>, ns: &[T]) {
+    list(out, ns, |out, n| int(out, *n));
 }
 
 /// As serde_json: the shortest round-trip form, `null` when not finite.
@@ -289,14 +278,7 @@ fn opt_country(out: &mut Vec<u8>, c: Option<CountryCode>) {
 }
 
 fn countries(out: &mut Vec<u8>, cs: &[CountryCode]) {
-    out.push(b'[');
-    for (i, c) in cs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        country(out, *c);
-    }
-    out.push(b']');
+    list(out, cs, |out, c| country(out, *c));
 }
 
 /// An address as its `Display` form in quotes (what serde writes).
