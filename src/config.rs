@@ -11,6 +11,7 @@
 //! (`target[1].allowed_countries`, with 0-based array indices), all on one line.
 
 use crate::model::{CountryCode, InvalidFamily, Protocol};
+use crate::units::{format_duration, parse_duration, parse_size};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -450,126 +451,6 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| source.syntax(&e))?;
         validate_config(raw, &source)
     }
-}
-
-/// Parse a duration such as `300ms`, `30s`, `5m`, `1h`, `90d` or `1m30s`.
-///
-/// Each part is a whole number followed by a unit (`ms`, `s`, `m`, `h`, `d`);
-/// parts go from the largest unit to the smallest, each unit at most once.
-///
-/// # Errors
-/// A one-line description when the text is empty, negative, has no or an
-/// unknown unit, a fraction, units out of order, or overflows.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let fail = |why: &str| {
-        Err(format!(
-            "`{s}` is not a duration: {why} (expected a whole number and a unit ms, s, m, h or d, e.g. \"30s\", \"5m\" or \"1m30s\")"
-        ))
-    };
-    let text = s.trim();
-    if text.is_empty() {
-        return fail("it is empty");
-    }
-    if text.starts_with('-') {
-        return fail("it is negative");
-    }
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    // Rank of the previous unit; each part must use a strictly smaller unit.
-    let mut previous_rank = usize::MAX;
-    while !rest.is_empty() {
-        let digits_end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits_end == 0 {
-            return fail("a number must come before each unit");
-        }
-        let Ok(number) = rest[..digits_end].parse::<u64>() else {
-            return fail("the number is too large");
-        };
-        rest = &rest[digits_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let (rank, part) = match unit {
-            "d" => (4, number.checked_mul(86_400).map(Duration::from_secs)),
-            "h" => (3, number.checked_mul(3600).map(Duration::from_secs)),
-            "m" => (2, number.checked_mul(60).map(Duration::from_secs)),
-            "s" => (1, Some(Duration::from_secs(number))),
-            "ms" => (0, Some(Duration::from_millis(number))),
-            "" => return fail("the unit is missing"),
-            _ if unit.starts_with('.') || unit.starts_with(',') => {
-                return fail("fractions are not supported, use a smaller unit")
-            }
-            _ if unit.chars().any(char::is_whitespace) => {
-                return match unit.trim() {
-                    "d" | "h" | "m" | "s" | "ms" => fail("it contains spaces"),
-                    other => fail(&format!("unknown unit `{other}`")),
-                };
-            }
-            other => return fail(&format!("unknown unit `{other}`")),
-        };
-        if rank >= previous_rank {
-            return fail("units must go from largest to smallest, each at most once");
-        }
-        previous_rank = rank;
-        let Some(sum) = part.and_then(|part| total.checked_add(part)) else {
-            return fail("it is too large");
-        };
-        total = sum;
-    }
-    Ok(total)
-}
-
-/// Parse a size in bytes such as `1GiB`, `500MB`, `64KiB` or `1048576`.
-///
-/// A whole number, optionally followed by a unit: `B`, decimal `KB`, `MB`,
-/// `GB`, `TB` (powers of 1000) or binary `KiB`, `MiB`, `GiB`, `TiB` (powers
-/// of 1024); units are case-insensitive.
-///
-/// # Errors
-/// A one-line description when the text is empty, has a fraction or an
-/// unknown unit, or overflows.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let fail = |why: &str| {
-        Err(format!(
-            "`{s}` is not a size: {why} (expected a whole number of bytes with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB, e.g. \"1GiB\")"
-        ))
-    };
-    let text = s.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    if digits_end == 0 {
-        return fail("it must start with a number");
-    }
-    let Ok(number) = text[..digits_end].parse::<u64>() else {
-        return fail("the number is too large");
-    };
-    let multiplier: u64 = match text[digits_end..]
-        .trim_start()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        unit if unit.starts_with('.') || unit.starts_with(',') => {
-            return fail("fractions are not supported, use a smaller unit")
-        }
-        _ => return fail(&format!("unknown unit `{}`", text[digits_end..].trim())),
-    };
-    number
-        .checked_mul(multiplier)
-        .map_or_else(|| fail("it is too large"), Ok)
 }
 
 // ---------------------------------------------------------------------------
@@ -1234,7 +1115,7 @@ fn validate_store(
         Some(v) if unlimited(v) => None,
         Some(v) => {
             let size = parse_size(v.get_ref())
-                .map_err(|e| src.invalid(Some(v.span()), "store.max_size", e))?;
+                .map_err(|e| src.invalid(Some(v.span()), "store.max_size", e.to_string()))?;
             if size < MIN_STORE_MAX_SIZE {
                 return Err(src.invalid(
                     Some(v.span()),
@@ -1774,8 +1655,8 @@ fn validate_duration(
     let Some(value) = value else {
         return Ok(default);
     };
-    let duration =
-        parse_duration(value.get_ref()).map_err(|e| src.invalid(Some(value.span()), field, e))?;
+    let duration = parse_duration(value.get_ref())
+        .map_err(|e| src.invalid(Some(value.span()), field, e.to_string()))?;
     if duration < min || duration > max {
         let expected = if max == Duration::MAX {
             format!("at least {}", format_duration(min))
@@ -1850,32 +1731,9 @@ fn validate_path(
     })
 }
 
-/// A duration in the file's own notation (`1m30s`, `250ms`).
-fn format_duration(d: Duration) -> String {
-    let total_ms = d.as_millis();
-    if total_ms == 0 {
-        return "0s".to_string();
-    }
-    let (h, rest) = (total_ms / 3_600_000, total_ms % 3_600_000);
-    let (m, rest) = (rest / 60_000, rest % 60_000);
-    let (s, ms) = (rest / 1000, rest % 1000);
-    [(h, "h"), (m, "m"), (s, "s"), (ms, "ms")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_format_in_file_notation() {
-        assert_eq!(format_duration(Duration::from_millis(90_250)), "1m30s250ms");
-        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
-        assert_eq!(format_duration(Duration::ZERO), "0s");
-    }
 
     #[test]
     fn positions_are_one_based_and_count_characters() {

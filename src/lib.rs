@@ -30,6 +30,7 @@
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
+//! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`, `analyze`, `export`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
@@ -56,3 +57,4 @@ pub mod scheduler;
 pub mod store;
 #[cfg(test)]
 mod test_rng;
+pub mod units;

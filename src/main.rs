@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use transitwatch::app::{self, CliError, GeoLookupOptions, TraceOptions};
-use transitwatch::config::parse_duration;
 use transitwatch::model::{CountryCode, Family, Protocol};
 use transitwatch::privilege;
+use transitwatch::units::parse_duration;
 
 #[derive(Parser)]
 #[command(

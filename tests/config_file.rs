@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use transitwatch::config::{
-    parse_duration, parse_size, Config, ConfigError, Family, WebhookFormat, DEFAULT_METRICS_LISTEN,
-    DEFAULT_STORE_MAX_AGE, DEFAULT_STORE_MAX_SIZE, DEFAULT_STORE_PATH,
+    Config, ConfigError, Family, WebhookFormat, DEFAULT_METRICS_LISTEN, DEFAULT_STORE_MAX_AGE,
+    DEFAULT_STORE_MAX_SIZE, DEFAULT_STORE_PATH,
 };
 use transitwatch::model::{CountryCode, Protocol};
+use transitwatch::units::{parse_duration, parse_size};
 
 const FILE: &str = "/etc/transitwatch/tw.toml";
 
@@ -565,7 +566,7 @@ fn parse_size_accepts_decimal_and_binary_units() {
         ("99999999999TiB", "too large"),
         ("-1", "start with a number"),
     ] {
-        let err = parse_size(bad).unwrap_err();
+        let err = parse_size(bad).unwrap_err().to_string();
         assert!(err.contains(why), "{bad:?}: {err}");
         assert!(!err.contains('\n'));
     }
@@ -776,7 +777,7 @@ fn parse_duration_rejects_bad_text() {
         ("99999999999999999999s", "too large"),
         ("18446744073709551615h", "too large"),
     ] {
-        let err = parse_duration(text).unwrap_err();
+        let err = parse_duration(text).unwrap_err().to_string();
         assert!(err.contains(why), "{text:?}: {err}");
         assert!(!err.contains('\n'));
     }

@@ -67,7 +67,7 @@ pub fn parse_time(text: &str, now_unix: i64) -> Result<i64, String> {
         return Ok(date.midnight().assume_utc().unix_timestamp());
     }
     if text.starts_with(|c: char| c.is_ascii_digit()) && !text.contains(['-', ':']) {
-        if let Ok(ago) = crate::config::parse_duration(text) {
+        if let Ok(ago) = crate::units::parse_duration(text) {
             let ago = i64::try_from(ago.as_secs()).unwrap_or(i64::MAX);
             return Ok(now_unix.saturating_sub(ago));
         }
