@@ -103,7 +103,7 @@ fn plan_trace(opts: &TraceOptions, config: Option<&Config>) -> Result<TracePlan,
     let mut host = opts.target.clone();
     if let Some(cfg) = config {
         let p = &cfg.probe;
-        settings = probe_settings(p, p.protocol, p.port);
+        settings = p.settings.clone();
         family = p.family;
         vantage = VantageRef {
             name: cfg.vantage.name.clone(),
@@ -293,12 +293,7 @@ pub fn probe_settings(
     ProbeSettings {
         protocol,
         port,
-        probes_per_hop: p.probes_per_hop,
-        first_ttl: p.first_ttl,
-        max_ttl: p.max_ttl,
-        packet_size: p.packet_size,
-        grace: p.grace,
-        deadline: p.deadline,
+        ..p.settings.clone()
     }
 }
 

@@ -116,18 +116,18 @@ fn a_minimal_file_gets_every_default() {
     assert_eq!(config.store.max_size, Some(DEFAULT_STORE_MAX_SIZE));
     assert!(config.targets.is_empty());
     let probe = &config.probe;
-    assert_eq!(probe.protocol, Protocol::Icmp);
-    assert_eq!(probe.port, None);
+    assert_eq!(probe.settings.protocol, Protocol::Icmp);
+    assert_eq!(probe.settings.port, None);
     assert_eq!(probe.family, Family::Auto);
     assert_eq!(probe.interval, Duration::from_secs(300));
     assert_eq!(probe.jitter, Duration::from_secs(30));
     assert_eq!(probe.concurrency, 64);
-    assert_eq!(probe.probes_per_hop, 3);
-    assert_eq!(probe.first_ttl, 1);
-    assert_eq!(probe.max_ttl, 30);
-    assert_eq!(probe.packet_size, 64);
-    assert_eq!(probe.grace, Duration::from_millis(100));
-    assert_eq!(probe.deadline, Duration::from_secs(3));
+    assert_eq!(probe.settings.probes_per_hop, 3);
+    assert_eq!(probe.settings.first_ttl, 1);
+    assert_eq!(probe.settings.max_ttl, 30);
+    assert_eq!(probe.settings.packet_size, 64);
+    assert_eq!(probe.settings.grace, Duration::from_millis(100));
+    assert_eq!(probe.settings.deadline, Duration::from_secs(3));
 }
 
 #[test]
