@@ -180,3 +180,54 @@ pub fn open_geo(
     }
     GeoDb::open(files, overrides)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Pipeline, PipelineError};
+    use crate::analysis::Policy;
+    use crate::model::{Trace, VantageRef};
+    use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
+    use std::path::{Path, PathBuf};
+
+    /// A prober that cannot trace at all.
+    struct Refusing;
+
+    impl Prober for Refusing {
+        async fn trace(&self, _request: TraceRequest) -> Result<Trace, ProbeError> {
+            Err(ProbeError::Settings("refused".into()))
+        }
+    }
+
+    #[test]
+    fn no_sources_locate_nothing_and_an_unusable_one_is_a_geo_error() {
+        let pipeline = Pipeline::open(None, &[], None).unwrap();
+        assert!(pipeline.geo().databases().is_empty());
+        assert_eq!(pipeline.vantage_at(), None);
+        let missing = Path::new("/nonexistent/overrides.csv");
+        let result = Pipeline::open(None, &[PathBuf::from("/nonexistent/a.mmdb")], Some(missing));
+        assert!(matches!(result, Err(PipelineError::Geo(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_trace_that_cannot_be_measured_is_a_probe_error() {
+        let pipeline = Pipeline::open(None, &[], None).unwrap();
+        let request = TraceRequest {
+            target: ProbeTarget {
+                name: "t".into(),
+                host: "192.0.2.1".into(),
+                addr: "192.0.2.1".parse().unwrap(),
+            },
+            vantage: VantageRef {
+                name: "local".into(),
+                country: None,
+            },
+            settings: ProbeSettings::default(),
+            rtt_hint: None,
+        };
+        let result = pipeline.trace(&Refusing, request, &Policy::default()).await;
+        let Err(e @ PipelineError::Probe(_)) = result else {
+            panic!("{result:?}");
+        };
+        assert_eq!(e.to_string(), "invalid probe settings: refused");
+    }
+}

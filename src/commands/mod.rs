@@ -66,3 +66,27 @@ fn load_config(path: Option<&PathBuf>) -> Result<Option<Config>, CliError> {
 fn write_err(e: std::io::Error) -> CliError {
     CliError::Runtime(format!("cannot write the result: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+    use crate::pipeline::{Pipeline, PipelineError};
+    use crate::probe::ProbeError;
+    use std::path::Path;
+
+    #[test]
+    fn pipeline_failures_keep_their_text_and_exit_codes() {
+        let geo =
+            Pipeline::open(None, &[], Some(Path::new("/nonexistent/overrides.csv"))).unwrap_err();
+        let text = geo.to_string();
+        let cli = CliError::from(geo);
+        assert!(matches!(cli, CliError::Geo(_)));
+        assert_eq!((cli.exit_code(), cli.to_string()), (2, text));
+        let probe = PipelineError::Probe(ProbeError::Settings("refused".into()));
+        let cli = CliError::from(probe);
+        assert_eq!(
+            (cli.exit_code(), cli.to_string()),
+            (1, "invalid probe settings: refused".to_string())
+        );
+    }
+}
