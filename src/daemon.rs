@@ -23,13 +23,13 @@
 
 use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
-use crate::app::{judge, probe_settings};
 use crate::config::Config;
 use crate::geo::GeoDb;
 use crate::http::{self, Snapshot};
 use crate::metrics::Metrics;
 use crate::model::{Coordinates, VantageRef};
 use crate::paths::PathBook;
+use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
 use crate::scheduler::{self, Cadence, Job, Outcome, RttHints};
 use crate::store::writer::{Writer, Written};
@@ -252,7 +252,7 @@ fn jobs_of(config: &Config) -> HashMap<String, Job> {
 }
 
 fn open_geo(config: &Config) -> Result<GeoDb, crate::geo::GeoError> {
-    crate::app::open_geo(Some(config), &[], None)
+    crate::pipeline::open_geo(Some(config), &[], None)
 }
 
 fn state_dir(opts: &DaemonOptions, config: &Config) -> PathBuf {

@@ -32,12 +32,13 @@
 //! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
-//! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`, `analyze`, `export`) |
+//! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer, used by commands and daemon alike |
+//! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`), and their exit codes |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
 
 pub mod alert;
 pub mod analysis;
-pub mod app;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod export;
@@ -48,6 +49,7 @@ pub mod ip_text;
 pub mod metrics;
 pub mod model;
 pub mod paths;
+pub mod pipeline;
 pub mod privilege;
 pub mod probe;
 pub mod record_json;

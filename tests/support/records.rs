@@ -82,7 +82,7 @@ pub fn record(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> TraceRecord 
         home: Some("LS".parse().unwrap()),
         ..Policy::default()
     };
-    transitwatch::app::judge(trace, &lab_geo(), None, &policy)
+    transitwatch::pipeline::judge(trace, &lab_geo(), None, &policy)
 }
 
 /// The domestic route to the portal: LS all the way.

@@ -1,0 +1,228 @@
+//! The core step: trace → enrich → analyze, and the databases it needs.
+//!
+//! This is the middle layer. The daemon and the one-shot commands sit
+//! above it and call it; below it are the pieces it joins: [`crate::probe`]
+//! measures a [`Trace`], [`crate::geo`] locates its hops, [`crate::analysis`]
+//! judges the path, and [`crate::model`] carries the result as a
+//! [`TraceRecord`]. Nothing here knows about command lines, exit codes,
+//! signals or schedules, and nothing below imports this module.
+//!
+//! A [`Pipeline`] holds what every judgement of a run shares: the opened
+//! geolocation sources (databases and overrides) and the vantage point's
+//! coordinates for the plausibility check. The [`Policy`] (home and allowed
+//! countries) is given per trace, as it differs per target or per vantage
+//! point. The free functions ([`judge`], [`judge_cached`], [`open_geo`],
+//! [`probe_settings`]) are the same steps for callers that keep the
+//! databases themselves, as the daemon does across reloads.
+
+use crate::analysis::{self, Policy};
+use crate::config::{Config, ProbeConfig};
+use crate::geo::{self, GeoDb, GeoError, LocateCache};
+use crate::model::{Coordinates, Protocol, Trace, TraceRecord};
+use crate::probe::{ProbeError, ProbeSettings, Prober, TraceRequest};
+use std::path::{Path, PathBuf};
+
+/// Why the pipeline could not open its sources or measure a trace.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A geolocation database or overrides file cannot be used.
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+    /// The trace could not be measured at all.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+}
+
+/// Trace → enrich → analyze with one set of opened geolocation sources.
+#[derive(Debug)]
+pub struct Pipeline {
+    geo: GeoDb,
+    vantage_at: Option<Coordinates>,
+}
+
+impl Pipeline {
+    /// A pipeline over already opened sources; `vantage_at` enables the
+    /// speed-of-light plausibility check of every located hop.
+    #[must_use]
+    pub const fn new(geo: GeoDb, vantage_at: Option<Coordinates>) -> Self {
+        Self { geo, vantage_at }
+    }
+
+    /// Opens the geolocation sources as [`open_geo`] does, without vantage
+    /// coordinates (see [`Pipeline::with_vantage_at`]).
+    ///
+    /// # Errors
+    /// A database or overrides file that cannot be used.
+    pub fn open(
+        config: Option<&Config>,
+        files: &[PathBuf],
+        overrides: Option<&Path>,
+    ) -> Result<Self, PipelineError> {
+        Ok(Self::new(open_geo(config, files, overrides)?, None))
+    }
+
+    /// The same sources, judged from `vantage_at`.
+    #[must_use]
+    pub const fn with_vantage_at(mut self, vantage_at: Option<Coordinates>) -> Self {
+        self.vantage_at = vantage_at;
+        self
+    }
+
+    /// The opened geolocation sources.
+    #[must_use]
+    pub const fn geo(&self) -> &GeoDb {
+        &self.geo
+    }
+
+    /// Where the vantage point is, when known.
+    #[must_use]
+    pub const fn vantage_at(&self) -> Option<Coordinates> {
+        self.vantage_at
+    }
+
+    /// Locate every hop of `trace`, then classify the path under `policy`.
+    #[must_use]
+    pub fn judge(&self, trace: Trace, policy: &Policy) -> TraceRecord {
+        judge(trace, &self.geo, self.vantage_at, policy)
+    }
+
+    /// [`Pipeline::judge`] for a pass over many traces: locations come
+    /// through `cache`.
+    #[must_use]
+    pub fn judge_cached(
+        &self,
+        trace: Trace,
+        cache: &mut LocateCache,
+        policy: &Policy,
+    ) -> TraceRecord {
+        judge_cached(trace, &self.geo, cache, self.vantage_at, policy)
+    }
+
+    /// The whole step: measure `request` with `prober`, then judge it.
+    /// A destination that does not answer still gives a record (with
+    /// `reached: false`).
+    ///
+    /// # Errors
+    /// The trace could not be measured at all.
+    pub async fn trace(
+        &self,
+        prober: &impl Prober,
+        request: TraceRequest,
+        policy: &Policy,
+    ) -> Result<TraceRecord, PipelineError> {
+        let trace = prober.trace(request).await?;
+        Ok(self.judge(trace, policy))
+    }
+}
+
+/// The one path from a measured trace to a record, shared by every command
+/// that produces records and by the daemon: locate every hop, then classify
+/// the path.
+#[must_use]
+pub fn judge(
+    mut trace: Trace,
+    geo: &GeoDb,
+    vantage_at: Option<Coordinates>,
+    policy: &Policy,
+) -> TraceRecord {
+    geo::enrich(&mut trace, geo, vantage_at);
+    let verdict = analysis::analyze(&trace, policy);
+    TraceRecord::new(trace, verdict)
+}
+
+/// [`judge`] for a pass over many traces: locations come through `cache`.
+#[must_use]
+pub fn judge_cached(
+    mut trace: Trace,
+    geo: &GeoDb,
+    cache: &mut LocateCache,
+    vantage_at: Option<Coordinates>,
+    policy: &Policy,
+) -> TraceRecord {
+    geo::enrich_cached(&mut trace, geo, vantage_at, cache);
+    let verdict = analysis::analyze(&trace, policy);
+    TraceRecord::new(trace, verdict)
+}
+
+/// How a target is probed: the `[probe]` defaults with the target's own
+/// protocol and port.
+#[must_use]
+pub fn probe_settings(p: &ProbeConfig, protocol: Protocol, port: Option<u16>) -> ProbeSettings {
+    ProbeSettings {
+        protocol,
+        port,
+        ..p.settings.clone()
+    }
+}
+
+/// The geolocation sources: files given on the command line replace the
+/// config's; with neither, nothing is located.
+///
+/// # Errors
+/// A database or overrides file that cannot be used.
+pub fn open_geo(
+    config: Option<&Config>,
+    files: &[PathBuf],
+    overrides: Option<&Path>,
+) -> Result<GeoDb, GeoError> {
+    let (cfg_files, cfg_overrides) = config.map_or((&[][..], None), |c| {
+        (c.geoip.files.as_slice(), c.geoip.overrides.as_deref())
+    });
+    let files = if files.is_empty() { cfg_files } else { files };
+    let overrides = overrides.or(cfg_overrides);
+    if files.is_empty() && overrides.is_none() {
+        return Ok(GeoDb::empty());
+    }
+    GeoDb::open(files, overrides)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pipeline, PipelineError};
+    use crate::analysis::Policy;
+    use crate::model::{Trace, VantageRef};
+    use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
+    use std::path::{Path, PathBuf};
+
+    /// A prober that cannot trace at all.
+    struct Refusing;
+
+    impl Prober for Refusing {
+        async fn trace(&self, _request: TraceRequest) -> Result<Trace, ProbeError> {
+            Err(ProbeError::Settings("refused".into()))
+        }
+    }
+
+    #[test]
+    fn no_sources_locate_nothing_and_an_unusable_one_is_a_geo_error() {
+        let pipeline = Pipeline::open(None, &[], None).unwrap();
+        assert!(pipeline.geo().databases().is_empty());
+        assert_eq!(pipeline.vantage_at(), None);
+        let missing = Path::new("/nonexistent/overrides.csv");
+        let result = Pipeline::open(None, &[PathBuf::from("/nonexistent/a.mmdb")], Some(missing));
+        assert!(matches!(result, Err(PipelineError::Geo(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_trace_that_cannot_be_measured_is_a_probe_error() {
+        let pipeline = Pipeline::open(None, &[], None).unwrap();
+        let request = TraceRequest {
+            target: ProbeTarget {
+                name: "t".into(),
+                host: "192.0.2.1".into(),
+                addr: "192.0.2.1".parse().unwrap(),
+            },
+            vantage: VantageRef {
+                name: "local".into(),
+                country: None,
+            },
+            settings: ProbeSettings::default(),
+            rtt_hint: None,
+        };
+        let result = pipeline.trace(&Refusing, request, &Policy::default()).await;
+        let Err(e @ PipelineError::Probe(_)) = result else {
+            panic!("{result:?}");
+        };
+        assert_eq!(e.to_string(), "invalid probe settings: refused");
+    }
+}
