@@ -407,4 +407,32 @@ mod tests {
         let err = "sctp".parse::<Protocol>().unwrap_err();
         assert!(err.to_string().contains("sctp"));
     }
+
+    #[test]
+    fn enum_names_aliases_and_errors_are_as_published() {
+        let names = |all: &[&str]| all.join(",");
+        assert_eq!(names(&Protocol::ALL.map(Protocol::as_str)), "icmp,udp,tcp");
+        assert_eq!(
+            names(&Family::ALL.map(Family::as_str)),
+            "auto,ipv4,ipv6,both"
+        );
+        assert_eq!(
+            names(&VerdictClass::ALL.map(VerdictClass::as_str)),
+            "domestic,foreign_transit,foreign_destination,indeterminate"
+        );
+        assert_eq!(Protocol::Udp.to_string(), "udp");
+        assert_eq!(Family::Ipv6.to_string(), "ipv6");
+        assert_eq!(VerdictClass::ForeignTransit.to_string(), "foreign_transit");
+        assert_eq!("4".parse::<Family>(), Ok(Family::Ipv4));
+        assert_eq!("6".parse::<Family>(), Ok(Family::Ipv6));
+        assert_eq!("BOTH".parse::<Family>(), Ok(Family::Both));
+        assert_eq!(
+            "Inet".parse::<Family>().unwrap_err().to_string(),
+            "`Inet` is not an address family (expected auto, ipv4, ipv6 or both)"
+        );
+        assert_eq!(
+            "Sctp".parse::<Protocol>().unwrap_err().to_string(),
+            "`Sctp` is not a protocol (expected icmp, udp or tcp)"
+        );
+    }
 }
