@@ -59,4 +59,5 @@ pub mod scheduler;
 pub mod store;
 #[cfg(test)]
 mod test_rng;
+mod text_enum;
 pub mod units;

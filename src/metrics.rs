@@ -6,7 +6,7 @@
 //! and several daemons in one process never see each other's series. Values
 //! are in base units (seconds, ratios 0..1) and carry no timestamps.
 //!
-//! Two kinds of families live in the registry:
+//! The families this module defines are of two kinds:
 //!
 //! - process-wide ones (`transitwatch_trace_duration_seconds`, build info,
 //!   configuration reloads, the target count) are ordinary `prometheus`
@@ -24,14 +24,19 @@
 //! published label sets for deletion, could be scraped half-replaced, and
 //! would be sorted from hash order at every scrape; the collector emits its
 //! series already in the registry's order.
+//!
+//! Other modules own their families and register them in this registry when
+//! it is made: the notifier's (`transitwatch_alert*`, see
+//! [`AlertMetrics`]) and the store's (`transitwatch_store_writes_total`, see
+//! [`StoreMetrics`]). [`Metrics`] hands out their handles.
 
+use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
 use crate::model::{Hop, TraceRecord, VerdictClass};
+use crate::store::StoreMetrics;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -461,7 +466,7 @@ struct Inner {
     config_reload_timestamp: Gauge,
     target_count: IntGauge,
     alerts: AlertMetrics,
-    store_writes: IntCounterVec,
+    store: StoreMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -626,7 +631,7 @@ impl Metrics {
     /// `error` (the store failed), `dropped` (its queue was full).
     pub fn store_write(&self, result: &str) {
         let Ok(inner) = &self.inner else { return };
-        inner.store_writes.with_label_values(&[result]).inc();
+        inner.store.count(result);
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4 (see
@@ -718,22 +723,10 @@ impl Inner {
             ),
         )?;
         build_info.with_label_values(&[version]).set(1);
-        let alerts = AlertMetrics::register(&registry)?;
-        let store_writes = register(
-            &registry,
-            "transitwatch_store_writes_total",
-            IntCounterVec::new(
-                Opts::new(
-                    "transitwatch_store_writes_total",
-                    "Trace records handed to the history database, by result: ok (stored), \
-                     error (the database failed), dropped (its write queue was full).",
-                ),
-                &["result"],
-            ),
-        )?;
-        for result in ["ok", "error", "dropped"] {
-            store_writes.with_label_values(&[result]);
-        }
+        let alerts =
+            AlertMetrics::register(&registry).map_err(|e| setup_error("alert families", &e))?;
+        let store =
+            StoreMetrics::register(&registry).map_err(|e| setup_error("store families", &e))?;
 
         Ok(Self {
             registry,
@@ -743,183 +736,8 @@ impl Inner {
             config_reload_timestamp,
             target_count,
             alerts,
-            store_writes,
+            store,
         })
-    }
-}
-
-// ---------------------------------------------------------------- alerts
-
-/// How a notification left a webhook's queue, or a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryResult {
-    /// The receiver answered 2xx.
-    Delivered,
-    /// One attempt failed; it will be retried.
-    Failed,
-    /// The receiver refused it (a 4xx other than 408 and 429); not retried.
-    Rejected,
-    /// It reached `[alert] max_age` undelivered and was given up.
-    Expired,
-}
-
-impl DeliveryResult {
-    /// The `result` label value.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-        }
-    }
-}
-
-/// The alert notifier's families: a cheap handle (clones share the
-/// series) that the delivery tasks keep. The `webhook` label is the
-/// webhook's configured name, never its URL. Does nothing when the
-/// registry could not be set up.
-#[derive(Clone, Default)]
-pub struct AlertMetrics {
-    families: Option<AlertFamilies>,
-}
-
-#[derive(Clone)]
-struct AlertFamilies {
-    notifications: IntCounterVec,
-    dropped: IntCounterVec,
-    queue_length: IntGaugeVec,
-    active: IntGauge,
-}
-
-impl fmt::Debug for AlertMetrics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlertMetrics")
-            .field("usable", &self.families.is_some())
-            .finish()
-    }
-}
-
-impl AlertMetrics {
-    fn register(registry: &Registry) -> Result<Self, MetricsError> {
-        let notifications = register(
-            registry,
-            "transitwatch_alert_notifications_total",
-            IntCounterVec::new(
-                Opts::new(
-                    "transitwatch_alert_notifications_total",
-                    "Alert notifications per webhook by result: delivered (2xx), rejected \
-                     (a 4xx that retrying cannot fix), expired (older than alert.max_age), \
-                     and failed attempts (retried).",
-                ),
-                &["webhook", "result"],
-            ),
-        )?;
-        let dropped = register(
-            registry,
-            "transitwatch_alert_notifications_dropped_total",
-            IntCounterVec::new(
-                Opts::new(
-                    "transitwatch_alert_notifications_dropped_total",
-                    "Undelivered notifications dropped because the webhook's queue was full \
-                     (the oldest goes first).",
-                ),
-                &["webhook"],
-            ),
-        )?;
-        let queue_length = register(
-            registry,
-            "transitwatch_alert_queue_length",
-            IntGaugeVec::new(
-                Opts::new(
-                    "transitwatch_alert_queue_length",
-                    "Notifications waiting for delivery to the webhook.",
-                ),
-                &["webhook"],
-            ),
-        )?;
-        let active = register(
-            registry,
-            "transitwatch_alerts_active",
-            IntGauge::new(
-                "transitwatch_alerts_active",
-                "Paths with a firing alert of the built-in notifier.",
-            ),
-        )?;
-        Ok(Self {
-            families: Some(AlertFamilies {
-                notifications,
-                dropped,
-                queue_length,
-                active,
-            }),
-        })
-    }
-
-    /// Publish a webhook with zero counts, so its series exist before the
-    /// first notification.
-    pub fn add_webhook(&self, webhook: &str) {
-        let Some(f) = &self.families else { return };
-        for result in [
-            DeliveryResult::Delivered,
-            DeliveryResult::Failed,
-            DeliveryResult::Rejected,
-            DeliveryResult::Expired,
-        ] {
-            f.notifications
-                .with_label_values(&[webhook, result.as_str()])
-                .inc_by(0);
-        }
-        f.dropped.with_label_values(&[webhook]).inc_by(0);
-        f.queue_length.with_label_values(&[webhook]).set(0);
-    }
-
-    /// Remove a webhook's series (a reload removed it).
-    pub fn remove_webhook(&self, webhook: &str) {
-        let Some(f) = &self.families else { return };
-        for result in [
-            DeliveryResult::Delivered,
-            DeliveryResult::Failed,
-            DeliveryResult::Rejected,
-            DeliveryResult::Expired,
-        ] {
-            let _ = f
-                .notifications
-                .remove_label_values(&[webhook, result.as_str()]);
-        }
-        let _ = f.dropped.remove_label_values(&[webhook]);
-        let _ = f.queue_length.remove_label_values(&[webhook]);
-    }
-
-    /// Count one notification (or attempt) of `webhook`.
-    pub fn count(&self, webhook: &str, result: DeliveryResult) {
-        let Some(f) = &self.families else { return };
-        f.notifications
-            .with_label_values(&[webhook, result.as_str()])
-            .inc();
-    }
-
-    /// Count `n` notifications of `webhook` dropped from a full queue.
-    pub fn dropped(&self, webhook: &str, n: usize) {
-        let Some(f) = &self.families else { return };
-        f.dropped
-            .with_label_values(&[webhook])
-            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
-    }
-
-    /// Set the queue length of `webhook`.
-    pub fn queue_length(&self, webhook: &str, len: usize) {
-        let Some(f) = &self.families else { return };
-        f.queue_length
-            .with_label_values(&[webhook])
-            .set(i64::try_from(len).unwrap_or(i64::MAX));
-    }
-
-    /// Set the number of active alerts.
-    pub fn active(&self, n: usize) {
-        let Some(f) = &self.families else { return };
-        f.active.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
 

@@ -1,10 +1,12 @@
 //! The vocabulary every module shares: targets, traces, hops, verdicts.
 //!
-//! This module depends on std and serde only. Producers (the probe engine,
-//! importers) build a [`Trace`]; consumers (analysis, metrics, store, export)
-//! read it. The serialized form of [`TraceRecord`] is the public
+//! This module depends on std and serde only (and the leaf `text_enum`
+//! macro that writes its enums' names). Producers (the probe engine,
+//! importers) build a [`Trace`]; consumers (analysis, metrics, store,
+//! export) read it. The serialized form of [`TraceRecord`] is the public
 //! `transitwatch.trace/1` schema: fields are only ever added to it.
 
+use crate::text_enum::text_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -76,41 +78,20 @@ pub enum Protocol {
     Tcp,
 }
 
-impl Protocol {
+text_enum! {
     /// The lower-case name used in configs, CLIs and records.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Icmp => "icmp",
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-        }
+    Protocol {
+        Icmp => "icmp",
+        Udp => "udp",
+        Tcp => "tcp",
     }
+    parse_error: InvalidProtocol
 }
 
 /// Why a string is not a protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a protocol (expected icmp, udp or tcp)")]
 pub struct InvalidProtocol(pub String);
-
-impl FromStr for Protocol {
-    type Err = InvalidProtocol;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "icmp" => Ok(Self::Icmp),
-            "udp" => Ok(Self::Udp),
-            "tcp" => Ok(Self::Tcp),
-            _ => Err(InvalidProtocol(s.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which address families of a target are traced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -137,43 +118,23 @@ impl Family {
             Self::Ipv6 => addr.is_ipv6(),
         }
     }
-
-    /// The lower-case name used in configs and CLIs.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Ipv4 => "ipv4",
-            Self::Ipv6 => "ipv6",
-            Self::Both => "both",
-        }
-    }
 }
 
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+text_enum! {
+    /// The lower-case name used in configs and CLIs.
+    Family {
+        Auto => "auto",
+        Ipv4 => "ipv4" | "4",
+        Ipv6 => "ipv6" | "6",
+        Both => "both",
     }
+    parse_error: InvalidFamily
 }
 
 /// Why a string is not an address family.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an address family (expected auto, ipv4, ipv6 or both)")]
 pub struct InvalidFamily(pub String);
-
-impl FromStr for Family {
-    type Err = InvalidFamily;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "ipv4" | "4" => Ok(Self::Ipv4),
-            "ipv6" | "6" => Ok(Self::Ipv6),
-            "both" => Ok(Self::Both),
-            _ => Err(InvalidFamily(s.to_string())),
-        }
-    }
-}
 
 /// What was traced: the configured name, the host as written, the address used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -339,24 +300,13 @@ pub enum VerdictClass {
     Indeterminate,
 }
 
-impl VerdictClass {
-    /// Every class, in a fixed order (for metrics that publish all of them).
-    pub const ALL: [Self; 4] = [
-        Self::Domestic,
-        Self::ForeignTransit,
-        Self::ForeignDestination,
-        Self::Indeterminate,
-    ];
-
+text_enum! {
     /// The snake-case name used in records and metrics.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Domestic => "domestic",
-            Self::ForeignTransit => "foreign_transit",
-            Self::ForeignDestination => "foreign_destination",
-            Self::Indeterminate => "indeterminate",
-        }
+    VerdictClass {
+        Domestic => "domestic",
+        ForeignTransit => "foreign_transit",
+        ForeignDestination => "foreign_destination",
+        Indeterminate => "indeterminate",
     }
 }
 
@@ -456,5 +406,33 @@ mod tests {
         assert_eq!("TCP".parse::<Protocol>().unwrap(), Protocol::Tcp);
         let err = "sctp".parse::<Protocol>().unwrap_err();
         assert!(err.to_string().contains("sctp"));
+    }
+
+    #[test]
+    fn enum_names_aliases_and_errors_are_as_published() {
+        let names = |all: &[&str]| all.join(",");
+        assert_eq!(names(&Protocol::ALL.map(Protocol::as_str)), "icmp,udp,tcp");
+        assert_eq!(
+            names(&Family::ALL.map(Family::as_str)),
+            "auto,ipv4,ipv6,both"
+        );
+        assert_eq!(
+            names(&VerdictClass::ALL.map(VerdictClass::as_str)),
+            "domestic,foreign_transit,foreign_destination,indeterminate"
+        );
+        assert_eq!(Protocol::Udp.to_string(), "udp");
+        assert_eq!(Family::Ipv6.to_string(), "ipv6");
+        assert_eq!(VerdictClass::ForeignTransit.to_string(), "foreign_transit");
+        assert_eq!("4".parse::<Family>(), Ok(Family::Ipv4));
+        assert_eq!("6".parse::<Family>(), Ok(Family::Ipv6));
+        assert_eq!("BOTH".parse::<Family>(), Ok(Family::Both));
+        assert_eq!(
+            "Inet".parse::<Family>().unwrap_err().to_string(),
+            "`Inet` is not an address family (expected auto, ipv4, ipv6 or both)"
+        );
+        assert_eq!(
+            "Sctp".parse::<Protocol>().unwrap_err().to_string(),
+            "`Sctp` is not a protocol (expected icmp, udp or tcp)"
+        );
     }
 }

@@ -832,7 +832,7 @@ fn promtool_finds_no_problems() {
     // The alert notifier's families, with a webhook and some counts.
     let alerts = metrics.alerts();
     alerts.add_webhook("ops");
-    alerts.count("ops", transitwatch::metrics::DeliveryResult::Delivered);
+    alerts.count("ops", transitwatch::alert::DeliveryResult::Delivered);
     alerts.dropped("ops", 2);
     alerts.queue_length("ops", 3);
     alerts.active(1);

@@ -17,6 +17,7 @@
 //! | `client` | one POST over http or https, under a timeout, on its own connection |
 //! | `state` | `alerts.json`: active alerts and pending notifications, written atomically |
 //! | `notifier` | the running notifier: one delivery task per webhook, reload, stop |
+//! | `metrics` | its `transitwatch_alert*` families, registered in the metrics module's registry |
 //!
 //! Notifications are sent on transitions only: a path's alert fires once
 //! when its verdict starts breaking the policy and resolves once when it
@@ -29,6 +30,7 @@
 
 mod backoff;
 mod client;
+mod metrics;
 mod notifier;
 mod payload;
 mod queue;
@@ -38,6 +40,7 @@ mod state;
 
 pub use backoff::Backoff;
 pub use client::{DeliveryError, Endpoint};
+pub use metrics::{AlertMetrics, DeliveryResult};
 pub use notifier::{Notifier, ID_HEADER};
 pub use payload::{body, Envelope, ALERT_SCHEMA};
 pub use queue::BoundedQueue;

@@ -18,13 +18,13 @@
 
 use super::backoff::Backoff;
 use super::client::Endpoint;
+use super::metrics::{AlertMetrics, DeliveryResult};
 use super::payload::{self, Envelope};
 use super::queue::BoundedQueue;
 use super::rules::{AlertBook, Notification, Status, Subject};
 use super::sign::{signature, SIGNATURE_HEADER};
 use super::state::{self, PendingRef, Snapshot};
 use crate::config::{AlertConfig, Secret, WebhookConfig, WebhookFormat};
-use crate::metrics::{AlertMetrics, DeliveryResult};
 use crate::model::TraceRecord;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -23,9 +23,8 @@
 pub mod atlas;
 
 use crate::store::StoredTrace;
-use std::fmt;
+use crate::text_enum::text_enum;
 use std::io::Write;
-use std::str::FromStr;
 
 /// The formats `transitwatch export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,41 +37,20 @@ pub enum Format {
     Atlas,
 }
 
-impl Format {
+text_enum! {
     /// The name used on the command line.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Jsonl => "jsonl",
-            Self::Csv => "csv",
-            Self::Atlas => "atlas",
-        }
+    Format {
+        Jsonl => "jsonl",
+        Csv => "csv",
+        Atlas => "atlas",
     }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+    parse_error: InvalidFormat
 }
 
 /// Why a string is not an export format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an export format (expected jsonl, csv or atlas)")]
 pub struct InvalidFormat(pub String);
-
-impl FromStr for Format {
-    type Err = InvalidFormat;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "jsonl" => Ok(Self::Jsonl),
-            "csv" => Ok(Self::Csv),
-            "atlas" => Ok(Self::Atlas),
-            _ => Err(InvalidFormat(s.to_string())),
-        }
-    }
-}
 
 /// Why a trace could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -29,9 +29,8 @@ mod atlas_scan;
 pub mod scamper;
 
 use crate::model::Trace;
-use std::fmt;
+use crate::text_enum::text_enum;
 use std::io::BufRead;
-use std::str::FromStr;
 
 /// One source record turned into a trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,39 +76,19 @@ pub enum InputFormat {
     Scamper,
 }
 
-impl InputFormat {
+text_enum! {
     /// The lower-case name used on the command line.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Atlas => "atlas",
-            Self::Scamper => "scamper",
-        }
+    InputFormat {
+        Atlas => "atlas",
+        Scamper => "scamper",
     }
-}
-
-impl fmt::Display for InputFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+    parse_error: InvalidInputFormat
 }
 
 /// Why a string is not an input format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an input format (expected atlas or scamper)")]
 pub struct InvalidInputFormat(pub String);
-
-impl FromStr for InputFormat {
-    type Err = InvalidInputFormat;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "atlas" => Ok(Self::Atlas),
-            "scamper" => Ok(Self::Scamper),
-            _ => Err(InvalidInputFormat(s.to_string())),
-        }
-    }
-}
 
 /// What a format's converter makes of one record.
 pub(crate) struct Converted {

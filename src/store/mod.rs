@@ -37,11 +37,14 @@
 //! exceed `max_size`, the oldest rows are deleted. Freed pages are returned
 //! to the file system with an incremental vacuum.
 //!
-//! [`writer`] runs a store on its own thread for the daemon.
+//! [`writer`] runs a store on its own thread for the daemon;
+//! [`StoreMetrics`] counts what became of the records it was handed.
 
+mod metrics;
 mod query;
 pub mod writer;
 
+pub use metrics::StoreMetrics;
 pub use query::{parse_time, Query};
 
 use crate::model::TraceRecord;
