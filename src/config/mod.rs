@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The address family of a target (defined with the shared vocabulary).
@@ -282,39 +281,19 @@ pub enum WebhookFormat {
     Json,
 }
 
-impl WebhookFormat {
+crate::text_enum::text_enum! {
     /// The lower-case name used in configs.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Alertmanager => "alertmanager",
-            Self::Json => "json",
-        }
+    WebhookFormat {
+        Alertmanager => "alertmanager",
+        Json => "json",
     }
+    parse_error: InvalidWebhookFormat
 }
 
 /// Why a string is not a webhook format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a webhook format (expected alertmanager or json)")]
 pub struct InvalidWebhookFormat(pub String);
-
-impl FromStr for WebhookFormat {
-    type Err = InvalidWebhookFormat;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "alertmanager" => Ok(Self::Alertmanager),
-            "json" => Ok(Self::Json),
-            _ => Err(InvalidWebhookFormat(s.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for WebhookFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl Config {
     /// Read, parse and validate the configuration file at `path`.
