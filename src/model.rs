@@ -5,6 +5,7 @@
 //! read it. The serialized form of [`TraceRecord`] is the public
 //! `transitwatch.trace/1` schema: fields are only ever added to it.
 
+use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -299,8 +300,8 @@ pub struct Trace {
     /// Destination port for UDP and TCP probes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Start of the trace, RFC 3339 UTC.
-    pub started_at: String,
+    /// Start of the trace (written as RFC 3339 UTC).
+    pub started_at: Timestamp,
     /// Whether the destination answered.
     pub reached: bool,
     /// One entry per TTL from the first TTL to the last one probed.
