@@ -217,6 +217,11 @@ fn key_belongs(key: &str, name: &str) -> bool {
             .is_some_and(|rest| rest == "/ipv4" || rest == "/ipv6")
 }
 
+/// Now, in Unix seconds (Prometheus' time unit).
+fn now_unix() -> f64 {
+    Timestamp::now().unix_f64()
+}
+
 fn jobs_of(config: &Config) -> HashMap<String, Job> {
     let p = &config.probe;
     config
@@ -337,7 +342,7 @@ pub async fn run(
 
     let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
     metrics.set_geoip_databases(geo.databases());
-    metrics.set_config_reload(true, Timestamp::now().unix_f64());
+    metrics.set_config_reload(true, now_unix());
     let generation = Arc::new(Generation::new(&config, geo));
     let store_file = if config.store.path_configured {
         config.store.path.clone()
@@ -406,9 +411,7 @@ pub async fn run(
                     shared
                         .metrics
                         .set_geoip_databases(new_generation.geo.databases());
-                    shared
-                        .metrics
-                        .set_config_reload(true, Timestamp::now().unix_f64());
+                    shared.metrics.set_config_reload(true, now_unix());
                     if let Ok(mut book) = shared.book.lock() {
                         book.retain(|key| names.iter().any(|n| key_belongs(key, n)));
                     }
@@ -425,9 +428,7 @@ pub async fn run(
                     tracing::info!(targets = names.len(), "configuration reloaded");
                 }
                 Err(why) => {
-                    shared
-                        .metrics
-                        .set_config_reload(false, Timestamp::now().unix_f64());
+                    shared.metrics.set_config_reload(false, now_unix());
                     tracing::error!(error = %why, "reload rejected; the running configuration stays");
                 }
             },
@@ -522,7 +523,7 @@ async fn consume(
 }
 
 fn handle(shared: &Shared, hints: &RttHints, writer: &Writer, outcome: Outcome) {
-    let at = Timestamp::now().unix_f64();
+    let at = now_unix();
     let Some(generation) = shared.generation() else {
         return;
     };
