@@ -31,6 +31,7 @@
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
+//! | [`atomic_file`] | replacing a file atomically and durably (write, flush, rename, flush the folder; a leaf) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`app`] | wiring of the one-shot commands (`trace`, `geo`, `check-config`, `analyze`, `export`) |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
@@ -38,6 +39,7 @@
 pub mod alert;
 pub mod analysis;
 pub mod app;
+pub mod atomic_file;
 pub mod config;
 pub mod daemon;
 pub mod export;
