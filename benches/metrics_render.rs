@@ -84,7 +84,7 @@ fn record(i: usize, variant: u8) -> TraceRecord {
             },
             protocol: Protocol::Icmp,
             port: None,
-            started_at: "2026-11-26T12:00:00Z".to_string(),
+            started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
             reached: true,
             hops,
         },

@@ -34,11 +34,12 @@ use crate::probe::{FdBudget, SlotPool, TrippyProber};
 use crate::scheduler::{self, Cadence, Job, Outcome, RttHints};
 use crate::store::writer::{Writer, Written};
 use crate::store::{GeoIpDatabase, NewTrace, Provenance, Query, Retention, Store};
+use crate::units::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// How long a graceful stop waits for traces in flight.
@@ -216,16 +217,9 @@ fn key_belongs(key: &str, name: &str) -> bool {
             .is_some_and(|rest| rest == "/ipv4" || rest == "/ipv6")
 }
 
-/// Unix seconds of an RFC 3339 time (0 when it does not parse).
-fn unix_of(rfc3339: &str) -> f64 {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map_or(0.0, |t| t.unix_timestamp() as f64)
-}
-
+/// Now, in Unix seconds (Prometheus' time unit).
 fn now_unix() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    Timestamp::now().unix_f64()
 }
 
 fn jobs_of(config: &Config) -> HashMap<String, Job> {
@@ -359,7 +353,7 @@ pub async fn run(
     let book = load_book(&dir);
     for (key, record, changes) in book.iter() {
         if generation.jobs.keys().any(|name| key_belongs(key, name)) {
-            metrics.restore(key, record, changes, unix_of(&record.trace.started_at));
+            metrics.restore(key, record, changes, record.trace.started_at.unix_f64());
         }
     }
     let notifier = Notifier::start(&dir, &config.alert, metrics.alerts());

@@ -31,6 +31,7 @@
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
+//! | [`atomic_file`] | replacing a file atomically and durably (write, flush, rename, flush the folder; a leaf) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer, used by commands and daemon alike |
 //! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`), and their exit codes |
@@ -38,6 +39,7 @@
 
 pub mod alert;
 pub mod analysis;
+pub mod atomic_file;
 pub mod commands;
 pub mod config;
 pub mod daemon;

@@ -1,12 +1,13 @@
 //! The vocabulary every module shares: targets, traces, hops, verdicts.
 //!
-//! This module depends on std and serde only (and the leaf `text_enum`
-//! macro that writes its enums' names). Producers (the probe engine,
+//! This module depends on std and serde only (and the leaves `text_enum`,
+//! the macro that writes its enums' names, and `units`, for [`Timestamp`]). Producers (the probe engine,
 //! importers) build a [`Trace`]; consumers (analysis, metrics, store,
 //! export) read it. The serialized form of [`TraceRecord`] is the public
 //! `transitwatch.trace/1` schema: fields are only ever added to it.
 
 use crate::text_enum::text_enum;
+use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -260,8 +261,8 @@ pub struct Trace {
     /// Destination port for UDP and TCP probes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// Start of the trace, RFC 3339 UTC.
-    pub started_at: String,
+    /// Start of the trace (written as RFC 3339 UTC).
+    pub started_at: Timestamp,
     /// Whether the destination answered.
     pub reached: bool,
     /// One entry per TTL from the first TTL to the last one probed.

@@ -11,6 +11,7 @@
 //! with the last one before it, so a restart is never counted as a change.
 
 use crate::analysis::{PathSignature, RouteComparison};
+use crate::atomic_file::{self, AtomicFileError};
 use crate::model::TraceRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,6 +31,9 @@ pub enum PathsError {
         /// What failed.
         source: std::io::Error,
     },
+    /// Replacing the file failed (the old one is unchanged).
+    #[error(transparent)]
+    Save(#[from] AtomicFileError),
     /// The file is not a saved book.
     #[error("{path}: not a transitwatch path state file: {message}")]
     Format {
@@ -206,17 +210,11 @@ impl PathBook {
                 .collect(),
         };
         let path = dir.join(STATE_FILE);
-        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-        let io = |source| PathsError::Io {
-            path: path.clone(),
-            source,
-        };
         let text = serde_json::to_vec(&saved).map_err(|e| PathsError::Format {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        atomic_file::write(&path, &text)?;
         self.dirty = false;
         Ok(())
     }

@@ -99,8 +99,9 @@ fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
         out.extend_from_slice(b",\"port\":");
         int(out, port);
     }
-    out.extend_from_slice(b",\"started_at\":");
-    string(out, &t.started_at);
+    out.extend_from_slice(b",\"started_at\":\"");
+    t.started_at.write_rfc3339(out);
+    out.push(b'"');
     out.extend_from_slice(b",\"reached\":");
     boolean(out, t.reached);
     out.extend_from_slice(b",\"hops\":");
@@ -464,7 +465,7 @@ mod tests {
             },
             protocol: Protocol::Tcp,
             port: Some(443),
-            started_at: "2020-09-13T12:26:40Z".into(),
+            started_at: "2020-09-13T12:26:40Z".parse().unwrap(),
             reached: true,
             hops,
         };
@@ -705,7 +706,11 @@ mod tests {
                 },
                 protocol: [Protocol::Icmp, Protocol::Udp, Protocol::Tcp][self.below(3)],
                 port: self.opt(|r| r.next() as u16),
-                started_at: self.string(),
+                // Any time RFC 3339 can write: years 0 to 9999.
+                started_at: crate::units::Timestamp::from_unix(
+                    (self.next() % 315_569_520_000) as i64 - 62_167_219_200,
+                )
+                .unwrap(),
                 reached: self.chance(50),
                 hops,
             };

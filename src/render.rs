@@ -112,7 +112,7 @@ mod tests {
                 },
                 protocol: Protocol::Icmp,
                 port: None,
-                started_at: "2026-11-26T12:00:00Z".into(),
+                started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
                 reached: true,
                 hops: vec![hop(1, Some("198.18.1.2")), hop(2, None)],
             },

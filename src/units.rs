@@ -193,15 +193,15 @@ impl Timestamp {
         Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 
-    /// Unix seconds, checked to be a time RFC 3339 can write (years 1 to 9999).
+    /// Unix seconds, checked to be a time RFC 3339 can write (years 0 to 9999).
     ///
     /// # Errors
     /// When the time is out of that range.
     pub fn from_unix(seconds: i64) -> Result<Self, InvalidTimestamp> {
         match OffsetDateTime::from_unix_timestamp(seconds) {
-            Ok(t) if (1..=9999).contains(&t.year()) => Ok(Timestamp(seconds)),
+            Ok(t) if (0..=9999).contains(&t.year()) => Ok(Timestamp(seconds)),
             _ => Err(InvalidTimestamp(format!(
-                "timestamp {seconds} is out of range (years 1 to 9999)"
+                "timestamp {seconds} is out of range (years 0 to 9999)"
             ))),
         }
     }
@@ -222,7 +222,7 @@ impl Timestamp {
     /// Parse RFC 3339 (`2026-11-26T12:00:00Z`, `2026-11-26T14:00:00+02:00`).
     ///
     /// # Errors
-    /// When the text is not RFC 3339 or lies outside years 1 to 9999.
+    /// When the text is not RFC 3339 or lies outside years 0 to 9999.
     pub fn parse_rfc3339(text: &str) -> Result<Self, InvalidTimestamp> {
         let t = OffsetDateTime::parse(text, &Rfc3339)
             .map_err(|e| InvalidTimestamp(format!("`{text}` is not an RFC 3339 time: {e}")))?;
@@ -236,10 +236,54 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Append the RFC 3339 text (`2026-11-26T12:00:00Z`) to `out`, without
+    /// allocating: this runs once per record in `analyze --json`.
+    pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        match self.rfc3339_bytes() {
+            Some(text) => out.extend_from_slice(&text),
+            None => out.extend_from_slice(self.to_string().as_bytes()),
+        }
+    }
+
+    /// The RFC 3339 text in a fixed buffer, for years 0 to 9999 (all but a
+    /// system time past year 9999).
+    fn rfc3339_bytes(self) -> Option<[u8; 20]> {
+        let days = self.0.div_euclid(86_400);
+        let secs = self.0.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let year = u32::try_from(year).ok().filter(|y| *y <= 9999)?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (h, m, s) = (
+            (secs / 3600) as u32,
+            (secs / 60 % 60) as u32,
+            (secs % 60) as u32,
+        );
+        let mut text = *b"0000-00-00T00:00:00Z";
+        let digits = |text: &mut [u8; 20], at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                text[i] = b"0123456789"[(n % 10) as usize];
+                n /= 10;
+            }
+        };
+        digits(&mut text, 0, 4, year);
+        digits(&mut text, 5, 2, month);
+        digits(&mut text, 8, 2, day);
+        digits(&mut text, 11, 2, h);
+        digits(&mut text, 14, 2, m);
+        digits(&mut text, 17, 2, s);
+        Some(text)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Written by hand: this runs once per record in `analyze`, where the
         // general formatter's cost shows.
+        if let Some(text) = self.rfc3339_bytes() {
+            // ASCII digits and separators only.
+            return f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?);
+        }
         let days = self.0.div_euclid(86_400);
         let secs = self.0.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
@@ -304,9 +348,12 @@ mod tests {
     #[test]
     fn timestamps_write_as_the_time_crate_does() {
         // Every day boundary over four centuries and a spread of odd moments.
-        let mut t = -62_135_596_800_i64; // 0001-01-01T00:00:00Z
-        while t < 253_402_300_799 {
+        let mut t = -62_167_219_200_i64; // 0000-01-01T00:00:00Z
+        while t <= 253_402_300_799 {
             let ours = Timestamp::from_unix(t).unwrap().to_string();
+            let mut bytes = b"x".to_vec();
+            Timestamp::from_unix(t).unwrap().write_rfc3339(&mut bytes);
+            assert_eq!(&bytes[1..], ours.as_bytes());
             let theirs = OffsetDateTime::from_unix_timestamp(t)
                 .unwrap()
                 .format(&Rfc3339)
@@ -314,6 +361,20 @@ mod tests {
             assert_eq!(ours, theirs, "at {t}");
             t += 86_400 * 37 + 3_601;
         }
+        for t in [-62_167_219_200, -1, 0, 253_402_300_799] {
+            let theirs = OffsetDateTime::from_unix_timestamp(t)
+                .unwrap()
+                .format(&Rfc3339)
+                .unwrap();
+            assert_eq!(Timestamp::from_unix(t).unwrap().to_string(), theirs);
+        }
+        assert!(Timestamp::from_unix(-62_167_219_201).is_err());
+        assert!(Timestamp::from_unix(253_402_300_800).is_err());
+        // Past year 9999 (only from a system time) the text grows a digit.
+        let far = Timestamp::from_system_time(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800),
+        );
+        assert_eq!(far.to_string(), "10000-01-01T00:00:00Z");
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn trace(target: &str, reached: bool, hops: &[HopSpec]) -> Trace {
         },
         protocol: Protocol::Icmp,
         port: None,
-        started_at: "2026-11-26T12:00:00Z".into(),
+        started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
         reached,
         hops: hops.iter().map(HopSpec::hop).collect(),
     }

@@ -935,7 +935,7 @@ fn trace(hops: Vec<Hop>) -> Trace {
         },
         protocol: Protocol::Icmp,
         port: None,
-        started_at: "2026-11-26T12:00:00Z".into(),
+        started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
         reached: true,
         hops,
     }

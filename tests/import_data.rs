@@ -137,7 +137,7 @@ fn atlas_results_match_an_independent_reader() {
                 .addr
                 .is_some_and(|dst| trace.hops.iter().any(|h| h.addrs.contains(&dst)))
         );
-        assert!(trace.started_at.ends_with('Z'));
+        assert!(trace.started_at.to_string().ends_with('Z'));
     }
     // The 10 results whose probe failed to resolve the destination name.
     assert_eq!(

@@ -108,7 +108,7 @@ fn record(
             },
             protocol: Protocol::Icmp,
             port: None,
-            started_at: "2026-11-26T12:00:00Z".to_string(),
+            started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
             reached,
             hops,
         },

@@ -395,7 +395,8 @@ fn stress_templates() -> [TraceRecord; 2] {
 fn stress_record(templates: &[TraceRecord; 2], round: u32, seq: u64) -> TraceRecord {
     let mut record = templates[usize::try_from(seq % 2).unwrap()].clone();
     record.trace.target.name = format!("stress-{round}-{seq}");
-    record.trace.started_at = support::records::rfc3339(T0 + i64::try_from(seq).unwrap());
+    record.trace.started_at =
+        transitwatch::units::Timestamp::from_unix(T0 + i64::try_from(seq).unwrap()).unwrap();
     record
 }
 

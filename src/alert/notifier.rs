@@ -26,10 +26,11 @@ use super::sign::{signature, SIGNATURE_HEADER};
 use super::state::{self, PendingRef, Snapshot};
 use crate::config::{AlertConfig, Secret, WebhookConfig, WebhookFormat};
 use crate::model::TraceRecord;
+use crate::units::Timestamp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -190,20 +191,7 @@ pub struct Notifier {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    u64::try_from(Timestamp::now().unix()).unwrap_or(0)
 }
 
 impl Notifier {
@@ -363,7 +351,7 @@ impl Notifier {
     /// longer configured).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         let mut state = self.inner.lock();
-        let notifications = state.book.retain(keep, &now_rfc3339(), now_unix());
+        let notifications = state.book.retain(keep, Timestamp::now());
         self.inner.enqueue(&mut state, notifications);
     }
 
@@ -688,7 +676,8 @@ mod tests {
         let saved = state::load(dir.path()).unwrap().unwrap();
         let pending = &saved.webhooks[&state::webhook_id("unusable://x")].pending;
         let ids: Vec<&str> = pending.iter().map(|n| n.alert.starts_at.as_str()).collect();
-        assert_eq!(ids, ["f2", "f2"]);
+        let f2 = crate::alert::rules::tests::stamp("f2").to_string();
+        assert_eq!(ids, [f2.as_str(), f2.as_str()]);
         assert_eq!(pending[0].status, Status::Firing);
         assert_eq!(pending[1].status, Status::Resolved);
     }

@@ -27,6 +27,7 @@
 
 use crate::analysis::country_name;
 use crate::model::{CountryCode, TraceRecord, VerdictClass};
+use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -140,7 +141,7 @@ impl TraceSummary {
             addr: t.target.addr.map(|a| a.to_string()),
             vantage: t.vantage.name.clone(),
             protocol: t.protocol.as_str().to_string(),
-            started_at: t.started_at.clone(),
+            started_at: t.started_at.to_string(),
             reached: t.reached,
             class: v.class,
             violation: v.violation,
@@ -315,13 +316,9 @@ impl AlertBook {
     }
 
     /// Resolve the alerts of paths `keep` rejects (targets a reload or a
-    /// new configuration removed), ended at `now_rfc3339`.
-    pub fn retain(
-        &mut self,
-        keep: impl Fn(&str) -> bool,
-        now_rfc3339: &str,
-        now_unix: u64,
-    ) -> Vec<Notification> {
+    /// new configuration removed), ended at `now`.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool, now: Timestamp) -> Vec<Notification> {
+        let now_unix = u64::try_from(now.unix()).unwrap_or(0);
         let gone: Vec<String> = self.active.keys().filter(|k| !keep(k)).cloned().collect();
         gone.into_iter()
             .filter_map(|key| self.active.remove(&key))
@@ -338,7 +335,7 @@ impl AlertBook {
                         active.trace.explanation
                     ),
                 );
-                active.alert.ends_at = now_rfc3339.to_string();
+                active.alert.ends_at = now.to_string();
                 let trace = active.trace.clone();
                 notification(Status::Resolved, active.alert, trace, now_unix)
             })
@@ -441,7 +438,7 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
     Alert {
         labels,
         annotations,
-        starts_at: t.started_at.clone(),
+        starts_at: t.started_at.to_string(),
         ends_at: NOT_ENDED.to_string(),
         fingerprint,
     }
@@ -478,7 +475,7 @@ fn resolved(mut active: ActiveAlert, record: &TraceRecord, now_unix: u64) -> Not
             why = v.explanation.trim_end_matches('.'),
         ),
     );
-    active.alert.ends_at.clone_from(&t.started_at);
+    active.alert.ends_at = t.started_at.to_string();
     notification(
         Status::Resolved,
         active.alert,
@@ -496,6 +493,17 @@ pub(crate) mod tests {
 
     fn code(s: &str) -> CountryCode {
         s.parse().unwrap()
+    }
+
+    /// The time of a test label: `t7` is 7 s after the epoch, `f7` 1007 s
+    /// and `r7` 2007 s.
+    pub(crate) fn stamp(label: &str) -> Timestamp {
+        let offset = match label.as_bytes()[0] {
+            b'f' => 1000,
+            b'r' => 2000,
+            _ => 0,
+        };
+        Timestamp::from_unix(offset + label[1..].parse::<i64>().unwrap()).unwrap()
     }
 
     pub(crate) fn record(
@@ -545,7 +553,7 @@ pub(crate) mod tests {
                 },
                 protocol: Protocol::Icmp,
                 port: None,
-                started_at: at.into(),
+                started_at: stamp(at),
                 reached: true,
                 hops,
             },
@@ -602,7 +610,7 @@ pub(crate) mod tests {
         assert_eq!(n.alert.labels["class"], "foreign_transit");
         assert_eq!(n.alert.labels["category"], "government");
         assert_eq!(n.alert.labels["severity"], "critical");
-        assert_eq!(n.alert.starts_at, "t1");
+        assert_eq!(n.alert.starts_at, stamp("t1").to_string());
         assert_eq!(n.alert.ends_at, NOT_ENDED);
         assert_eq!(n.alert.fingerprint.len(), 16);
         assert!(n.alert.annotations["summary"].contains("South Africa"));
@@ -618,8 +626,8 @@ pub(crate) mod tests {
         let r = &back[0];
         assert_eq!(r.status, Status::Resolved);
         assert_eq!(r.alert.fingerprint, n.alert.fingerprint);
-        assert_eq!(r.alert.starts_at, "t1");
-        assert_eq!(r.alert.ends_at, "t9");
+        assert_eq!(r.alert.starts_at, stamp("t1").to_string());
+        assert_eq!(r.alert.ends_at, stamp("t9").to_string());
         assert_ne!(r.id, n.id);
         assert!(r.alert.annotations["summary"].contains("back within"));
         assert!(book.observe(SUBJECT, &domestic("t10"), 10).is_empty());
@@ -688,11 +696,11 @@ pub(crate) mod tests {
         };
         let f6 = a.observe(other, &transit("t1"), 1);
         assert_ne!(fa[0].alert.fingerprint, f6[0].alert.fingerprint);
-        let out = a.retain(|k| k == "gov-portal", "t8", 8);
+        let out = a.retain(|k| k == "gov-portal", stamp("t8"));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].status, Status::Resolved);
         assert_eq!(out[0].alert.labels["path"], "gov-portal/ipv6");
-        assert_eq!(out[0].alert.ends_at, "t8");
+        assert_eq!(out[0].alert.ends_at, stamp("t8").to_string());
         assert!(out[0].alert.annotations["summary"].contains("no longer monitored"));
         assert_eq!(a.active(), 1);
     }

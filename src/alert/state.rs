@@ -11,10 +11,10 @@
 //! crash or power loss leaves the old or the new file, never a mix.
 
 use super::rules::{AlertBook, Notification};
+use crate::atomic_file::{self, AtomicFileError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The file name inside the state directory.
@@ -32,6 +32,9 @@ pub enum StateError {
         /// What failed.
         source: std::io::Error,
     },
+    /// Replacing the file failed (the old one is unchanged).
+    #[error(transparent)]
+    Save(#[from] AtomicFileError),
     /// The file is not a saved alert state.
     #[error("{path}: not a transitwatch alert state file: {message}")]
     Format {
@@ -135,11 +138,6 @@ pub fn move_aside(dir: &Path) -> Option<PathBuf> {
 /// The file cannot be written.
 pub fn save(dir: &Path, snapshot: &Snapshot<'_>) -> Result<(), StateError> {
     let path = dir.join(STATE_FILE);
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    let io = |source| StateError::Io {
-        path: path.clone(),
-        source,
-    };
     let text = serde_json::to_vec(&FileRef {
         version: VERSION,
         snapshot,
@@ -148,14 +146,6 @@ pub fn save(dir: &Path, snapshot: &Snapshot<'_>) -> Result<(), StateError> {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&text).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    // The rename itself is durable once the folder is flushed.
-    if let Ok(folder) = std::fs::File::open(dir) {
-        let _ = folder.sync_all();
-    }
+    atomic_file::write(&path, &text)?;
     Ok(())
 }

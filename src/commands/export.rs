@@ -29,7 +29,7 @@ pub struct ExportOptions {
 }
 
 /// `transitwatch export`: stored traces in a dataset format. Streams the
-/// store; with `--output` it writes `FILE.partial` and renames it when
+/// store; with `--output` it writes `FILE.partial.*` and renames it when
 /// complete, so a failed export never leaves a complete-looking file
 /// (a device or a named pipe is written in place). A
 /// stored trace that cannot be read is reported on stderr and skipped.
@@ -131,24 +131,10 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
             write_all(&mut sink).map_err(runtime)?;
         }
         Some(file) => {
-            let mut partial = file.clone().into_os_string();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let result = std::fs::File::create(&partial)
-                .map_err(|e| CliError::Runtime(format!("{}: {e}", partial.display())))
-                .and_then(|mut f| {
-                    write_all(&mut f).map_err(runtime)?;
-                    f.sync_all()
-                        .map_err(|e| CliError::Runtime(format!("{}: {e}", partial.display())))
-                })
-                .and_then(|()| {
-                    std::fs::rename(&partial, file)
-                        .map_err(|e| CliError::Runtime(format!("{}: {e}", file.display())))
-                });
-            if result.is_err() {
-                let _ = std::fs::remove_file(&partial);
-            }
-            result?;
+            crate::atomic_file::write_with(file, |f| write_all(f)).map_err(|e| match e {
+                crate::atomic_file::WriteWithError::Fill(e) => runtime(e),
+                crate::atomic_file::WriteWithError::File(e) => CliError::Runtime(e.to_string()),
+            })?;
         }
     }
     bar.finish();

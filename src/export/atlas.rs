@@ -56,7 +56,7 @@ pub const FIRMWARE: u32 = 5080;
 pub fn result(stored: &StoredTrace) -> Value {
     let record = &stored.record;
     let trace = &record.trace;
-    let start = unix_of(&trace.started_at);
+    let start = trace.started_at.unix();
     let end = start.saturating_add(
         stored
             .duration_ms
@@ -186,12 +186,6 @@ fn rtts(hop: &Hop, received: usize) -> Vec<f64> {
             v
         }
     }
-}
-
-/// Unix seconds of an RFC 3339 time (0 when it does not parse).
-fn unix_of(rfc3339: &str) -> i64 {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map_or(0, time::OffsetDateTime::unix_timestamp)
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ pub fn csv_rows(trace: &StoredTrace) -> Vec<[String; 10]> {
         .map(|hop| {
             [
                 trace.id.to_string(),
-                record.trace.started_at.clone(),
+                record.trace.started_at.to_string(),
                 record.trace.target.name.clone(),
                 hop.ttl.to_string(),
                 opt(hop.addr.map(|a| a.to_string())),

@@ -16,7 +16,6 @@ use super::prefix::IpPrefix;
 use maxminddb::Reader;
 use mmdb_writer::ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use mmdb_writer::{IpVersion, Value, Writer};
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +89,9 @@ pub fn build(csv: &Path, output: &Path) -> Result<BuildReport, GeoError> {
     Reader::from_source(bytes.as_slice())
         .and_then(|r| r.verify())
         .map_err(|e| fail(format!("the encoded database does not verify: {e}")))?;
-    write_atomically(output, &bytes).map_err(fail)?;
+    // The error names `output` already; the message adds the step and why.
+    crate::atomic_file::write(output, &bytes)
+        .map_err(|e| fail(format!("{} ({}): {}", e.step, e.temp.display(), e.source)))?;
     let ipv4_prefixes = rows.iter().filter(|r| r.prefix.addr().is_ipv4()).count();
     Ok(BuildReport {
         output: output.to_path_buf(),
@@ -137,27 +138,4 @@ fn to_ipnet(prefix: IpPrefix) -> Result<IpNet, String> {
         IpAddr::V6(a) => Ipv6Net::new(a, prefix.prefix_len()).map(IpNet::V6),
     };
     net.map_err(|e| e.to_string())
-}
-
-/// Writes `bytes` to a temporary file beside `output`, syncs it, and renames
-/// it over `output`.
-fn write_atomically(output: &Path, bytes: &[u8]) -> Result<(), String> {
-    let name = output
-        .file_name()
-        .ok_or_else(|| "the output path has no file name".to_string())?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".tmp{}", std::process::id()));
-    let temp = output.with_file_name(temp_name);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, output)
-    })();
-    result.map_err(|e| {
-        // Best effort: the temporary file is useless once writing failed.
-        let _ = std::fs::remove_file(&temp);
-        e.to_string()
-    })
 }

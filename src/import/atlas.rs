@@ -45,8 +45,9 @@
 //! `reached` is true when any hop has the target address among its
 //! responders (never when the address is unknown).
 
-use super::{json_error, rank_addrs_with, rfc3339, rtt_stats, Converted};
+use super::{json_error, rank_addrs_with, rtt_stats, timestamp, Converted};
 use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use crate::units::Timestamp;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -203,7 +204,7 @@ impl Assembly {
 
 impl Header<'_> {
     /// The checks of a result's own fields: kind, protocol, start.
-    fn check(&self) -> Result<(Protocol, String), String> {
+    fn check(&self) -> Result<(Protocol, Timestamp), String> {
         if let Some(kind) = self.kind.as_deref() {
             if kind != "traceroute" {
                 return Err(format!("a `{kind}` result, not a traceroute"));
@@ -213,7 +214,8 @@ impl Header<'_> {
             .proto
             .parse()
             .map_err(|e| format!("field `proto`: {e}"))?;
-        let started_at = rfc3339(self.timestamp).map_err(|e| format!("field `timestamp`: {e}"))?;
+        let started_at =
+            timestamp(self.timestamp).map_err(|e| format!("field `timestamp`: {e}"))?;
         Ok((protocol, started_at))
     }
 }
@@ -278,7 +280,7 @@ pub(super) fn convert_parsed(bytes: &[u8], assembly: &mut Assembly) -> Result<Co
 fn finish(
     header: &Header<'_>,
     protocol: Protocol,
-    started_at: String,
+    started_at: Timestamp,
     assembly: &mut Assembly,
 ) -> Result<Converted, String> {
     let Assembly {
@@ -376,7 +378,7 @@ mod tests {
         let t = &got.trace;
         assert_eq!(t.target.name, "atlas-msm-9");
         assert_eq!(t.vantage.name, "atlas-prb-7");
-        assert_eq!(t.started_at, "2020-09-13T12:26:40Z");
+        assert_eq!(t.started_at.to_string(), "2020-09-13T12:26:40Z");
         assert_eq!((t.hops[0].sent, t.hops[0].received), (3, 1));
         assert_eq!(t.hops[0].addr, Some("10.0.0.1".parse().unwrap()));
         assert!(t.hops[1].is_silent());

@@ -30,6 +30,7 @@ pub mod scamper;
 
 use crate::model::Trace;
 use crate::text_enum::text_enum;
+use crate::units::Timestamp;
 use std::io::BufRead;
 
 /// One source record turned into a trace.
@@ -531,12 +532,21 @@ pub(crate) fn rank_addrs_with(
     counts.iter().map(|&(a, _)| a).collect()
 }
 
-/// Unix seconds as RFC 3339 UTC (`2021-12-08T21:46:03Z`).
-pub(crate) fn rfc3339(unix_seconds: i64) -> Result<String, String> {
-    let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .map_err(|e| format!("timestamp {unix_seconds} is out of range: {e}"))?;
-    at.format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("timestamp {unix_seconds} cannot be formatted: {e}"))
+/// Unix seconds as the start of a trace.
+///
+/// # Errors
+/// When RFC 3339 cannot write the time; the text gives the reason in the
+/// time crate's words, as the importers always have.
+pub(crate) fn timestamp(unix_seconds: i64) -> Result<Timestamp, String> {
+    Timestamp::from_unix(unix_seconds).map_err(|_| match time::OffsetDateTime::from_unix_timestamp(
+        unix_seconds,
+    ) {
+        Err(e) => format!("timestamp {unix_seconds} is out of range: {e}"),
+        Ok(at) => match at.format(&time::format_description::well_known::Rfc3339) {
+            Err(e) => format!("timestamp {unix_seconds} cannot be formatted: {e}"),
+            Ok(_) => format!("timestamp {unix_seconds} cannot be formatted"),
+        },
+    })
 }
 
 #[cfg(test)]

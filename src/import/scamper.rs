@@ -50,7 +50,7 @@
 //! `reached` is true when `stop_reason` is `COMPLETED` or a hop answered
 //! from `dst`.
 
-use super::{json_error, rank_addrs, rfc3339, rtt_stats, Converted};
+use super::{json_error, rank_addrs, rtt_stats, timestamp, Converted};
 use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -288,7 +288,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
     let dst: IpAddr = parse_addr(&trace.dst).map_err(|e| format!("field `dst`: {e}"))?;
     // `src` only names the vantage; it is checked like `dst` all the same.
     parse_addr(&trace.src).map_err(|e| format!("field `src`: {e}"))?;
-    let started_at = rfc3339(trace.start.sec).map_err(|e| format!("field `start.sec`: {e}"))?;
+    let started_at = timestamp(trace.start.sec).map_err(|e| format!("field `start.sec`: {e}"))?;
 
     let first = trace.firsthop.unwrap_or(1).max(1);
     let mut last = trace.hop_count.unwrap_or(0);
@@ -405,7 +405,7 @@ mod tests {
         assert_eq!(t.protocol, crate::model::Protocol::Udp);
         assert_eq!(t.port, Some(33435));
         assert_eq!(t.vantage.name, "10.0.0.100");
-        assert_eq!(t.started_at, "2021-12-08T21:46:03Z");
+        assert_eq!(t.started_at.to_string(), "2021-12-08T21:46:03Z");
         let ttls: Vec<u8> = t.hops.iter().map(|h| h.ttl).collect();
         assert_eq!(ttls, vec![1, 2, 3, 4]);
         assert_eq!((t.hops[0].sent, t.hops[0].received), (1, 1));

@@ -10,12 +10,11 @@ use super::{
     late_reply_window, FdBudget, ProbeError, ProbeSettings, Prober, Slot, SlotPool, TraceRequest,
 };
 use crate::model::{Hop, HopGeo, Protocol, RttMs, Trace};
+use crate::units::Timestamp;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use trippy_core::{
     Builder, CompletionReason, MultipathStrategy, PortDirection, PrivilegeMode, ProbeStatus,
     Protocol as TrippyProtocol, Round,
@@ -378,20 +377,10 @@ fn merge(request: TraceRequest, started: SystemTime, flows: &[FlowResult]) -> Tr
         vantage: request.vantage,
         protocol: request.settings.protocol,
         port,
-        started_at: rfc3339(started),
+        started_at: Timestamp::from_system_time(started),
         reached,
         hops,
     }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(0))
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
 /// Build and run one single-round tracer on the current (blocking) thread.

@@ -393,12 +393,7 @@ impl Store {
             id: 0,
             message,
         };
-        let started_at = unix_of(&record.trace.started_at).ok_or_else(|| {
-            bad(format!(
-                "`{}` is not an RFC 3339 time",
-                record.trace.started_at
-            ))
-        })?;
+        let started_at = record.trace.started_at.unix();
         let json = serde_json::to_string(record).map_err(|e| bad(e.to_string()))?;
         let geoip =
             serde_json::to_string(&trace.provenance.geoip).map_err(|e| bad(e.to_string()))?;
@@ -719,13 +714,6 @@ impl Iterator for Scan {
         }
         Some(item)
     }
-}
-
-/// Unix seconds of an RFC 3339 time.
-fn unix_of(rfc3339: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(time::OffsetDateTime::unix_timestamp)
 }
 
 /// Wrap a `SQLite` error with the file and what was being done.

@@ -57,10 +57,9 @@ impl Query {
 /// # Errors
 /// A one-line description of what is accepted.
 pub fn parse_time(text: &str, now_unix: i64) -> Result<i64, String> {
-    use time::format_description::well_known::Rfc3339;
     let text = text.trim();
-    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(t.unix_timestamp());
+    if let Ok(t) = crate::units::Timestamp::parse_rfc3339(text) {
+        return Ok(t.unix());
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     if let Ok(date) = time::Date::parse(text, &date_format) {

@@ -10,6 +10,7 @@ use transitwatch::model::{
     Hop, HopGeo, Protocol, RttMs, TargetRef, Trace, TraceRecord, VantageRef,
 };
 use transitwatch::store::{GeoIpDatabase, NewTrace, Provenance};
+use transitwatch::units::Timestamp;
 
 /// The lab's operator overrides as the only geolocation source.
 pub fn lab_geo() -> GeoDb {
@@ -50,14 +51,6 @@ pub fn hop(ttl: u8, addrs: &[&str], sent: u32, received: u32, best: f64) -> Hop 
     }
 }
 
-/// RFC 3339 of a Unix time.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
 /// A judged record of `name` → `dest` started at `unix`.
 pub fn record(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> TraceRecord {
     let addr: IpAddr = dest.parse().unwrap();
@@ -74,7 +67,7 @@ pub fn record(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> TraceRecord 
         },
         protocol: Protocol::Icmp,
         port: None,
-        started_at: rfc3339(unix),
+        started_at: Timestamp::from_unix(unix).unwrap(),
         reached,
         hops,
     };
