@@ -11,7 +11,7 @@
 //! with the last one before it, so a restart is never counted as a change.
 
 use crate::analysis::{PathSignature, RouteComparison};
-use crate::model::TraceRecord;
+use crate::model::{PathKey, TraceRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ pub struct Applied {
 /// Last path per key.
 #[derive(Default)]
 pub struct PathBook {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<PathKey, Entry>,
     dirty: bool,
 }
 
@@ -93,17 +93,26 @@ impl PathBook {
         let entries = saved
             .paths
             .into_iter()
-            .map(|(key, s)| {
+            .filter_map(|(key, s)| {
+                // Only the daemon writes this file; a key it cannot have
+                // written belongs to no configured target.
+                let key = match key.parse::<PathKey>() {
+                    Ok(key) => key,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a saved path is skipped");
+                        return None;
+                    }
+                };
                 let mut signature = PathSignature::of(&s.record.trace);
                 signature.set_id(s.record.verdict.path_id.clone());
-                (
+                Some((
                     key,
                     Entry {
                         record: s.record,
                         signature,
                         changes: s.changes,
                     },
-                )
+                ))
             })
             .collect();
         Ok(Self {
@@ -114,14 +123,14 @@ impl PathBook {
 
     /// Record a new trace of `key`; `record.verdict.path_id` becomes the
     /// route's id.
-    pub fn apply(&mut self, key: &str, mut record: TraceRecord) -> Applied {
+    pub fn apply(&mut self, key: &PathKey, mut record: TraceRecord) -> Applied {
         self.dirty = true;
         match self.entries.get_mut(key) {
             None => {
                 let signature = PathSignature::of(&record.trace);
                 record.verdict.path_id = signature.id().to_string();
                 self.entries.insert(
-                    key.to_string(),
+                    key.clone(),
                     Entry {
                         record,
                         signature,
@@ -157,25 +166,23 @@ impl PathBook {
 
     /// The last record of a key.
     #[must_use]
-    pub fn latest(&self, key: &str) -> Option<&TraceRecord> {
+    pub fn latest(&self, key: &PathKey) -> Option<&TraceRecord> {
         self.entries.get(key).map(|e| &e.record)
     }
 
     /// Every key with its last record and change count.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &TraceRecord, u64)> {
-        self.entries
-            .iter()
-            .map(|(k, e)| (k.as_str(), &e.record, e.changes))
+    pub fn iter(&self) -> impl Iterator<Item = (&PathKey, &TraceRecord, u64)> {
+        self.entries.iter().map(|(k, e)| (k, &e.record, e.changes))
     }
 
     /// Route changes of a key so far (0 for unknown keys).
     #[must_use]
-    pub fn changes(&self, key: &str) -> u64 {
+    pub fn changes(&self, key: &PathKey) -> u64 {
         self.entries.get(key).map_or(0, |e| e.changes)
     }
 
     /// Forget keys `keep` does not accept (targets removed by a reload).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&mut self, keep: impl Fn(&PathKey) -> bool) {
         let before = self.entries.len();
         self.entries.retain(|k, _| keep(k));
         self.dirty |= self.entries.len() != before;
@@ -196,7 +203,7 @@ impl PathBook {
                 .iter()
                 .map(|(k, e)| {
                     (
-                        k.clone(),
+                        k.to_string(),
                         SavedPath {
                             record: e.record.clone(),
                             changes: e.changes,
