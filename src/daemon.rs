@@ -520,7 +520,16 @@ fn vantage_at(config: &Config) -> Option<Coordinates> {
     }
 }
 
-fn reload(path: &Path) -> Result<(Config, GeoDb), DaemonError> {
+/// Why a reload was rejected (the running configuration stays).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Geo(#[from] crate::geo::GeoError),
+}
+
+fn reload(path: &Path) -> Result<(Config, GeoDb), ReloadError> {
     let config = Config::load(path)?;
     let geo = open_geo(&config)?;
     Ok((config, geo))

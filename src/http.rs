@@ -42,7 +42,7 @@
 
 use crate::export::ExportError;
 use crate::metrics::MetricsError;
-use crate::store::{parse_time, Query, StoreError};
+use crate::store::{parse_time, InvalidTime, Query, StoreError};
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
@@ -359,7 +359,7 @@ async fn respond<S: StateView>(
     if route == Route::Traces {
         return match traces_query(request.uri().query(), unix_now()) {
             Ok(query) => stream_traces(view, query).await,
-            Err(message) => json_error(StatusCode::BAD_REQUEST, &message).map(Either::Left),
+            Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
         };
     }
     match tokio::task::spawn_blocking(move || route.answer(&*view)).await {
@@ -371,42 +371,50 @@ async fn respond<S: StateView>(
     }
 }
 
+/// Why a query string of `/api/v1/traces` is refused (answered 400 with
+/// this text).
+#[derive(Debug, thiserror::Error)]
+enum QueryError {
+    #[error("parameter `{0}`: invalid percent-encoding")]
+    Encoding(String),
+    #[error("parameter `{0}` is given more than once")]
+    Repeated(String),
+    #[error("parameter `{name}`: {source}")]
+    Time {
+        name: &'static str,
+        source: InvalidTime,
+    },
+    #[error("parameter `target` is empty")]
+    EmptyTarget,
+    #[error("parameter `limit`: `{0}` is not a whole number")]
+    Limit(String),
+    #[error("unknown parameter `{0}` (expected since, until, target or limit)")]
+    Unknown(String),
+}
+
 /// The selection of `/api/v1/traces` from its query string.
-fn traces_query(raw: Option<&str>, now_unix: i64) -> Result<Query, String> {
+fn traces_query(raw: Option<&str>, now_unix: i64) -> Result<Query, QueryError> {
     let mut query = Query::default();
     let mut seen = Vec::new();
+    let time = |name, value: &str| {
+        parse_time(value, now_unix).map_err(|source| QueryError::Time { name, source })
+    };
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value)
-            .ok_or_else(|| format!("parameter `{key}`: invalid percent-encoding"))?;
+        let value = percent_decode(value).ok_or_else(|| QueryError::Encoding(key.to_string()))?;
         if seen.contains(&key) {
-            return Err(format!("parameter `{key}` is given more than once"));
+            return Err(QueryError::Repeated(key.to_string()));
         }
         seen.push(key);
         match key {
-            "since" => {
-                query.since = Some(
-                    parse_time(&value, now_unix).map_err(|e| format!("parameter `since`: {e}"))?,
-                )
-            }
-            "until" => {
-                query.until = Some(
-                    parse_time(&value, now_unix).map_err(|e| format!("parameter `until`: {e}"))?,
-                )
-            }
-            "target" if value.is_empty() => return Err("parameter `target` is empty".to_string()),
+            "since" => query.since = Some(time("since", &value)?),
+            "until" => query.until = Some(time("until", &value)?),
+            "target" if value.is_empty() => return Err(QueryError::EmptyTarget),
             "target" => query.target = Some(value),
             "limit" => {
-                query.limit =
-                    Some(value.parse().map_err(|_| {
-                        format!("parameter `limit`: `{value}` is not a whole number")
-                    })?);
+                query.limit = Some(value.parse().map_err(|_| QueryError::Limit(value))?);
             }
-            _ => {
-                return Err(format!(
-                    "unknown parameter `{key}` (expected since, until, target or limit)"
-                ))
-            }
+            _ => return Err(QueryError::Unknown(key.to_string())),
         }
     }
     Ok(query)
@@ -598,7 +606,7 @@ mod tests {
             ("from=1h", "unknown parameter `from`"),
             ("target=%zz", "percent-encoding"),
         ] {
-            let err = traces_query(Some(bad), now).unwrap_err();
+            let err = traces_query(Some(bad), now).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
     }
