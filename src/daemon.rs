@@ -493,8 +493,8 @@ pub async fn run(
         };
         notifier.stop(grace).await;
     }
-    // The consumer held the last `HistoryWriter`; the thread now stores what is
-    // queued and closes the database.
+    // The consumer held the last `HistoryWriter`; the thread now stores
+    // what is queued and closes the database.
     let flushed = tokio::task::spawn_blocking(move || store_finished.wait(STORE_FLUSH))
         .await
         .unwrap_or(false);

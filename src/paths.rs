@@ -228,3 +228,43 @@ impl PathBook {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::rules::tests::record;
+    use crate::model::{PathFamily, VerdictClass};
+
+    #[test]
+    fn keys_are_saved_as_their_text_in_text_order_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut book = PathBook::default();
+        let keys = [
+            PathKey::of_family("gov", PathFamily::Ipv6),
+            PathKey::whole("gov-x"),
+            PathKey::of_family("gov", PathFamily::Ipv4),
+            PathKey::whole("gov"),
+        ];
+        for key in &keys {
+            book.apply(key, record(VerdictClass::Domestic, false, &["LS"], "t1"));
+        }
+        book.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        let at: Vec<usize> = ["gov", "gov-x", "gov/ipv4", "gov/ipv6"]
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":{{")).expect(k))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+
+        let again = PathBook::load(dir.path()).unwrap();
+        for key in &keys {
+            assert!(again.latest(key).is_some(), "{key}");
+        }
+        let gov: Vec<String> = again
+            .iter()
+            .filter(|(k, _, _)| k.belongs_to("gov"))
+            .map(|(k, _, _)| k.to_string())
+            .collect();
+        assert_eq!(gov, ["gov", "gov/ipv4", "gov/ipv6"]);
+    }
+}

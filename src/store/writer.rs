@@ -70,9 +70,9 @@ pub struct HistoryWriter {
 
 /// Waits for a writer thread to finish.
 pub struct Finished {
-    // Signalled by the thread once every `HistoryWriter` is gone and it has stored
-    // the queued records and closed the database, so `wait` can use a time
-    // limit.
+    // Signalled by the thread once every `HistoryWriter` is gone and it has
+    // stored the queued records and closed the database, so `wait` can use
+    // a time limit.
     done: Receiver<()>,
 }
 
