@@ -1,7 +1,7 @@
 //! `transitwatch run`: the daemon's wiring and lifecycle.
 //!
 //! ```text
-//! scheduler ──Outcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Notifier ──► Metrics
+//! scheduler ──TraceOutcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Notifier ──► Metrics
 //!                                                                   │                         │
 //!                                           store writer ◄──────────┤                         │
 //!                                            (SQLite)               └───────── HTTP ◄─────────┘
@@ -25,14 +25,14 @@ use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
 use crate::config::Config;
 use crate::geo::GeoDb;
-use crate::http::{self, Snapshot};
+use crate::http::{self, StateView, ViewError};
 use crate::metrics::Metrics;
 use crate::model::{Coordinates, VantageRef};
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
-use crate::scheduler::{self, Cadence, Job, Outcome, RttHints};
-use crate::store::writer::{Writer, Written};
+use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
+use crate::store::writer::{HistoryWriter, Written};
 use crate::store::{GeoIpDatabase, NewTrace, Provenance, Query, Retention, Store};
 use crate::units::Timestamp;
 use std::collections::{HashMap, HashSet};
@@ -73,9 +73,34 @@ pub enum DaemonError {
     /// A GeoIP file is unusable.
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
-    /// The state directory or the listener could not be set up.
-    #[error("{0}")]
-    Setup(String),
+    /// The state directory, the listener or the store writer could not be
+    /// set up.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+}
+
+/// What of the daemon's own set-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The state directory cannot be created.
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        /// The folder.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The metrics address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// `[metrics] listen`.
+        addr: std::net::SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The store writer's thread cannot be started.
+    #[error("cannot start the store writer: {0}")]
+    StoreWriter(std::io::Error),
 }
 
 /// Start-up options besides the configuration file.
@@ -115,7 +140,7 @@ impl Generation {
 }
 
 /// State shared by the consumer and the HTTP endpoint.
-struct Shared {
+struct DaemonState {
     metrics: Metrics,
     // std Mutex: every holder does map work only, never awaits; the HTTP
     // side copies what it needs and releases at once.
@@ -132,15 +157,15 @@ struct Shared {
     store_file: PathBuf,
 }
 
-impl Shared {
+impl DaemonState {
     fn generation(&self) -> Option<Arc<Generation>> {
         self.generation.read().ok().map(|g| Arc::clone(&g))
     }
 }
 
-impl Snapshot for Shared {
-    fn metrics(&self) -> Result<String, String> {
-        self.metrics.render().map_err(|e| e.to_string())
+impl StateView for DaemonState {
+    fn metrics(&self) -> Result<String, ViewError> {
+        Ok(self.metrics.render()?)
     }
 
     fn ready(&self) -> bool {
@@ -162,10 +187,10 @@ impl Snapshot for Shared {
                 let job = &generation.jobs[name];
                 let paths: Vec<serde_json::Value> = book
                     .iter()
-                    .filter(|(key, _, _)| key_belongs(key, name))
+                    .filter(|(key, _, _)| key.belongs_to(name))
                     .map(|(key, r, changes)| {
                         serde_json::json!({
-                            "key": key,
+                            "key": key.to_string(),
                             "addr": r.trace.target.addr,
                             "started_at": r.trace.started_at,
                             "reached": r.trace.reached,
@@ -194,27 +219,19 @@ impl Snapshot for Shared {
         let book = self.book.lock().ok()?;
         let records: Vec<serde_json::Value> = book
             .iter()
-            .filter(|(key, _, _)| key_belongs(key, target))
+            .filter(|(key, _, _)| key.belongs_to(target))
             .filter_map(|(_, r, _)| serde_json::to_value(r).ok())
             .collect();
         (!records.is_empty()).then_some(serde_json::Value::Array(records))
     }
 
-    fn traces(&self, query: &Query) -> Result<http::TraceLines, String> {
+    fn traces(&self, query: &Query) -> Result<http::TraceLines, ViewError> {
         // A connection per request: reads never wait for the writer (WAL).
-        let store = Store::open_read_only(&self.store_file).map_err(|e| e.to_string())?;
+        let store = Store::open_read_only(&self.store_file)?;
         Ok(Box::new(crate::export::jsonl_lines(
             store.scan(query.clone()),
         )))
     }
-}
-
-/// Whether a path key belongs to a target name (`name` or `name/ipv4`).
-fn key_belongs(key: &str, name: &str) -> bool {
-    key == name
-        || key
-            .strip_prefix(name)
-            .is_some_and(|rest| rest == "/ipv4" || rest == "/ipv6")
 }
 
 /// Now, in Unix seconds (Prometheus' time unit).
@@ -297,7 +314,7 @@ fn start_scheduler(
     generation: &Generation,
     prober: &TrippyProber,
     hints: &RttHints,
-    outcomes: &mpsc::Sender<Outcome>,
+    outcomes: &mpsc::Sender<TraceOutcome>,
 ) -> Running {
     let (stop, stop_rx) = watch::channel(false);
     let jobs: Vec<Job> = generation.jobs.values().cloned().collect();
@@ -332,12 +349,15 @@ pub async fn run(
     let mut config = Config::load(&opts.config)?;
     let geo = open_geo(&config)?;
     let dir = state_dir(&opts, &config);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| DaemonError::Setup(format!("state directory {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|source| SetupError::StateDir {
+        path: dir.clone(),
+        source,
+    })?;
     let listener = tokio::net::TcpListener::bind(config.metrics.listen)
         .await
-        .map_err(|e| {
-            DaemonError::Setup(format!("cannot listen on {}: {e}", config.metrics.listen))
+        .map_err(|source| SetupError::Listen {
+            addr: config.metrics.listen,
+            source,
         })?;
 
     let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
@@ -352,13 +372,18 @@ pub async fn run(
     metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
     let book = load_book(&dir);
     for (key, record, changes) in book.iter() {
-        if generation.jobs.keys().any(|name| key_belongs(key, name)) {
-            metrics.restore(key, record, changes, record.trace.started_at.unix_f64());
+        if generation.jobs.contains_key(key.target()) {
+            metrics.restore(
+                &key.to_string(),
+                record,
+                changes,
+                record.trace.started_at.unix_f64(),
+            );
         }
     }
     let notifier = Notifier::start(&dir, &config.alert, metrics.alerts());
-    notifier.retain(|key| generation.jobs.keys().any(|name| key_belongs(key, name)));
-    let shared = Arc::new(Shared {
+    notifier.retain(|key| generation.jobs.contains_key(key.target()));
+    let shared = Arc::new(DaemonState {
         metrics,
         book: Mutex::new(book),
         generation: RwLock::new(Arc::clone(&generation)),
@@ -373,12 +398,12 @@ pub async fn run(
         max_age: config.store.max_age,
         max_size: config.store.max_size,
     };
-    let (writer, store_finished) = Writer::start(
+    let (writer, store_finished) = HistoryWriter::start(
         store_file,
         retention,
         Arc::new(move |w: &Written| counted.metrics.store_write(w.label())),
     )
-    .map_err(|e| DaemonError::Setup(format!("cannot start the store writer: {e}")))?;
+    .map_err(SetupError::StoreWriter)?;
 
     let (http_stop, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, Arc::clone(&shared), async move {
@@ -388,7 +413,7 @@ pub async fn run(
 
     // Bounded: a consumer that falls behind slows the scheduler down
     // instead of queueing results without limit.
-    let (outcome_tx, outcome_rx) = mpsc::channel::<Outcome>(1024);
+    let (outcome_tx, outcome_rx) = mpsc::channel::<TraceOutcome>(1024);
     let consumer = tokio::spawn(consume(
         outcome_rx,
         Arc::clone(&shared),
@@ -413,11 +438,11 @@ pub async fn run(
                         .set_geoip_databases(new_generation.geo.databases());
                     shared.metrics.set_config_reload(true, now_unix());
                     if let Ok(mut book) = shared.book.lock() {
-                        book.retain(|key| names.iter().any(|n| key_belongs(key, n)));
+                        book.retain(|key| names.iter().any(|n| key.belongs_to(n)));
                     }
                     if let Ok(Some(notifier)) = shared.notifier.lock().as_deref() {
                         notifier.reconfigure(&new_config.alert);
-                        notifier.retain(|key| names.iter().any(|n| key_belongs(key, n)));
+                        notifier.retain(|key| names.iter().any(|n| key.belongs_to(n)));
                     }
                     if let Ok(mut g) = shared.generation.write() {
                         *g = Arc::clone(&new_generation);
@@ -462,8 +487,8 @@ pub async fn run(
         };
         notifier.stop(grace).await;
     }
-    // The consumer held the last `Writer`; the thread now stores what is
-    // queued and closes the database.
+    // The consumer held the last `HistoryWriter`; the thread now stores
+    // what is queued and closes the database.
     let flushed = tokio::task::spawn_blocking(move || store_finished.wait(STORE_FLUSH))
         .await
         .unwrap_or(false);
@@ -489,19 +514,28 @@ fn vantage_at(config: &Config) -> Option<Coordinates> {
     }
 }
 
-fn reload(path: &Path) -> Result<(Config, GeoDb), String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    let geo = open_geo(&config).map_err(|e| e.to_string())?;
+/// Why a reload was rejected (the running configuration stays).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Geo(#[from] crate::geo::GeoError),
+}
+
+fn reload(path: &Path) -> Result<(Config, GeoDb), ReloadError> {
+    let config = Config::load(path)?;
+    let geo = open_geo(&config)?;
     Ok((config, geo))
 }
 
 /// Turn outcomes into records, path state and metrics.
 async fn consume(
-    mut outcomes: mpsc::Receiver<Outcome>,
-    shared: Arc<Shared>,
+    mut outcomes: mpsc::Receiver<TraceOutcome>,
+    shared: Arc<DaemonState>,
     hints: RttHints,
     dir: PathBuf,
-    writer: Writer,
+    writer: HistoryWriter,
 ) {
     let mut save = tokio::time::interval(SAVE_EVERY);
     save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -522,7 +556,7 @@ async fn consume(
     }
 }
 
-fn handle(shared: &Shared, hints: &RttHints, writer: &Writer, outcome: Outcome) {
+fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcome: TraceOutcome) {
     let at = now_unix();
     let Some(generation) = shared.generation() else {
         return;
@@ -548,6 +582,7 @@ fn handle(shared: &Shared, hints: &RttHints, writer: &Writer, outcome: Outcome) 
                 Err(_) => return,
             };
             if let Some(record) = record {
+                let label = outcome.key.to_string();
                 if applied.changed {
                     tracing::info!(target = %outcome.key, path = %record.verdict.path_id, class = record.verdict.class.as_str(), "route changed");
                 }
@@ -558,13 +593,9 @@ fn handle(shared: &Shared, hints: &RttHints, writer: &Writer, outcome: Outcome) 
                     };
                     notifier.observe(subject, &record);
                 }
-                shared.metrics.observe(
-                    &outcome.key,
-                    &record,
-                    applied.changed,
-                    outcome.duration,
-                    at,
-                );
+                shared
+                    .metrics
+                    .observe(&label, &record, applied.changed, outcome.duration, at);
                 writer.submit(NewTrace {
                     path_key: outcome.key.clone(),
                     record,
@@ -578,7 +609,7 @@ fn handle(shared: &Shared, hints: &RttHints, writer: &Writer, outcome: Outcome) 
             tracing::warn!(target = %outcome.key, error = %why, "trace failed");
             shared
                 .metrics
-                .observe_error(&outcome.key, outcome.duration, at);
+                .observe_error(&outcome.key.to_string(), outcome.duration, at);
         }
     }
     if let Ok(mut pending) = shared.pending.lock() {

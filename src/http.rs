@@ -6,7 +6,7 @@
 //! | `GET /metrics` | the exposition, `text/plain; version=0.0.4; charset=utf-8` |
 //! | `GET /healthz` | 200 `ok` while the process serves at all |
 //! | `GET /readyz` | 200 `ready` once the first cycle is done, else 503 `not ready` |
-//! | `GET /api/v1/targets` | JSON, as [`Snapshot::targets`] gives it |
+//! | `GET /api/v1/targets` | JSON, as [`StateView::targets`] gives it |
 //! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 404 JSON error for an unknown name |
 //! | `GET /api/v1/traces?since=&until=&target=&limit=` | stored trace records as JSON Lines (`application/x-ndjson`), streamed; 400 JSON error for a bad parameter, 503 when no history can be read |
 //!
@@ -23,7 +23,7 @@
 //! `limit`.
 //!
 //! Other paths answer 404; other methods on these paths 405 with
-//! `Allow: GET`. The endpoint only reads a [`Snapshot`]; no request can
+//! `Allow: GET`. The endpoint only reads a [`StateView`]; no request can
 //! start a probe.
 //!
 //! Built on hyper 1 and hyper-util rather than axum: six fixed routes need
@@ -40,7 +40,9 @@
 //! off. So a stalled client can hold one of the [`MAX_CONNECTIONS`] slots for
 //! a bounded time only.
 
-use crate::store::{parse_time, Query};
+use crate::export::ExportError;
+use crate::metrics::MetricsError;
+use crate::store::{parse_time, InvalidTime, Query, StoreError};
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
@@ -83,12 +85,27 @@ const STREAM_AHEAD: usize = 4;
 
 /// Stored trace records, each one JSON line with its `\n`, read as they
 /// are asked for.
-pub type TraceLines = Box<dyn Iterator<Item = Result<Vec<u8>, String>> + Send>;
+pub type TraceLines = Box<dyn Iterator<Item = Result<Vec<u8>, ExportError>> + Send>;
 
 /// Every response body: a complete one, or a stream.
 type ResponseBody = Either<Full<Bytes>, ChannelBody>;
 /// The `Content-Type` of `/metrics`.
 pub const METRICS_CONTENT_TYPE: &str = crate::metrics::CONTENT_TYPE;
+
+/// Why a [`StateView`] could not answer; the endpoint answers with this
+/// text.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The exposition could not be rendered.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The trace history could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This view keeps no trace history.
+    #[error("this endpoint keeps no trace history")]
+    NoHistory,
+}
 
 /// What the HTTP layer reads; the daemon implements it. Nothing here starts
 /// a probe.
@@ -96,14 +113,14 @@ pub const METRICS_CONTENT_TYPE: &str = crate::metrics::CONTENT_TYPE;
 /// `metrics`, `targets` and `latest` may take a while (rendering thousands of
 /// series, reading a store): they are called on tokio's blocking pool, never
 /// on an async worker. `ready` is called on the blocking pool too.
-pub trait Snapshot: Send + Sync + 'static {
+pub trait StateView: Send + Sync + 'static {
     /// The rendered Prometheus exposition, or why it could not be rendered
     /// (answered as 500 with that text).
     ///
     /// # Errors
     ///
-    /// A message for the operator when rendering failed.
-    fn metrics(&self) -> Result<String, String>;
+    /// Why rendering failed, for the operator.
+    fn metrics(&self) -> Result<String, ViewError>;
     /// Whether the first probe cycle is done.
     fn ready(&self) -> bool;
     /// The configured targets, for `/api/v1/targets`.
@@ -120,9 +137,9 @@ pub trait Snapshot: Send + Sync + 'static {
     ///
     /// Why no history can be read (answered 503 with that text). By
     /// default none is kept.
-    fn traces(&self, query: &Query) -> Result<TraceLines, String> {
+    fn traces(&self, query: &Query) -> Result<TraceLines, ViewError> {
         let _ = query;
-        Err("this endpoint keeps no trace history".to_string())
+        Err(ViewError::NoHistory)
     }
 }
 
@@ -136,9 +153,9 @@ pub trait Snapshot: Send + Sync + 'static {
 /// # Errors
 ///
 /// None today; the `io::Result` leaves room for listener-level failures.
-pub async fn serve<S: Snapshot>(
+pub async fn serve<S: StateView>(
     listener: TcpListener,
-    snapshot: Arc<S>,
+    view: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Why a semaphore: the process's file descriptors are shared with
@@ -181,12 +198,12 @@ pub async fn serve<S: Snapshot>(
                 }
             },
         };
-        let snapshot = Arc::clone(&snapshot);
+        let view = Arc::clone(&view);
         let stop = stop.subscribe();
         connections.spawn(async move {
             // Held until the connection is closed.
             let _permit = permit;
-            if let Err(error) = serve_connection(stream, snapshot, stop).await {
+            if let Err(error) = serve_connection(stream, view, stop).await {
                 tracing::debug!(%peer, %error, "HTTP connection ended with an error");
             }
         });
@@ -222,14 +239,14 @@ enum ConnectionError {
     Stalled(Duration),
 }
 
-async fn serve_connection<S: Snapshot>(
+async fn serve_connection<S: StateView>(
     stream: TcpStream,
-    snapshot: Arc<S>,
+    view: Arc<S>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
     let service = service_fn(move |request: Request<Incoming>| {
-        let snapshot = Arc::clone(&snapshot);
-        async move { Ok::<_, Infallible>(respond(snapshot, &request).await) }
+        let view = Arc::clone(&view);
+        async move { Ok::<_, Infallible>(respond(view, &request).await) }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -288,10 +305,10 @@ impl Route {
         }
     }
 
-    /// The answer, from the snapshot. May block.
-    fn answer<S: Snapshot>(self, snapshot: &S) -> Response<Full<Bytes>> {
+    /// The answer, from the view. May block.
+    fn answer<S: StateView>(self, view: &S) -> Response<Full<Bytes>> {
         match self {
-            Self::Metrics => match snapshot.metrics() {
+            Self::Metrics => match view.metrics() {
                 Ok(text) => reply(StatusCode::OK, METRICS_CONTENT_TYPE, text),
                 Err(error) => {
                     tracing::error!(%error, "rendering metrics failed");
@@ -304,14 +321,14 @@ impl Route {
             },
             Self::Healthz => reply(StatusCode::OK, TEXT, "ok"),
             Self::Readyz => {
-                if snapshot.ready() {
+                if view.ready() {
                     reply(StatusCode::OK, TEXT, "ready")
                 } else {
                     reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready")
                 }
             }
-            Self::Targets => json(StatusCode::OK, &snapshot.targets()),
-            Self::Latest(name) => match snapshot.latest(&name) {
+            Self::Targets => json(StatusCode::OK, &view.targets()),
+            Self::Latest(name) => match view.latest(&name) {
                 Some(records) => json(StatusCode::OK, &records),
                 None => json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`")),
             },
@@ -321,8 +338,8 @@ impl Route {
     }
 }
 
-async fn respond<S: Snapshot>(
-    snapshot: Arc<S>,
+async fn respond<S: StateView>(
+    view: Arc<S>,
     request: &Request<Incoming>,
 ) -> Response<ResponseBody> {
     let Some(route) = Route::parse(request.uri().path()) else {
@@ -336,16 +353,16 @@ async fn respond<S: Snapshot>(
         return response.map(Either::Left);
     }
     if route == Route::Healthz {
-        // Liveness must not depend on the snapshot or the blocking pool.
-        return route.answer(&*snapshot).map(Either::Left);
+        // Liveness must not depend on the view or the blocking pool.
+        return route.answer(&*view).map(Either::Left);
     }
     if route == Route::Traces {
         return match traces_query(request.uri().query(), unix_now()) {
-            Ok(query) => stream_traces(snapshot, query).await,
-            Err(message) => json_error(StatusCode::BAD_REQUEST, &message).map(Either::Left),
+            Ok(query) => stream_traces(view, query).await,
+            Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
         };
     }
-    match tokio::task::spawn_blocking(move || route.answer(&*snapshot)).await {
+    match tokio::task::spawn_blocking(move || route.answer(&*view)).await {
         Ok(response) => response.map(Either::Left),
         Err(error) => {
             tracing::error!(%error, "an HTTP handler failed");
@@ -354,42 +371,50 @@ async fn respond<S: Snapshot>(
     }
 }
 
+/// Why a query string of `/api/v1/traces` is refused (answered 400 with
+/// this text).
+#[derive(Debug, thiserror::Error)]
+enum QueryError {
+    #[error("parameter `{0}`: invalid percent-encoding")]
+    Encoding(String),
+    #[error("parameter `{0}` is given more than once")]
+    Repeated(String),
+    #[error("parameter `{name}`: {source}")]
+    Time {
+        name: &'static str,
+        source: InvalidTime,
+    },
+    #[error("parameter `target` is empty")]
+    EmptyTarget,
+    #[error("parameter `limit`: `{0}` is not a whole number")]
+    Limit(String),
+    #[error("unknown parameter `{0}` (expected since, until, target or limit)")]
+    Unknown(String),
+}
+
 /// The selection of `/api/v1/traces` from its query string.
-fn traces_query(raw: Option<&str>, now_unix: i64) -> Result<Query, String> {
+fn traces_query(raw: Option<&str>, now_unix: i64) -> Result<Query, QueryError> {
     let mut query = Query::default();
     let mut seen = Vec::new();
+    let time = |name, value: &str| {
+        parse_time(value, now_unix).map_err(|source| QueryError::Time { name, source })
+    };
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value)
-            .ok_or_else(|| format!("parameter `{key}`: invalid percent-encoding"))?;
+        let value = percent_decode(value).ok_or_else(|| QueryError::Encoding(key.to_string()))?;
         if seen.contains(&key) {
-            return Err(format!("parameter `{key}` is given more than once"));
+            return Err(QueryError::Repeated(key.to_string()));
         }
         seen.push(key);
         match key {
-            "since" => {
-                query.since = Some(
-                    parse_time(&value, now_unix).map_err(|e| format!("parameter `since`: {e}"))?,
-                )
-            }
-            "until" => {
-                query.until = Some(
-                    parse_time(&value, now_unix).map_err(|e| format!("parameter `until`: {e}"))?,
-                )
-            }
-            "target" if value.is_empty() => return Err("parameter `target` is empty".to_string()),
+            "since" => query.since = Some(time("since", &value)?),
+            "until" => query.until = Some(time("until", &value)?),
+            "target" if value.is_empty() => return Err(QueryError::EmptyTarget),
             "target" => query.target = Some(value),
             "limit" => {
-                query.limit =
-                    Some(value.parse().map_err(|_| {
-                        format!("parameter `limit`: `{value}` is not a whole number")
-                    })?);
+                query.limit = Some(value.parse().map_err(|_| QueryError::Limit(value))?);
             }
-            _ => {
-                return Err(format!(
-                    "unknown parameter `{key}` (expected since, until, target or limit)"
-                ))
-            }
+            _ => return Err(QueryError::Unknown(key.to_string())),
         }
     }
     Ok(query)
@@ -421,14 +446,14 @@ fn unix_now() -> i64 {
 
 /// `/api/v1/traces`: open the history on the blocking pool, answer 503 if
 /// that fails, else stream its lines from there.
-async fn stream_traces<S: Snapshot>(snapshot: Arc<S>, query: Query) -> Response<ResponseBody> {
+async fn stream_traces<S: StateView>(view: Arc<S>, query: Query) -> Response<ResponseBody> {
     // Why a oneshot: the reader decides between 503 and a stream before any
     // byte is sent; the response head waits for that decision.
-    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), ViewError>>();
     // Why bounded: a slow client holds the reader back (back-pressure)
     // instead of the server buffering the history in memory.
     let (chunks_tx, chunks) = tokio::sync::mpsc::channel(STREAM_AHEAD);
-    tokio::task::spawn_blocking(move || match snapshot.traces(&query) {
+    tokio::task::spawn_blocking(move || match view.traces(&query) {
         Err(why) => {
             let _ = opened_tx.send(Err(why));
         }
@@ -445,7 +470,9 @@ async fn stream_traces<S: Snapshot>(snapshot: Arc<S>, query: Query) -> Response<
                 .insert(CONTENT_TYPE, HeaderValue::from_static(NDJSON));
             response
         }
-        Ok(Err(why)) => json_error(StatusCode::SERVICE_UNAVAILABLE, &why).map(Either::Left),
+        Ok(Err(why)) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &why.to_string()).map(Either::Left)
+        }
         Err(_) => {
             tracing::error!("the trace history reader ended without an answer");
             reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
@@ -474,7 +501,7 @@ fn pump(lines: TraceLines, chunks: &tokio::sync::mpsc::Sender<Result<Bytes, Stre
                 if !buf.is_empty() {
                     let _ = chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))));
                 }
-                let _ = chunks.blocking_send(Err(StreamBroken(why)));
+                let _ = chunks.blocking_send(Err(StreamBroken(why.to_string())));
                 return;
             }
         }
@@ -579,7 +606,7 @@ mod tests {
             ("from=1h", "unknown parameter `from`"),
             ("target=%zz", "percent-encoding"),
         ] {
-            let err = traces_query(Some(bad), now).unwrap_err();
+            let err = traces_query(Some(bad), now).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
     }

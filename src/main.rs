@@ -201,7 +201,7 @@ async fn run_daemon(opts: transitwatch::daemon::DaemonOptions) -> Result<(), Cli
     daemon::run(opts, rx).await.map_err(|e| match e {
         DaemonError::Config(c) => CliError::Config(c),
         DaemonError::Geo(g) => CliError::Geo(g),
-        DaemonError::Setup(s) => CliError::Runtime(s),
+        DaemonError::Setup(s) => CliError::Runtime(s.to_string()),
     })
 }
 

@@ -302,7 +302,7 @@ struct State {
 }
 
 /// The shared part of the target collector.
-struct Shared {
+struct TargetTable {
     // A std Mutex, not tokio's: it is never held across an `.await` and
     // every critical section is short (a map insert, or cloning ~1000 `Arc`s
     // for a scrape), while observations come from async tasks and plain
@@ -314,7 +314,7 @@ struct Shared {
     descs: Vec<Desc>,
 }
 
-impl Shared {
+impl TargetTable {
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code path panics while holding the lock, and every update is a
         // single assignment, so a poisoned state is still consistent.
@@ -324,7 +324,7 @@ impl Shared {
 
 /// The [`Collector`] of every target-derived family.
 #[derive(Clone)]
-struct TargetCollector(Arc<Shared>);
+struct TargetCollector(Arc<TargetTable>);
 
 impl Collector for TargetCollector {
     fn desc(&self) -> Vec<&Desc> {
@@ -460,7 +460,7 @@ pub struct Metrics {
 
 struct Inner {
     registry: Registry,
-    targets: Arc<Shared>,
+    targets: Arc<TargetTable>,
     trace_duration: Histogram,
     config_reload_success: IntGauge,
     config_reload_timestamp: Gauge,
@@ -667,7 +667,7 @@ impl Inner {
                 .map_err(|e| setup_error(def.name, &e))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let targets = Arc::new(Shared {
+        let targets = Arc::new(TargetTable {
             state: Mutex::new(State::default()),
             descs,
         });

@@ -137,6 +137,123 @@ text_enum! {
 #[error("`{0}` is not an address family (expected auto, ipv4, ipv6 or both)")]
 pub struct InvalidFamily(pub String);
 
+/// One traced path of a target: the target's name, and the address family
+/// when the target's two families are traced as separate paths.
+///
+/// Written `NAME`, `NAME/ipv4` or `NAME/ipv6` ([`Display`](fmt::Display)
+/// and [`FromStr`] are exact inverses); that text is what the history
+/// database, `paths.json`, `alerts.json`, the `target` metric label and the
+/// API carry. Target names never contain a `/`. Keys order by target name,
+/// then family (the whole target first).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathKey {
+    target: String,
+    family: Option<PathFamily>,
+}
+
+/// The address family of one path of a target traced in both families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathFamily {
+    /// The IPv4 path (`NAME/ipv4`).
+    Ipv4,
+    /// The IPv6 path (`NAME/ipv6`).
+    Ipv6,
+}
+
+impl PathFamily {
+    /// The family of an address.
+    #[must_use]
+    pub const fn of(addr: &IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(_) => Self::Ipv4,
+            IpAddr::V6(_) => Self::Ipv6,
+        }
+    }
+
+    /// The key suffix's name: `ipv4` or `ipv6`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+        }
+    }
+}
+
+impl PathKey {
+    /// The key of a target traced as a single path (`NAME`).
+    #[must_use]
+    pub fn whole(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            family: None,
+        }
+    }
+
+    /// The key of one family's path of a target traced in both (`NAME/ipv4`).
+    #[must_use]
+    pub fn of_family(target: impl Into<String>, family: PathFamily) -> Self {
+        Self {
+            target: target.into(),
+            family: Some(family),
+        }
+    }
+
+    /// The configured target name.
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The family of this path, when the target is traced in both.
+    #[must_use]
+    pub const fn family(&self) -> Option<PathFamily> {
+        self.family
+    }
+
+    /// Whether this is a path of the target named `name`.
+    #[must_use]
+    pub fn belongs_to(&self, name: &str) -> bool {
+        self.target == name
+    }
+}
+
+impl fmt::Display for PathKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.target)?;
+        if let Some(family) = self.family {
+            write!(f, "/{}", family.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a string is not a path key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a path key (expected NAME, NAME/ipv4 or NAME/ipv6)")]
+pub struct InvalidPathKey(pub String);
+
+impl FromStr for PathKey {
+    type Err = InvalidPathKey;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidPathKey(s.to_string());
+        let (target, family) = match s.split_once('/') {
+            None => (s, None),
+            Some((target, "ipv4")) => (target, Some(PathFamily::Ipv4)),
+            Some((target, "ipv6")) => (target, Some(PathFamily::Ipv6)),
+            Some(_) => return Err(invalid()),
+        };
+        if target.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self {
+            target: target.to_string(),
+            family,
+        })
+    }
+}
+
 /// What was traced: the configured name, the host as written, the address used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetRef {
@@ -435,5 +552,20 @@ mod tests {
             "Sctp".parse::<Protocol>().unwrap_err().to_string(),
             "`Sctp` is not a protocol (expected icmp, udp or tcp)"
         );
+    }
+
+    #[test]
+    fn path_keys_read_back_what_they_write() {
+        for text in ["gov", "gov/ipv4", "gov/ipv6", "bank-1.ls"] {
+            let key: PathKey = text.parse().unwrap();
+            assert_eq!(key.to_string(), text);
+            assert!(key.belongs_to(text.split('/').next().unwrap()));
+        }
+        let key = PathKey::of_family("gov", PathFamily::of(&"2001:db8::1".parse().unwrap()));
+        assert_eq!(key.to_string(), "gov/ipv6");
+        assert!(!key.belongs_to("go"));
+        for bad in ["", "/ipv4", "gov/ipv5", "gov/IPV4", "gov/ipv4/x"] {
+            assert!(bad.parse::<PathKey>().is_err(), "{bad}");
+        }
     }
 }

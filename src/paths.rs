@@ -12,7 +12,7 @@
 
 use crate::analysis::{PathSignature, RouteComparison};
 use crate::atomic_file::{self, AtomicFileError};
-use crate::model::TraceRecord;
+use crate::model::{PathKey, TraceRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ pub struct Applied {
 /// Last path per key.
 #[derive(Default)]
 pub struct PathBook {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<PathKey, Entry>,
     dirty: bool,
 }
 
@@ -97,17 +97,26 @@ impl PathBook {
         let entries = saved
             .paths
             .into_iter()
-            .map(|(key, s)| {
+            .filter_map(|(key, s)| {
+                // Only the daemon writes this file; a key it cannot have
+                // written belongs to no configured target.
+                let key = match key.parse::<PathKey>() {
+                    Ok(key) => key,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a saved path is skipped");
+                        return None;
+                    }
+                };
                 let mut signature = PathSignature::of(&s.record.trace);
                 signature.set_id(s.record.verdict.path_id.clone());
-                (
+                Some((
                     key,
                     Entry {
                         record: s.record,
                         signature,
                         changes: s.changes,
                     },
-                )
+                ))
             })
             .collect();
         Ok(Self {
@@ -118,14 +127,14 @@ impl PathBook {
 
     /// Record a new trace of `key`; `record.verdict.path_id` becomes the
     /// route's id.
-    pub fn apply(&mut self, key: &str, mut record: TraceRecord) -> Applied {
+    pub fn apply(&mut self, key: &PathKey, mut record: TraceRecord) -> Applied {
         self.dirty = true;
         match self.entries.get_mut(key) {
             None => {
                 let signature = PathSignature::of(&record.trace);
                 record.verdict.path_id = signature.id().to_string();
                 self.entries.insert(
-                    key.to_string(),
+                    key.clone(),
                     Entry {
                         record,
                         signature,
@@ -161,25 +170,23 @@ impl PathBook {
 
     /// The last record of a key.
     #[must_use]
-    pub fn latest(&self, key: &str) -> Option<&TraceRecord> {
+    pub fn latest(&self, key: &PathKey) -> Option<&TraceRecord> {
         self.entries.get(key).map(|e| &e.record)
     }
 
     /// Every key with its last record and change count.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &TraceRecord, u64)> {
-        self.entries
-            .iter()
-            .map(|(k, e)| (k.as_str(), &e.record, e.changes))
+    pub fn iter(&self) -> impl Iterator<Item = (&PathKey, &TraceRecord, u64)> {
+        self.entries.iter().map(|(k, e)| (k, &e.record, e.changes))
     }
 
     /// Route changes of a key so far (0 for unknown keys).
     #[must_use]
-    pub fn changes(&self, key: &str) -> u64 {
+    pub fn changes(&self, key: &PathKey) -> u64 {
         self.entries.get(key).map_or(0, |e| e.changes)
     }
 
     /// Forget keys `keep` does not accept (targets removed by a reload).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&mut self, keep: impl Fn(&PathKey) -> bool) {
         let before = self.entries.len();
         self.entries.retain(|k, _| keep(k));
         self.dirty |= self.entries.len() != before;
@@ -200,7 +207,7 @@ impl PathBook {
                 .iter()
                 .map(|(k, e)| {
                     (
-                        k.clone(),
+                        k.to_string(),
                         SavedPath {
                             record: e.record.clone(),
                             changes: e.changes,
@@ -217,5 +224,45 @@ impl PathBook {
         atomic_file::write(&path, &text)?;
         self.dirty = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::rules::tests::record;
+    use crate::model::{PathFamily, VerdictClass};
+
+    #[test]
+    fn keys_are_saved_as_their_text_in_text_order_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut book = PathBook::default();
+        let keys = [
+            PathKey::of_family("gov", PathFamily::Ipv6),
+            PathKey::whole("gov-x"),
+            PathKey::of_family("gov", PathFamily::Ipv4),
+            PathKey::whole("gov"),
+        ];
+        for key in &keys {
+            book.apply(key, record(VerdictClass::Domestic, false, &["LS"], "t1"));
+        }
+        book.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        let at: Vec<usize> = ["gov", "gov-x", "gov/ipv4", "gov/ipv6"]
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":{{")).expect(k))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+
+        let again = PathBook::load(dir.path()).unwrap();
+        for key in &keys {
+            assert!(again.latest(key).is_some(), "{key}");
+        }
+        let gov: Vec<String> = again
+            .iter()
+            .filter(|(k, _, _)| k.belongs_to("gov"))
+            .map(|(k, _, _)| k.to_string())
+            .collect();
+        assert_eq!(gov, ["gov", "gov/ipv4", "gov/ipv6"]);
     }
 }

@@ -5,15 +5,15 @@
 //! before the first trace, so a fleet of targets does not start in one
 //! burst; then the interval, give or take the jitter), resolve the host,
 //! trace each address under a permit of the global semaphore, send each
-//! [`Outcome`] down the channel. A failure concerns one trace of one target
+//! [`TraceOutcome`] down the channel. A failure concerns one trace of one target
 //! and is reported as an outcome; the loop goes on. The loops stop when the
 //! `stop` signal turns true; a trace already running finishes and is still
 //! reported, so a stop drains rather than drops.
 
 use crate::analysis::Policy;
-use crate::model::{Family, Trace, VantageRef};
-use crate::probe::{ProbeSettings, ProbeTarget, Prober, TraceRequest};
-use crate::resolve;
+use crate::model::{Family, PathFamily, PathKey, Trace, VantageRef};
+use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
+use crate::resolve::{self, ResolveError};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -42,24 +42,35 @@ impl Job {
     /// The key of the path traced to `addr`: the target name, suffixed with
     /// the family when both families are traced as separate paths.
     #[must_use]
-    pub fn key(&self, addr: IpAddr) -> String {
-        match (self.family, addr) {
-            (Family::Both, IpAddr::V4(_)) => format!("{}/ipv4", self.name),
-            (Family::Both, IpAddr::V6(_)) => format!("{}/ipv6", self.name),
-            _ => self.name.clone(),
+    pub fn key(&self, addr: IpAddr) -> PathKey {
+        match self.family {
+            Family::Both => PathKey::of_family(self.name.clone(), PathFamily::of(&addr)),
+            _ => PathKey::whole(self.name.clone()),
         }
     }
 }
 
+/// Why an attempt produced no trace.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The host did not resolve.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The probe failed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+}
+
 /// What one attempt produced.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct TraceOutcome {
     /// The job's target name.
     pub name: String,
-    /// The path key (see [`Job::key`]); the name when resolution failed.
-    pub key: String,
+    /// The path key (see [`Job::key`]); the whole target's when resolution
+    /// failed.
+    pub key: PathKey,
     /// The measured trace, or why there is none.
-    pub result: Result<Trace, String>,
+    pub result: Result<Trace, TraceError>,
     /// Wall time of the attempt.
     pub duration: Duration,
 }
@@ -75,7 +86,7 @@ pub struct Cadence {
 
 /// Last destination RTT per path key, so a trace sizes its late-reply
 /// window without an extra probe.
-pub type RttHints = Arc<Mutex<HashMap<String, Duration>>>;
+pub type RttHints = Arc<Mutex<HashMap<PathKey, Duration>>>;
 
 /// Everything one scheduler generation runs.
 pub struct Schedule<P> {
@@ -97,7 +108,7 @@ pub struct Schedule<P> {
 /// every trace it started has ended.
 pub async fn run<P: Prober + Clone + 'static>(
     schedule: Schedule<P>,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<TraceOutcome>,
     stop: watch::Receiver<bool>,
 ) {
     let Schedule {
@@ -135,7 +146,7 @@ struct LoopCtx<P> {
     prober: P,
     permits: Arc<Semaphore>,
     hints: RttHints,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<TraceOutcome>,
     seed: u64,
 }
 
@@ -176,10 +187,10 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
         Err(e) => {
             let _ = ctx
                 .outcomes
-                .send(Outcome {
+                .send(TraceOutcome {
                     name: job.name.clone(),
-                    key: job.name.clone(),
-                    result: Err(e.to_string()),
+                    key: PathKey::whole(job.name.clone()),
+                    result: Err(e.into()),
                     duration: started.elapsed(),
                 })
                 .await;
@@ -203,10 +214,10 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
             rtt_hint,
         };
         let began = tokio::time::Instant::now();
-        let result = ctx.prober.trace(request).await.map_err(|e| e.to_string());
+        let result = ctx.prober.trace(request).await.map_err(TraceError::from);
         let _ = ctx
             .outcomes
-            .send(Outcome {
+            .send(TraceOutcome {
                 name: job.name.clone(),
                 key,
                 result,
@@ -272,13 +283,22 @@ mod tests {
             settings: ProbeSettings::default(),
             policy: Policy::default(),
         };
-        assert_eq!(job.key("198.51.100.1".parse().unwrap()), "gov/ipv4");
-        assert_eq!(job.key("2001:db8::1".parse().unwrap()), "gov/ipv6");
+        assert_eq!(
+            job.key("198.51.100.1".parse().unwrap()).to_string(),
+            "gov/ipv4"
+        );
+        assert_eq!(
+            job.key("2001:db8::1".parse().unwrap()).to_string(),
+            "gov/ipv6"
+        );
         let single = Job {
             family: Family::Auto,
             ..job
         };
-        assert_eq!(single.key("2001:db8::1".parse().unwrap()), "gov");
+        assert_eq!(
+            single.key("2001:db8::1".parse().unwrap()).to_string(),
+            "gov"
+        );
     }
 
     #[tokio::test(start_paused = true)]

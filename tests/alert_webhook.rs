@@ -18,7 +18,7 @@ use support::webhook::{notification_ids, Receiver};
 use transitwatch::alert::{Notifier, Subject};
 use transitwatch::config::{AlertConfig, CaFile, Config, Secret, WebhookConfig, WebhookFormat};
 use transitwatch::metrics::Metrics;
-use transitwatch::model::TraceRecord;
+use transitwatch::model::{PathKey, TraceRecord};
 
 const SECRET: &str = "s3cret-for-tests";
 
@@ -80,10 +80,15 @@ fn domestic(at: &str) -> TraceRecord {
     domestic_route("gov-portal", unix(at))
 }
 
-const SUBJECT: Subject<'static> = Subject {
-    key: "gov-portal",
-    category: "government",
-};
+static GOV_PORTAL: std::sync::LazyLock<PathKey> =
+    std::sync::LazyLock::new(|| PathKey::whole("gov-portal"));
+
+fn subject() -> Subject<'static> {
+    Subject {
+        key: &GOV_PORTAL,
+        category: "government",
+    }
+}
 
 fn webhook(url: String, format: WebhookFormat, name: &str) -> WebhookConfig {
     WebhookConfig {
@@ -159,10 +164,10 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
     std::fs::create_dir_all(&state).unwrap();
     let notifier = Notifier::start(&state, &settings(vec![am, json]), metrics.alerts());
 
-    notifier.observe(SUBJECT, &domestic("2026-01-01T00:00:00Z"));
-    notifier.observe(SUBJECT, &transit("2026-01-01T00:05:00Z"));
-    notifier.observe(SUBJECT, &transit("2026-01-01T00:10:00Z"));
-    notifier.observe(SUBJECT, &domestic("2026-01-01T00:15:00Z"));
+    notifier.observe(subject(), &domestic("2026-01-01T00:00:00Z"));
+    notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
+    notifier.observe(subject(), &transit("2026-01-01T00:10:00Z"));
+    notifier.observe(subject(), &domestic("2026-01-01T00:15:00Z"));
 
     let posts = wait_posts(&plain, 4).await;
     let answered: Vec<i64> = posts
@@ -261,8 +266,8 @@ async fn a_client_error_is_not_retried_and_the_next_notification_goes_on() {
         )]),
         metrics.alerts(),
     );
-    notifier.observe(SUBJECT, &transit("2026-01-01T00:05:00Z"));
-    notifier.observe(SUBJECT, &domestic("2026-01-01T00:10:00Z"));
+    notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
+    notifier.observe(subject(), &domestic("2026-01-01T00:10:00Z"));
     let posts = wait_posts(&receiver, 2).await;
     assert_eq!(posts[0]["answered"], 400);
     assert_eq!(posts[0]["body"]["status"], "firing");
@@ -299,7 +304,7 @@ async fn a_receiver_certificate_from_another_ca_is_refused() {
         &settings(vec![other, public_roots]),
         metrics.alerts(),
     );
-    notifier.observe(SUBJECT, &transit("2026-01-01T00:05:00Z"));
+    notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
     let failed = |hook: &str| {
         metric(
             &metrics,
@@ -431,7 +436,7 @@ async fn the_alertmanager_format_has_the_shape_of_alertmanagers_own_post() {
         )]),
         Metrics::new("t").alerts(),
     );
-    notifier.observe(SUBJECT, &transit("2026-01-01T00:05:00Z"));
+    notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
     let mine = wait_posts(&ours, 1).await;
     notifier.stop(Duration::from_secs(5)).await;
 

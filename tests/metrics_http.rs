@@ -8,7 +8,7 @@
 //! without promtool the lint prints a `SKIPPED` line, unless
 //! `TRANSITWATCH_REQUIRE_LAB=1`, where a missing promtool fails.
 //!
-//! HTTP: a fake `Snapshot` is served on 127.0.0.1:0 and every route is asked
+//! HTTP: a fake `StateView` is served on 127.0.0.1:0 and every route is asked
 //! with a small HTTP/1.1 client over `TcpStream`; the connection cap and the
 //! shutdown future are exercised too.
 
@@ -24,8 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use transitwatch::geo::{DatabaseInfo, Schema};
-use transitwatch::http::{serve, Snapshot, MAX_CONNECTIONS};
-use transitwatch::metrics::Metrics;
+use transitwatch::http::{serve, StateView, ViewError, MAX_CONNECTIONS};
+use transitwatch::metrics::{Metrics, MetricsError};
 use transitwatch::model::{
     CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, TargetRef, Trace,
     TraceRecord, VantageRef, VerdictClass,
@@ -890,12 +890,12 @@ struct Fake {
     broken: AtomicBool,
 }
 
-impl Snapshot for Fake {
-    fn metrics(&self) -> Result<String, String> {
+impl StateView for Fake {
+    fn metrics(&self) -> Result<String, ViewError> {
         if self.broken.load(Ordering::SeqCst) {
-            return Err("registry on fire".to_string());
+            return Err(MetricsError::Encode("registry on fire".to_string()).into());
         }
-        self.metrics.render().map_err(|e| e.to_string())
+        Ok(self.metrics.render()?)
     }
 
     fn ready(&self) -> bool {

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::records::{domestic, in_ie, new_trace, provenance, via_za};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use transitwatch::http::{Snapshot, TraceLines};
+use transitwatch::http::{StateView, TraceLines, ViewError};
 use transitwatch::model::TraceRecord;
-use transitwatch::store::writer::{Writer, Written};
+use transitwatch::store::writer::{HistoryWriter, Written};
 use transitwatch::store::{Query, Retention, Store, StoreError};
 
 /// 2026-11-26T12:00:00Z.
@@ -300,7 +300,8 @@ fn wait_for(what: &str, ok: impl Fn() -> bool) {
 fn the_writer_counts_a_locked_database_and_a_full_queue_and_carries_on() {
     let (_dir, path) = temp_db();
     let (seen, report) = collector();
-    let (writer, finished) = Writer::start(path.clone(), Retention::default(), report).unwrap();
+    let (writer, finished) =
+        HistoryWriter::start(path.clone(), Retention::default(), report).unwrap();
     writer.submit(new_trace("gov", domestic("gov", T0)));
     wait_for("the first record", || seen.lock().unwrap().len() == 1);
     assert!(matches!(seen.lock().unwrap()[0], Written::Stored(1)));
@@ -361,7 +362,7 @@ fn a_writer_whose_store_cannot_open_counts_errors_and_never_stops() {
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "x").unwrap();
     let (seen, report) = collector();
-    let (writer, finished) = Writer::start(
+    let (writer, finished) = HistoryWriter::start(
         blocker.join("transitwatch.db"),
         Retention::default(),
         report,
@@ -542,13 +543,13 @@ fn kill_9_loses_nothing_committed_and_leaves_no_partial_record() {
 
 // ------------------------------------------------------ /api/v1/traces
 
-/// A snapshot serving only the history, like the daemon's.
+/// A view serving only the history, like the daemon's.
 struct History {
     file: PathBuf,
 }
 
-impl Snapshot for History {
-    fn metrics(&self) -> Result<String, String> {
+impl StateView for History {
+    fn metrics(&self) -> Result<String, ViewError> {
         Ok(String::new())
     }
 
@@ -564,8 +565,8 @@ impl Snapshot for History {
         None
     }
 
-    fn traces(&self, query: &Query) -> Result<TraceLines, String> {
-        let store = Store::open_read_only(&self.file).map_err(|e| e.to_string())?;
+    fn traces(&self, query: &Query) -> Result<TraceLines, ViewError> {
+        let store = Store::open_read_only(&self.file)?;
         Ok(Box::new(transitwatch::export::jsonl_lines(
             store.scan(query.clone()),
         )))

@@ -85,6 +85,42 @@ impl DeliveryError {
     }
 }
 
+/// Why a webhook URL (or its certificates) cannot be posted to.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EndpointError {
+    /// The text is not a URL.
+    #[error("`{url}` is not a URL: {reason}")]
+    NotUrl {
+        /// The configured URL.
+        url: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// The scheme is neither `http` nor `https`.
+    #[error("`{0}` is not an http:// or https:// URL")]
+    Scheme(String),
+    /// The URL names no host.
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    /// The URL carries user info.
+    #[error("`{0}` carries credentials; they are not sent (use `secret` to sign posts)")]
+    Credentials(String),
+    /// The host cannot be checked against a certificate.
+    #[error("`{host}` is not a TLS server name: {reason}")]
+    ServerName {
+        /// The URL's host.
+        host: String,
+        /// What rustls said.
+        reason: String,
+    },
+    /// A certificate of `ca_file` is unusable.
+    #[error("a CA certificate is unusable: {0}")]
+    CaCertificate(String),
+    /// The TLS client could not be set up.
+    #[error("TLS set-up failed: {0}")]
+    TlsSetup(String),
+}
+
 /// A webhook URL made ready to post to.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -110,23 +146,24 @@ impl Endpoint {
     /// trust `ca` (DER certificates) when given, else Mozilla's roots.
     ///
     /// # Errors
-    /// A one-line reason when the URL or a certificate is unusable.
-    pub fn new(url: &str, ca: Option<&[Vec<u8>]>) -> Result<Self, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    /// Why the URL or a certificate is unusable.
+    pub fn new(url: &str, ca: Option<&[Vec<u8>]>) -> Result<Self, EndpointError> {
+        let uri: Uri =
+            url.parse()
+                .map_err(|e: hyper::http::uri::InvalidUri| EndpointError::NotUrl {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
         let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
             Some("http") => false,
             Some("https") => true,
-            _ => return Err(format!("`{url}` is not an http:// or https:// URL")),
+            _ => return Err(EndpointError::Scheme(url.to_string())),
         };
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("`{url}` has no host"))?;
+            .ok_or_else(|| EndpointError::NoHost(url.to_string()))?;
         if authority.as_str().contains('@') {
-            return Err(format!(
-                "`{url}` carries credentials; they are not sent (use `secret` to sign posts)"
-            ));
+            return Err(EndpointError::Credentials(url.to_string()));
         }
         let host = authority
             .host()
@@ -138,8 +175,11 @@ impl Endpoint {
             .path_and_query()
             .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
         let tls = if https {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| format!("`{host}` is not a TLS server name: {e}"))?;
+            let name =
+                ServerName::try_from(host.clone()).map_err(|e| EndpointError::ServerName {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                })?;
             Some((TlsConnector::from(Arc::new(tls_config(ca)?)), name))
         } else {
             None
@@ -269,14 +309,14 @@ where
     }
 }
 
-fn tls_config(ca: Option<&[Vec<u8>]>) -> Result<ClientConfig, String> {
+fn tls_config(ca: Option<&[Vec<u8>]>) -> Result<ClientConfig, EndpointError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(certs) => {
             for der in certs {
                 roots
                     .add(CertificateDer::from(der.clone()))
-                    .map_err(|e| format!("a CA certificate is unusable: {e}"))?;
+                    .map_err(|e| EndpointError::CaCertificate(e.to_string()))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -284,7 +324,7 @@ fn tls_config(ca: Option<&[Vec<u8>]>) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .map_err(|e| EndpointError::TlsSetup(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
@@ -306,6 +346,7 @@ mod tests {
         assert_eq!((e.port, e.path.as_str()), (80, "/"));
         assert!(Endpoint::new("http://user:pw@host/", None)
             .unwrap_err()
+            .to_string()
             .contains("credentials"));
         assert!(Endpoint::new("ftp://host/", None).is_err());
     }

@@ -39,7 +39,7 @@ mod sign;
 mod state;
 
 pub use backoff::Backoff;
-pub use client::{DeliveryError, Endpoint};
+pub use client::{DeliveryError, Endpoint, EndpointError};
 pub use metrics::{AlertMetrics, DeliveryResult};
 pub use notifier::{Notifier, ID_HEADER};
 pub use payload::{body, Envelope, ALERT_SCHEMA};

@@ -17,7 +17,7 @@
 //! which the receiver recognises by its `X-Transitwatch-Notification-Id`.
 
 use super::backoff::Backoff;
-use super::client::Endpoint;
+use super::client::{Endpoint, EndpointError};
 use super::metrics::{AlertMetrics, DeliveryResult};
 use super::payload::{self, Envelope};
 use super::queue::BoundedQueue;
@@ -25,7 +25,7 @@ use super::rules::{AlertBook, Notification, Status, Subject};
 use super::sign::{signature, SIGNATURE_HEADER};
 use super::state::{self, PendingRef, Snapshot};
 use crate::config::{AlertConfig, Secret, WebhookConfig, WebhookFormat};
-use crate::model::TraceRecord;
+use crate::model::{PathKey, TraceRecord};
 use crate::units::Timestamp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ struct Hook {
     name: String,
     format: WebhookFormat,
     secret: Option<Secret>,
-    endpoint: Result<Endpoint, String>,
+    endpoint: Result<Endpoint, EndpointError>,
     queue: BoundedQueue<Notification>,
     wake: Arc<Notify>,
     /// Which worker serves this hook; a worker of an older generation
@@ -90,7 +90,7 @@ impl Hook {
     }
 }
 
-fn endpoint_of(config: &WebhookConfig) -> Result<Endpoint, String> {
+fn endpoint_of(config: &WebhookConfig) -> Result<Endpoint, EndpointError> {
     Endpoint::new(
         &config.url,
         config.ca.as_ref().map(|ca| ca.certs.as_slice()),
@@ -349,7 +349,7 @@ impl Notifier {
 
     /// Resolve the alerts of paths `keep` rejects (their targets are no
     /// longer configured).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    pub fn retain(&self, keep: impl Fn(&PathKey) -> bool) {
         let mut state = self.inner.lock();
         let notifications = state.book.retain(keep, Timestamp::now());
         self.inner.enqueue(&mut state, notifications);
@@ -399,12 +399,12 @@ struct Attempt {
     name: String,
     format: WebhookFormat,
     secret: Option<Secret>,
-    endpoint: Result<Endpoint, String>,
+    endpoint: Result<Endpoint, EndpointError>,
     settings: Settings,
 }
 
 /// What became of one attempt.
-enum Outcome {
+enum DeliveryOutcome {
     Delivered,
     Rejected(String),
     Expired,
@@ -450,7 +450,7 @@ async fn work(
             deliver(&attempt).await
         };
         let delay = match &outcome {
-            Outcome::Failed(why) => {
+            DeliveryOutcome::Failed(why) => {
                 failures = failures.saturating_add(1);
                 let delay = attempt.settings.backoff.delay(failures);
                 tracing::warn!(webhook = %attempt.name, id = %attempt.notification.id, error = %why, attempt = failures, retry_in = ?delay, "alert delivery failed; will retry");
@@ -460,11 +460,11 @@ async fn work(
             done => {
                 failures = 0;
                 let result = match done {
-                    Outcome::Delivered => {
+                    DeliveryOutcome::Delivered => {
                         tracing::info!(webhook = %attempt.name, id = %attempt.notification.id, "alert delivered");
                         DeliveryResult::Delivered
                     }
-                    Outcome::Rejected(why) => {
+                    DeliveryOutcome::Rejected(why) => {
                         tracing::error!(webhook = %attempt.name, id = %attempt.notification.id, error = %why, "alert rejected by the receiver; not retried");
                         DeliveryResult::Rejected
                     }
@@ -497,17 +497,17 @@ async fn work(
 }
 
 /// One attempt (or the decision that the notification is too old).
-async fn deliver(attempt: &Attempt) -> Outcome {
+async fn deliver(attempt: &Attempt) -> DeliveryOutcome {
     let n = &attempt.notification;
     if let Some(max_age) = attempt.settings.max_age {
         let age = Duration::from_secs(now_unix().saturating_sub(n.created_unix));
         if age > max_age {
-            return Outcome::Expired;
+            return DeliveryOutcome::Expired;
         }
     }
     let endpoint = match &attempt.endpoint {
         Ok(endpoint) => endpoint,
-        Err(why) => return Outcome::Failed(why.clone()),
+        Err(why) => return DeliveryOutcome::Failed(why.to_string()),
     };
     let body = payload::body(
         attempt.format,
@@ -525,24 +525,19 @@ async fn deliver(attempt: &Attempt) -> Outcome {
         .post(&headers, body, attempt.settings.timeout)
         .await
     {
-        Ok(_) => Outcome::Delivered,
-        Err(e) if e.retryable() => Outcome::Failed(e.to_string()),
-        Err(e) => Outcome::Rejected(e.to_string()),
+        Ok(_) => DeliveryOutcome::Delivered,
+        Err(e) if e.retryable() => DeliveryOutcome::Failed(e.to_string()),
+        Err(e) => DeliveryOutcome::Rejected(e.to_string()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rules::tests::record;
+    use crate::alert::rules::tests::{record, subject};
     use crate::config::{WebhookConfig, WebhookFormat};
     use crate::metrics::Metrics;
     use crate::model::VerdictClass;
-
-    const SUBJECT: Subject<'static> = Subject {
-        key: "gov-portal",
-        category: "government",
-    };
 
     /// A webhook whose URL cannot be used: every attempt fails at once,
     /// without I/O, so the schedule is the worker's alone.
@@ -582,7 +577,7 @@ mod tests {
         let metrics = Metrics::new("test");
         let notifier = Notifier::start(dir.path(), &config("unusable://x"), metrics.alerts());
         let start = tokio::time::Instant::now();
-        notifier.observe(SUBJECT, &transit("t1"));
+        notifier.observe(subject(), &transit("t1"));
         // Attempts at 0, 1, 3, 7, 11, 15 s: waits of 1, 2, 4, 4, 4.
         let expected = [
             (500, 1),
@@ -608,8 +603,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config("unusable://x");
         let notifier = Notifier::start(dir.path(), &cfg, AlertMetrics::default());
-        notifier.observe(SUBJECT, &transit("t1"));
-        notifier.observe(SUBJECT, &transit("t2"));
+        notifier.observe(subject(), &transit("t1"));
+        notifier.observe(subject(), &transit("t2"));
         assert_eq!(notifier.pending()["hook"], 1);
         notifier.stop(Duration::from_secs(1)).await;
 
@@ -617,11 +612,11 @@ mod tests {
         assert_eq!(again.active(), 1);
         assert_eq!(again.pending()["hook"], 1);
         // The same finding after the restart is no news.
-        again.observe(SUBJECT, &transit("t3"));
+        again.observe(subject(), &transit("t3"));
         assert_eq!(again.pending()["hook"], 1);
         // The path comes home: one resolved notification queues behind.
         again.observe(
-            SUBJECT,
+            subject(),
             &record(VerdictClass::Domestic, false, &["LS"], "t4"),
         );
         assert_eq!(again.pending()["hook"], 2);
@@ -647,7 +642,7 @@ mod tests {
             Notifier::start(dir.path(), &config("unusable://x"), AlertMetrics::default());
         assert_eq!(notifier.active(), 0);
         assert!(dir.path().join("alerts.json.damaged").exists());
-        notifier.observe(SUBJECT, &transit("t1"));
+        notifier.observe(subject(), &transit("t1"));
         notifier.stop(Duration::from_secs(1)).await;
         assert!(state::load(dir.path()).unwrap().is_some());
     }
@@ -660,9 +655,9 @@ mod tests {
         let metrics = Metrics::new("test");
         let notifier = Notifier::start(dir.path(), &cfg, metrics.alerts());
         for i in 0..3 {
-            notifier.observe(SUBJECT, &transit(&format!("f{i}")));
+            notifier.observe(subject(), &transit(&format!("f{i}")));
             notifier.observe(
-                SUBJECT,
+                subject(),
                 &record(VerdictClass::Domestic, false, &["LS"], &format!("r{i}")),
             );
         }
@@ -687,7 +682,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config("unusable://x");
         let notifier = Notifier::start(dir.path(), &cfg, AlertMetrics::default());
-        notifier.observe(SUBJECT, &transit("t1"));
+        notifier.observe(subject(), &transit("t1"));
         notifier.stop(Duration::from_secs(1)).await;
         // Age the saved notification by a day.
         let path = dir.path().join(state::STATE_FILE);

@@ -26,7 +26,7 @@
 //! cannot flap an alert.
 
 use crate::analysis::country_name;
-use crate::model::{CountryCode, TraceRecord, VerdictClass};
+use crate::model::{CountryCode, PathKey, TraceRecord, VerdictClass};
 use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -189,7 +189,7 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     /// The path key.
-    pub key: &'a str,
+    pub key: &'a PathKey,
     /// The target's category.
     pub category: &'a str,
 }
@@ -264,9 +264,9 @@ impl AlertBook {
 
     /// Whether `key` has an active alert, and its name.
     #[must_use]
-    pub fn alertname(&self, key: &str) -> Option<&str> {
+    pub fn alertname(&self, key: &PathKey) -> Option<&str> {
         self.active
-            .get(key)
+            .get(&key.to_string())
             .and_then(|a| a.alert.labels.get("alertname"))
             .map(String::as_str)
     }
@@ -283,7 +283,8 @@ impl AlertBook {
         let Evidence::Wants(wanted) = evidence(record) else {
             return Vec::new();
         };
-        let current = self.active.get(subject.key).map(|a| Wanted {
+        let key = subject.key.to_string();
+        let current = self.active.get(&key).map(|a| Wanted {
             alertname: if a.alert.labels.get("alertname").map(String::as_str)
                 == Some(FOREIGN_TRANSIT)
             {
@@ -297,7 +298,7 @@ impl AlertBook {
             return Vec::new();
         }
         let mut out = Vec::new();
-        if let Some(active) = self.active.remove(subject.key) {
+        if let Some(active) = self.active.remove(&key) {
             out.push(resolved(active, record, now_unix));
         }
         if let Some(wanted) = wanted {
@@ -309,17 +310,22 @@ impl AlertBook {
                 trace.clone(),
                 now_unix,
             ));
-            self.active
-                .insert(subject.key.to_string(), ActiveAlert { alert, trace });
+            self.active.insert(key, ActiveAlert { alert, trace });
         }
         out
     }
 
     /// Resolve the alerts of paths `keep` rejects (targets a reload or a
     /// new configuration removed), ended at `now`.
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool, now: Timestamp) -> Vec<Notification> {
+    pub fn retain(&mut self, keep: impl Fn(&PathKey) -> bool, now: Timestamp) -> Vec<Notification> {
         let now_unix = u64::try_from(now.unix()).unwrap_or(0);
-        let gone: Vec<String> = self.active.keys().filter(|k| !keep(k)).cloned().collect();
+        // A saved key that is no path key belongs to no configured target.
+        let gone: Vec<String> = self
+            .active
+            .keys()
+            .filter(|k| !k.parse().is_ok_and(|k| keep(&k)))
+            .cloned()
+            .collect();
         gone.into_iter()
             .filter_map(|key| self.active.remove(&key))
             .map(|mut active| {
@@ -573,10 +579,18 @@ pub(crate) mod tests {
         )
     }
 
-    const SUBJECT: Subject<'static> = Subject {
-        key: "gov-portal",
-        category: "government",
-    };
+    static GOV_PORTAL: std::sync::LazyLock<PathKey> =
+        std::sync::LazyLock::new(|| PathKey::whole("gov-portal"));
+    static GOV_PORTAL_V6: std::sync::LazyLock<PathKey> = std::sync::LazyLock::new(|| {
+        PathKey::of_family("gov-portal", crate::model::PathFamily::Ipv6)
+    });
+
+    pub(crate) fn subject() -> Subject<'static> {
+        Subject {
+            key: &GOV_PORTAL,
+            category: "government",
+        }
+    }
 
     fn domestic(at: &str) -> TraceRecord {
         record(VerdictClass::Domestic, false, &["LS"], at)
@@ -591,7 +605,7 @@ pub(crate) mod tests {
         let mut book = AlertBook::default();
         for i in 0..5 {
             assert!(book
-                .observe(SUBJECT, &domestic(&format!("t{i}")), 0)
+                .observe(subject(), &domestic(&format!("t{i}")), 0)
                 .is_empty());
         }
         assert_eq!(book.active(), 0);
@@ -600,8 +614,8 @@ pub(crate) mod tests {
     #[test]
     fn a_violation_fires_once_and_resolves_once() {
         let mut book = AlertBook::default();
-        book.observe(SUBJECT, &domestic("t0"), 0);
-        let fired = book.observe(SUBJECT, &transit("t1"), 1);
+        book.observe(subject(), &domestic("t0"), 0);
+        let fired = book.observe(subject(), &transit("t1"), 1);
         assert_eq!(fired.len(), 1);
         let n = &fired[0];
         assert_eq!(n.status, Status::Firing);
@@ -618,10 +632,10 @@ pub(crate) mod tests {
         // Repeated cycles of the same finding say nothing.
         for i in 2..6 {
             assert!(book
-                .observe(SUBJECT, &transit(&format!("t{i}")), 2)
+                .observe(subject(), &transit(&format!("t{i}")), 2)
                 .is_empty());
         }
-        let back = book.observe(SUBJECT, &domestic("t9"), 9);
+        let back = book.observe(subject(), &domestic("t9"), 9);
         assert_eq!(back.len(), 1);
         let r = &back[0];
         assert_eq!(r.status, Status::Resolved);
@@ -630,7 +644,7 @@ pub(crate) mod tests {
         assert_eq!(r.alert.ends_at, stamp("t9").to_string());
         assert_ne!(r.id, n.id);
         assert!(r.alert.annotations["summary"].contains("back within"));
-        assert!(book.observe(SUBJECT, &domestic("t10"), 10).is_empty());
+        assert!(book.observe(subject(), &domestic("t10"), 10).is_empty());
         assert_eq!(book.active(), 0);
     }
 
@@ -638,19 +652,19 @@ pub(crate) mod tests {
     fn indeterminate_verdicts_neither_fire_nor_resolve() {
         let mut book = AlertBook::default();
         let silent = record(VerdictClass::Indeterminate, true, &["ZA"], "t0");
-        assert!(book.observe(SUBJECT, &silent, 0).is_empty());
-        book.observe(SUBJECT, &transit("t1"), 1);
+        assert!(book.observe(subject(), &silent, 0).is_empty());
+        book.observe(subject(), &transit("t1"), 1);
         let silent = record(VerdictClass::Indeterminate, false, &[], "t2");
-        assert!(book.observe(SUBJECT, &silent, 2).is_empty());
-        assert_eq!(book.alertname("gov-portal"), Some(FOREIGN_TRANSIT));
+        assert!(book.observe(subject(), &silent, 2).is_empty());
+        assert_eq!(book.alertname(&GOV_PORTAL), Some(FOREIGN_TRANSIT));
     }
 
     #[test]
     fn a_new_alertname_or_country_resolves_the_old_alert_and_fires_the_new() {
         let mut book = AlertBook::default();
-        book.observe(SUBJECT, &transit("t1"), 1);
+        book.observe(subject(), &transit("t1"), 1);
         let abroad = record(VerdictClass::ForeignDestination, true, &["LS", "ZA"], "t2");
-        let out = book.observe(SUBJECT, &abroad, 2);
+        let out = book.observe(subject(), &abroad, 2);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].status, Status::Resolved);
         assert_eq!(out[0].alert.labels["alertname"], FOREIGN_TRANSIT);
@@ -659,7 +673,7 @@ pub(crate) mod tests {
         assert_ne!(out[0].alert.fingerprint, out[1].alert.fingerprint);
         // Same alert name, another country: a new finding.
         let mz = record(VerdictClass::ForeignDestination, true, &["LS", "MZ"], "t3");
-        let out = book.observe(SUBJECT, &mz, 3);
+        let out = book.observe(subject(), &mz, 3);
         assert_eq!(
             out.iter().map(|n| n.status).collect::<Vec<_>>(),
             [Status::Resolved, Status::Firing]
@@ -670,33 +684,33 @@ pub(crate) mod tests {
     #[test]
     fn an_allowed_crossing_is_no_alert_and_resolves_one() {
         let mut book = AlertBook::default();
-        book.observe(SUBJECT, &transit("t1"), 1);
+        book.observe(subject(), &transit("t1"), 1);
         let allowed = record(
             VerdictClass::ForeignTransit,
             false,
             &["LS", "ZA", "LS"],
             "t2",
         );
-        let out = book.observe(SUBJECT, &allowed, 2);
+        let out = book.observe(subject(), &allowed, 2);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].status, Status::Resolved);
-        assert!(book.observe(SUBJECT, &allowed, 3).is_empty());
+        assert!(book.observe(subject(), &allowed, 3).is_empty());
     }
 
     #[test]
     fn removed_paths_resolve_and_fingerprints_are_stable() {
         let mut a = AlertBook::default();
         let mut b = AlertBook::default();
-        let fa = a.observe(SUBJECT, &transit("t1"), 1);
-        let fb = b.observe(SUBJECT, &transit("t7"), 7);
+        let fa = a.observe(subject(), &transit("t1"), 1);
+        let fb = b.observe(subject(), &transit("t7"), 7);
         assert_eq!(fa[0].alert.fingerprint, fb[0].alert.fingerprint);
         let other = Subject {
-            key: "gov-portal/ipv6",
-            ..SUBJECT
+            key: &GOV_PORTAL_V6,
+            ..subject()
         };
         let f6 = a.observe(other, &transit("t1"), 1);
         assert_ne!(fa[0].alert.fingerprint, f6[0].alert.fingerprint);
-        let out = a.retain(|k| k == "gov-portal", stamp("t8"));
+        let out = a.retain(|k| k.to_string() == "gov-portal", stamp("t8"));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].status, Status::Resolved);
         assert_eq!(out[0].alert.labels["path"], "gov-portal/ipv6");
@@ -708,10 +722,10 @@ pub(crate) mod tests {
     #[test]
     fn the_book_survives_a_json_round_trip() {
         let mut book = AlertBook::default();
-        book.observe(SUBJECT, &transit("t1"), 1);
+        book.observe(subject(), &transit("t1"), 1);
         let text = serde_json::to_string(&book).unwrap();
         let mut back: AlertBook = serde_json::from_str(&text).unwrap();
         assert_eq!(back, book);
-        assert!(back.observe(SUBJECT, &transit("t2"), 2).is_empty());
+        assert!(back.observe(subject(), &transit("t2"), 2).is_empty());
     }
 }

@@ -66,6 +66,9 @@ pub enum ExportError {
         /// What the encoder said.
         message: String,
     },
+    /// The trace store could not be read.
+    #[error(transparent)]
+    Read(#[from] crate::store::StoreError),
 }
 
 /// The CSV header.
@@ -127,13 +130,11 @@ pub fn jsonl_line(trace: &StoredTrace) -> Result<Vec<u8>, ExportError> {
     Ok(line)
 }
 
-/// The `jsonl` lines of a scan, failures as text: what `/api/v1/traces`
-/// streams.
-pub fn jsonl_lines(scan: crate::store::Scan) -> impl Iterator<Item = Result<Vec<u8>, String>> {
-    scan.map(|item| {
-        item.map_err(|e| e.to_string())
-            .and_then(|trace| jsonl_line(&trace).map_err(|e| e.to_string()))
-    })
+/// The `jsonl` lines of stored traces: what `/api/v1/traces` streams.
+pub fn jsonl_lines(
+    traces: crate::store::StoredTraces,
+) -> impl Iterator<Item = Result<Vec<u8>, ExportError>> {
+    traces.map(|item| jsonl_line(&item?))
 }
 
 /// Writes traces in one format to `W`.

@@ -151,20 +151,25 @@ impl MmdbSource {
 
     /// What the database says about `addr` (canonical form). An error means
     /// the region of the file the lookup reached is damaged.
-    pub(crate) fn lookup(&self, addr: IpAddr) -> Result<Answer, String> {
+    pub(crate) fn lookup(&self, addr: IpAddr) -> Result<Answer, DamagedRegion> {
         if self.cannot_hold(addr) {
             return Ok(Answer::default());
         }
-        let result = self.reader.lookup(addr).map_err(|e| e.to_string())?;
+        let result = self.reader.lookup(addr).map_err(DamagedRegion)?;
         if self.info.schema.is_nested() {
-            let record: Option<NestedRecord<'_>> = result.decode().map_err(|e| e.to_string())?;
+            let record: Option<NestedRecord<'_>> = result.decode().map_err(DamagedRegion)?;
             Ok(record.map(NestedRecord::into_answer).unwrap_or_default())
         } else {
-            let record: Option<FlatRecord<'_>> = result.decode().map_err(|e| e.to_string())?;
+            let record: Option<FlatRecord<'_>> = result.decode().map_err(DamagedRegion)?;
             Ok(record.map(FlatRecord::into_answer).unwrap_or_default())
         }
     }
 }
+
+/// A lookup reached a damaged region of the file (the reader's own words).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub(crate) struct DamagedRegion(maxminddb::MaxMindDbError);
 
 /// Why a file the MMDB reader refused is not an MMDB, in the user's terms.
 fn classify_unreadable(bytes: &[u8], detail: &str) -> NotMmdbReason {

@@ -287,7 +287,7 @@ fn is_overlay(source: &MmdbSource) -> bool {
     source.info().database_type == BUILD_DATABASE_TYPE
 }
 
-fn warn_damaged(source: &MmdbSource, addr: IpAddr, error: &str) {
+fn warn_damaged(source: &MmdbSource, addr: IpAddr, error: &dyn std::fmt::Display) {
     tracing::warn!(
         file = %source.info().path.display(),
         %addr,

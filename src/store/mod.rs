@@ -45,9 +45,9 @@ mod query;
 pub mod writer;
 
 pub use metrics::StoreMetrics;
-pub use query::{parse_time, Query};
+pub use query::{parse_time, InvalidTime, Query};
 
-use crate::model::TraceRecord;
+use crate::model::{PathKey, TraceRecord};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -186,8 +186,8 @@ pub struct Provenance {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTrace {
     /// The path key (`name`, or `name/ipv4` and `name/ipv6` for a target
-    /// traced in both families).
-    pub path_key: String,
+    /// traced in both families), stored as its text.
+    pub path_key: PathKey,
     /// The record as the daemon published it.
     pub record: TraceRecord,
     /// How long the trace took.
@@ -411,7 +411,7 @@ impl Store {
                 stmt.execute(params![
                     started_at,
                     record.trace.target.name,
-                    trace.path_key,
+                    trace.path_key.to_string(),
                     record.verdict.class.as_str(),
                     record.verdict.violation,
                     record.trace.reached,
@@ -447,8 +447,8 @@ impl Store {
     /// read [`PAGE`] rows at a time. A row that cannot be read is an `Err`
     /// item and the scan goes on; a failing query ends it after its `Err`.
     #[must_use]
-    pub fn scan(self, query: Query) -> Scan {
-        Scan {
+    pub fn scan(self, query: Query) -> StoredTraces {
+        StoredTraces {
             remaining: query.limit,
             store: self,
             query,
@@ -645,7 +645,7 @@ impl RawRow {
 }
 
 /// The iterator [`Store::scan`] returns; owns its connection.
-pub struct Scan {
+pub struct StoredTraces {
     store: Store,
     query: Query,
     /// (started_at, id) of the last row handed out.
@@ -655,7 +655,7 @@ pub struct Scan {
     done: bool,
 }
 
-impl Scan {
+impl StoredTraces {
     /// The store being read.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -695,7 +695,7 @@ impl Scan {
     }
 }
 
-impl Iterator for Scan {
+impl Iterator for StoredTraces {
     type Item = Result<StoredTrace, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -55,8 +55,8 @@ impl Query {
 /// of the configuration file).
 ///
 /// # Errors
-/// A one-line description of what is accepted.
-pub fn parse_time(text: &str, now_unix: i64) -> Result<i64, String> {
+/// [`InvalidTime`], whose message says what is accepted.
+pub fn parse_time(text: &str, now_unix: i64) -> Result<i64, InvalidTime> {
     let text = text.trim();
     if let Ok(t) = crate::units::Timestamp::parse_rfc3339(text) {
         return Ok(t.unix());
@@ -71,10 +71,13 @@ pub fn parse_time(text: &str, now_unix: i64) -> Result<i64, String> {
             return Ok(now_unix.saturating_sub(ago));
         }
     }
-    Err(format!(
-        "`{text}` is not a time (expected RFC 3339 such as 2026-11-26T12:00:00Z, a date such as 2026-11-26, or a duration before now such as 24h or 7d)"
-    ))
+    Err(InvalidTime(text.to_string()))
 }
+
+/// Why a text is not a point in time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a time (expected RFC 3339 such as 2026-11-26T12:00:00Z, a date such as 2026-11-26, or a duration before now such as 24h or 7d)")]
+pub struct InvalidTime(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -92,7 +95,7 @@ mod tests {
         assert_eq!(parse_time("24h", now), Ok(now - 86_400));
         assert_eq!(parse_time("7d", now), Ok(now - 7 * 86_400));
         for bad in ["yesterday", "", "2026-13-01", "-5m", "5", "12:00"] {
-            let err = parse_time(bad, now).unwrap_err();
+            let err = parse_time(bad, now).unwrap_err().to_string();
             assert!(err.contains("is not a time"), "{bad}: {err}");
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! `SQLite` calls block (on the disk, on locks), so they never run on the
 //! async workers that schedule traces. The daemon hands records over with
-//! [`Writer::submit`], which never blocks: a full queue drops the record
+//! [`HistoryWriter::submit`], which never blocks: a full queue drops the record
 //! and says so ([`Written::Dropped`]), because a stalled disk must not stall
 //! tracing, and the live state (metrics, API) does not depend on the
 //! history. Each record's fate is reported to a callback (the daemon counts
@@ -61,7 +61,7 @@ pub type Report = Arc<dyn Fn(&Written) + Send + Sync>;
 
 /// The sending side of a running writer thread; clones share the thread.
 #[derive(Clone)]
-pub struct Writer {
+pub struct HistoryWriter {
     // Bounded: memory stays capped whatever the disk does; `submit` uses
     // `try_send`, so the sender never waits.
     queue: SyncSender<NewTrace>,
@@ -70,15 +70,15 @@ pub struct Writer {
 
 /// Waits for a writer thread to finish.
 pub struct Finished {
-    // Signalled by the thread once every `Writer` is gone and it has stored
-    // the queued records and closed the database, so `wait` can use a time
-    // limit.
+    // Signalled by the thread once every `HistoryWriter` is gone and it has
+    // stored the queued records and closed the database, so `wait` can use
+    // a time limit.
     done: Receiver<()>,
 }
 
 impl Finished {
     /// Wait at most `wait` for the thread to store what is queued and close
-    /// the database (it does so once every [`Writer`] clone is dropped).
+    /// the database (it does so once every [`HistoryWriter`] clone is dropped).
     /// Returns whether it finished in time; if not, it goes on until the
     /// process ends.
     #[must_use]
@@ -87,7 +87,7 @@ impl Finished {
     }
 }
 
-impl Writer {
+impl HistoryWriter {
     /// Start the thread; it opens (or creates) the store at `path` and
     /// prunes it with `retention` at start and every [`PRUNE_EVERY`].
     ///

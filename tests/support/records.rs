@@ -140,7 +140,7 @@ pub fn provenance() -> Arc<Provenance> {
 /// A record to store under `key`.
 pub fn new_trace(key: &str, record: TraceRecord) -> NewTrace {
     NewTrace {
-        path_key: key.to_string(),
+        path_key: key.parse().expect("a path key"),
         record,
         duration: Some(std::time::Duration::from_millis(1500)),
         packet_size: Some(64),
