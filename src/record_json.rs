@@ -15,29 +15,29 @@ use std::net::IpAddr;
 
 /// Append `record` as JSON (without a line break) to `out`.
 pub fn write(out: &mut Vec<u8>, record: &TraceRecord) {
-    Writer::new().write(out, record);
+    RecordWriter::new().write(out, record);
 }
 
-/// How many coordinates [`Writer`] remembers (a power of two).
+/// How many coordinates [`RecordWriter`] remembers (a power of two).
 const COORDINATE_SLOTS: usize = 1024;
 
 /// A record writer for a stream of records: remembers the text of recent
 /// coordinates, which repeat from hop to hop (every router of a city has
 /// the city's latitude and longitude), so that each is formatted once.
 #[derive(Debug, Clone)]
-pub struct Writer {
+pub struct RecordWriter {
     /// Direct-mapped by a hash of the value's bits: (bits, length, text);
     /// `u64::MAX` (a NaN, never stored) marks an empty slot.
     coordinates: Box<[(u64, u8, [u8; 31])]>,
 }
 
-impl Default for Writer {
+impl Default for RecordWriter {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Writer {
+impl RecordWriter {
     /// A writer that remembers nothing yet.
     #[must_use]
     pub fn new() -> Self {
@@ -78,7 +78,7 @@ impl Writer {
     }
 }
 
-fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
+fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
     let t = &record.trace;
     out.extend_from_slice(b"{\"schema\":");
     string(out, &record.schema);
@@ -154,7 +154,7 @@ fn write_record(w: &mut Writer, out: &mut Vec<u8>, record: &TraceRecord) {
     out.extend_from_slice(b"}}");
 }
 
-fn write_hop(w: &mut Writer, out: &mut Vec<u8>, hop: &Hop) {
+fn write_hop(w: &mut RecordWriter, out: &mut Vec<u8>, hop: &Hop) {
     out.extend_from_slice(b"{\"ttl\":");
     int(out, hop.ttl);
     out.extend_from_slice(b",\"addr\":");
@@ -183,7 +183,7 @@ fn write_hop(w: &mut Writer, out: &mut Vec<u8>, hop: &Hop) {
     out.push(b'}');
 }
 
-fn write_geo(w: &mut Writer, out: &mut Vec<u8>, g: &HopGeo) {
+fn write_geo(w: &mut RecordWriter, out: &mut Vec<u8>, g: &HopGeo) {
     out.extend_from_slice(b"{\"country\":");
     opt_country(out, g.country);
     out.extend_from_slice(b",\"city\":");
@@ -362,7 +362,7 @@ mod tests {
         write(&mut mine, record);
         assert_eq!(String::from_utf8(mine).unwrap(), theirs);
         // Again through one writer: coordinates now come from its memory.
-        let mut writer = super::Writer::new();
+        let mut writer = super::RecordWriter::new();
         for _ in 0..2 {
             let mut mine = Vec::new();
             writer.write(&mut mine, record);
@@ -762,7 +762,7 @@ mod tests {
     fn random_records_are_written_as_serde_json_writes_them() {
         let mut rng = Rng(0x5eed_0000_4ec0_4d01);
         let mut seen = Vec::new();
-        let mut kept = super::Writer::new();
+        let mut kept = super::RecordWriter::new();
         let mut stream = Vec::new();
         for n in 0..4_000 {
             if seen.len() > 3_000 {

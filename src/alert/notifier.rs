@@ -23,7 +23,7 @@ use super::payload::{self, Envelope};
 use super::queue::BoundedQueue;
 use super::rules::{AlertBook, Notification, Status, Subject};
 use super::sign::{signature, SIGNATURE_HEADER};
-use super::state::{self, PendingRef, Snapshot};
+use super::state::{self, PendingRef, SavedState};
 use crate::config::{AlertConfig, Secret, WebhookConfig, WebhookFormat};
 use crate::model::{PathKey, TraceRecord};
 use crate::units::Timestamp;
@@ -126,7 +126,7 @@ impl Inner {
     /// Write the state file; failure is logged, and the next change tries
     /// again.
     fn save(&self, state: &State) {
-        let snapshot = Snapshot {
+        let snapshot = SavedState {
             book: &state.book,
             webhooks: state
                 .hooks

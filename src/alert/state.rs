@@ -78,7 +78,7 @@ struct File {
 
 /// What is written, borrowed from the live state.
 #[derive(Serialize)]
-pub struct Snapshot<'a> {
+pub struct SavedState<'a> {
     /// Active alerts.
     pub book: &'a AlertBook,
     /// Pending notifications per webhook id: name and queue.
@@ -98,7 +98,7 @@ pub struct PendingRef<'a> {
 struct FileRef<'a> {
     version: u32,
     #[serde(flatten)]
-    snapshot: &'a Snapshot<'a>,
+    snapshot: &'a SavedState<'a>,
 }
 
 /// Load the state saved in `dir`; `Ok(None)` when there is none.
@@ -136,7 +136,7 @@ pub fn move_aside(dir: &Path) -> Option<PathBuf> {
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn save(dir: &Path, snapshot: &Snapshot<'_>) -> Result<(), StateError> {
+pub fn save(dir: &Path, snapshot: &SavedState<'_>) -> Result<(), StateError> {
     let path = dir.join(STATE_FILE);
     let text = serde_json::to_vec(&FileRef {
         version: VERSION,

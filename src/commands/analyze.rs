@@ -228,7 +228,7 @@ impl<'a> Classify<'a> {
             json: self.json,
             // Files of traces meet the same routers again and again.
             cache: geo::LocateCache::new(ANALYZE_CACHE_ADDRESSES),
-            writer: crate::record_json::Writer::new(),
+            writer: crate::record_json::RecordWriter::new(),
         }
     }
 }
@@ -240,7 +240,7 @@ struct Classifier<'a> {
     home: Option<CountryCode>,
     json: bool,
     cache: geo::LocateCache,
-    writer: crate::record_json::Writer,
+    writer: crate::record_json::RecordWriter,
 }
 
 impl Classifier<'_> {

@@ -221,7 +221,7 @@ impl Header<'_> {
 }
 
 /// Convert one raw result; `assembly` is working space.
-pub(crate) fn convert(bytes: &[u8], assembly: &mut Assembly) -> Result<Converted, String> {
+pub(super) fn convert(bytes: &[u8], assembly: &mut Assembly) -> Result<Converted, String> {
     // The scanner reads plain lines; serde_json everything else, and gives
     // the error message naming the field when a line is wrong.
     convert_scanned(bytes, assembly).unwrap_or_else(|| convert_parsed(bytes, assembly))

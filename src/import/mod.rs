@@ -537,7 +537,7 @@ pub(crate) fn rank_addrs_with(
 /// # Errors
 /// When RFC 3339 cannot write the time; the text gives the reason in the
 /// time crate's words, as the importers always have.
-pub(crate) fn timestamp(unix_seconds: i64) -> Result<Timestamp, String> {
+fn timestamp(unix_seconds: i64) -> Result<Timestamp, String> {
     Timestamp::from_unix(unix_seconds).map_err(|_| match time::OffsetDateTime::from_unix_timestamp(
         unix_seconds,
     ) {

@@ -153,7 +153,7 @@ pub(crate) struct Stream {
 
 impl Stream {
     /// Convert one raw record; `Ok(None)` for records that are not traces.
-    pub(crate) fn convert(&mut self, bytes: &[u8]) -> Result<Option<Converted>, String> {
+    pub(super) fn convert(&mut self, bytes: &[u8]) -> Result<Option<Converted>, String> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
         let Value::Object(object) = &value else {
             return Err("a record must be a JSON object".to_string());
