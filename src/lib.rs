@@ -39,7 +39,7 @@
 
 pub mod alert;
 pub mod analysis;
-pub mod atomic_file;
+mod atomic_file;
 pub mod commands;
 pub mod config;
 pub mod daemon;
@@ -47,17 +47,17 @@ pub mod export;
 pub mod geo;
 pub mod http;
 pub mod import;
-pub mod ip_text;
+mod ip_text;
 pub mod metrics;
 pub mod model;
-pub mod paths;
+mod paths;
 pub mod pipeline;
 pub mod privilege;
-pub mod probe;
-pub mod record_json;
-pub mod render;
-pub mod resolve;
-pub mod scheduler;
+mod probe;
+mod record_json;
+mod render;
+mod resolve;
+mod scheduler;
 pub mod store;
 #[cfg(test)]
 mod test_rng;

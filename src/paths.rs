@@ -179,12 +179,6 @@ impl PathBook {
         self.entries.iter().map(|(k, e)| (k, &e.record, e.changes))
     }
 
-    /// Route changes of a key so far (0 for unknown keys).
-    #[must_use]
-    pub fn changes(&self, key: &PathKey) -> u64 {
-        self.entries.get(key).map_or(0, |e| e.changes)
-    }
-
     /// Forget keys `keep` does not accept (targets removed by a reload).
     pub fn retain(&mut self, keep: impl Fn(&PathKey) -> bool) {
         let before = self.entries.len();

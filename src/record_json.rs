@@ -13,7 +13,9 @@
 use crate::model::{Anomaly, CountryCode, Hop, HopGeo, TraceRecord};
 use std::net::IpAddr;
 
-/// Append `record` as JSON (without a line break) to `out`.
+/// Append `record` as JSON (without a line break) to `out` with a fresh
+/// writer (the tests' reference use; `analyze` keeps one per thread).
+#[cfg(test)]
 pub fn write(out: &mut Vec<u8>, record: &TraceRecord) {
     RecordWriter::new().write(out, record);
 }

@@ -20,7 +20,7 @@ mod fd_budget;
 mod slots;
 mod trippy;
 
-pub use fd_budget::{open_fd_count, FdBudget, SELECT_FD_LIMIT};
+pub use fd_budget::FdBudget;
 pub use slots::{Slot, SlotPool};
 pub use trippy::TrippyProber;
 
