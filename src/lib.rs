@@ -1,41 +1,57 @@
 //! transitwatch: where a country's critical internet traffic really goes.
 //!
-//! Data flows one way:
+//! Data flows one way, and every arrow of the module graph points down:
 //!
 //! ```text
-//! config ──► scheduler ──► probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
-//!                                                                              │
-//!                  ┌──────────────────┬──────────┬──────────────┬──────────────────────┤
-//!                  ▼                  ▼          ▼              ▼                      ▼
-//!           paths (route state)     alert     metrics    store (SQLite) ──► export   render (table / JSON)
-//!                                 (webhooks)
+//!  top       main (CLI) ─► commands {trace, geo, check_config, analyze, export}      daemon (run: reload, drain, stop)
+//!                              │                                                      │   ▲ scheduler (intervals, concurrency)
+//!                              ▼                                                      ▼
+//!  middle                   pipeline: probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
+//!                              │
+//!            ┌──────────┬──────┴─────┬───────────────┬───────────────┬──────────────┐
+//!            ▼          ▼            ▼               ▼               ▼              ▼
+//!  outputs  paths     alert       metrics       store (SQLite) ─► export       render / record_json
+//!          (route    (webhooks)  (/metrics,      (history)       (datasets)    (table, JSON)
+//!           state)                http API)
+//!                                                                               import (Atlas, scamper) ─► pipeline
+//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    units, atomic_file, text_enum, ip_text
 //! ```
+//!
+//! Commands and the daemon sit on top and are imported by nothing; the
+//! pipeline is the one way from a measurement to a judged record, used by
+//! both; output modules read records and never each other (`metrics`
+//! registers the families `alert` and `store` own); `model` and the leaves
+//! depend on nothing of the crate but each other.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord` |
-//! | [`config`] | the TOML file: raw serde struct → validated [`config::Config`] |
-//! | [`resolve`] | host names to addresses (A/AAAA), with a deadline |
-//! | [`probe`] | the `Prober` trait and its trippy-core adapter (trippy types stay inside) |
+//! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`), and their exit codes |
+//! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop, the state directory |
+//! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution; typed trace outcomes |
+//! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
+//! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside) |
+//! | `resolve` | host names to addresses (A/AAAA), with a deadline |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, plausibility (maxminddb types stay inside) |
-//! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict` |
-//! | [`render`] | the mtr-style report table |
-//! | [`record_json`] | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
-//! | [`scheduler`] | per-target intervals with jitter, global concurrency, re-resolution |
-//! | [`paths`] | last path per target, route changes, the saved state file |
-//! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state |
+//! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity |
+//! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
+//! | `paths` | last path per target, route changes, the saved state file |
+//! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state and metric families |
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
-//! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the daemon's writer thread |
+//! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the writer thread, its metric family |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
-//! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
-//! | [`ip_text`] | IP addresses to and from text, fast (the standard library's results) |
+//! | `render` | the mtr-style report table |
+//! | `record_json` | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
+//! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord`, `PathKey` |
+//! | [`config`] | the TOML file: raw mirror → validation → [`config::Config`]; errors with positions |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
-//! | [`atomic_file`] | replacing a file atomically and durably (write, flush, rename, flush the folder; a leaf) |
+//! | `atomic_file` | replacing a file atomically and durably (write, fsync, rename, fsync the folder; a leaf) |
+//! | `text_enum` | the macro that names field-less enums as text and back (a leaf) |
+//! | `ip_text` | IP addresses to and from text, fast (the standard library's results) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
-//! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer, used by commands and daemon alike |
-//! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`), and their exit codes |
-//! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop |
+//!
+//! Modules in plain type are private; the public ones are the surface the
+//! binary and the integration tests use.
 
 pub mod alert;
 pub mod analysis;

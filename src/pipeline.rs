@@ -1,7 +1,7 @@
 //! The core step: trace → enrich → analyze, and the databases it needs.
 //!
 //! This is the middle layer. The daemon and the one-shot commands sit
-//! above it and call it; below it are the pieces it joins: [`crate::probe`]
+//! above it and call it; below it are the pieces it joins: `probe`
 //! measures a [`Trace`], [`crate::geo`] locates its hops, [`crate::analysis`]
 //! judges the path, and [`crate::model`] carries the result as a
 //! [`TraceRecord`]. Nothing here knows about command lines, exit codes,
