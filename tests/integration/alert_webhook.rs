@@ -6,7 +6,7 @@
 //! Waits poll the receiver's file with a generous bound (a hang guard, not
 //! a timing assertion).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Bad input: every failure is one line on stderr, the documented exit code
 //! (2 usage/config, 1 runtime) and never a panic.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Output};

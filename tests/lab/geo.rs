@@ -2,7 +2,7 @@
 //! overrides (`tests/lab/lab-geo.csv`) place the ZA routers in Johannesburg
 //! and the foreign service in Dublin.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::io::Write;

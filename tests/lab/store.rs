@@ -6,7 +6,7 @@
 //! --format atlas` read back by `analyze --input-format atlas` gives the
 //! same hops and verdicts as the stored records (`export --format jsonl`).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use sha2::Digest as _;

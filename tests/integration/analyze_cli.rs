@@ -2,7 +2,7 @@
 //! real scamper traces of the lab, through the same geolocation and
 //! analysis as live traces.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::PathBuf;

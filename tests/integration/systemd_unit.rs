@@ -27,7 +27,7 @@
 //! `SKIPPED <name>: <why>` and passes; with `TRANSITWATCH_REQUIRE_LAB=1` (set
 //! by CI as root) it fails instead.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 //! writing in a tight loop: the reopened store passes `PRAGMA
 //! integrity_check` and holds every record reported as committed, complete.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -456,7 +456,12 @@ fn kill_9_loses_nothing_committed_and_leaves_no_partial_record() {
     let mut committed: HashMap<i64, (u32, u64)> = HashMap::new();
     for round in 0..8u32 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "kill_child_role", "--nocapture", "--quiet"])
+            .args([
+                "--exact",
+                "store::kill_child_role",
+                "--nocapture",
+                "--quiet",
+            ])
             .env(CHILD_ENV, format!("{round}:{}", path.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -6,7 +6,7 @@
 //! curl inside the same namespace. Waits poll the endpoint with a generous
 //! bound (a hang guard, not a timing assertion).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -1,0 +1,24 @@
+//! The integration tests that need no namespace lab of their own, in one
+//! binary (one link of `tests/support` and the crate instead of one per
+//! file): each file of this folder is the tests of one subject, a module
+//! here. Some of them use the lab when they may (`analyze_cli`,
+//! `cli_errors`) and skip that part otherwise.
+//!
+//! Run one subject with `cargo test --test integration store::`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod alert_webhook;
+mod analysis_scenarios;
+mod analyze_cli;
+mod cli_errors;
+mod config_file;
+mod dashboards_rules;
+mod export_cli;
+mod geo_conformance;
+mod geo_schemas;
+mod import_data;
+mod metrics_http;
+mod store;
+mod systemd_unit;
