@@ -51,20 +51,27 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr; `TRANSITWATCH_LOG` takes `tracing` filter directives
 /// (e.g. `debug`, `transitwatch=debug,trippy_core=info`). Without it the
-/// daemon logs at `info` and the one-shot commands at `warn`.
+/// daemon logs at `info` and the one-shot commands at `warn`. Text lines are
+/// coloured only when stderr is a terminal and `NO_COLOR` is unset or empty
+/// (no-color.org), so a log file or journald never gets escape codes; JSON
+/// lines never are.
 fn init_logging(format: LogFormat, daemon: bool) {
+    use std::io::IsTerminal as _;
     let filter = match std::env::var("TRANSITWATCH_LOG") {
         Ok(directives) => tracing_subscriber::EnvFilter::new(directives),
         // The daemon reports starts, reloads and route changes; a one-shot
         // command only what went wrong.
         Err(_) => tracing_subscriber::EnvFilter::new(if daemon { "info" } else { "warn" }),
     };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && !no_color)
+            .init(),
     }
 }
 

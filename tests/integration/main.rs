@@ -19,6 +19,7 @@ mod export_cli;
 mod geo_conformance;
 mod geo_schemas;
 mod import_data;
+mod log_colour;
 mod metrics_http;
 mod store;
 mod systemd_unit;
