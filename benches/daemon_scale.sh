@@ -4,8 +4,9 @@
 # the same run, at its default probe rate and at transitwatch's measured
 # rate; then the time to serve /metrics for those targets.
 #
-#   sudo benches/daemon_scale.sh [N]        (default 1000; about 11 minutes,
-#                                            10 of them scamper at 20 pps)
+#   benches/daemon_scale.sh [N]        (as root, or it asks for sudo; default
+#                                       1000; about 11 minutes, 10 of them
+#                                       scamper at 20 pps)
 #
 # transitwatch: `run` with interval 1h and jitter 1ms (so the first cycle
 # starts at once), default concurrency 64, 3 probes per hop, ICMP; the cycle
@@ -13,6 +14,7 @@
 # seconds (utime+stime from /proc) and peak RSS (VmHWM) of the process.
 # scamper: `trace -P icmp-paris -q 3 -Q` over the same list, timed by /usr/bin/time.
 set -euo pipefail
+source "$(dirname "$0")/../scripts/as_root.sh"
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 prefix=twscale$$

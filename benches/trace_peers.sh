@@ -3,7 +3,8 @@
 # in one run: scamper, mtr and traceroute, each with 3 probes per hop over
 # ICMP. Prints each tool's median wall time and its ratio over transitwatch's.
 #
-#   benches/trace_peers.sh [RUNS]      (root; default 20 runs per tool)
+#   benches/trace_peers.sh [RUNS]      (as root, or it asks for sudo; default
+#                                       20 runs per tool)
 #
 # Two lab paths: vantage -> r1 -> ls2 -> gw -> domestic service (4 hops), and
 # a destination behind the same routers that never answers. Each tool runs
@@ -11,6 +12,7 @@
 # -w 5,3,10; scamper: wait 5 s, gap limit 5). Times include process start
 # (`ip netns exec` + `sh -c`), shown by the first row.
 set -euo pipefail
+source "$(dirname "$0")/../scripts/as_root.sh"
 cd "$(dirname "$0")/.."
 runs=${1:-20}
 prefix=twbench$$

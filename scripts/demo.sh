@@ -2,8 +2,10 @@
 # The main job, end to end, on the built-in lab network: build, bring up the
 # lab, trace its services with the lab's geolocation overrides, silence a
 # router, switch the domestic route through "South Africa", trace again.
-# Needs root (network namespaces and raw sockets). Tears the lab down on exit.
+# Needs root (network namespaces and raw sockets): run it as root, or as a
+# user with sudo and it asks for it. Tears the lab down on exit.
 set -euo pipefail
+source "$(dirname "$0")/as_root.sh"
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked --quiet
@@ -17,8 +19,17 @@ geo=(--home LS --overrides "$PWD/tests/lab/lab-geo.csv")
 at_vantage() { ip netns exec "$prefix-v" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
-say "The sample configuration"
-$bin check-config --config config/transitwatch.toml
+say "The sample configuration, with the lab's overrides as an MMDB standing in for its GeoLite2 files"
+# This machine need not have the GeoLite2 files the sample names (the README
+# says where to get them): a copy points [geoip] files at an overlay built
+# from the lab's overrides, and the history into the same temporary folder.
+sample=$(mktemp -d)
+$bin geo build --csv tests/lab/lab-geo.csv --output "$sample/lab-overlay.mmdb" >/dev/null
+sed -e '/^files = \[/,/^\]/c files = ["lab-overlay.mmdb"]' \
+  -e "s|^path = \"/var/lib/transitwatch/|path = \"$sample/|" \
+  config/transitwatch.toml >"$sample/transitwatch.toml"
+$bin check-config --config "$sample/transitwatch.toml"
+rm -rf "$sample"
 
 say "Domestic service $DOMESTIC_HOST over ICMP, IPv4 and IPv6"
 at_vantage "$bin" trace "$DOMESTIC_HOST" --family both "${geo[@]}"
@@ -71,7 +82,7 @@ path = "$work/transitwatch.db"
 [alert]
 retry_initial = "500ms"
 [[alert.webhook]]
-url = "http://127.0.0.1:9000/hook"
+url = "http://127.0.0.1:9000/transitwatch"
 format = "alertmanager"
 [[target]]
 name = "gov-portal"

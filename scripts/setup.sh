@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the lab need on a fresh Debian/Ubuntu
-# machine. Idempotent; needs root for apt-get.
+# machine. Idempotent; needs root when something is missing (apt-get): run it
+# as root, or as a user with sudo and it asks for it then.
 set -euo pipefail
 packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl)
 missing=()
@@ -8,6 +9,7 @@ for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  source "$(dirname "$0")/as_root.sh"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null

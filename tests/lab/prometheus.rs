@@ -1045,7 +1045,10 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     assert_mentions(
         file,
         &read(file),
-        &[&format!("url: \"http://{}/hook\"", services::WEBHOOK)],
+        &[&format!(
+            "url: \"http://{}/alertmanager\"",
+            services::WEBHOOK
+        )],
     );
     let alertmanager = services::alertmanager(&lab, &am_config, dir.path());
     wait_ready(
@@ -1143,7 +1146,7 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
         logs,
     );
     assert_eq!(message["receiver"], "transitwatch-webhook", "{message:#}");
-    assert_eq!(message["_path"], "/hook", "{message:#}");
+    assert_eq!(message["_path"], "/alertmanager", "{message:#}");
     assert_eq!(message["version"], "4", "{message:#}");
     let labels = &alert["labels"];
     assert_eq!(labels["severity"], "critical", "{alert:#}");

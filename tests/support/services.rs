@@ -159,9 +159,9 @@ pub fn alertmanager(lab: &Lab, config: &Path, dir: &Path) -> Service {
 pub const PROMETHEUS: &str = "127.0.0.1:9090";
 /// Where Alertmanager listens inside the vantage namespace.
 pub const ALERTMANAGER: &str = "127.0.0.1:9093";
-/// Where the webhook receiver listens (the URL of
-/// `config/prometheus/alertmanager.yml`).
-pub const WEBHOOK: &str = "127.0.0.1:9000";
+/// Where the webhook receiver listens (the host and port of the receiver URL
+/// of `config/prometheus/alertmanager.yml`, path `/alertmanager`).
+pub const WEBHOOK: &str = "127.0.0.1:9001";
 
 /// GET `url` from the vantage: (status, body); status 0 if nothing answered.
 pub fn http_get(lab: &Lab, url: &str) -> (u16, String) {
