@@ -20,5 +20,6 @@ mod geo_conformance;
 mod geo_schemas;
 mod import_data;
 mod metrics_http;
+mod state_dir;
 mod store;
 mod systemd_unit;
