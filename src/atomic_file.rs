@@ -10,12 +10,21 @@
 //! temporary file is removed; only a process killed mid-write leaves one
 //! behind, beside an intact target.
 //!
+//! [`write_private`] makes the new file readable and writable by its owner
+//! only (0600), whatever the umask: the temporary file is created with that
+//! mode and set to it explicitly (the umask only removes bits, and a
+//! leftover of a killed process keeps the mode it had). State files use it;
+//! outputs for people and other programs (`geo build`, `export`) keep the
+//! mode any new file gets. [`remove_temporaries`] removes what a killed
+//! process left behind.
+//!
 //! A leaf: it depends on the standard library and `thiserror` only.
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -80,7 +89,23 @@ pub enum WriteWithError<E> {
 /// # Errors
 /// A step failed; the target is unchanged (see [`AtomicFileError`]).
 pub fn write(target: &Path, bytes: &[u8]) -> Result<(), AtomicFileError> {
-    let (temp, result) = replace(target, |file| file.write_all(bytes));
+    write_mode(target, None, bytes)
+}
+
+/// Replace `target` with `bytes` in a file only its owner may read and
+/// write (0600, whatever the umask).
+///
+/// # Errors
+/// A step failed; the target is unchanged (see [`AtomicFileError`]).
+pub fn write_private(target: &Path, bytes: &[u8]) -> Result<(), AtomicFileError> {
+    write_mode(target, Some(PRIVATE), bytes)
+}
+
+/// The mode of private files: read and write for the owner only.
+pub const PRIVATE: u32 = 0o600;
+
+fn write_mode(target: &Path, mode: Option<u32>, bytes: &[u8]) -> Result<(), AtomicFileError> {
+    let (temp, result) = replace(target, mode, |file| file.write_all(bytes));
     result.map_err(|e| match e {
         WriteWithError::File(e) => e,
         WriteWithError::Fill(source) => AtomicFileError {
@@ -103,22 +128,24 @@ pub fn write_with<E>(
     target: &Path,
     fill: impl FnOnce(&mut File) -> Result<(), E>,
 ) -> Result<(), WriteWithError<E>> {
-    replace(target, fill).1
+    replace(target, None, fill).1
 }
 
 /// The replacement; also returns the temporary file's name.
 fn replace<E>(
     target: &Path,
+    mode: Option<u32>,
     fill: impl FnOnce(&mut File) -> Result<(), E>,
 ) -> (PathBuf, Result<(), WriteWithError<E>>) {
     let temp = temp_path(target);
-    let result = replace_via(target, &temp, fill);
+    let result = replace_via(target, &temp, mode, fill);
     (temp, result)
 }
 
 fn replace_via<E>(
     target: &Path,
     temp: &Path,
+    mode: Option<u32>,
     fill: impl FnOnce(&mut File) -> Result<(), E>,
 ) -> Result<(), WriteWithError<E>> {
     let fail = |step: Step| {
@@ -131,7 +158,7 @@ fn replace_via<E>(
     };
     // Truncating: a file of this name is a leftover of a killed process
     // that had this process's id, never a replacement in progress.
-    let mut file = File::create(temp).map_err(fail(Step::Create))?;
+    let mut file = create(temp, mode).map_err(fail(Step::Create))?;
     let written = match fill(&mut file) {
         Ok(()) => file.sync_all().map_err(fail(Step::SyncFile)),
         Err(e) => {
@@ -150,6 +177,54 @@ fn replace_via<E>(
     }
     sync_folder(target).map_err(fail(Step::SyncFolder))?;
     Ok(())
+}
+
+/// Create (or truncate) the temporary file; with a `mode`, exactly that
+/// mode: created with it (no moment with wider rights) and then set to it,
+/// since the umask may have removed bits and a leftover keeps its own.
+fn create(temp: &Path, mode: Option<u32>) -> io::Result<File> {
+    let Some(mode) = mode else {
+        return File::create(temp);
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(temp)?;
+    if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(mode)) {
+        drop(file);
+        remove(temp);
+        return Err(e);
+    }
+    Ok(file)
+}
+
+/// Remove the temporary files of replacements of `target` that a killed
+/// process left behind (`NAME.partial.*` beside it); returns how many there
+/// were. Only safe while no other process replaces `target` (the state
+/// directory's lock guarantees it for state files).
+///
+/// # Errors
+/// The folder cannot be listed, or a leftover cannot be removed.
+pub fn remove_temporaries(target: &Path) -> io::Result<usize> {
+    let Some(name) = target.file_name() else {
+        return Ok(0);
+    };
+    let prefix = format!("{}.partial.", name.to_string_lossy());
+    let folder = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut removed = 0;
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Numbers the temporary files of one process, so that two replacements
@@ -257,6 +332,30 @@ mod tests {
             folder.display()
         )));
         assert!(partials(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_private_file_is_0600_also_over_a_wider_leftover() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("alerts.json");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        write(&target, b"public").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_private(&target, b"private").unwrap();
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(std::fs::read(&target).unwrap(), b"private");
+
+        // A leftover of a killed process: world-writable, then reused.
+        let leftover = dir.path().join("alerts.json.partial.1-0");
+        std::fs::write(&leftover, b"half").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let file = create(&leftover, Some(PRIVATE)).unwrap();
+        drop(file);
+        assert_eq!(mode(&leftover), 0o600);
+        assert_eq!(remove_temporaries(&target).unwrap(), 1);
+        assert!(partials(dir.path()).is_empty());
+        assert!(target.exists());
     }
 
     #[test]

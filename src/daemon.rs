@@ -14,6 +14,15 @@
 //! set. A failing store is logged and counted, never fatal. `[store]`
 //! changes take effect at the next start, not on reload.
 //!
+//! The state directory ([`crate::state_dir`]) is taken before anything is
+//! written: locked for the daemon's life (a second daemon on it stops,
+//! exit 2, naming the holder's pid), 0700, its files 0600 and sealed. A
+//! state file of a newer version stops the start (exit 2) and stays as it
+//! is; one this daemon did not write is refused and moved aside. At stop
+//! the path book and the alert state are saved a last time: if either save
+//! fails the daemon exits 1 naming the file ([`DaemonError::FinalSave`]),
+//! and no temporary file is left behind.
+//!
 //! Controls arrive on a channel (the binary maps signals to them): `Reload`
 //! loads the configuration and GeoIP files again and swaps them in only if
 //! both are valid; `Stop { graceful: true }` stops scheduling and lets the
@@ -32,6 +41,7 @@ use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
 use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
+use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
 use crate::store::writer::{HistoryWriter, Written};
 use crate::store::{GeoIpDatabase, NewTrace, Provenance, Query, Retention, Store};
 use crate::units::Timestamp;
@@ -77,19 +87,35 @@ pub enum DaemonError {
     /// set up.
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// The state directory is held by another daemon, or cannot be set up.
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
+    /// A state file is of a newer version (left as it is).
+    #[error(transparent)]
+    StateFile(#[from] LoadError),
+    /// A state file could not be saved at stop: what changed since its
+    /// last save is lost.
+    #[error("the state was not saved at stop: {0}")]
+    FinalSave(SaveError),
 }
 
-/// What of the daemon's own set-up failed.
+impl DaemonError {
+    /// The process exit code: 2 for what the operator must fix before a
+    /// start can work (configuration, GeoIP files, a state directory held
+    /// by another daemon, a state file of a newer version), 1 for the rest.
+    #[must_use]
+    pub const fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Geo(_) | Self::StateFile(_) => 2,
+            Self::StateDir(e) => e.exit_code(),
+            Self::Setup(_) | Self::FinalSave(_) => 1,
+        }
+    }
+}
+
+/// What of the daemon's own set-up failed (besides the state directory).
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// The state directory cannot be created.
-    #[error("state directory {}: {source}", path.display())]
-    StateDir {
-        /// The folder.
-        path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
     /// The metrics address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -289,16 +315,36 @@ fn state_dir(opts: &DaemonOptions, config: &Config) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// Load the saved paths; a damaged file is moved aside, never fatal.
-fn load_book(dir: &Path) -> PathBook {
-    match PathBook::load(dir) {
-        Ok(book) => book,
+/// Load the saved paths; a file this daemon did not write or a damaged one
+/// is moved aside, never fatal.
+///
+/// # Errors
+/// The file is of a newer version (it stays as it is).
+fn load_book(files: &StateFiles) -> Result<PathBook, LoadError> {
+    match PathBook::load(files) {
+        Ok(book) => Ok(book),
+        Err(e) if e.is_newer() => Err(e),
         Err(e) => {
-            let from = dir.join(crate::paths::STATE_FILE);
-            let to = dir.join(format!("{}.damaged", crate::paths::STATE_FILE));
-            let moved = std::fs::rename(&from, &to).is_ok();
-            tracing::error!(error = %e, moved_to = %to.display(), moved, "cannot load the saved paths; starting without them");
-            PathBook::default()
+            let moved = files.move_aside(crate::paths::STATE_FILE, &e);
+            tracing::error!(error = %e, moved_to = ?moved, "the saved paths are not loaded; starting without them");
+            Ok(PathBook::default())
+        }
+    }
+}
+
+/// Remove temporary files of the state files' saves: at start, leftovers
+/// of a killed process (the lock makes them nobody's); at stop, anything a
+/// failed save could not remove.
+fn remove_temporaries(files: &StateFiles) {
+    for name in [crate::paths::STATE_FILE, crate::alert::STATE_FILE] {
+        match files.remove_temporaries(name) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(file = %files.path(name).display(), removed = n, "removed temporary files of unfinished saves")
+            }
+            Err(e) => {
+                tracing::error!(file = %files.path(name).display(), error = %e, "cannot remove temporary files of unfinished saves")
+            }
         }
     }
 }
@@ -347,12 +393,14 @@ pub async fn run(
     mut controls: mpsc::Receiver<Control>,
 ) -> Result<(), DaemonError> {
     let mut config = Config::load(&opts.config)?;
+    let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
+    // Before anything is written or bound: a second daemon on the same
+    // state directory stops here, whatever else it would share.
+    let state = StateDir::open(&state_dir(&opts, &config), metrics.state_saves())?;
+    let files = state.files().clone();
+    let dir = state.path().to_path_buf();
+    remove_temporaries(&files);
     let geo = open_geo(&config)?;
-    let dir = state_dir(&opts, &config);
-    std::fs::create_dir_all(&dir).map_err(|source| SetupError::StateDir {
-        path: dir.clone(),
-        source,
-    })?;
     let listener = tokio::net::TcpListener::bind(config.metrics.listen)
         .await
         .map_err(|source| SetupError::Listen {
@@ -360,7 +408,6 @@ pub async fn run(
             source,
         })?;
 
-    let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
     metrics.set_geoip_databases(geo.databases());
     metrics.set_config_reload(true, now_unix());
     let generation = Arc::new(Generation::new(&config, geo));
@@ -370,7 +417,7 @@ pub async fn run(
         dir.join(STORE_FILE)
     };
     metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
-    let book = load_book(&dir);
+    let book = load_book(&files)?;
     for (key, record, changes) in book.iter() {
         if generation.jobs.contains_key(key.target()) {
             metrics.restore(
@@ -381,7 +428,7 @@ pub async fn run(
             );
         }
     }
-    let notifier = Notifier::start(&dir, &config.alert, metrics.alerts());
+    let notifier = Notifier::start(&files, &config.alert, metrics.alerts())?;
     notifier.retain(|key| generation.jobs.contains_key(key.target()));
     let shared = Arc::new(DaemonState {
         metrics,
@@ -418,7 +465,7 @@ pub async fn run(
         outcome_rx,
         Arc::clone(&shared),
         Arc::clone(&hints),
-        dir.clone(),
+        files.clone(),
         writer,
     ));
     let prober = TrippyProber::new(SlotPool::default(), FdBudget::default());
@@ -479,13 +526,14 @@ pub async fn run(
     // Deliveries in flight finish (a graceful stop) so their answer is
     // recorded; what is still pending stays in the state file.
     let notifier = shared.notifier.lock().ok().and_then(|mut n| n.take());
+    let mut final_saves = Vec::new();
     if let Some(notifier) = notifier {
         let grace = if graceful {
             config.alert.timeout + Duration::from_secs(1)
         } else {
             Duration::ZERO
         };
-        notifier.stop(grace).await;
+        final_saves.push(notifier.stop(grace).await);
     }
     // The consumer held the last `HistoryWriter`; the thread now stores
     // what is queued and closes the database.
@@ -495,14 +543,25 @@ pub async fn run(
     if !flushed {
         tracing::warn!(wait = ?STORE_FLUSH, "the trace store did not finish writing in time");
     }
-    if let Ok(mut book) = shared.book.lock() {
-        if let Err(e) = book.save(&dir) {
-            tracing::error!(error = %e, "cannot save the paths");
-        }
+    // A poisoned lock still holds a consistent book (every update is one
+    // insert or replacement), and its last save matters most.
+    let saved = match shared.book.lock() {
+        Ok(mut book) => book.save(&files),
+        Err(poisoned) => poisoned.into_inner().save(&files),
+    };
+    if let Err(e) = &saved {
+        tracing::error!(error = %e, "cannot save the paths");
     }
+    final_saves.insert(0, saved);
+    remove_temporaries(&files);
     let _ = http_stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
     drop(config);
+    // The lock is released last, once nothing more is written.
+    drop(state);
+    if let Some(failed) = final_saves.into_iter().find_map(Result::err) {
+        return Err(DaemonError::FinalSave(failed));
+    }
     tracing::info!(graceful, "transitwatch stopped");
     Ok(())
 }
@@ -534,7 +593,7 @@ async fn consume(
     mut outcomes: mpsc::Receiver<TraceOutcome>,
     shared: Arc<DaemonState>,
     hints: RttHints,
-    dir: PathBuf,
+    files: StateFiles,
     writer: HistoryWriter,
 ) {
     let mut save = tokio::time::interval(SAVE_EVERY);
@@ -547,8 +606,8 @@ async fn consume(
             }
             _ = save.tick() => {
                 if let Ok(mut book) = shared.book.lock() {
-                    if let Err(e) = book.save(&dir) {
-                        tracing::error!(error = %e, "cannot save the paths");
+                    if let Err(e) = book.save(&files) {
+                        tracing::error!(error = %e, "cannot save the paths; they are kept in memory");
                     }
                 }
             }

@@ -27,6 +27,7 @@
 //! |---|---|
 //! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`), and their exit codes |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop, the state directory |
+//! | [`state_dir`] | the state directory: one holder (lock), private modes, its key, sealed state files and their save metric (a leaf) |
 //! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution; typed trace outcomes |
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
 //! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside) |
@@ -74,6 +75,7 @@ mod record_json;
 mod render;
 mod resolve;
 mod scheduler;
+pub mod state_dir;
 pub mod store;
 #[cfg(test)]
 mod test_rng;

@@ -208,7 +208,10 @@ async fn run_daemon(opts: transitwatch::daemon::DaemonOptions) -> Result<(), Cli
     daemon::run(opts, rx).await.map_err(|e| match e {
         DaemonError::Config(c) => CliError::Config(c),
         DaemonError::Geo(g) => CliError::Geo(g),
-        DaemonError::Setup(s) => CliError::Runtime(s.to_string()),
+        // A state directory held by another daemon, a state file of a newer
+        // version: to be fixed, not restarted on (exit 2).
+        other if other.exit_code() == 2 => CliError::Usage(other.to_string()),
+        other => CliError::Runtime(other.to_string()),
     })
 }
 

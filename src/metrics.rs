@@ -27,12 +27,15 @@
 //!
 //! Other modules own their families and register them in this registry when
 //! it is made: the notifier's (`transitwatch_alert*`, see
-//! [`AlertMetrics`]) and the store's (`transitwatch_store_writes_total`, see
-//! [`StoreMetrics`]). [`Metrics`] hands out their handles.
+//! [`AlertMetrics`]), the store's (`transitwatch_store_writes_total`, see
+//! [`StoreMetrics`]) and the state directory's
+//! (`transitwatch_state_saves_total`, see [`SaveMetrics`]). [`Metrics`]
+//! hands out their handles.
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
 use crate::model::{Hop, TraceRecord, VerdictClass};
+use crate::state_dir::SaveMetrics;
 use crate::store::StoreMetrics;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
@@ -467,6 +470,7 @@ struct Inner {
     target_count: IntGauge,
     alerts: AlertMetrics,
     store: StoreMetrics,
+    saves: SaveMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -627,6 +631,14 @@ impl Metrics {
             .map_or_else(|_| AlertMetrics::default(), |inner| inner.alerts.clone())
     }
 
+    /// The state files' save counter, as a handle the state directory keeps.
+    #[must_use]
+    pub fn state_saves(&self) -> SaveMetrics {
+        self.inner
+            .as_ref()
+            .map_or_else(|_| SaveMetrics::default(), |inner| inner.saves.clone())
+    }
+
     /// One record handed to the trace store, by `result`: `ok` (stored),
     /// `error` (the store failed), `dropped` (its queue was full).
     pub fn store_write(&self, result: &str) {
@@ -727,6 +739,8 @@ impl Inner {
             AlertMetrics::register(&registry).map_err(|e| setup_error("alert families", &e))?;
         let store =
             StoreMetrics::register(&registry).map_err(|e| setup_error("store families", &e))?;
+        let saves =
+            SaveMetrics::register(&registry).map_err(|e| setup_error("state save family", &e))?;
 
         Ok(Self {
             registry,
@@ -737,6 +751,7 @@ impl Inner {
             target_count,
             alerts,
             store,
+            saves,
         })
     }
 }

@@ -5,48 +5,26 @@
 //! of route changes seen. A record's `verdict.path_id` is replaced by the
 //! route's id, so silent hops and ECMP siblings keep the id stable.
 //!
-//! The book is saved as JSON in the state directory (written to a temporary
-//! file and renamed, so a crash leaves the old or the new file, never half
-//! of one) and loaded at start: the first trace after a restart is compared
-//! with the last one before it, so a restart is never counted as a change.
+//! The book is saved in the state directory as a sealed state file (see
+//! [`crate::state_dir`]: written whole and atomically, 0600, refused at load
+//! when anything but this daemon changed it) and loaded at start: the first
+//! trace after a restart is compared with the last one before it, so a
+//! restart is never counted as a change.
 
 use crate::analysis::{PathSignature, RouteComparison};
-use crate::atomic_file::{self, AtomicFileError};
 use crate::model::{PathKey, TraceRecord};
+use crate::state_dir::{LoadError, SaveError, StateFiles};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// The file name of the saved book inside the state directory.
 pub const STATE_FILE: &str = "paths.json";
 
-/// Why the saved book could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum PathsError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The state file.
-        path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
-    /// Replacing the file failed (the old one is unchanged).
-    #[error(transparent)]
-    Save(#[from] AtomicFileError),
-    /// The file is not a saved book.
-    #[error("{path}: not a transitwatch path state file: {message}")]
-    Format {
-        /// The state file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// The version of the file this build writes (1 was unsealed).
+pub const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    version: u32,
     paths: BTreeMap<String, SavedPath>,
 }
 
@@ -79,21 +57,15 @@ pub struct PathBook {
 }
 
 impl PathBook {
-    /// Load the book saved in `dir`, or an empty one when there is none.
+    /// Load the book saved in the state directory, or an empty one when
+    /// there is none.
     ///
     /// # Errors
-    /// The file exists but cannot be read or parsed.
-    pub fn load(dir: &Path) -> Result<Self, PathsError> {
-        let path = dir.join(STATE_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => return Err(PathsError::Io { path, source }),
+    /// The file exists but was not loaded: see [`LoadError`].
+    pub fn load(files: &StateFiles) -> Result<Self, LoadError> {
+        let Some(saved) = files.load::<Saved>(STATE_FILE, VERSION)? else {
+            return Ok(Self::default());
         };
-        let saved: Saved = serde_json::from_str(&text).map_err(|e| PathsError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
         let entries = saved
             .paths
             .into_iter()
@@ -186,16 +158,17 @@ impl PathBook {
         self.dirty |= self.entries.len() != before;
     }
 
-    /// Save to `dir` if anything changed since the last save.
+    /// Save to the state directory if anything changed since the last
+    /// save.
     ///
     /// # Errors
-    /// The file cannot be written.
-    pub fn save(&mut self, dir: &Path) -> Result<(), PathsError> {
+    /// The file cannot be written (the old one stays; the next save tries
+    /// again).
+    pub fn save(&mut self, files: &StateFiles) -> Result<(), SaveError> {
         if !self.dirty {
             return Ok(());
         }
         let saved = Saved {
-            version: 1,
             paths: self
                 .entries
                 .iter()
@@ -210,12 +183,7 @@ impl PathBook {
                 })
                 .collect(),
         };
-        let path = dir.join(STATE_FILE);
-        let text = serde_json::to_vec(&saved).map_err(|e| PathsError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        atomic_file::write(&path, &text)?;
+        files.save(STATE_FILE, VERSION, &saved)?;
         self.dirty = false;
         Ok(())
     }
@@ -226,10 +194,12 @@ mod tests {
     use super::*;
     use crate::alert::rules::tests::record;
     use crate::model::{PathFamily, VerdictClass};
+    use crate::state_dir::{SaveMetrics, StateDir};
 
     #[test]
     fn keys_are_saved_as_their_text_in_text_order_and_read_back() {
-        let dir = tempfile::tempdir().unwrap();
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(base.path(), SaveMetrics::default()).unwrap();
         let mut book = PathBook::default();
         let keys = [
             PathKey::of_family("gov", PathFamily::Ipv6),
@@ -240,15 +210,15 @@ mod tests {
         for key in &keys {
             book.apply(key, record(VerdictClass::Domestic, false, &["LS"], "t1"));
         }
-        book.save(dir.path()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        book.save(dir.files()).unwrap();
+        let text = std::fs::read_to_string(base.path().join(STATE_FILE)).unwrap();
         let at: Vec<usize> = ["gov", "gov-x", "gov/ipv4", "gov/ipv6"]
             .iter()
             .map(|k| text.find(&format!("\"{k}\":{{")).expect(k))
             .collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
 
-        let again = PathBook::load(dir.path()).unwrap();
+        let again = PathBook::load(dir.files()).unwrap();
         for key in &keys {
             assert!(again.latest(key).is_some(), "{key}");
         }

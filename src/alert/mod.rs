@@ -15,7 +15,7 @@
 //! | `queue` | the bounded per-webhook queue (the oldest entry is dropped when full) |
 //! | `backoff` | the exponential retry schedule with a ceiling |
 //! | `client` | one POST over http or https, under a timeout, on its own connection |
-//! | `state` | `alerts.json`: active alerts and pending notifications, written atomically |
+//! | `state` | `alerts.json`: active alerts and pending notifications, sealed and written atomically (see `state_dir`) |
 //! | `notifier` | the running notifier: one delivery task per webhook, reload, stop |
 //! | `metrics` | its `transitwatch_alert*` families, registered in the metrics module's registry |
 //!
@@ -46,4 +46,4 @@ pub use payload::{body, Envelope, ALERT_SCHEMA};
 pub use queue::BoundedQueue;
 pub use rules::{AlertBook, Notification, Status, Subject};
 pub use sign::{signature, SIGNATURE_HEADER};
-pub use state::{webhook_id, StateError, STATE_FILE};
+pub use state::{webhook_id, STATE_FILE};

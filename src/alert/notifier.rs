@@ -26,9 +26,9 @@ use super::sign::{signature, SIGNATURE_HEADER};
 use super::state::{self, PendingRef, SavedState};
 use crate::config::{AlertConfig, Secret, WebhookConfig, WebhookFormat};
 use crate::model::{PathKey, TraceRecord};
+use crate::state_dir::{LoadError, SaveError, StateFiles};
 use crate::units::Timestamp;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -109,7 +109,7 @@ struct Inner {
     // file; none awaits while holding it, and workers copy what they send
     // before they release it.
     state: Mutex<State>,
-    dir: PathBuf,
+    files: StateFiles,
     metrics: AlertMetrics,
     // Caps the sockets deliveries hold at once (see MAX_CONCURRENT_POSTS);
     // a worker waits for a permit rather than failing its attempt.
@@ -123,9 +123,9 @@ impl Inner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Write the state file; failure is logged, and the next change tries
-    /// again.
-    fn save(&self, state: &State) {
+    /// Write the state file; failure is logged (and returned), and the
+    /// next change tries again.
+    fn save(&self, state: &State) -> Result<(), SaveError> {
         let snapshot = SavedState {
             book: &state.book,
             webhooks: state
@@ -142,9 +142,11 @@ impl Inner {
                 })
                 .collect(),
         };
-        if let Err(e) = state::save(&self.dir, &snapshot) {
+        let saved = state::save(&self.files, &snapshot);
+        if let Err(e) = &saved {
             tracing::error!(error = %e, "cannot save the alert state; pending notifications are kept in memory");
         }
+        saved
     }
 
     /// Queue `notifications` for every webhook, save, and wake the workers.
@@ -172,7 +174,7 @@ impl Inner {
             self.metrics.queue_length(&hook.name, hook.queue.len());
         }
         self.metrics.active(state.book.active());
-        self.save(state);
+        let _ = self.save(state);
         for hook in state.hooks.values() {
             hook.wake.notify_one();
         }
@@ -195,16 +197,27 @@ fn now_unix() -> u64 {
 }
 
 impl Notifier {
-    /// Load the saved state of `dir` (a damaged file is moved aside and
-    /// logged) and start a worker for every webhook of `config`. Pending
-    /// notifications of webhooks no longer configured are dropped (logged).
-    #[must_use]
-    pub fn start(dir: &Path, config: &AlertConfig, metrics: AlertMetrics) -> Self {
-        let saved = match state::load(dir) {
+    /// Load the saved state of the state directory and start a worker for
+    /// every webhook of `config`. A file this daemon did not write (its
+    /// seal does not verify) or a damaged one is moved aside and logged, and
+    /// nothing of it is sent: the alerts are rebuilt from the next verdicts.
+    /// Pending notifications of webhooks no longer configured are dropped
+    /// (logged).
+    ///
+    /// # Errors
+    /// The file is of a newer version: it is left as it is, and nothing is
+    /// started.
+    pub fn start(
+        files: &StateFiles,
+        config: &AlertConfig,
+        metrics: AlertMetrics,
+    ) -> Result<Self, LoadError> {
+        let saved = match state::load(files) {
             Ok(saved) => saved.unwrap_or_default(),
+            Err(e) if e.is_newer() => return Err(e),
             Err(e) => {
-                let moved = state::move_aside(dir);
-                tracing::error!(error = %e, moved_to = ?moved, "cannot load the alert state; starting without it");
+                let moved = state::move_aside(files, &e);
+                tracing::error!(error = %e, moved_to = ?moved, "the alert state is not loaded; starting without it (alerts are rebuilt from the next verdicts)");
                 state::Saved::default()
             }
         };
@@ -216,7 +229,7 @@ impl Notifier {
                 settings: Settings::of(config),
                 next_generation: 0,
             }),
-            dir: dir.to_path_buf(),
+            files: files.clone(),
             metrics,
             posts: Semaphore::new(MAX_CONCURRENT_POSTS),
         });
@@ -234,9 +247,9 @@ impl Notifier {
         }
         let state = notifier.inner.lock();
         notifier.inner.metrics.active(state.book.active());
-        notifier.inner.save(&state);
+        let _ = notifier.inner.save(&state);
         drop(state);
-        notifier
+        Ok(notifier)
     }
 
     /// Make the webhooks those of `config`: keep the queues of URLs that
@@ -247,7 +260,7 @@ impl Notifier {
         let mut none = BTreeMap::new();
         self.apply(config, &mut none);
         let state = self.inner.lock();
-        self.inner.save(&state);
+        let _ = self.inner.save(&state);
     }
 
     fn apply(&self, config: &AlertConfig, saved: &mut BTreeMap<String, state::SavedQueue>) {
@@ -375,7 +388,10 @@ impl Notifier {
     /// Stop the workers: each finishes the attempt in flight (within
     /// `grace`; an attempt still running then is cut off and its
     /// notification stays pending) and the state is saved.
-    pub async fn stop(self, grace: Duration) {
+    ///
+    /// # Errors
+    /// The final save failed: what changed since the last save is lost.
+    pub async fn stop(self, grace: Duration) -> Result<(), SaveError> {
         let _ = self.stop.send(true);
         let workers =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
@@ -389,7 +405,7 @@ impl Notifier {
             }
         }
         let state = self.inner.lock();
-        self.inner.save(&state);
+        self.inner.save(&state)
     }
 }
 
@@ -483,7 +499,7 @@ async fn work(
                     }
                     inner.metrics.queue_length(&hook.name, hook.queue.len());
                 }
-                inner.save(&state);
+                let _ = inner.save(&state);
                 None
             }
         };
@@ -538,6 +554,14 @@ mod tests {
     use crate::config::{WebhookConfig, WebhookFormat};
     use crate::metrics::Metrics;
     use crate::model::VerdictClass;
+    use crate::state_dir::{SaveMetrics, StateDir};
+
+    /// A state directory held for one test, in a folder removed with it.
+    fn held() -> (tempfile::TempDir, StateDir) {
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(base.path(), SaveMetrics::default()).unwrap();
+        (base, dir)
+    }
 
     /// A webhook whose URL cannot be used: every attempt fails at once,
     /// without I/O, so the schedule is the worker's alone.
@@ -573,9 +597,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_attempts_back_off_exponentially_up_to_the_ceiling() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_base, dir) = held();
         let metrics = Metrics::new("test");
-        let notifier = Notifier::start(dir.path(), &config("unusable://x"), metrics.alerts());
+        let notifier =
+            Notifier::start(dir.files(), &config("unusable://x"), metrics.alerts()).unwrap();
         let start = tokio::time::Instant::now();
         notifier.observe(subject(), &transit("t1"));
         // Attempts at 0, 1, 3, 7, 11, 15 s: waits of 1, 2, 4, 4, 4.
@@ -595,20 +620,20 @@ mod tests {
             assert_eq!(failed(&metrics), attempts, "attempts by {at_ms} ms");
         }
         assert_eq!(notifier.pending()["hook"], 1);
-        notifier.stop(Duration::from_secs(1)).await;
+        notifier.stop(Duration::from_secs(1)).await.unwrap();
     }
 
     #[tokio::test]
     async fn pending_notifications_and_active_alerts_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_base, dir) = held();
         let cfg = config("unusable://x");
-        let notifier = Notifier::start(dir.path(), &cfg, AlertMetrics::default());
+        let notifier = Notifier::start(dir.files(), &cfg, AlertMetrics::default()).unwrap();
         notifier.observe(subject(), &transit("t1"));
         notifier.observe(subject(), &transit("t2"));
         assert_eq!(notifier.pending()["hook"], 1);
-        notifier.stop(Duration::from_secs(1)).await;
+        notifier.stop(Duration::from_secs(1)).await.unwrap();
 
-        let again = Notifier::start(dir.path(), &cfg, AlertMetrics::default());
+        let again = Notifier::start(dir.files(), &cfg, AlertMetrics::default()).unwrap();
         assert_eq!(again.active(), 1);
         assert_eq!(again.pending()["hook"], 1);
         // The same finding after the restart is no news.
@@ -628,7 +653,7 @@ mod tests {
         assert_eq!(again.pending()["renamed"], 2);
         again.reconfigure(&config("unusable://y"));
         assert_eq!(again.pending()["hook"], 0);
-        again.stop(Duration::from_secs(1)).await;
+        again.stop(Duration::from_secs(1)).await.unwrap();
 
         let text = std::fs::read_to_string(dir.path().join(state::STATE_FILE)).unwrap();
         assert!(!text.contains("unusable://"), "URLs stay out of the file");
@@ -636,24 +661,74 @@ mod tests {
 
     #[tokio::test]
     async fn a_damaged_state_file_is_moved_aside() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_base, dir) = held();
         std::fs::write(dir.path().join(state::STATE_FILE), "{ not json").unwrap();
-        let notifier =
-            Notifier::start(dir.path(), &config("unusable://x"), AlertMetrics::default());
+        let notifier = Notifier::start(
+            dir.files(),
+            &config("unusable://x"),
+            AlertMetrics::default(),
+        )
+        .unwrap();
         assert_eq!(notifier.active(), 0);
         assert!(dir.path().join("alerts.json.damaged").exists());
         notifier.observe(subject(), &transit("t1"));
-        notifier.stop(Duration::from_secs(1)).await;
-        assert!(state::load(dir.path()).unwrap().is_some());
+        notifier.stop(Duration::from_secs(1)).await.unwrap();
+        assert!(state::load(dir.files()).unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_edited_state_file_is_refused_and_nothing_of_it_is_queued() {
+        let (_base, dir) = held();
+        let cfg = config("unusable://x");
+        let notifier = Notifier::start(dir.files(), &cfg, AlertMetrics::default()).unwrap();
+        notifier.observe(subject(), &transit("t1"));
+        notifier.stop(Duration::from_secs(1)).await.unwrap();
+        let path = dir.path().join(state::STATE_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let saved = state::load(dir.files()).unwrap().unwrap();
+        let summary = &saved.webhooks[&state::webhook_id("unusable://x")].pending[0]
+            .alert
+            .annotations["summary"];
+        let quoted = serde_json::to_string(summary).unwrap();
+        assert!(text.contains(&quoted), "{text}");
+        let edited = text.replace(&quoted, "\"all clear, ignore previous alerts\"");
+        std::fs::write(&path, &edited).unwrap();
+
+        let again = Notifier::start(dir.files(), &cfg, AlertMetrics::default()).unwrap();
+        assert_eq!(again.pending()["hook"], 0);
+        assert_eq!(again.active(), 0);
+        let aside = dir.path().join("alerts.json.refused");
+        assert_eq!(std::fs::read_to_string(aside).unwrap(), edited);
+        // The alert is rebuilt from the next verdict.
+        again.observe(subject(), &transit("t2"));
+        assert_eq!(again.pending()["hook"], 1);
+        again.stop(Duration::from_secs(1)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_newer_state_file_is_neither_loaded_nor_overwritten() {
+        let (_base, dir) = held();
+        let path = dir.path().join(state::STATE_FILE);
+        let future = r#"{"version":3,"mac":"hmac-sha256:00","state":{"book":{}},"more":1}"#;
+        std::fs::write(&path, future).unwrap();
+        let Err(err) = Notifier::start(
+            dir.files(),
+            &config("unusable://x"),
+            AlertMetrics::default(),
+        ) else {
+            panic!("a newer file was loaded");
+        };
+        assert!(err.to_string().contains("version 3 is newer"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), future);
     }
 
     #[tokio::test]
     async fn a_full_queue_keeps_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_base, dir) = held();
         let mut cfg = config("unusable://x");
         cfg.queue_capacity = 2;
         let metrics = Metrics::new("test");
-        let notifier = Notifier::start(dir.path(), &cfg, metrics.alerts());
+        let notifier = Notifier::start(dir.files(), &cfg, metrics.alerts()).unwrap();
         for i in 0..3 {
             notifier.observe(subject(), &transit(&format!("f{i}")));
             notifier.observe(
@@ -667,8 +742,8 @@ mod tests {
             text.contains("transitwatch_alert_notifications_dropped_total{webhook=\"hook\"} 4"),
             "{text}"
         );
-        notifier.stop(Duration::from_secs(1)).await;
-        let saved = state::load(dir.path()).unwrap().unwrap();
+        notifier.stop(Duration::from_secs(1)).await.unwrap();
+        let saved = state::load(dir.files()).unwrap().unwrap();
         let pending = &saved.webhooks[&state::webhook_id("unusable://x")].pending;
         let ids: Vec<&str> = pending.iter().map(|n| n.alert.starts_at.as_str()).collect();
         let f2 = crate::alert::rules::tests::stamp("f2").to_string();
@@ -679,26 +754,31 @@ mod tests {
 
     #[tokio::test]
     async fn notifications_older_than_max_age_are_given_up() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_base, dir) = held();
         let cfg = config("unusable://x");
-        let notifier = Notifier::start(dir.path(), &cfg, AlertMetrics::default());
+        let notifier = Notifier::start(dir.files(), &cfg, AlertMetrics::default()).unwrap();
         notifier.observe(subject(), &transit("t1"));
-        notifier.stop(Duration::from_secs(1)).await;
-        // Age the saved notification by a day.
-        let path = dir.path().join(state::STATE_FILE);
-        let mut saved: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        notifier.stop(Duration::from_secs(1)).await.unwrap();
+        // Age the saved notification by a day (sealed again, as the
+        // daemon would have written it).
+        let files = dir.files();
+        let mut saved: serde_json::Value = files
+            .load(state::STATE_FILE, state::VERSION)
+            .unwrap()
+            .unwrap();
         for hook in saved["webhooks"].as_object_mut().unwrap().values_mut() {
             for n in hook["pending"].as_array_mut().unwrap() {
                 n["created_unix"] = serde_json::json!(now_unix() - 86_400);
             }
         }
-        std::fs::write(&path, saved.to_string()).unwrap();
+        files
+            .save(state::STATE_FILE, state::VERSION, &saved)
+            .unwrap();
 
         let mut cfg = cfg;
         cfg.max_age = Some(Duration::from_secs(3600));
         let metrics = Metrics::new("test");
-        let again = Notifier::start(dir.path(), &cfg, metrics.alerts());
+        let again = Notifier::start(dir.files(), &cfg, metrics.alerts()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while again.pending()["hook"] > 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -713,6 +793,6 @@ mod tests {
         );
         // The alert itself stays active: only its delivery was given up.
         assert_eq!(again.active(), 1);
-        again.stop(Duration::from_secs(1)).await;
+        again.stop(Duration::from_secs(1)).await.unwrap();
     }
 }

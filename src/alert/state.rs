@@ -6,44 +6,23 @@
 //! never holds a URL (which may carry a token), and a reload that keeps a
 //! URL keeps its pending notifications.
 //!
-//! Written whole on every change: to a temporary file that is flushed to
-//! disk, then renamed over the old one, then the folder is flushed, so a
-//! crash or power loss leaves the old or the new file, never a mix.
+//! Written whole on every change, as a sealed state file of the state
+//! directory (see [`crate::state_dir`]): replaced atomically (a crash or
+//! power loss leaves the old or the new file, never a mix), 0600, and
+//! refused at load when anything but this daemon wrote it, so what is sent
+//! from it is only what this daemon queued.
 
 use super::rules::{AlertBook, Notification};
-use crate::atomic_file::{self, AtomicFileError};
+use crate::state_dir::{LoadError, SaveError, StateFiles};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The file name inside the state directory.
 pub const STATE_FILE: &str = "alerts.json";
-const VERSION: u32 = 1;
-
-/// Why the state could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The state file.
-        path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
-    /// Replacing the file failed (the old one is unchanged).
-    #[error(transparent)]
-    Save(#[from] AtomicFileError),
-    /// The file is not a saved alert state.
-    #[error("{path}: not a transitwatch alert state file: {message}")]
-    Format {
-        /// The state file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// The version of the file this build writes (1 was unsealed).
+pub const VERSION: u32 = 2;
 
 /// The stable key of a webhook: 16 hex digits of the SHA-256 of its URL.
 #[must_use]
@@ -69,13 +48,6 @@ pub struct SavedQueue {
     pub pending: Vec<Notification>,
 }
 
-#[derive(Deserialize)]
-struct File {
-    version: u32,
-    #[serde(flatten)]
-    saved: Saved,
-}
-
 /// What is written, borrowed from the live state.
 #[derive(Serialize)]
 pub struct SavedState<'a> {
@@ -94,58 +66,26 @@ pub struct PendingRef<'a> {
     pub pending: Vec<&'a Notification>,
 }
 
-#[derive(Serialize)]
-struct FileRef<'a> {
-    version: u32,
-    #[serde(flatten)]
-    snapshot: &'a SavedState<'a>,
-}
-
-/// Load the state saved in `dir`; `Ok(None)` when there is none.
+/// Load the state saved in the state directory; `Ok(None)` when there is
+/// none.
 ///
 /// # Errors
-/// The file exists but cannot be read or is not a saved state.
-pub fn load(dir: &Path) -> Result<Option<Saved>, StateError> {
-    let path = dir.join(STATE_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StateError::Io { path, source }),
-    };
-    let file: File = serde_json::from_slice(&text).map_err(|e| StateError::Format {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    if file.version != VERSION {
-        return Err(StateError::Format {
-            path,
-            message: format!("version {} (expected {VERSION})", file.version),
-        });
-    }
-    Ok(Some(file.saved))
+/// The file exists but was not loaded: see [`LoadError`].
+pub fn load(files: &StateFiles) -> Result<Option<Saved>, LoadError> {
+    files.load(STATE_FILE, VERSION)
 }
 
-/// Move a damaged state file aside (to `alerts.json.damaged`); returns
-/// where it went, when the move worked.
-pub fn move_aside(dir: &Path) -> Option<PathBuf> {
-    let to = dir.join(format!("{STATE_FILE}.damaged"));
-    std::fs::rename(dir.join(STATE_FILE), &to).ok().map(|()| to)
+/// Move a state file refused for `why` aside (`alerts.json.refused` or
+/// `alerts.json.damaged`); returns where it went, when the move worked.
+#[must_use]
+pub fn move_aside(files: &StateFiles, why: &LoadError) -> Option<PathBuf> {
+    files.move_aside(STATE_FILE, why)
 }
 
-/// Write `snapshot` to `dir` atomically and durably.
+/// Write `snapshot` to the state directory atomically and durably.
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn save(dir: &Path, snapshot: &SavedState<'_>) -> Result<(), StateError> {
-    let path = dir.join(STATE_FILE);
-    let text = serde_json::to_vec(&FileRef {
-        version: VERSION,
-        snapshot,
-    })
-    .map_err(|e| StateError::Format {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    atomic_file::write(&path, &text)?;
-    Ok(())
+pub fn save(files: &StateFiles, snapshot: &SavedState<'_>) -> Result<(), SaveError> {
+    files.save(STATE_FILE, VERSION, snapshot)
 }

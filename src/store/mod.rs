@@ -105,6 +105,14 @@ pub enum StoreError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The database file could not be created private (0600).
+    #[error("{}: cannot create it: {source}", .path.display())]
+    Create {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// The file is a database of something else.
     #[error("{}: not a transitwatch trace store ({why})", .path.display())]
     Foreign {
@@ -261,6 +269,12 @@ impl Store {
                 source,
             })?;
         }
+        // The history is private whatever the umask: 0600 before SQLite
+        // opens it, which gives its -wal and -shm files the same mode.
+        crate::state_dir::private_database(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -19,6 +19,7 @@ use transitwatch::alert::{Notifier, Subject};
 use transitwatch::config::{AlertConfig, CaFile, Config, Secret, WebhookConfig, WebhookFormat};
 use transitwatch::metrics::Metrics;
 use transitwatch::model::{PathKey, TraceRecord};
+use transitwatch::state_dir::{SaveMetrics, StateDir, StateFiles};
 
 const SECRET: &str = "s3cret-for-tests";
 
@@ -129,6 +130,15 @@ fn ca(file: &str) -> CaFile {
         .unwrap()
 }
 
+/// The state files of a state directory in `dir` (the lock is let go at
+/// once: each test has a folder of its own).
+fn state_files(dir: &std::path::Path) -> StateFiles {
+    StateDir::open(dir, SaveMetrics::default())
+        .unwrap()
+        .files()
+        .clone()
+}
+
 fn metric(metrics: &Metrics, series: &str) -> f64 {
     metrics
         .render()
@@ -160,9 +170,8 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
     );
     json.ca = Some(ca("ca.pem"));
     let metrics = Metrics::new("test");
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let notifier = Notifier::start(&state, &settings(vec![am, json]), metrics.alerts());
+    let state = state_files(&dir.path().join("state"));
+    let notifier = Notifier::start(&state, &settings(vec![am, json]), metrics.alerts()).unwrap();
 
     notifier.observe(subject(), &domestic("2026-01-01T00:00:00Z"));
     notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
@@ -249,7 +258,7 @@ async fn signed_posts_arrive_in_order_after_server_errors_over_http_and_https() 
         metric(&metrics, "transitwatch_alert_queue_length{webhook=\"ops\"}"),
         0.0
     );
-    notifier.stop(Duration::from_secs(5)).await;
+    notifier.stop(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test]
@@ -258,14 +267,15 @@ async fn a_client_error_is_not_retried_and_the_next_notification_goes_on() {
     let receiver = receiver(dir.path(), "r", &["--status", "400"]);
     let metrics = Metrics::new("test");
     let notifier = Notifier::start(
-        dir.path(),
+        &state_files(dir.path()),
         &settings(vec![webhook(
             format!("http://127.0.0.1:{}/", receiver.port()),
             WebhookFormat::Alertmanager,
             "r",
         )]),
         metrics.alerts(),
-    );
+    )
+    .unwrap();
     notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
     notifier.observe(subject(), &domestic("2026-01-01T00:10:00Z"));
     let posts = wait_posts(&receiver, 2).await;
@@ -283,7 +293,7 @@ async fn a_client_error_is_not_retried_and_the_next_notification_goes_on() {
         ),
         1.0
     );
-    notifier.stop(Duration::from_secs(5)).await;
+    notifier.stop(Duration::from_secs(5)).await.unwrap();
 }
 
 #[tokio::test]
@@ -300,10 +310,11 @@ async fn a_receiver_certificate_from_another_ca_is_refused() {
     );
     let metrics = Metrics::new("test");
     let notifier = Notifier::start(
-        dir.path(),
+        &state_files(dir.path()),
         &settings(vec![other, public_roots]),
         metrics.alerts(),
-    );
+    )
+    .unwrap();
     notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
     let failed = |hook: &str| {
         metric(
@@ -322,7 +333,7 @@ async fn a_receiver_certificate_from_another_ca_is_refused() {
     // The handshake failed before any request was made.
     assert!(receiver.posts().is_empty());
     assert_eq!(notifier.pending()["other-ca"], 1);
-    notifier.stop(Duration::from_secs(5)).await;
+    notifier.stop(Duration::from_secs(5)).await.unwrap();
 }
 
 /// A free loopback port (bound and released; the caller binds it again).
@@ -428,17 +439,18 @@ async fn the_alertmanager_format_has_the_shape_of_alertmanagers_own_post() {
     let theirs = wait_posts(&reference, 1).await;
 
     let notifier = Notifier::start(
-        dir.path(),
+        &state_files(dir.path()),
         &settings(vec![webhook(
             format!("http://127.0.0.1:{}/ours", ours.port()),
             WebhookFormat::Alertmanager,
             "hook",
         )]),
         Metrics::new("t").alerts(),
-    );
+    )
+    .unwrap();
     notifier.observe(subject(), &transit("2026-01-01T00:05:00Z"));
     let mine = wait_posts(&ours, 1).await;
-    notifier.stop(Duration::from_secs(5)).await;
+    notifier.stop(Duration::from_secs(5)).await.unwrap();
 
     let (theirs, mine) = (&theirs[0]["body"], &mine[0]["body"]);
     for body in [theirs, mine] {

@@ -21,5 +21,6 @@ mod geo_schemas;
 mod import_data;
 mod log_colour;
 mod metrics_http;
+mod state_dir;
 mod store;
 mod systemd_unit;

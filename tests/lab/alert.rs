@@ -8,7 +8,9 @@
 //! moved back it resolves exactly once; with the receivers down it moves to
 //! ZA again, the daemon is restarted in between, and once the receivers are
 //! back exactly one firing notification arrives — nothing lost, nothing
-//! repeated.
+//! repeated. While the alert fires, a second daemon started on the same
+//! state directory exits 2 naming the folder and the first one's pid, and
+//! sends nothing.
 //!
 //! Cycles are counted with `transitwatch_trace_runs_total`; waits poll with
 //! a generous bound (a hang guard, not a timing assertion).
@@ -161,6 +163,54 @@ fn check_json(post: &Value, status: &str, class: &str) {
     );
 }
 
+/// A child process killed and reaped on drop, also when the test panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start a second daemon on `state` at the vantage: it must exit 2 at once
+/// (hang guard: 30 s), naming the folder and the running daemon's pid.
+fn second_daemon_is_refused(lab: &Lab, config: &Path, state: &Path, dir: &Path) {
+    let holder = std::fs::read_to_string(state.join("lock")).expect("the lock file");
+    let log = dir.join("second.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut second = lab.command("v", support::bin());
+    let mut child = KillOnDrop(
+        second
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state)
+            .stdout(std::process::Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("start a second daemon"),
+    );
+    let status = poll(
+        "the second daemon to exit",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || child.0.try_wait().expect("try_wait"),
+        || std::fs::read_to_string(&log).unwrap_or_default(),
+    );
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "transitwatch: error: state directory {} is in use by another transitwatch (pid {}, holding {})",
+        state.display(),
+        holder.trim(),
+        state.join("lock").display()
+    );
+    assert!(stderr.trim_end().starts_with(&expected), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
 #[test]
 fn alerts_fire_and_resolve_once_and_survive_receiver_outages_and_restarts() {
     let test = "alerts_fire_and_resolve_once_and_survive_receiver_outages_and_restarts";
@@ -199,6 +249,7 @@ fn alerts_fire_and_resolve_once_and_survive_receiver_outages_and_restarts() {
         at - before
     );
     wait_posts(&daemon, &archive_file, 1);
+    second_daemon_is_refused(&lab, &config, &state, dir.path());
     // It stays on ZA for two more cycles: nothing more.
     let m = wait_cycles(&daemon, 2.0);
     assert_eq!(m.verdict("gov-portal"), Some("foreign_transit"));
@@ -248,7 +299,7 @@ fn alerts_fire_and_resolve_once_and_survive_receiver_outages_and_restarts() {
     assert!(out.status.success(), "{}", text(&out));
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(state.join("alerts.json")).unwrap()).unwrap();
-    let pending: Vec<usize> = saved["webhooks"]
+    let pending: Vec<usize> = saved["state"]["webhooks"]
         .as_object()
         .unwrap()
         .values()
