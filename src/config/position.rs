@@ -116,16 +116,13 @@ fn unexpected_at(text: &str, offset: usize) -> String {
 /// The dotted path of the field whose line holds byte `offset`, read from
 /// the text without parsing it: `TABLE.KEY`, with `[[array]]` headers
 /// counted into 0-based indices (`target[2].port`). `None` when the line
-/// has no `key =` before the offset.
+/// is not `key = ...`.
 fn field_from_text(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
     let line = &text[line_start..];
     let line = &line[..line.find('\n').unwrap_or(line.len())];
     let (key, _) = line.split_once('=')?;
-    if line_start + key.len() >= offset {
-        return None;
-    }
     let key = key
         .split('.')
         .map(|part| part.trim().trim_matches(['"', '\'']))
@@ -331,9 +328,13 @@ mod tests {
             field_from_text(text, at("1e999")).as_deref(),
             Some("target[1].port")
         );
-        // On a header or before the `=`: no field.
+        // On the key itself (a duplicate key, say) the key is the field;
+        // a header is none.
+        assert_eq!(
+            field_from_text(text, at("port")).as_deref(),
+            Some("probe.port")
+        );
         assert_eq!(field_from_text(text, at("[[target]]")), None);
-        assert_eq!(field_from_text(text, at("port")), None);
     }
 
     #[test]
