@@ -431,6 +431,24 @@ fn a_reload_naming_a_hostile_file_keeps_the_old_configuration() {
         daemon.vm_hwm()
     );
 
+    // A webhook URL with credentials: refused, and not written to the log.
+    std::fs::remove_file(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{good}\n[[alert.webhook]]\nurl = \"https://user:pa55@127.0.0.1:9/hook\"\n"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    attempts += 1;
+    daemon.wait_for("the reload with credentials to be rejected", |d| {
+        rejected(d) == attempts
+    });
+    let log = daemon.log();
+    assert!(
+        log.contains("https://***@127.0.0.1:9/hook") && !log.contains("pa55"),
+        "{log}"
+    );
+
     // The old configuration still runs: a good file reloads.
     let _ = std::fs::remove_file(&config);
     std::fs::write(&config, &good).unwrap();
@@ -461,6 +479,62 @@ fn a_reload_naming_a_hostile_file_keeps_the_old_configuration() {
     };
     eprintln!("stopped {:?} after SIGTERM", started.elapsed());
     assert!(status.success(), "{status}; log:\n{}", daemon.log());
+}
+
+#[test]
+fn config_mistakes_are_one_line_naming_file_position_and_field() {
+    let path = Path::new("/etc/transitwatch/tw.toml");
+    let vantage = "[vantage]\nname = \"m\"\ncountry = \"LS\"\n";
+    let message = |text: &str| {
+        let e = Config::from_str(text, path).expect_err(text);
+        let m = e.to_string();
+        assert!(!m.contains('\n') && !m.contains('\r'), "{m:?}");
+        m
+    };
+    // A control character in a comment: the parser has no words for it.
+    for c in ['\u{0}', '\u{1}', '\u{1b}', '\u{7f}', '\r'] {
+        let m = message(&format!("# a {c} comment\n{vantage}"));
+        assert_eq!(
+            m,
+            format!(
+                "{}:1:5: the control character U+{:04X} is not allowed here (TOML allows none \
+                 but tab, not even in comments; write it as an escape in a string)",
+                path.display(),
+                u32::from(c)
+            )
+        );
+    }
+    // Numbers out of every integer's range, wherever they stand.
+    for (table, key, field) in [
+        ("[probe]", "port", "probe.port"),
+        ("[probe]", "concurrency", "probe.concurrency"),
+        ("[alert]", "queue_capacity", "alert.queue_capacity"),
+        (
+            "[[target]]\nname = \"a\"\nhost = \"x.ls\"\n[[target]]\nname = \"b\"\nhost = \"y.ls\"",
+            "port",
+            "target[1].port",
+        ),
+    ] {
+        let m = message(&format!("{vantage}{table}\n{key} = 99999999999999999999\n"));
+        assert!(
+            m.contains(&format!(": field `{field}`: number too large")),
+            "{m}"
+        );
+    }
+    // A URL where a host belongs.
+    let m = message(&format!(
+        "{vantage}[[target]]\nname = \"a\"\nhost = \"http://x.ls/\"\n"
+    ));
+    assert!(
+        m.contains(":6:8: field `target[0].host`: `http://x.ls/` is not a host name")
+            && m.contains("(e.g. \"x.ls\")"),
+        "{m}"
+    );
+    // Credentials of a rejected webhook URL are not shown.
+    for url in ["https://user:pa55@x.ls/hook", "ftp://user:pa55@x.ls/hook"] {
+        let m = message(&format!("{vantage}[[alert.webhook]]\nurl = {url:?}\n"));
+        assert!(m.contains("://***@x.ls/hook") && !m.contains("pa55"), "{m}");
+    }
 }
 
 /// xorshift64*: the same sequence on every machine.
