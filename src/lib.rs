@@ -14,7 +14,7 @@
 //!          (route    (webhooks)  (/metrics,      (history)       (datasets)    (table, JSON)
 //!           state)                http API)
 //!                                                                               import (Atlas, scamper) ─► pipeline
-//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    units, atomic_file, text_enum, ip_text
+//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    units, input_file, atomic_file, text_enum, ip_text
 //! ```
 //!
 //! Commands and the daemon sit on top and are imported by nothing; the
@@ -46,6 +46,7 @@
 //! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord`, `PathKey` |
 //! | [`config`] | the TOML file: raw mirror → validation → [`config::Config`]; errors with positions |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
+//! | [`input_file`] | every named file read bounded: regular files only, a maximum per kind, checked before reading (a leaf) |
 //! | `atomic_file` | replacing a file atomically and durably (write, fsync, rename, fsync the folder; a leaf) |
 //! | `text_enum` | the macro that names field-less enums as text and back (a leaf) |
 //! | `ip_text` | IP addresses to and from text, fast (the standard library's results) |
@@ -64,6 +65,7 @@ pub mod export;
 pub mod geo;
 pub mod http;
 pub mod import;
+pub mod input_file;
 mod ip_text;
 pub mod metrics;
 pub mod model;

@@ -5,6 +5,7 @@
 use super::{load_config, write_err, CliError};
 use crate::analysis::Policy;
 use crate::geo;
+use crate::input_file::{self, FileKind};
 use crate::model::CountryCode;
 use crate::pipeline::Pipeline;
 use std::collections::HashMap;
@@ -39,8 +40,8 @@ pub struct AnalyzeOptions {
 /// Probe id → country, from a RIPE Atlas probe metadata file: an object
 /// keyed by probe id, or an array of objects with `id`.
 fn probe_countries(path: &std::path::Path) -> Result<HashMap<u64, CountryCode>, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    let text = input_file::read_to_string(path, FileKind::ProbeMetadata)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", path.display())))?;
     let country = |v: &serde_json::Value| {
@@ -106,8 +107,9 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         Some(p) => probe_countries(p)?,
         None => HashMap::new(),
     };
-    let file = std::fs::File::open(&opts.input)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", opts.input.display())))?;
+    // A regular file, a FIFO or a pipe; the reader bounds each record.
+    let file = input_file::open_stream(&opts.input, FileKind::TraceInput)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let reader = std::io::BufReader::with_capacity(1 << 18, file);
     let context = Classify {
         pipeline: &pipeline,

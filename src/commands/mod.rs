@@ -29,6 +29,9 @@ pub enum CliError {
     /// A geolocation database or overrides file that cannot be used (exit 2).
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
+    /// Files a valid configuration names that cannot be used (exit 2).
+    #[error(transparent)]
+    Files(#[from] check_config::UnusableFiles),
     /// Something failed while running (exit 1).
     #[error("{0}")]
     Runtime(String),
@@ -39,7 +42,7 @@ impl CliError {
     #[must_use]
     pub const fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::Config(_) | Self::Geo(_) => 2,
+            Self::Usage(_) | Self::Config(_) | Self::Geo(_) | Self::Files(_) => 2,
             Self::Runtime(_) => 1,
         }
     }

@@ -1,7 +1,7 @@
 //! [`ConfigError`]: why a configuration file could not be used, and its
 //! one-line `FILE[:LINE:COLUMN]: [field `PATH`: ]MESSAGE` form.
 
-use std::io;
+use crate::input_file::InputFileError;
 use std::path::{Path, PathBuf};
 
 /// Why a configuration file could not be used.
@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 /// field paths are 0-based.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{}: cannot read: {source}", .path.display())]
+    /// The file could not be read (missing, not a regular file, too large,
+    /// not UTF-8).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
+        /// Why, naming the file.
+        source: InputFileError,
     },
     /// The text is not TOML, or does not fit the file's structure (unknown
     /// key, wrong value type).

@@ -19,6 +19,7 @@ mod validate;
 
 pub use error::ConfigError;
 
+use crate::input_file::FileKind;
 use crate::model::{CountryCode, Protocol};
 use crate::probe::ProbeSettings;
 use position::Source;
@@ -299,12 +300,15 @@ impl Config {
     /// Read, parse and validate the configuration file at `path`.
     ///
     /// # Errors
-    /// [`ConfigError::Read`] when the file cannot be read, otherwise as
+    /// [`ConfigError::Read`] when the file cannot be read (also when it is
+    /// not a regular file or is over the 1 MiB maximum), otherwise as
     /// [`Config::from_str`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = crate::input_file::read_to_string(path, FileKind::Config).map_err(|source| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Self::from_str(&text, path)
     }

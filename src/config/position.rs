@@ -65,23 +65,92 @@ impl Source<'_> {
     }
 
     /// A parse error, with the field path worked out from its position.
+    ///
+    /// When the text is not TOML at all (a number out of range, a stray
+    /// character) no key index can be built, and the field is read from
+    /// the text itself: the key on the error's line under the last table
+    /// header before it.
     pub(super) fn syntax(&self, error: &toml::de::Error) -> ConfigError {
         let span = error.span();
-        let field = span.clone().and_then(|span| {
-            KeyIndex::build(self.text).and_then(|index| index.field_at(self.text, span.start))
-        });
-        let (line, column) = match span.map(|span| self.position(span.start)) {
+        let field = span
+            .clone()
+            .and_then(|span| match KeyIndex::build(self.text) {
+                Some(index) => index.field_at(self.text, span.start),
+                None => field_from_text(self.text, span.start),
+            });
+        let (line, column) = match span.clone().map(|span| self.position(span.start)) {
             Some((line, column)) => (Some(line), Some(column)),
             None => (None, None),
         };
+        let mut message = one_line(error.message());
+        if message.is_empty() {
+            message = unexpected_at(self.text, span.map_or(self.text.len(), |s| s.start));
+        }
         ConfigError::Syntax {
             path: self.path.to_path_buf(),
             line,
             column,
             field,
-            message: one_line(error.message()),
+            message,
         }
     }
+}
+
+/// What stands at byte `offset` of `text`, for a parse error the parser
+/// gave no words for (it has none for a control character in a comment).
+fn unexpected_at(text: &str, offset: usize) -> String {
+    let Some(c) = text.get(offset..).and_then(|rest| rest.chars().next()) else {
+        return "unexpected end of the file".to_string();
+    };
+    if c.is_control() {
+        format!(
+            "the control character U+{:04X} is not allowed here (TOML allows none but tab, \
+             not even in comments; write it as an escape in a string)",
+            u32::from(c)
+        )
+    } else {
+        format!("unexpected `{c}`")
+    }
+}
+
+/// The dotted path of the field whose line holds byte `offset`, read from
+/// the text without parsing it: `TABLE.KEY`, with `[[array]]` headers
+/// counted into 0-based indices (`target[2].port`). `None` when the line
+/// is not `key = ...`.
+fn field_from_text(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let line = &line[..line.find('\n').unwrap_or(line.len())];
+    let (key, _) = line.split_once('=')?;
+    let key = key
+        .split('.')
+        .map(|part| part.trim().trim_matches(['"', '\'']))
+        .collect::<Vec<_>>()
+        .join(".");
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if key.is_empty() || !key.chars().all(valid) {
+        return None;
+    }
+    // The last header before the line, with array headers counted.
+    let mut header = String::new();
+    let mut arrays: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for raw in text[..line_start].lines() {
+        let raw = raw.trim();
+        if let Some(name) = raw.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let count = arrays.entry(name.clone()).or_insert(0);
+            header = format!("{name}[{}]", *count);
+            *count += 1;
+        } else if let Some(name) = raw.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            header = name.trim().to_string();
+        }
+    }
+    Some(if header.is_empty() {
+        key
+    } else {
+        format!("{header}.{key}")
+    })
 }
 
 /// Join the lines of a multi-line message with `; `.
@@ -245,6 +314,27 @@ mod tests {
         assert_eq!(src.position(6), (2, 1));
         // `=` after a two-byte character is the fourth character of line 2.
         assert_eq!(src.position(10), (2, 4));
+    }
+
+    #[test]
+    fn fields_are_read_from_text_that_does_not_parse() {
+        let text = "[probe]\nport = 99999999999999999999\n[[target]]\nname = \"a\"\n[[target]]\nport = 1e999\n";
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(
+            field_from_text(text, at("9999")).as_deref(),
+            Some("probe.port")
+        );
+        assert_eq!(
+            field_from_text(text, at("1e999")).as_deref(),
+            Some("target[1].port")
+        );
+        // On the key itself (a duplicate key, say) the key is the field;
+        // a header is none.
+        assert_eq!(
+            field_from_text(text, at("port")).as_deref(),
+            Some("probe.port")
+        );
+        assert_eq!(field_from_text(text, at("[[target]]")), None);
     }
 
     #[test]

@@ -36,14 +36,15 @@ impl fmt::Display for NotMmdbReason {
 /// Why geolocation data could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
-    /// The file could not be read (missing, unreadable, a directory, ...).
-    #[error("cannot read {}: {source}", path.display())]
+    /// The file could not be read (missing, unreadable, not a regular
+    /// file, over its kind's maximum size, ...).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// What the operating system said.
+        /// Why, naming the file.
         #[source]
-        source: std::io::Error,
+        source: crate::input_file::InputFileError,
     },
     /// The file is not a MaxMind DB, or a damaged one.
     #[error("{} is not a usable MaxMind DB: {reason}", path.display())]

@@ -80,10 +80,12 @@ pub(crate) struct MmdbSource {
 impl MmdbSource {
     /// Reads, checks and classifies a database file.
     pub(crate) fn open(path: &Path) -> Result<Self, GeoError> {
-        let bytes = std::fs::read(path).map_err(|source| GeoError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // Checked before reading: a regular file of at most 1 GiB.
+        let bytes = crate::input_file::read(path, crate::input_file::FileKind::GeoIpDatabase)
+            .map_err(|source| GeoError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let not_mmdb = |reason| GeoError::NotMmdb {
             path: path.to_path_buf(),
             reason,

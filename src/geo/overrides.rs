@@ -74,13 +74,15 @@ impl OverrideRow {
 ///
 /// # Errors
 ///
-/// [`GeoError::Read`] when the file cannot be read, [`GeoError::Overrides`]
+/// [`GeoError::Read`] when the file cannot be read (also when it is not a
+/// regular file or is over the 64 MiB maximum), [`GeoError::Overrides`]
 /// naming the line and field of the first bad line.
 pub fn load_overrides(path: &Path) -> Result<Vec<OverrideRow>, GeoError> {
-    let text = std::fs::read_to_string(path).map_err(|source| GeoError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::input_file::read_to_string(path, crate::input_file::FileKind::Overrides)
+        .map_err(|source| GeoError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     parse_overrides(path, &text)
 }
 

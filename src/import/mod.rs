@@ -12,6 +12,12 @@
 //! byte. A JSON array is split element by element with a small incremental
 //! scanner, so memory holds one record at a time whatever the file size.
 //!
+//! A record (a line, or an element of the array) may take at most
+//! [`MAX_RECORD_BYTES`] (64 MiB): a longer one is reported as an error of
+//! the line it starts on and skipped without being held in memory (its
+//! bytes are read and dropped until its end), and reading goes on. Memory
+//! therefore stays bounded whatever the input, a pipe included.
+//!
 //! One source record gives at most one [`Imported`] trace. A record that
 //! cannot be read (bad JSON, a field of the wrong type, a required field
 //! missing) gives an [`ImportError`] naming the line it starts on, and
@@ -33,6 +39,10 @@ use crate::model::Trace;
 use crate::text_enum::text_enum;
 use crate::units::Timestamp;
 use std::io::BufRead;
+
+/// The most bytes one record (a line of JSON Lines, or an element of a
+/// JSON array) may take; a longer one is an error of its line, skipped.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// One source record turned into a trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +121,7 @@ pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
         InputFormat::Scamper => BlankLines::Report,
     };
     Reader {
-        records: Records::new(input, blank_lines),
+        records: Records::new(input, blank_lines, MAX_RECORD_BYTES),
         format,
         scamper: scamper::Stream::default(),
         atlas: atlas::Assembly::default(),
@@ -164,7 +174,7 @@ impl<R: BufRead> Iterator for Reader<R> {
 /// Splits the input exactly as [`read`] does, with the same errors.
 pub fn atlas_records<R: BufRead>(input: R) -> AtlasRecords<R> {
     AtlasRecords {
-        records: Records::new(input, BlankLines::Skip),
+        records: Records::new(input, BlankLines::Skip, MAX_RECORD_BYTES),
     }
 }
 
@@ -258,6 +268,43 @@ struct Records<R> {
     /// buffer, read there without a copy (consumed on the next call);
     /// 0 when it is in `buf`.
     in_place: usize,
+    /// The most bytes a record may take ([`MAX_RECORD_BYTES`]).
+    max_record: usize,
+}
+
+/// The error of a record over the maximum.
+fn too_long(max_record: usize) -> String {
+    let most = if max_record.is_multiple_of(1 << 20) {
+        format!("{} MiB", max_record >> 20)
+    } else {
+        format!("{max_record} bytes")
+    };
+    format!("the record is longer than {most}, the most one record may take; skipped")
+}
+
+/// Append `byte` to an array element in `buf` unless the element is
+/// `over` the maximum, or would be with it: then `over` is set and the
+/// memory given back.
+fn keep(buf: &mut Vec<u8>, over: &mut bool, max_record: usize, byte: u8) {
+    if *over {
+        return;
+    }
+    if buf.len() < max_record {
+        buf.push(byte);
+    } else {
+        *over = true;
+        *buf = Vec::new();
+    }
+}
+
+/// A line gathered by [`Records::gather_line`].
+enum Gathered {
+    /// The input ended before any byte.
+    End,
+    /// The line is in `buf`.
+    Line,
+    /// The line was longer than the maximum; its bytes were dropped.
+    TooLong,
 }
 
 /// Scanner state inside a JSON array.
@@ -269,7 +316,7 @@ struct Scan {
 }
 
 impl<R: BufRead> Records<R> {
-    fn new(input: R, blank_lines: BlankLines) -> Self {
+    fn new(input: R, blank_lines: BlankLines, max_record: usize) -> Self {
         Self {
             input,
             layout: Layout::Unknown,
@@ -278,7 +325,49 @@ impl<R: BufRead> Records<R> {
             line: 1,
             buf: Vec::new(),
             in_place: 0,
+            max_record,
         }
+    }
+
+    /// Read the rest of a line (through its `\n`, or to the end of the
+    /// input) into `buf`, keeping at most `max_record` bytes: past that the
+    /// bytes are read and dropped, so memory stays bounded.
+    fn gather_line(&mut self) -> std::io::Result<Gathered> {
+        let mut read_any = false;
+        let mut over = false;
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            read_any = true;
+            let (len, ends) = match memchr::memchr(b'\n', chunk) {
+                Some(end) => (end + 1, true),
+                None => (chunk.len(), false),
+            };
+            if !over {
+                if self.buf.len() + len <= self.max_record {
+                    self.buf.extend_from_slice(&chunk[..len]);
+                } else {
+                    over = true;
+                    // Give the memory back: the record is not kept.
+                    self.buf = Vec::new();
+                }
+            }
+            self.input.consume(len);
+            if ends {
+                break;
+            }
+        }
+        Ok(match (read_any, over) {
+            (false, _) => Gathered::End,
+            (true, false) => Gathered::Line,
+            (true, true) => Gathered::TooLong,
+        })
     }
 
     /// Look at the first non-space byte to choose the layout.
@@ -330,15 +419,23 @@ impl<R: BufRead> Records<R> {
                     }
                     continue;
                 }
+                if len > self.max_record {
+                    self.input.consume(len);
+                    return Some((line, Err(too_long(self.max_record))));
+                }
                 self.in_place = len;
                 return Some((line, Ok(())));
             }
-            match self.input.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
+            match self.gather_line() {
+                Ok(Gathered::End) => {
                     self.layout = Layout::Done;
                     return None;
                 }
-                Ok(_) => {
+                Ok(Gathered::TooLong) => {
+                    self.line += 1;
+                    return Some((line, Err(too_long(self.max_record))));
+                }
+                Ok(Gathered::Line) => {
                     self.line += 1;
                     if self.buf.iter().all(u8::is_ascii_whitespace) {
                         // Spaces after the last line break are no line.
@@ -363,6 +460,9 @@ impl<R: BufRead> Records<R> {
         self.buf.clear();
         let mut start = self.line;
         let mut scan = Scan::default();
+        // Set when the element outgrew `max_record`: its bytes are scanned
+        // to find its end, not kept.
+        let mut over = false;
         loop {
             let chunk = match self.input.fill_buf() {
                 Ok(chunk) => chunk,
@@ -384,7 +484,7 @@ impl<R: BufRead> Records<R> {
                     self.line += 1;
                 }
                 if scan.in_string {
-                    self.buf.push(byte);
+                    keep(&mut self.buf, &mut over, self.max_record, byte);
                     if scan.escaped {
                         scan.escaped = false;
                     } else if byte == b'\\' {
@@ -397,6 +497,10 @@ impl<R: BufRead> Records<R> {
                 if scan.depth == 0 && (byte == b',' || byte == b']') {
                     if byte == b']' {
                         self.layout = Layout::Done;
+                    }
+                    if over {
+                        finished = Some((start, Err(too_long(self.max_record))));
+                        break;
                     }
                     if self.buf.iter().all(u8::is_ascii_whitespace) {
                         if byte == b',' {
@@ -412,13 +516,13 @@ impl<R: BufRead> Records<R> {
                     finished = Some((start, Ok(())));
                     break;
                 }
-                if self.buf.is_empty() {
+                if self.buf.is_empty() && !over {
                     if byte.is_ascii_whitespace() {
                         continue;
                     }
                     start = self.line;
                 }
-                self.buf.push(byte);
+                keep(&mut self.buf, &mut over, self.max_record, byte);
                 match byte {
                     b'"' => scan.in_string = true,
                     b'{' | b'[' => scan.depth += 1,
@@ -652,6 +756,53 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].as_ref().unwrap_err().line, 1);
         assert!(all(" [ ] ", InputFormat::Atlas).is_empty());
+    }
+
+    /// Every record of `input` read through a `capacity`-byte buffer with
+    /// records of at most `max` bytes: the line and whether it was read.
+    fn bounded(input: &str, capacity: usize, max: usize) -> Vec<(usize, Result<(), String>)> {
+        let reader = std::io::BufReader::with_capacity(capacity, Cursor::new(input.to_string()));
+        let mut records = Records::new(reader, BlankLines::Skip, max);
+        std::iter::from_fn(|| records.next_record()).collect()
+    }
+
+    #[test]
+    fn a_line_over_the_maximum_is_an_error_of_its_line_and_reading_goes_on() {
+        let long = "x".repeat(300);
+        let input = format!("{ATLAS_B}\n{long}\n{ATLAS_B}\n{long}");
+        // Lines within one buffer and lines gathered over many refills.
+        for capacity in [8, 64, 1024] {
+            let out = bounded(&input, capacity, 200);
+            let lines: Vec<usize> = out.iter().map(|(line, _)| *line).collect();
+            assert_eq!(lines, vec![1, 2, 3, 4], "capacity {capacity}");
+            assert!(out[0].1.is_ok() && out[2].1.is_ok(), "{out:?}");
+            for (_, result) in [&out[1], &out[3]] {
+                assert_eq!(
+                    result.as_ref().unwrap_err(),
+                    "the record is longer than 200 bytes, the most one record may take; skipped"
+                );
+            }
+        }
+        // A line of exactly the maximum (with its line break) is read.
+        let exact = format!("{}\n", "y".repeat(199));
+        assert!(bounded(&exact, 8, 200)[0].1.is_ok());
+        assert!(bounded(&exact, 1024, 200)[0].1.is_ok());
+    }
+
+    #[test]
+    fn an_array_element_over_the_maximum_is_skipped() {
+        let long = format!("{{\"a\":\"{}\"}}", "],".repeat(200));
+        let input = format!("[\n{ATLAS_B},\n{long},\n{ATLAS_B}]");
+        let out = bounded(&input, 16, 300);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[0].1.is_ok() && out[2].1.is_ok(), "{out:?}");
+        assert_eq!(out[1].0, 3);
+        assert!(out[1]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .contains("longer than 300 bytes"));
+        assert_eq!(out[2].0, 4);
     }
 
     #[test]

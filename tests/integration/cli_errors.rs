@@ -90,10 +90,40 @@ fn missing_config_file_is_named() {
 }
 
 #[test]
-fn the_sample_config_checks_clean() {
-    let sample = support::root().join("config/transitwatch.toml");
-    let out = run(&["check-config", "--config", sample.to_str().unwrap()]);
+fn the_sample_config_checks_clean_with_its_geoip_files() {
+    // The sample's GeoIP files, stood in for by a database built from the
+    // lab's overrides.
+    let dir = tempfile::tempdir().unwrap();
+    let mmdb = dir.path().join("lab.mmdb");
+    let built = run(&[
+        "geo",
+        "build",
+        "--csv",
+        support::root()
+            .join("tests/lab/lab-geo.csv")
+            .to_str()
+            .unwrap(),
+        "--output",
+        mmdb.to_str().unwrap(),
+    ]);
+    assert!(built.status.success(), "{}", text(&built));
+    let sample = std::fs::read_to_string(support::root().join("config/transitwatch.toml")).unwrap();
+    let mmdb = mmdb.to_str().unwrap();
+    let text_with_files = sample
+        .replace("/var/lib/GeoIP/GeoLite2-City.mmdb", mmdb)
+        .replace("/var/lib/GeoIP/GeoLite2-ASN.mmdb", mmdb);
+    assert_ne!(
+        text_with_files, sample,
+        "the sample names other GeoIP files"
+    );
+    let f = config_file(&text_with_files);
+    let out = run(&["check-config", "--config", f.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(": ok (") && stdout.contains("2 GeoIP databases"),
+        "{stdout}"
+    );
 }
 
 #[test]

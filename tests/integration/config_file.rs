@@ -304,7 +304,8 @@ fn webhooks_take_names_secrets_and_certificates() {
     );
     let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nsecret_file = \"missing.secret\"\n");
     assert!(
-        m.contains(":6:15: field `alert.webhook[0].secret_file`: cannot read"),
+        m.contains(":6:15: field `alert.webhook[0].secret_file`: ")
+            && m.contains("missing.secret: cannot read the webhook secret file: "),
         "{m}"
     );
     let m = msg("[[alert.webhook]]\nurl = \"http://x/\"\nsecret_file = \"empty.secret\"\n");
@@ -413,7 +414,10 @@ fn a_missing_file_names_the_file() {
     assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("{}: cannot read: ", path.display())),
+        msg.starts_with(&format!(
+            "{}: cannot read the configuration file: ",
+            path.display()
+        )),
         "{msg}"
     );
     assert!(!msg.contains('\n'));

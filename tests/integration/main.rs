@@ -18,6 +18,7 @@ mod dashboards_rules;
 mod export_cli;
 mod geo_conformance;
 mod geo_schemas;
+mod hostile;
 mod import_data;
 mod log_colour;
 mod metrics_http;

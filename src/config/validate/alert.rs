@@ -7,6 +7,7 @@ use crate::config::raw::{RawAlert, RawWebhook};
 use crate::config::{
     AlertConfig, CaFile, ConfigError, InvalidWebhookFormat, Secret, WebhookConfig, WebhookFormat,
 };
+use crate::input_file::{self, FileKind};
 use crate::units::format_duration;
 use std::path::Path;
 use std::time::Duration;
@@ -127,11 +128,14 @@ fn validate_http_url<'a>(
     src: &Source<'_>,
 ) -> Result<&'a str, ConfigError> {
     let text = url.get_ref().trim();
+    // Messages show the URL with any credentials replaced: they end up in
+    // logs and terminals.
+    let shown = redact_userinfo(url.get_ref());
     let invalid = |why: &str| {
         src.invalid(
             Some(url.span()),
             field,
-            format!("`{}` is not an http:// or https:// URL{why}", url.get_ref()),
+            format!("`{shown}` is not an http:// or https:// URL{why}"),
         )
     };
     let has_scheme = ["http://", "https://"].iter().any(|scheme| {
@@ -149,13 +153,26 @@ fn validate_http_url<'a>(
             Some(url.span()),
             field,
             format!(
-                "`{}` carries credentials, which transitwatch does not send; \
-                 sign the posts with `secret` instead",
-                url.get_ref()
+                "`{shown}` carries credentials, which transitwatch does not send; \
+                 sign the posts with `secret` instead"
             ),
         )),
         Some(a) if !a.host().is_empty() => Ok(text),
         _ => Err(invalid(": it has no host")),
+    }
+}
+
+/// `url` with the user information of its authority (`user:password@`)
+/// replaced by `***@`; unchanged when it has none. Anything that may be a
+/// URL is cut the same way: what comes before the last `@` of the part
+/// after `scheme://` (or of the whole text) up to the first `/`, `?` or `#`.
+fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]).into(),
+        None => url.into(),
     }
 }
 
@@ -245,13 +262,8 @@ fn read_secret_file(
     src: &Source<'_>,
 ) -> Result<Secret, ConfigError> {
     let path = validate_path(file, field, base, src)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        src.invalid(
-            Some(file.span()),
-            field,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let text = input_file::read_to_string(&path, FileKind::WebhookSecret)
+        .map_err(|e| src.invalid(Some(file.span()), field, e.to_string()))?;
     let secret = text.trim_end_matches(['\n', '\r']);
     if secret.is_empty() {
         return Err(src.invalid(
@@ -273,13 +285,8 @@ fn read_ca_file(
     use rustls_pki_types::pem::PemObject as _;
     use rustls_pki_types::CertificateDer;
     let path = validate_path(file, field, base, src)?;
-    let bytes = std::fs::read(&path).map_err(|e| {
-        src.invalid(
-            Some(file.span()),
-            field,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let bytes = input_file::read(&path, FileKind::CaCertificates)
+        .map_err(|e| src.invalid(Some(file.span()), field, e.to_string()))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .map(|c| c.map(|c| c.as_ref().to_vec()))
         .collect::<Result<Vec<_>, _>>()
@@ -298,4 +305,21 @@ fn read_ca_file(
         ));
     }
     Ok(CaFile { path, certs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn credentials_are_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redact_userinfo("https://user:pa55@x.ls:8443/hook?a=b@c"),
+            "https://***@x.ls:8443/hook?a=b@c"
+        );
+        assert_eq!(redact_userinfo("ftp://a@b@x.ls/"), "ftp://***@x.ls/");
+        assert_eq!(redact_userinfo("user:pw@x.ls"), "***@x.ls");
+        assert_eq!(redact_userinfo("http://x.ls/p@q"), "http://x.ls/p@q");
+        assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
 }

@@ -69,15 +69,14 @@ fn validate_target(
         )
     })?;
     let host_text = host.get_ref().trim();
-    if host_text.is_empty()
-        || host_text
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if let Some(why) = not_a_host(host_text) {
         return Err(src.invalid(
             Some(host.span()),
             field("host"),
-            format!("`{}` is not a host name or IP address", host.get_ref()),
+            format!(
+                "`{}` is not a host name or IP address{why}",
+                host.get_ref().escape_debug()
+            ),
         ));
     }
 
@@ -141,4 +140,76 @@ fn validate_target(
         family,
         allowed_countries,
     })
+}
+
+/// Why `host` is not a host name or an IP address (with a hint for the
+/// usual mistakes: a URL, a port, brackets); `None` when it is one.
+fn not_a_host(host: &str) -> Option<String> {
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    if host.is_empty() {
+        return Some(String::new());
+    }
+    if host.contains("://") || host.contains('/') || host.contains('@') {
+        let name = host
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(str::to_string))
+            .filter(|name| !name.is_empty() && !name.contains('@'));
+        return Some(match name {
+            Some(name) => format!(
+                ": give the host name alone, without scheme, path or credentials (e.g. \"{}\")",
+                name.trim_start_matches('[').trim_end_matches(']')
+            ),
+            None => ": give the host name alone, without scheme, path or credentials".to_string(),
+        });
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if inner.parse::<IpAddr>().is_ok() {
+            return Some(format!(
+                ": write the address without brackets (\"{inner}\")"
+            ));
+        }
+    }
+    if let Some((name, port)) = host.rsplit_once(':') {
+        if !name.contains(':') && port.parse::<u16>().is_ok() {
+            return Some(format!(
+                ": give the host name alone (\"{name}\") and the port as `port = {port}`"
+            ));
+        }
+    }
+    let label_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if host.len() > 253 || !host.chars().all(label_char) || host.starts_with('.') {
+        return Some(": use letters, digits, `-`, `_` and `.` (e.g. \"www.gov.ls\")".to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_a_host;
+
+    #[test]
+    fn hosts_are_names_or_addresses_and_urls_get_a_hint() {
+        for good in [
+            "www.gov.ls",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::1",
+            "a-b_c.test.",
+            "localhost",
+        ] {
+            assert_eq!(not_a_host(good), None, "{good}");
+        }
+        let hint = |host: &str| not_a_host(host).unwrap_or_else(|| panic!("{host} accepted"));
+        assert!(hint("http://x.ls/").contains("(e.g. \"x.ls\")"));
+        assert!(hint("https://user:pw@x.ls:8443/a").contains("(e.g. \"x.ls\")"));
+        assert!(hint("x.ls/path").contains("host name alone"));
+        assert!(hint("x.ls:443").contains("`port = 443`"));
+        assert!(hint("[::1]").contains("without brackets"));
+        assert!(hint("www gov").contains("letters, digits"));
+        assert!(hint("a\u{7}b").contains("letters, digits"));
+        assert!(hint("").is_empty());
+    }
 }
