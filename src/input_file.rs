@@ -43,6 +43,8 @@ pub enum FileKind {
     ProbeMetadata,
     /// Traces to import (`analyze --input`): streamed, no total maximum.
     TraceInput,
+    /// A state file the daemon wrote itself (`paths.json`, `alerts.json`).
+    StateFile,
 }
 
 impl FileKind {
@@ -58,6 +60,7 @@ impl FileKind {
             Self::CaCertificates => Some(4 << 20),
             Self::ProbeMetadata => Some(256 << 20),
             Self::TraceInput => None,
+            Self::StateFile => Some(256 << 20),
         }
     }
 
@@ -72,6 +75,7 @@ impl FileKind {
             Self::CaCertificates => "CA certificate file",
             Self::ProbeMetadata => "probe metadata file",
             Self::TraceInput => "trace input",
+            Self::StateFile => "state file",
         }
     }
 }

@@ -36,6 +36,7 @@ mod metrics;
 pub use metrics::SaveMetrics;
 
 use crate::atomic_file::{self, AtomicFileError, PRIVATE};
+use crate::input_file::{self, FileKind, InputFileError};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
@@ -118,14 +119,10 @@ impl StateDirError {
 /// [`LoadError::Newer`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// It cannot be read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The state file.
-        path: PathBuf,
-        /// What failed.
-        source: io::Error,
-    },
+    /// It cannot be read (or is no regular file, or is over the size
+    /// limit of state files).
+    #[error("{0}")]
+    Io(#[source] InputFileError),
     /// It is not a state file of this kind.
     #[error("{}: not a transitwatch state file: {message}", path.display())]
     Damaged {
@@ -181,7 +178,7 @@ impl LoadError {
     /// that does not verify, `NAME.damaged` otherwise; a newer one stays.
     fn aside_suffix(&self) -> Option<&'static str> {
         match self {
-            Self::Io { .. } | Self::Damaged { .. } => Some("damaged"),
+            Self::Io(_) | Self::Damaged { .. } => Some("damaged"),
             Self::Unsealed { .. } | Self::Forged { .. } => Some("refused"),
             Self::Newer { .. } => None,
         }
@@ -275,10 +272,12 @@ impl StateFiles {
         version: u32,
     ) -> Result<Option<T>, LoadError> {
         let path = self.path(name);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match input_file::read(&path, FileKind::StateFile) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(LoadError::Io { path, source }),
+            Err(InputFileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(LoadError::Io(e)),
         };
         let damaged = |e: serde_json::Error| LoadError::Damaged {
             path: path.clone(),
