@@ -37,13 +37,22 @@
 //! exceed `max_size`, the oldest rows are deleted. Freed pages are returned
 //! to the file system with an incremental vacuum.
 //!
-//! [`writer`] runs a store on its own thread for the daemon;
-//! [`StoreMetrics`] counts what became of the records it was handed.
+//! **Integrity** ([`Store::check`], see [`integrity`]): `PRAGMA
+//! quick_check` at the daemon's start and before an export; a damaged
+//! database is reported with the number of stored traces that can no
+//! longer be read. Scans read around a damaged page row by row, so every
+//! unreadable trace is an `Err` item rather than the end of the scan.
+//!
+//! [`writer`] runs a store on its own thread for the daemon (and stops
+//! writing to a damaged database); [`StoreMetrics`] counts what became of
+//! the records it was handed and publishes the database's health.
 
+mod integrity;
 mod metrics;
 mod query;
 pub mod writer;
 
+pub use integrity::{Damage, Integrity};
 pub use metrics::StoreMetrics;
 pub use query::{parse_time, InvalidTime, Query};
 
@@ -141,6 +150,23 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl StoreError {
+    /// Whether `SQLite` found a damaged page (`SQLITE_CORRUPT`) or a file
+    /// that is not a database where one was (`SQLITE_NOTADB`).
+    #[must_use]
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Self::Sqlite { source, .. } if is_damage(source))
+    }
+}
+
+/// Whether `SQLite` met a damaged page or a file that is not a database.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// One GeoIP database in force when a trace was located.
@@ -280,10 +306,20 @@ impl Store {
     /// [`StoreError::Missing`] when there is no file; otherwise as
     /// [`Store::open`].
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(StoreError::Foreign {
+                    path: path.to_path_buf(),
+                    why: "it is not a regular file".to_string(),
+                })
+            }
+            // Other failures (no permission) are SQLite's to report.
+            _ => {}
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path, "cannot open"))?;
@@ -293,7 +329,16 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        match store.schema_version()? {
+        let version = match store.schema_version() {
+            // The first read of the file: a text file, an image... fail here.
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
+            {
+                return Err(store.foreign("it is not an SQLite database"));
+            }
+            other => other?,
+        };
+        match version {
             0 => Err(store.foreign("it has no transitwatch schema")),
             SCHEMA_VERSION => Ok(store),
             found => Err(StoreError::Newer {
@@ -473,6 +518,15 @@ impl Store {
             .optional()
             .map_err(sqlite(&self.path, "cannot read a trace"))?;
         row.map(|raw| raw.decode(&self.path)).transpose()
+    }
+
+    /// The row of trace `id`, or why it cannot be read.
+    fn row(&self, id: i64) -> Result<RawRow, String> {
+        self.conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM traces WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.query_row([id], RawRow::from_row).optional())
+            .map_err(|e| format!("cannot be read: {e}"))?
+            .ok_or_else(|| "is listed in an index but its row is gone".to_string())
     }
 
     /// Delete what `retention` no longer keeps (see the module docs), as of
@@ -670,26 +724,65 @@ impl StoredTraces {
         values.push(rusqlite::types::Value::Integer(
             i64::try_from(want).unwrap_or(0),
         ));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{}",
-            values.len()
-        );
+        let limit = values.len();
         let p = &self.store.path;
-        let mut stmt = self
-            .store
-            .conn
-            .prepare_cached(&sql)
-            .map_err(sqlite(p, "cannot read traces"))?;
-        let rows: Vec<RawRow> = stmt
-            .query_map(rusqlite::params_from_iter(values), RawRow::from_row)
-            .and_then(Iterator::collect)
-            .map_err(sqlite(p, "cannot read traces"))?;
+        let read = |columns: &str| {
+            let sql = format!(
+                "SELECT {columns} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{limit}"
+            );
+            let mut stmt = self.store.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), RawRow::from_row);
+            rows.and_then(Iterator::collect::<rusqlite::Result<Vec<RawRow>>>)
+        };
+        let rows = match read(COLUMNS) {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            // A damaged page: list the page's rows from an index and read
+            // them one by one, so each unreadable row is reported and the
+            // scan goes on past it.
+            Err(e) if is_damage(&e) => {
+                let keys: Vec<(i64, i64)> = {
+                    let sql = format!(
+                        "SELECT started_at, id FROM traces WHERE {filter} \
+                         ORDER BY started_at, id LIMIT ?{limit}"
+                    );
+                    let mut stmt = self
+                        .store
+                        .conn
+                        .prepare_cached(&sql)
+                        .map_err(sqlite(p, "cannot read traces"))?;
+                    let keys = stmt
+                        .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })
+                        .and_then(Iterator::collect)
+                        .map_err(sqlite(p, "cannot read traces"))?;
+                    keys
+                };
+                keys.into_iter()
+                    .map(|(at, id)| self.store.row(id).map_err(|e| (at, id, e)))
+                    .collect()
+            }
+            Err(e) => return Err(sqlite(p, "cannot read traces")(e)),
+        };
+        let rows: Vec<Result<RawRow, (i64, i64, String)>> = rows;
         if rows.len() < want {
             self.done = true;
         }
-        for raw in rows {
-            self.cursor = Some((raw.started_at, raw.id));
-            self.page.push_back(raw.decode(p));
+        for row in rows {
+            match row {
+                Ok(raw) => {
+                    self.cursor = Some((raw.started_at, raw.id));
+                    self.page.push_back(raw.decode(p));
+                }
+                Err((at, id, message)) => {
+                    self.cursor = Some((at, id));
+                    self.page.push_back(Err(StoreError::Record {
+                        path: p.clone(),
+                        id,
+                        message,
+                    }));
+                }
+            }
         }
         Ok(())
     }
