@@ -157,11 +157,14 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
     }
     bar.finish();
     if damage.is_some() {
+        // The count through an index, when there is one: a scan cut short
+        // by a damaged index page does not know how many it missed.
+        let selected = total.unwrap_or(0).max(written + failed);
         return Err(CliError::Runtime(format!(
-            "{}: the database is damaged: {failed} of {} stored traces could not be read, \
+            "{}: the database is damaged: {} of {selected} stored traces could not be read, \
              the other {written} were exported",
             path.display(),
-            written + failed,
+            selected - written,
         )));
     }
     if failed > 0 {

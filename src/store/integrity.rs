@@ -9,8 +9,8 @@
 //!
 //! - every trace id still listed is collected from each of the three
 //!   indexes (each holds every id, on pages of its own, so a damaged table
-//!   page leaves them readable) and from a walk of the table up to the
-//!   first damaged page;
+//!   page leaves them readable) and from a walk of the table, each up to
+//!   its first damaged page;
 //! - each of those ids is then looked up in the table and its row decoded
 //!   as an export would: a lookup that meets a damaged page (a leaf, or an
 //!   interior page above hundreds of rows) fails, so the rows on it and
@@ -21,6 +21,7 @@
 //! ([`Damage::complete`] is false) and is a lower bound.
 
 use super::{sqlite, Store, StoreError};
+use rusqlite::types::Value;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -111,12 +112,12 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
-        let (ids, complete) = self.listed_ids();
-        let unreadable = ids.iter().filter(|&&id| !self.readable(id)).count();
+        let (keys, complete) = self.listed("1", &[]);
+        let unreadable = keys.iter().filter(|&&(_, id)| !self.readable(id)).count();
         Ok(Integrity::Damaged(Damage {
             path: self.path.clone(),
             problems,
-            traces: ids.len() as u64,
+            traces: keys.len() as u64,
             unreadable: unreadable as u64,
             complete,
         }))
@@ -135,24 +136,23 @@ impl Store {
         Ok(lines)
     }
 
-    /// Every trace id an index or the table still lists, sorted, and
-    /// whether one index listed them all.
-    fn listed_ids(&self) -> (Vec<i64>, bool) {
-        let mut ids = Vec::new();
+    /// The (start time, id) of every trace `filter` selects that the table
+    /// or one of its indexes still lists, in scan order, and whether one
+    /// index listed them all. Each source is walked up to the first page it
+    /// cannot read; what it listed before counts.
+    pub(super) fn listed(&self, filter: &str, values: &[Value]) -> (Vec<(i64, i64)>, bool) {
+        let mut keys = Vec::new();
         let mut complete = false;
         let sources = INDEXES
             .iter()
-            .map(|index| format!("SELECT id FROM traces INDEXED BY {index}"))
-            .chain(std::iter::once(
-                "SELECT id FROM traces NOT INDEXED".to_string(),
-            ));
-        for (n, sql) in sources.enumerate() {
-            // A walk stops at the first page it cannot read; what it
-            // listed before counts.
+            .map(|index| format!("INDEXED BY {index}"))
+            .chain(std::iter::once("NOT INDEXED".to_string()));
+        for (n, source) in sources.enumerate() {
+            let sql = format!("SELECT started_at, id FROM traces {source} WHERE {filter}");
             let whole = self.conn.prepare(&sql).and_then(|mut stmt| {
-                let mut rows = stmt.query([])?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
                 while let Some(row) = rows.next()? {
-                    ids.push(row.get(0)?);
+                    keys.push((row.get(0)?, row.get(1)?));
                 }
                 Ok(())
             });
@@ -160,9 +160,9 @@ impl Store {
                 complete = true;
             }
         }
-        ids.sort_unstable();
-        ids.dedup();
-        (ids, complete)
+        keys.sort_unstable();
+        keys.dedup();
+        (keys, complete)
     }
 
     /// Whether the row of trace `id` can be read and decoded.

@@ -40,8 +40,10 @@
 //! **Integrity** ([`Store::check`], see [`integrity`]): `PRAGMA
 //! quick_check` at the daemon's start and before an export; a damaged
 //! database is reported with the number of stored traces that can no
-//! longer be read. Scans read around a damaged page row by row, so every
-//! unreadable trace is an `Err` item rather than the end of the scan.
+//! longer be read. A scan that meets a damaged page lists what is left
+//! from the table and every index that can still list it and reads it row
+//! by row, so every unreadable trace is an `Err` item rather than the end
+//! of the scan.
 //!
 //! [`writer`] runs a store on its own thread for the daemon (and stops
 //! writing to a damaged database); [`StoreMetrics`] counts what became of
@@ -500,6 +502,7 @@ impl Store {
             cursor: None,
             page: VecDeque::new(),
             done: false,
+            rescue: None,
         }
     }
 
@@ -707,6 +710,9 @@ pub struct StoredTraces {
     page: VecDeque<Result<StoredTrace, StoreError>>,
     remaining: Option<u64>,
     done: bool,
+    /// Set once a damaged page was met: the (start time, id) of the
+    /// traces left to read, one by one (16 bytes a trace).
+    rescue: Option<VecDeque<(i64, i64)>>,
 }
 
 impl StoredTraces {
@@ -720,69 +726,56 @@ impl StoredTraces {
         let want = self
             .remaining
             .map_or(PAGE, |r| usize::try_from(r).unwrap_or(PAGE).min(PAGE));
-        let (filter, mut values) = self.query.filter(self.cursor);
-        values.push(rusqlite::types::Value::Integer(
-            i64::try_from(want).unwrap_or(0),
-        ));
-        let limit = values.len();
         let p = &self.store.path;
-        let read = |columns: &str| {
+        if self.rescue.is_none() {
+            let (filter, mut values) = self.query.filter(self.cursor);
+            values.push(rusqlite::types::Value::Integer(
+                i64::try_from(want).unwrap_or(0),
+            ));
             let sql = format!(
-                "SELECT {columns} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{limit}"
+                "SELECT {COLUMNS} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{}",
+                values.len()
             );
-            let mut stmt = self.store.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), RawRow::from_row);
-            rows.and_then(Iterator::collect::<rusqlite::Result<Vec<RawRow>>>)
-        };
-        let rows = match read(COLUMNS) {
-            Ok(rows) => rows.into_iter().map(Ok).collect(),
-            // A damaged page: list the page's rows from an index and read
-            // them one by one, so each unreadable row is reported and the
-            // scan goes on past it.
-            Err(e) if is_damage(&e) => {
-                let keys: Vec<(i64, i64)> = {
-                    let sql = format!(
-                        "SELECT started_at, id FROM traces WHERE {filter} \
-                         ORDER BY started_at, id LIMIT ?{limit}"
-                    );
-                    let mut stmt = self
-                        .store
-                        .conn
-                        .prepare_cached(&sql)
-                        .map_err(sqlite(p, "cannot read traces"))?;
-                    let keys = stmt
-                        .query_map(rusqlite::params_from_iter(values.iter()), |row| {
-                            Ok((row.get(0)?, row.get(1)?))
-                        })
-                        .and_then(Iterator::collect)
-                        .map_err(sqlite(p, "cannot read traces"))?;
-                    keys
-                };
-                keys.into_iter()
-                    .map(|(at, id)| self.store.row(id).map_err(|e| (at, id, e)))
-                    .collect()
+            let rows = self.store.conn.prepare_cached(&sql).and_then(|mut stmt| {
+                stmt.query_map(rusqlite::params_from_iter(values), RawRow::from_row)
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<RawRow>>>)
+            });
+            match rows {
+                Ok(rows) => {
+                    if rows.len() < want {
+                        self.done = true;
+                    }
+                    for raw in rows {
+                        self.cursor = Some((raw.started_at, raw.id));
+                        self.page.push_back(raw.decode(p));
+                    }
+                    return Ok(());
+                }
+                // A damaged page (of the table or of the index the query
+                // walks): from here on, list what is left from every
+                // source that can still list it, and read it row by row.
+                Err(e) if is_damage(&e) => {
+                    let (filter, values) = self.query.filter(self.cursor);
+                    self.rescue = Some(self.store.listed(&filter, &values).0.into());
+                }
+                Err(e) => return Err(sqlite(p, "cannot read traces")(e)),
             }
-            Err(e) => return Err(sqlite(p, "cannot read traces")(e)),
-        };
-        let rows: Vec<Result<RawRow, (i64, i64, String)>> = rows;
-        if rows.len() < want {
+        }
+        let keys = self.rescue.get_or_insert_with(VecDeque::new);
+        let take: Vec<(i64, i64)> = keys.drain(..want.min(keys.len())).collect();
+        if take.len() < want {
             self.done = true;
         }
-        for row in rows {
-            match row {
-                Ok(raw) => {
-                    self.cursor = Some((raw.started_at, raw.id));
-                    self.page.push_back(raw.decode(p));
-                }
-                Err((at, id, message)) => {
-                    self.cursor = Some((at, id));
-                    self.page.push_back(Err(StoreError::Record {
-                        path: p.clone(),
-                        id,
-                        message,
-                    }));
-                }
-            }
+        for (at, id) in take {
+            self.cursor = Some((at, id));
+            self.page.push_back(match self.store.row(id) {
+                Ok(raw) => raw.decode(p),
+                Err(message) => Err(StoreError::Record {
+                    path: p.clone(),
+                    id,
+                    message,
+                }),
+            });
         }
         Ok(())
     }

@@ -5,9 +5,9 @@
 //! writing in a tight loop: the reopened store passes `PRAGMA
 //! integrity_check` and holds every record reported as committed, complete;
 //! and a page in the middle of the database overwritten with garbage (a
-//! leaf of the table, an interior page above hundreds of rows): the
-//! integrity check at open, the daemon's log and `/metrics`, and `export`
-//! all report exactly the rows that were destroyed.
+//! leaf of the table, an interior page above hundreds of rows, a page of an
+//! index): the integrity check at open, the daemon's log and `/metrics`,
+//! and `export` all report exactly the rows that were destroyed.
 
 use crate::support;
 
@@ -765,35 +765,36 @@ fn history(path: &Path, n: i64) {
     }
 }
 
-/// A page of the `traces` table (from `dbstat`) and how many rows it and
-/// the pages under it hold: the rows it takes with it when destroyed.
+/// A page of the `traces` table or of an index (from `dbstat`) and how
+/// many rows of the table it and the pages under it hold: the traces it
+/// takes with it when destroyed (none for an index page).
 struct Victim {
     page: i64,
     rows: u64,
 }
 
-/// The `traces` page of `kind` (`leaf` or `internal`, never the root) in
-/// the middle of the table's pages, by page number.
-fn victim(path: &Path, kind: &str) -> Victim {
+/// The page of `kind` (`leaf` or `internal`, never the root) of b-tree
+/// `tree` (the table or an index) in the middle of its pages, by number.
+fn victim(path: &Path, tree: &str, kind: &str) -> Victim {
     let conn = rusqlite::Connection::open(path).unwrap();
     let pages: Vec<(i64, String)> = conn
         .prepare(
-            "SELECT pageno, path FROM dbstat WHERE name = 'traces' AND pagetype = ?1 \
+            "SELECT pageno, path FROM dbstat WHERE name = ?1 AND pagetype = ?2 \
              AND path != '/' ORDER BY pageno",
         )
         .unwrap()
-        .query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([tree, kind], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert!(!pages.is_empty(), "no {kind} page");
+    assert!(!pages.is_empty(), "no {kind} page in {tree}");
     let (page, at) = pages[pages.len() / 2].clone();
     // The leaves at or under that position in the tree.
     let rows: i64 = conn
         .query_row(
-            "SELECT sum(ncell) FROM dbstat WHERE name = 'traces' AND pagetype = 'leaf' \
-             AND substr(path, 1, length(?1)) = ?1",
-            [&at],
+            "SELECT coalesce(sum(ncell), 0) FROM dbstat WHERE name = 'traces' AND ?1 = 'traces' \
+             AND pagetype = 'leaf' AND substr(path, 1, length(?2)) = ?2",
+            [tree, &at],
             |r| r.get(0),
         )
         .unwrap();
@@ -926,7 +927,11 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
 #[test]
 fn a_damaged_page_is_detected_at_open_and_its_lost_rows_counted_everywhere() {
     let n: i64 = 1500;
-    for kind in ["leaf", "internal"] {
+    for (tree, kind) in [
+        ("traces", "leaf"),
+        ("traces", "internal"),
+        ("traces_started_at", "leaf"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("transitwatch.db");
         history(&path, n);
@@ -935,12 +940,15 @@ fn a_damaged_page_is_detected_at_open_and_its_lost_rows_counted_everywhere() {
             Integrity::Intact,
             "{kind}: before the damage"
         );
-        let victim = victim(&path, kind);
+        let victim = victim(&path, tree, kind);
+        let kind = format!("{tree} {kind}");
         eprintln!(
-            "{kind}: overwriting page {} of the traces table, {} rows on or under it",
+            "{kind}: overwriting page {}, {} rows of the table on or under it",
             victim.page, victim.rows
         );
-        assert!(victim.rows > 0 && victim.rows < 1000, "{}", victim.rows);
+        if tree == "traces" {
+            assert!(victim.rows > 0 && victim.rows < 1000, "{}", victim.rows);
+        }
         overwrite_page(&path, victim.page);
 
         // The check at open (the daemon's writer opens the store this way,
@@ -999,8 +1007,17 @@ fn a_damaged_page_is_detected_at_open_and_its_lost_rows_counted_everywhere() {
             )),
             "{kind}: {stderr}"
         );
-        let exported = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
-        assert_eq!(exported, readable, "{kind}");
+        let exported: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["stored"]["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(exported.len() as u64, readable, "{kind}");
+        // Still in time order (here: id order), each trace once.
+        assert!(exported.windows(2).all(|w| w[0] < w[1]), "{kind}");
 
         // The daemon: it runs on, says so in one log line and on /metrics,
         // and writes nothing more to the file (opening it for writing may
@@ -1008,9 +1025,16 @@ fn a_damaged_page_is_detected_at_open_and_its_lost_rows_counted_everywhere() {
         let page_size = usize::try_from(page_size(&path)).unwrap();
         let before = std::fs::read(&path).unwrap();
         let mut daemon = Daemon::start(dir.path(), &path);
-        let metrics = daemon.wait_metrics(|m| {
-            gauge(m, "transitwatch_store_unreadable_traces").is_some_and(|v| v > 0.0)
+        let damaged_lines = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains("the database is damaged"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        wait_for("the daemon to report the damage", || {
+            !damaged_lines(&daemon.log()).is_empty()
         });
+        let metrics = daemon.wait_metrics(|m| m.contains("transitwatch_store_healthy"));
         assert_eq!(
             gauge(&metrics, "transitwatch_store_unreadable_traces"),
             Some(victim.rows as f64),
@@ -1022,12 +1046,9 @@ fn a_damaged_page_is_detected_at_open_and_its_lost_rows_counted_everywhere() {
             "{kind}"
         );
         let log = daemon.log();
-        let damaged: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("the database is damaged"))
-            .collect();
+        let damaged = damaged_lines(&log);
         assert_eq!(damaged.len(), 1, "{kind}: {log}");
-        let entry: serde_json::Value = serde_json::from_str(damaged[0]).unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&damaged[0]).unwrap();
         assert_eq!(entry["level"], "ERROR", "{kind}: {entry}");
         let message = entry["fields"]["message"].as_str().unwrap();
         assert!(
