@@ -160,11 +160,17 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
         // The count through an index, when there is one: a scan cut short
         // by a damaged index page does not know how many it missed.
         let selected = total.unwrap_or(0).max(written + failed);
+        let what = if selected == written {
+            format!("the {written} selected traces it still lists were exported")
+        } else {
+            format!(
+                "{} of {selected} stored traces could not be read, the other {written} were exported",
+                selected - written
+            )
+        };
         return Err(CliError::Runtime(format!(
-            "{}: the database is damaged: {} of {selected} stored traces could not be read, \
-             the other {written} were exported",
+            "{}: the database is damaged: {what}",
             path.display(),
-            selected - written,
         )));
     }
     if failed > 0 {
