@@ -448,6 +448,7 @@ pub async fn run(
     let (writer, store_finished) = HistoryWriter::start(
         store_file,
         retention,
+        shared.metrics.store(),
         Arc::new(move |w: &Written| counted.metrics.store_write(w.label())),
     )
     .map_err(SetupError::StoreWriter)?;

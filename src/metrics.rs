@@ -639,6 +639,14 @@ impl Metrics {
             .map_or_else(|_| SaveMetrics::default(), |inner| inner.saves.clone())
     }
 
+    /// The trace store's families, as a handle its writer keeps.
+    #[must_use]
+    pub fn store(&self) -> StoreMetrics {
+        self.inner
+            .as_ref()
+            .map_or_else(|_| StoreMetrics::default(), |inner| inner.store.clone())
+    }
+
     /// One record handed to the trace store, by `result`: `ok` (stored),
     /// `error` (the store failed), `dropped` (its queue was full).
     pub fn store_write(&self, result: &str) {

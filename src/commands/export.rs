@@ -33,13 +33,19 @@ pub struct ExportOptions {
 /// complete, so a failed export never leaves a complete-looking file
 /// (a device or a named pipe is written in place). A
 /// stored trace that cannot be read is reported on stderr and skipped.
-/// Returns how many traces were written.
+/// The database is checked first ([`crate::store::Store::check`]): a
+/// damaged one is reported up front in one line with the number of stored
+/// traces that cannot be read, what can be read is exported, and the
+/// export fails at the end (the rows on a damaged page are not listed one
+/// by one). Returns how many traces were written.
 ///
 /// # Errors
-/// Usage errors and an unusable store (exit 2); read and write failures
-/// (exit 1), also when some traces could not be read.
+/// Usage errors and an unusable store: missing, not a database, not
+/// transitwatch's, newer (exit 2); read and write failures (exit 1), also
+/// when some traces could not be read and whenever the database is
+/// damaged.
 pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> {
-    use crate::store::{parse_time, Query, Store, StoreError};
+    use crate::store::{parse_time, Integrity, Query, Store, StoreError};
     let path = match (&opts.store, &opts.config) {
         (Some(store), _) => store.clone(),
         (None, Some(config)) => Config::load(config)?.store.path,
@@ -70,12 +76,21 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
         }
         other => CliError::Runtime(other.to_string()),
     })?;
-    let total = store
-        .count(&query)
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let damage = match store
+        .check()
+        .map_err(|e| CliError::Runtime(e.to_string()))?
+    {
+        Integrity::Intact => None,
+        Integrity::Damaged(damage) => {
+            eprintln!("transitwatch: warning: {damage}; exporting what can be read");
+            Some(damage)
+        }
+    };
+    // Counted through an index: still possible on a damaged table.
+    let total = store.count(&query).ok();
     let bar = if opts.progress {
         let bar = indicatif::ProgressBar::with_draw_target(
-            Some(total),
+            total,
             indicatif::ProgressDrawTarget::stderr(),
         );
         if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -101,7 +116,10 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
                 }
                 Err(e) => {
                     failed += 1;
-                    bar.suspend(|| eprintln!("transitwatch: {e}"));
+                    // On a damaged database the line up front said it.
+                    if damage.is_none() {
+                        bar.suspend(|| eprintln!("transitwatch: {e}"));
+                    }
                 }
             }
             bar.inc(1);
@@ -138,6 +156,23 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
         }
     }
     bar.finish();
+    if damage.is_some() {
+        // The count through an index, when there is one: a scan cut short
+        // by a damaged index page does not know how many it missed.
+        let selected = total.unwrap_or(0).max(written + failed);
+        let what = if selected == written {
+            format!("the {written} selected traces it still lists were exported")
+        } else {
+            format!(
+                "{} of {selected} stored traces could not be read, the other {written} were exported",
+                selected - written
+            )
+        };
+        return Err(CliError::Runtime(format!(
+            "{}: the database is damaged: {what}",
+            path.display(),
+        )));
+    }
     if failed > 0 {
         return Err(CliError::Runtime(format!(
             "{failed} of {} stored traces of {} could not be read (reported above)",

@@ -37,13 +37,24 @@
 //! exceed `max_size`, the oldest rows are deleted. Freed pages are returned
 //! to the file system with an incremental vacuum.
 //!
-//! [`writer`] runs a store on its own thread for the daemon;
-//! [`StoreMetrics`] counts what became of the records it was handed.
+//! **Integrity** ([`Store::check`], see [`integrity`]): `PRAGMA
+//! quick_check` at the daemon's start and before an export; a damaged
+//! database is reported with the number of stored traces that can no
+//! longer be read. A scan that meets a damaged page lists what is left
+//! from the table and every index that can still list it and reads it row
+//! by row, so every unreadable trace is an `Err` item rather than the end
+//! of the scan.
+//!
+//! [`writer`] runs a store on its own thread for the daemon (and stops
+//! writing to a damaged database); [`StoreMetrics`] counts what became of
+//! the records it was handed and publishes the database's health.
 
+mod integrity;
 mod metrics;
 mod query;
 pub mod writer;
 
+pub use integrity::{Damage, Integrity};
 pub use metrics::StoreMetrics;
 pub use query::{parse_time, InvalidTime, Query};
 
@@ -149,6 +160,23 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl StoreError {
+    /// Whether `SQLite` found a damaged page (`SQLITE_CORRUPT`) or a file
+    /// that is not a database where one was (`SQLITE_NOTADB`).
+    #[must_use]
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Self::Sqlite { source, .. } if is_damage(source))
+    }
+}
+
+/// Whether `SQLite` met a damaged page or a file that is not a database.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// One GeoIP database in force when a trace was located.
@@ -294,10 +322,20 @@ impl Store {
     /// [`StoreError::Missing`] when there is no file; otherwise as
     /// [`Store::open`].
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(StoreError::Foreign {
+                    path: path.to_path_buf(),
+                    why: "it is not a regular file".to_string(),
+                })
+            }
+            // Other failures (no permission) are SQLite's to report.
+            _ => {}
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path, "cannot open"))?;
@@ -307,7 +345,16 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        match store.schema_version()? {
+        let version = match store.schema_version() {
+            // The first read of the file: a text file, an image... fail here.
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
+            {
+                return Err(store.foreign("it is not an SQLite database"));
+            }
+            other => other?,
+        };
+        match version {
             0 => Err(store.foreign("it has no transitwatch schema")),
             SCHEMA_VERSION => Ok(store),
             found => Err(StoreError::Newer {
@@ -469,6 +516,7 @@ impl Store {
             cursor: None,
             page: VecDeque::new(),
             done: false,
+            rescue: None,
         }
     }
 
@@ -487,6 +535,15 @@ impl Store {
             .optional()
             .map_err(sqlite(&self.path, "cannot read a trace"))?;
         row.map(|raw| raw.decode(&self.path)).transpose()
+    }
+
+    /// The row of trace `id`, or why it cannot be read.
+    fn row(&self, id: i64) -> Result<RawRow, String> {
+        self.conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM traces WHERE id = ?1"))
+            .and_then(|mut stmt| stmt.query_row([id], RawRow::from_row).optional())
+            .map_err(|e| format!("cannot be read: {e}"))?
+            .ok_or_else(|| "is listed in an index but its row is gone".to_string())
     }
 
     /// Delete what `retention` no longer keeps (see the module docs), as of
@@ -667,6 +724,9 @@ pub struct StoredTraces {
     page: VecDeque<Result<StoredTrace, StoreError>>,
     remaining: Option<u64>,
     done: bool,
+    /// Set once a damaged page was met: the (start time, id) of the
+    /// traces left to read, one by one (16 bytes a trace).
+    rescue: Option<VecDeque<(i64, i64)>>,
 }
 
 impl StoredTraces {
@@ -680,30 +740,56 @@ impl StoredTraces {
         let want = self
             .remaining
             .map_or(PAGE, |r| usize::try_from(r).unwrap_or(PAGE).min(PAGE));
-        let (filter, mut values) = self.query.filter(self.cursor);
-        values.push(rusqlite::types::Value::Integer(
-            i64::try_from(want).unwrap_or(0),
-        ));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{}",
-            values.len()
-        );
         let p = &self.store.path;
-        let mut stmt = self
-            .store
-            .conn
-            .prepare_cached(&sql)
-            .map_err(sqlite(p, "cannot read traces"))?;
-        let rows: Vec<RawRow> = stmt
-            .query_map(rusqlite::params_from_iter(values), RawRow::from_row)
-            .and_then(Iterator::collect)
-            .map_err(sqlite(p, "cannot read traces"))?;
-        if rows.len() < want {
+        if self.rescue.is_none() {
+            let (filter, mut values) = self.query.filter(self.cursor);
+            values.push(rusqlite::types::Value::Integer(
+                i64::try_from(want).unwrap_or(0),
+            ));
+            let sql = format!(
+                "SELECT {COLUMNS} FROM traces WHERE {filter} ORDER BY started_at, id LIMIT ?{}",
+                values.len()
+            );
+            let rows = self.store.conn.prepare_cached(&sql).and_then(|mut stmt| {
+                stmt.query_map(rusqlite::params_from_iter(values), RawRow::from_row)
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<RawRow>>>)
+            });
+            match rows {
+                Ok(rows) => {
+                    if rows.len() < want {
+                        self.done = true;
+                    }
+                    for raw in rows {
+                        self.cursor = Some((raw.started_at, raw.id));
+                        self.page.push_back(raw.decode(p));
+                    }
+                    return Ok(());
+                }
+                // A damaged page (of the table or of the index the query
+                // walks): from here on, list what is left from every
+                // source that can still list it, and read it row by row.
+                Err(e) if is_damage(&e) => {
+                    let (filter, values) = self.query.filter(self.cursor);
+                    self.rescue = Some(self.store.listed(&filter, &values).0.into());
+                }
+                Err(e) => return Err(sqlite(p, "cannot read traces")(e)),
+            }
+        }
+        let keys = self.rescue.get_or_insert_with(VecDeque::new);
+        let take: Vec<(i64, i64)> = keys.drain(..want.min(keys.len())).collect();
+        if take.len() < want {
             self.done = true;
         }
-        for raw in rows {
-            self.cursor = Some((raw.started_at, raw.id));
-            self.page.push_back(raw.decode(p));
+        for (at, id) in take {
+            self.cursor = Some((at, id));
+            self.page.push_back(match self.store.row(id) {
+                Ok(raw) => raw.decode(p),
+                Err(message) => Err(StoreError::Record {
+                    path: p.clone(),
+                    id,
+                    message,
+                }),
+            });
         }
         Ok(())
     }

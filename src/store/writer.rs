@@ -14,8 +14,18 @@
 //! write (disk full, database locked) is counted and logged, and the next
 //! record is tried as usual. Logs are throttled to one line per
 //! [`LOG_EVERY`] with the number of failures since.
+//!
+//! **A damaged database.** Once opened, the database is checked
+//! ([`Store::check`]); so is it when a write or retention meets a damaged
+//! page. A damaged database is reported in one error line (the file, how
+//! many stored traces cannot be read of how many) and in
+//! [`StoreMetrics`], closed, and no longer written until the daemon is
+//! restarted on a recovered or new file: writing into a damaged b-tree
+//! can spread the damage (retention's deletes and vacuum move pages
+//! around), and recovery works best on the file as it was found. Tracing,
+//! metrics and the API go on; the records meanwhile count as errors.
 
-use super::{NewTrace, Retention, Store};
+use super::{Integrity, NewTrace, Retention, Store, StoreError, StoreMetrics};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -88,14 +98,16 @@ impl Finished {
 }
 
 impl HistoryWriter {
-    /// Start the thread; it opens (or creates) the store at `path` and
-    /// prunes it with `retention` at start and every [`PRUNE_EVERY`].
+    /// Start the thread; it opens (or creates) the store at `path`, checks
+    /// it (publishing the result in `metrics`), and prunes it with
+    /// `retention` at start and every [`PRUNE_EVERY`].
     ///
     /// # Errors
     /// The thread could not be started.
     pub fn start(
         path: PathBuf,
         retention: Retention,
+        metrics: StoreMetrics,
         report: Report,
     ) -> std::io::Result<(Self, Finished)> {
         let (queue, records) = mpsc::sync_channel(QUEUE);
@@ -104,7 +116,7 @@ impl HistoryWriter {
         std::thread::Builder::new()
             .name("transitwatch-store".to_string())
             .spawn(move || {
-                Worker::new(path, retention, thread_report).run(&records);
+                Worker::new(path, retention, metrics, thread_report).run(&records);
                 let _ = done_tx.send(());
             })?;
         Ok((Self { queue, report }, Finished { done }))
@@ -125,21 +137,27 @@ impl HistoryWriter {
 struct Worker {
     path: PathBuf,
     retention: Retention,
+    metrics: StoreMetrics,
     report: Report,
     store: Option<Store>,
+    /// Set once the database was found damaged: nothing is written to it
+    /// again (see the module docs).
+    damaged: bool,
     next_open: Instant,
     next_prune: Instant,
     failures: Failures,
 }
 
 impl Worker {
-    fn new(path: PathBuf, retention: Retention, report: Report) -> Self {
+    fn new(path: PathBuf, retention: Retention, metrics: StoreMetrics, report: Report) -> Self {
         let now = Instant::now();
         Self {
             path,
             retention,
+            metrics,
             report,
             store: None,
+            damaged: false,
             next_open: now,
             next_prune: now,
             failures: Failures::default(),
@@ -150,12 +168,18 @@ impl Worker {
         loop {
             self.maintain();
             let wake = if self.store.is_some() {
-                self.next_prune
+                Some(self.next_prune)
+            } else if self.damaged {
+                None
             } else {
-                self.next_open
+                Some(self.next_open)
             };
-            let wait = wake.saturating_duration_since(Instant::now());
-            match records.recv_timeout(wait) {
+            let next = match wake {
+                Some(wake) => records.recv_timeout(wake.saturating_duration_since(Instant::now())),
+                // Nothing to maintain: wait for records only.
+                None => records.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match next {
                 Ok(trace) => self.write(&trace),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -169,14 +193,21 @@ impl Worker {
     /// Open the store when it is due; prune when that is due.
     fn maintain(&mut self) {
         let now = Instant::now();
-        if self.store.is_none() && now >= self.next_open {
-            match Store::open(&self.path) {
-                Ok(store) => {
+        if self.store.is_none() && !self.damaged && now >= self.next_open {
+            let opened = Store::open(&self.path).and_then(|store| {
+                let integrity = store.check()?;
+                Ok((store, integrity))
+            });
+            match opened {
+                Ok((store, Integrity::Intact)) => {
                     tracing::info!(path = %self.path.display(), "trace store open");
+                    self.metrics.intact();
                     self.store = Some(store);
                     self.next_prune = now;
                 }
+                Ok((_, Integrity::Damaged(damage))) => self.stop_writing(&damage),
                 Err(e) => {
+                    self.metrics.unavailable();
                     self.next_open = now + REOPEN_EVERY;
                     self.failures
                         .log(&e.to_string(), "cannot open the trace store");
@@ -198,18 +229,59 @@ impl Worker {
                 "trace store pruned"
             ),
             Ok(_) => {}
-            Err(e) => self
-                .failures
-                .log(&e.to_string(), "trace store retention failed"),
+            Err(e) => {
+                self.failures
+                    .log(&e.to_string(), "trace store retention failed");
+                self.recheck(&e);
+            }
         }
     }
 
+    /// After `error`: when it was a damaged page, check the database and
+    /// stop writing to it if it is damaged.
+    fn recheck(&mut self, error: &StoreError) {
+        if !error.is_damage() {
+            return;
+        }
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        match store.check() {
+            Ok(Integrity::Damaged(damage)) => self.stop_writing(&damage),
+            Ok(Integrity::Intact) => {}
+            Err(e) => self
+                .failures
+                .log(&e.to_string(), "cannot check the trace store"),
+        }
+    }
+
+    /// The degraded mode: report the damage, close the database, write no
+    /// more history.
+    fn stop_writing(&mut self, damage: &super::Damage) {
+        tracing::error!(
+            "{damage}; history is no longer written to it (tracing and metrics go on): \
+             stop transitwatch, recover or move the file aside, and start it again"
+        );
+        self.metrics.damaged(damage.unreadable);
+        self.store = None;
+        self.damaged = true;
+    }
+
     fn write(&mut self, trace: &NewTrace) {
+        let mut error = None;
         let written = match self.store.as_mut() {
             Some(store) => match store.insert(trace) {
                 Ok(id) => Written::Stored(id),
-                Err(e) => Written::Failed(e.to_string()),
+                Err(e) => {
+                    let why = e.to_string();
+                    error = Some(e);
+                    Written::Failed(why)
+                }
             },
+            None if self.damaged => Written::Failed(format!(
+                "{}: the trace store is damaged; history is not written until it is recovered",
+                self.path.display()
+            )),
             None => Written::Failed(format!(
                 "{}: the trace store is not open",
                 self.path.display()
@@ -219,6 +291,9 @@ impl Worker {
             self.failures.log(why, "cannot store a trace");
         }
         (self.report)(&written);
+        if let Some(e) = error {
+            self.recheck(&e);
+        }
     }
 }
 

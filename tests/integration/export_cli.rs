@@ -496,9 +496,31 @@ fn bad_arguments_and_unusable_stores_are_one_line_errors() {
         2,
         &["nothing.db", "no trace store here"],
     );
+    // Not a database: a usage error (exit 2) in one line naming the file.
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, "not a database at all ".repeat(100)).unwrap();
-    assert_fails(&export(&garbage, &[]), 1, &["garbage.db"]);
+    assert_fails(
+        &export(&garbage, &[]),
+        2,
+        &["garbage.db", "not an SQLite database"],
+    );
+    assert_fails(
+        &export(Path::new("/etc/passwd"), &[]),
+        2,
+        &["/etc/passwd: not a transitwatch trace store (it is not an SQLite database)"],
+    );
+    assert_fails(
+        &export(dir.path(), &[]),
+        2,
+        &[&dir.path().display().to_string(), "not a regular file"],
+    );
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    assert_fails(
+        &export(&empty, &[]),
+        2,
+        &["empty.db", "no transitwatch schema"],
+    );
 
     let out = Command::new(bin()).args(["export"]).output().unwrap();
     assert_fails(&out, 2, &["--config"]);

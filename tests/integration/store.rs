@@ -1,9 +1,13 @@
 //! The trace store: records and their provenance in and out, filters and
 //! order, retention by age and size, the writer thread (a locked database,
 //! a full queue, an unusable path), refusal of foreign and newer databases,
-//! `/api/v1/traces` streaming from a real store, and `kill -9` of a process
+//! `/api/v1/traces` streaming from a real store, `kill -9` of a process
 //! writing in a tight loop: the reopened store passes `PRAGMA
-//! integrity_check` and holds every record reported as committed, complete.
+//! integrity_check` and holds every record reported as committed, complete;
+//! and a page in the middle of the database overwritten with garbage (a
+//! leaf of the table, an interior page above hundreds of rows, a page of an
+//! index): the integrity check at open, the daemon's log and `/metrics`,
+//! and `export` all report exactly the rows that were destroyed.
 
 use crate::support;
 
@@ -19,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use transitwatch::http::{StateView, TraceLines, ViewError};
 use transitwatch::model::TraceRecord;
 use transitwatch::store::writer::{HistoryWriter, Written};
-use transitwatch::store::{Query, Retention, Store, StoreError};
+use transitwatch::store::{Integrity, Query, Retention, Store, StoreError, StoreMetrics};
 
 /// 2026-11-26T12:00:00Z.
 const T0: i64 = 1_795_694_400;
@@ -300,8 +304,13 @@ fn wait_for(what: &str, ok: impl Fn() -> bool) {
 fn the_writer_counts_a_locked_database_and_a_full_queue_and_carries_on() {
     let (_dir, path) = temp_db();
     let (seen, report) = collector();
-    let (writer, finished) =
-        HistoryWriter::start(path.clone(), Retention::default(), report).unwrap();
+    let (writer, finished) = HistoryWriter::start(
+        path.clone(),
+        Retention::default(),
+        StoreMetrics::default(),
+        report,
+    )
+    .unwrap();
     writer.submit(new_trace("gov", domestic("gov", T0)));
     wait_for("the first record", || seen.lock().unwrap().len() == 1);
     assert!(matches!(seen.lock().unwrap()[0], Written::Stored(1)));
@@ -365,6 +374,7 @@ fn a_writer_whose_store_cannot_open_counts_errors_and_never_stops() {
     let (writer, finished) = HistoryWriter::start(
         blocker.join("transitwatch.db"),
         Retention::default(),
+        StoreMetrics::default(),
         report,
     )
     .unwrap();
@@ -736,4 +746,341 @@ async fn the_api_streams_stored_traces_as_json_lines() {
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+// --------------------------------------------------------- damaged pages
+
+/// Records of real shape (three kinds, judged by the real analysis), one
+/// a second from `T0`, written as the daemon writes them; the store is
+/// closed afterwards, so every page is in the database file.
+fn history(path: &Path, n: i64) {
+    let mut store = Store::open(path).unwrap();
+    for i in 0..n {
+        let (key, record) = match i % 3 {
+            0 => ("bank", via_za("bank", T0 + i)),
+            1 => ("gov/ipv4", domestic("gov", T0 + i)),
+            _ => ("shop", in_ie("shop", T0 + i)),
+        };
+        store.insert(&new_trace(key, record)).unwrap();
+    }
+}
+
+/// A page of the `traces` table or of an index (from `dbstat`) and how
+/// many rows of the table it and the pages under it hold: the traces it
+/// takes with it when destroyed (none for an index page).
+struct Victim {
+    page: i64,
+    rows: u64,
+}
+
+/// The page of `kind` (`leaf` or `internal`, never the root) of b-tree
+/// `tree` (the table or an index) in the middle of its pages, by number.
+fn victim(path: &Path, tree: &str, kind: &str) -> Victim {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let pages: Vec<(i64, String)> = conn
+        .prepare(
+            "SELECT pageno, path FROM dbstat WHERE name = ?1 AND pagetype = ?2 \
+             AND path != '/' ORDER BY pageno",
+        )
+        .unwrap()
+        .query_map([tree, kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!pages.is_empty(), "no {kind} page in {tree}");
+    let (page, at) = pages[pages.len() / 2].clone();
+    // The leaves at or under that position in the tree.
+    let rows: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(ncell), 0) FROM dbstat WHERE name = 'traces' AND ?1 = 'traces' \
+             AND pagetype = 'leaf' AND substr(path, 1, length(?2)) = ?2",
+            [tree, &at],
+            |r| r.get(0),
+        )
+        .unwrap();
+    Victim {
+        page,
+        rows: u64::try_from(rows).unwrap(),
+    }
+}
+
+fn page_size(path: &Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap()
+}
+
+/// Overwrite page `page` of the database with bytes of a fixed seed.
+fn overwrite_page(path: &Path, page: i64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let size = page_size(path);
+    let mut rng = XorShift(0x5eed_0bad_9a9e);
+    let garbage: Vec<u8> = (0..size).map(|_| rng.next(256) as u8).collect();
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.seek(SeekFrom::Start(u64::try_from((page - 1) * size).unwrap()))
+        .unwrap();
+    file.write_all(&garbage).unwrap();
+    file.sync_all().unwrap();
+}
+
+/// A daemon with no targets on 127.0.0.1 whose history is `db`; killed on
+/// drop.
+struct Daemon {
+    child: std::process::Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, db: &Path) -> Daemon {
+        // A free port: bound, read, released for the daemon.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = dir.join("transitwatch.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[vantage]\nname = \"test\"\ncountry = \"LS\"\n\n[policy]\nhome = \"LS\"\n\n\
+                 [metrics]\nlisten = \"{addr}\"\n\n[store]\npath = {:?}\n",
+                db.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let log = dir.join("transitwatch.log");
+        let child = Command::new(support::bin())
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, addr, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Poll `/metrics` until `ok` holds of its text (hang guard: 60 s).
+    fn wait_metrics(&mut self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut last = String::new();
+        loop {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "the daemon exited:\n{}",
+                self.log()
+            );
+            let answer = rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(5), async {
+                    let mut stream = tokio::net::TcpStream::connect(self.addr).await.ok()?;
+                    stream
+                        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .await
+                        .ok()?;
+                    let mut raw = Vec::new();
+                    stream.read_to_end(&mut raw).await.ok()?;
+                    Some(String::from_utf8_lossy(&raw).to_string())
+                })
+                .await
+                .ok()
+                .flatten()
+            });
+            if let Some(text) = answer {
+                if ok(&text) {
+                    return text;
+                }
+                last = text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out; last metrics:\n{last}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the unlabelled series `name` in a metrics text.
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn a_damaged_page_is_detected_at_open_and_its_lost_rows_counted_everywhere() {
+    let n: i64 = 1500;
+    for (tree, kind) in [
+        ("traces", "leaf"),
+        ("traces", "internal"),
+        ("traces_started_at", "leaf"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transitwatch.db");
+        history(&path, n);
+        assert_eq!(
+            Store::open(&path).unwrap().check().unwrap(),
+            Integrity::Intact,
+            "{kind}: before the damage"
+        );
+        let victim = victim(&path, tree, kind);
+        let kind = format!("{tree} {kind}");
+        eprintln!(
+            "{kind}: overwriting page {}, {} rows of the table on or under it",
+            victim.page, victim.rows
+        );
+        if tree == "traces" {
+            assert!(victim.rows > 0 && victim.rows < 1000, "{}", victim.rows);
+        }
+        overwrite_page(&path, victim.page);
+
+        // The check at open (the daemon's writer opens the store this way,
+        // and so does export).
+        let started = Instant::now();
+        let Integrity::Damaged(damage) = Store::open(&path).unwrap().check().unwrap() else {
+            panic!("{kind}: the damage went unnoticed");
+        };
+        eprintln!("{kind}: {damage} (checked in {:?})", started.elapsed());
+        assert_eq!(damage.traces, 1500, "{kind}: {damage}");
+        assert_eq!(damage.unreadable, victim.rows, "{kind}: {damage}");
+        assert!(damage.complete);
+        let line = damage.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.starts_with(&format!(
+                "{}: the database is damaged: {} of 1500 stored traces cannot be read (quick_check: ",
+                path.display(),
+                victim.rows
+            )),
+            "{line}"
+        );
+        // What can be read is exactly the rest: a scan reads around the
+        // damaged page and reports each row on it.
+        let rows: Vec<_> = Store::open_read_only(&path)
+            .unwrap()
+            .scan(Query::default())
+            .collect();
+        let bad = rows.iter().filter(|r| r.is_err()).count() as u64;
+        assert_eq!(rows.len(), 1500, "{kind}");
+        assert_eq!(bad, victim.rows, "{kind}");
+
+        // export: the damage up front, what can be read, exit 1.
+        let out = Command::new(support::bin())
+            .args(["export", "--store"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{kind}: {stderr}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "transitwatch: warning: {}: the database is damaged: {} of 1500 stored traces cannot be read",
+                path.display(),
+                victim.rows
+            )),
+            "{kind}: {stderr}"
+        );
+        let readable = 1500 - victim.rows;
+        let summary = if victim.rows == 0 {
+            "the database is damaged: the 1500 selected traces it still lists were exported"
+                .to_string()
+        } else {
+            format!(
+                "the database is damaged: {} of 1500 stored traces could not be read, the other {readable} were exported",
+                victim.rows
+            )
+        };
+        assert!(lines[1].contains(&summary), "{kind}: {stderr}");
+        let exported: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["stored"]["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(exported.len() as u64, readable, "{kind}");
+        // Still in time order (here: id order), each trace once.
+        assert!(exported.windows(2).all(|w| w[0] < w[1]), "{kind}");
+
+        // The daemon: it runs on, says so in one log line and on /metrics,
+        // and writes nothing more to the file (opening it for writing may
+        // touch the header's change counter, on page 1).
+        let page_size = usize::try_from(page_size(&path)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let mut daemon = Daemon::start(dir.path(), &path);
+        let damaged_lines = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains("the database is damaged"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        wait_for("the daemon to report the damage", || {
+            !damaged_lines(&daemon.log()).is_empty()
+        });
+        let metrics = daemon.wait_metrics(|m| m.contains("transitwatch_store_healthy"));
+        assert_eq!(
+            gauge(&metrics, "transitwatch_store_unreadable_traces"),
+            Some(victim.rows as f64),
+            "{kind}: {metrics}"
+        );
+        assert_eq!(
+            gauge(&metrics, "transitwatch_store_healthy"),
+            Some(0.0),
+            "{kind}"
+        );
+        let log = daemon.log();
+        let damaged = damaged_lines(&log);
+        assert_eq!(damaged.len(), 1, "{kind}: {log}");
+        let entry: serde_json::Value = serde_json::from_str(&damaged[0]).unwrap();
+        assert_eq!(entry["level"], "ERROR", "{kind}: {entry}");
+        let message = entry["fields"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "{} of 1500 stored traces cannot be read",
+                victim.rows
+            )) && message.contains("transitwatch.db")
+                && message.contains("history is no longer written"),
+            "{kind}: {message}"
+        );
+        drop(daemon);
+        let after = std::fs::read(&path).unwrap();
+        assert_eq!(after.len(), before.len(), "{kind}");
+        assert!(
+            after[page_size..] == before[page_size..],
+            "{kind}: the damaged file was written to"
+        );
+    }
+}
+
+#[test]
+fn an_intact_store_is_healthy_on_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("transitwatch.db");
+    history(&path, 10);
+    let mut daemon = Daemon::start(dir.path(), &path);
+    let metrics = daemon.wait_metrics(|m| gauge(m, "transitwatch_store_healthy") == Some(1.0));
+    assert_eq!(
+        gauge(&metrics, "transitwatch_store_unreadable_traces"),
+        Some(0.0)
+    );
 }
