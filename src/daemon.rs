@@ -225,6 +225,11 @@ impl StateView for DaemonState {
         (!records.is_empty()).then_some(serde_json::Value::Array(records))
     }
 
+    fn is_target(&self, target: &str) -> bool {
+        self.generation()
+            .is_some_and(|generation| generation.jobs.contains_key(target))
+    }
+
     fn traces(&self, query: &Query) -> Result<http::TraceLines, ViewError> {
         // A connection per request: reads never wait for the writer (WAL).
         let store = Store::open_read_only(&self.store_file)?;
