@@ -233,8 +233,12 @@ impl StateView for DaemonState {
     fn traces(&self, query: &Query) -> Result<http::TraceLines, ViewError> {
         // A connection per request: reads never wait for the writer (WAL).
         let store = Store::open_read_only(&self.store_file)?;
+        // Small per stream: many may be open at once (src/http/stream.rs).
+        store.limit_cache(http::STREAM_CACHE_KIB)?;
         Ok(Box::new(crate::export::jsonl_lines(
-            store.scan(query.clone()),
+            store
+                .scan(query.clone())
+                .in_pages_of(http::STREAM_PAGE_ROWS),
         )))
     }
 }

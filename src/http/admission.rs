@@ -29,7 +29,11 @@
 //! streaming `/api/v1/traces`, a read-only database connection (the database
 //! file and its WAL: [`FDS_PER_API_REQUEST`] in all); [`HTTP_FDS`] is the
 //! sum, and a compile-time check keeps it within the reserve with room for
-//! the listener, logs, the history writer and webhook clients.
+//! the listener, logs, the history writer and webhook clients. (While the
+//! history writer holds its lock, SQLite keeps the database descriptor of a
+//! closed read-only connection open and reuses it for the next one: after a
+//! load, as many stay open as history readers were open at once, at most
+//! [`API_SLOTS`], within the same count.)
 
 use crate::probe::DEFAULT_RESERVE;
 use std::collections::{BTreeMap, HashMap};

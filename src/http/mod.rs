@@ -47,7 +47,8 @@ pub use admission::{
     API_PER_CLIENT, API_SLOTS, HEADER_DEADLINE, HTTP_FDS, MAX_CONNECTIONS, MONITORING_SLOTS,
     WAITING_SLOTS, WRITE_STALL,
 };
-pub use stream::{StreamBroken, TraceBody, STREAM_CHUNK};
+use stream::HistoryReaders;
+pub use stream::{StreamBroken, TraceBody, STREAM_CACHE_KIB, STREAM_CHUNK, STREAM_PAGE_ROWS};
 
 use crate::export::ExportError;
 use crate::metrics::MetricsError;
@@ -82,6 +83,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// 8 KiB): the largest request head, and how much of a response hyper
 /// queues before it waits for the socket.
 pub const WRITE_BUFFER: usize = 16 * 1024;
+/// Threads reading the history for `/api/v1/traces` (opening it, and each
+/// chunk of a stream), whatever the number of streams ([`stream`]).
+pub const STORE_READS: usize = 2;
+/// The kernel's send buffer of a connection (`SO_SNDBUF`; Linux reserves
+/// twice this for bookkeeping): enough for 2.5 MB/s at 100 ms round trip.
+pub const SEND_BUFFER: usize = 128 * 1024;
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -168,7 +175,7 @@ pub trait StateView: Send + Sync + 'static {
 ///
 /// # Errors
 ///
-/// None today; the `io::Result` leaves room for listener-level failures.
+/// The history reader threads cannot be started.
 pub async fn serve<S: StateView>(
     listener: TcpListener,
     view: Arc<S>,
@@ -182,6 +189,13 @@ pub async fn serve<S: StateView>(
     let connections_open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let room = Arc::new(WaitingRoom::default());
     let shares = Arc::new(Shares::default());
+    let readers = match HistoryReaders::start(STORE_READS) {
+        Ok(readers) => Arc::new(readers),
+        Err(error) => {
+            tracing::error!(%error, "the HTTP endpoint cannot start its history readers");
+            return Err(error);
+        }
+    };
     // Why a watch channel: one send tells every connection task at once to
     // finish its current response and close; tasks subscribe before the send.
     let (stop, _) = watch::channel(false);
@@ -229,6 +243,7 @@ pub async fn serve<S: StateView>(
             peer: peer.ip(),
             waiting: Waiting::enter(&room),
             shares: Arc::clone(&shares),
+            readers: Arc::clone(&readers),
         };
         let view = Arc::clone(&view);
         let stop = stop.subscribe();
@@ -279,6 +294,7 @@ struct Client {
     peer: IpAddr,
     waiting: Arc<Waiting>,
     shares: Arc<Shares>,
+    readers: Arc<HistoryReaders>,
 }
 
 async fn serve_connection<S: StateView>(
@@ -293,6 +309,12 @@ async fn serve_connection<S: StateView>(
         let client = client.clone();
         async move { Ok::<_, Infallible>(respond(view, &client, &request).await) }
     });
+    // The kernel's send buffer is fixed (no autotuning to megabytes): what
+    // a stalled client costs in the kernel is bounded, and a stream stops
+    // reading the history soon after its client stops reading.
+    if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+        tracing::debug!(%error, "setting the send buffer of an HTTP connection failed");
+    }
     // A client that stops reading a response is cut off: hyper has no
     // write timeout of its own.
     let mut stream = TimeoutStream::new(stream);
@@ -424,7 +446,7 @@ async fn respond<S: StateView>(
     };
     let (pass, admitted) = client.shares.admit(share, client.peer, &client.waiting);
     let content = match admitted {
-        Ok(()) => answer(view, route, request).await,
+        Ok(()) => answer(view, route, request, Arc::clone(&client.readers)).await,
         Err(refusal) => refused(refusal).map(Either::Left),
     };
     content.map(|content| Admitted {
@@ -455,6 +477,7 @@ async fn answer<S: StateView>(
     view: Arc<S>,
     route: Option<Route>,
     request: &Request<Incoming>,
+    readers: Arc<HistoryReaders>,
 ) -> Response<Content> {
     let Some(route) = route else {
         return reply(StatusCode::NOT_FOUND, TEXT, "not found").map(Either::Left);
@@ -472,7 +495,7 @@ async fn answer<S: StateView>(
     }
     if route == Route::Traces {
         return match traces_query(request.uri().query(), unix_now()) {
-            Ok(query) => stream_traces(view, query).await,
+            Ok(query) => stream_traces(view, query, readers).await,
             Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
         };
     }
@@ -586,10 +609,14 @@ fn unix_now() -> i64 {
 
 /// `/api/v1/traces`: open the history on the blocking pool, answer 503 if
 /// that fails, else stream its lines ([`TraceBody`]).
-async fn stream_traces<S: StateView>(view: Arc<S>, query: Query) -> Response<Content> {
-    match tokio::task::spawn_blocking(move || view.traces(&query)).await {
+async fn stream_traces<S: StateView>(
+    view: Arc<S>,
+    query: Query,
+    readers: Arc<HistoryReaders>,
+) -> Response<Content> {
+    match readers.run(move || view.traces(&query)).await {
         Ok(Ok(lines)) => {
-            let mut response = Response::new(Either::Right(TraceBody::new(lines)));
+            let mut response = Response::new(Either::Right(TraceBody::new(lines, readers)));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(NDJSON));
@@ -598,8 +625,7 @@ async fn stream_traces<S: StateView>(view: Arc<S>, query: Query) -> Response<Con
         Ok(Err(why)) => {
             json_error(StatusCode::SERVICE_UNAVAILABLE, &why.to_string()).map(Either::Left)
         }
-        Err(error) => {
-            tracing::error!(%error, "opening the trace history failed");
+        Err(_) => {
             reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
         }
     }

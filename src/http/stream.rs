@@ -3,12 +3,24 @@
 //! The body owns the history reader. Each time hyper asks for the next
 //! frame (it does so only once what it holds is written to the socket), one
 //! chunk of at most [`STREAM_CHUNK`] bytes of JSON lines (plus the line that
-//! crosses the mark) is read on the blocking pool, and the reader comes back
-//! to the body. No task runs and no thread is held while a client is not
-//! reading. Memory per stream, beyond the reader's own state (one page of
-//! decoded records, [`crate::store::PAGE`] rows), is bounded by one chunk
-//! being read plus what hyper buffers for writing (`max_buf_size`,
-//! [`super::WRITE_BUFFER`]).
+//! crosses the mark) is read, and the reader comes back to the body. No
+//! task runs and no thread is held while a client is not reading.
+//!
+//! Reads run on [`HistoryReaders`]: [`super::STORE_READS`] threads of their
+//! own, whatever the number of streams. So streams share that much CPU and
+//! the rest of the machine, monitoring included, keeps the remainder; and
+//! few threads allocate for them, so the memory a load of streams used is
+//! reused by the next rather than scattered over one allocator arena per
+//! blocking-pool thread, where it stays after the load.
+//!
+//! Memory per stream is bounded: the reader's database connection caches at
+//! most [`STREAM_CACHE_KIB`] KiB and decodes [`STREAM_PAGE_ROWS`] records
+//! at a time (a 30-hop record is some 15 KB decoded), one chunk of
+//! [`STREAM_CHUNK`] bytes is read at a time, and hyper queues at most
+//! [`super::WRITE_BUFFER`] bytes for the socket and reads heads into as
+//! much: about 0.7 MB at worst, 0.3 MB for typical records. With at most
+//! [`super::API_SLOTS`] API requests at once, streams cost at most about
+//! 22 MB in all, whatever the number of clients.
 //!
 //! Should the history fail midway, the body ends with an error, and hyper
 //! closes the connection without the final chunk: the client sees a
@@ -19,11 +31,66 @@ use crate::export::ExportError;
 use hyper::body::{Body, Bytes, Frame};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 /// Bytes of JSON lines read into one chunk.
 pub const STREAM_CHUNK: usize = 8 * 1024;
+/// Stored records a stream's reader decodes at once (one query's page).
+pub const STREAM_PAGE_ROWS: usize = 32;
+/// KiB of database pages a stream's read-only connection may cache.
+pub const STREAM_CACHE_KIB: u32 = 128;
+
+/// Work for the history readers.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads reading the history for every stream.
+pub(super) struct HistoryReaders {
+    // Why a channel: jobs for the reader threads, taken in order. Each
+    // admitted request has at most one job queued (opening its history, or
+    // its next chunk), so at most API_SLOTS wait: no bound of its own.
+    jobs: mpsc::Sender<Job>,
+}
+
+impl HistoryReaders {
+    /// Start `threads` readers; they end once this and every body holding it
+    /// are dropped.
+    pub(super) fn start(threads: usize) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        // std Mutex: a reader holds it only while taking the next job.
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("http-history-{n}"))
+                .spawn(move || loop {
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(job) = job else { return };
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!("reading the trace history panicked");
+                    }
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Run `work` on a reader; its result arrives on the receiver (which
+    /// fails if `work` panicked).
+    pub(super) fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> oneshot::Receiver<T> {
+        // Why a oneshot: one answer per job, awaited by the body or handler.
+        let (tx, rx) = oneshot::channel();
+        // A failed send (readers gone) drops `tx`: the receiver fails.
+        let _ = self.jobs.send(Box::new(move || {
+            let _ = tx.send(work());
+        }));
+        rx
+    }
+}
 
 /// A chunk read, and whether the lines ended with it or failed.
 struct Read {
@@ -40,7 +107,7 @@ enum End {
 
 enum State {
     Idle(TraceLines),
-    Reading(JoinHandle<Read>),
+    Reading(oneshot::Receiver<Read>),
     /// The last chunk was sent before this failure is reported.
     Failing(ExportError),
     Done,
@@ -49,12 +116,15 @@ enum State {
 /// A streamed response body of stored trace records.
 pub struct TraceBody {
     state: State,
+    readers: Arc<HistoryReaders>,
 }
 
 impl TraceBody {
-    pub(super) fn new(lines: TraceLines) -> Self {
+    /// A body of `lines`, read chunk by chunk on `readers`.
+    pub(super) fn new(lines: TraceLines, readers: Arc<HistoryReaders>) -> Self {
         Self {
             state: State::Idle(lines),
+            readers,
         }
     }
 }
@@ -64,8 +134,8 @@ impl TraceBody {
 #[error("the trace history could not be read to the end: {0}")]
 pub struct StreamBroken(String);
 
-/// Read lines until a chunk is full, they end, or one fails. Runs on the
-/// blocking pool.
+/// Read lines until a chunk is full, they end, or one fails. Runs on a
+/// history reader.
 fn read_chunk(mut lines: TraceLines) -> Read {
     let mut chunk = Vec::with_capacity(STREAM_CHUNK);
     let end = loop {
@@ -101,8 +171,7 @@ impl Body for TraceBody {
                     return Poll::Ready(Some(Err(StreamBroken(why.to_string()))))
                 }
                 State::Idle(lines) => {
-                    self.state =
-                        State::Reading(tokio::task::spawn_blocking(move || read_chunk(lines)));
+                    self.state = State::Reading(self.readers.run(move || read_chunk(lines)));
                 }
                 State::Reading(mut reading) => {
                     let read = match Pin::new(&mut reading).poll(cx) {
@@ -114,9 +183,10 @@ impl Body for TraceBody {
                     };
                     let Read { lines, chunk, end } = match read {
                         Ok(read) => read,
-                        Err(error) => {
-                            tracing::error!(%error, "the trace history reader failed");
-                            return Poll::Ready(Some(Err(StreamBroken(error.to_string()))));
+                        Err(_) => {
+                            return Poll::Ready(Some(Err(StreamBroken(
+                                "the reader failed".to_string(),
+                            ))));
                         }
                     };
                     self.state = match end {

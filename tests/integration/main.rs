@@ -20,5 +20,6 @@ mod geo_conformance;
 mod geo_schemas;
 mod import_data;
 mod metrics_http;
+mod slow_clients;
 mod store;
 mod systemd_unit;
