@@ -264,14 +264,22 @@ async fn round(daemon: &Daemon, addr: SocketAddr, load: Duration) -> Round {
     let closed = Arc::new(AtomicUsize::new(0));
     let answers = Arc::new(Answers::default());
     let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..SLOWLORIS {
-        clients.spawn(slowloris(addr, until, Arc::clone(&closed)));
-    }
     for i in 0..READERS {
         // Eight source addresses: the per-client limit is not all that
         // stands between them and the API's share.
         let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + u8::try_from(i % 8).unwrap()));
         clients.spawn(reader(addr, source, until, Arc::clone(&answers)));
+    }
+    for i in 0..SLOWLORIS {
+        // Spread over 0.8 s: a burst of more new connections than waiting
+        // places within the moment it takes to read a head would close the
+        // readers' connections before they are read (oldest first).
+        let start = Duration::from_millis(4 * u64::try_from(i).unwrap());
+        let closed = Arc::clone(&closed);
+        clients.spawn(async move {
+            tokio::time::sleep(start).await;
+            slowloris(addr, until, closed).await;
+        });
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut scrapes = Vec::new();
