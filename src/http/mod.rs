@@ -152,9 +152,12 @@ pub trait StateView: Send + Sync + 'static {
         false
     }
     /// The stored trace records `query` selects, one JSON line each (the
-    /// `jsonl` export format), for `/api/v1/traces`. Called on the blocking
-    /// pool, and the lines are read there as the body is sent; an `Err`
-    /// line ends the stream as broken.
+    /// `jsonl` export format), for `/api/v1/traces`. Called on one of the
+    /// [`STORE_READS`] history reader threads, and the lines are read there
+    /// a chunk at a time as the client reads; an `Err` line ends the stream
+    /// as broken. Keep what the iterator holds small: up to [`API_SLOTS`]
+    /// may be open at once (the daemon's uses [`STREAM_CACHE_KIB`] and
+    /// [`STREAM_PAGE_ROWS`]).
     ///
     /// # Errors
     ///
@@ -607,7 +610,7 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// `/api/v1/traces`: open the history on the blocking pool, answer 503 if
+/// `/api/v1/traces`: open the history on a history reader, answer 503 if
 /// that fails, else stream its lines ([`TraceBody`]).
 async fn stream_traces<S: StateView>(
     view: Arc<S>,
