@@ -24,7 +24,7 @@
 //! # File descriptors
 //!
 //! trippy-core's `select()` panics on a descriptor >= 1024, so the tracers'
-//! budget keeps [`DEFAULT_RESERVE`] descriptors for the rest of the process.
+//! budget keeps `DEFAULT_RESERVE` (256) descriptors for the rest of the process.
 //! HTTP takes at most [`MAX_CONNECTIONS`] sockets plus, per API request
 //! streaming `/api/v1/traces`, a read-only database connection (the database
 //! file and its WAL: [`FDS_PER_API_REQUEST`] in all); [`HTTP_FDS`] is the

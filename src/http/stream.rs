@@ -6,7 +6,7 @@
 //! crosses the mark) is read, and the reader comes back to the body. No
 //! task runs and no thread is held while a client is not reading.
 //!
-//! Reads run on [`HistoryReaders`]: [`super::STORE_READS`] threads of their
+//! Reads run on `HistoryReaders`: [`super::STORE_READS`] threads of their
 //! own, whatever the number of streams. So streams share that much CPU and
 //! the rest of the machine, monitoring included, keeps the remainder; and
 //! few threads allocate for them, so the memory a load of streams used is
