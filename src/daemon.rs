@@ -251,11 +251,20 @@ impl StateView for DaemonState {
         (!records.is_empty()).then_some(serde_json::Value::Array(records))
     }
 
+    fn is_target(&self, target: &str) -> bool {
+        self.generation()
+            .is_some_and(|generation| generation.jobs.contains_key(target))
+    }
+
     fn traces(&self, query: &Query) -> Result<http::TraceLines, ViewError> {
         // A connection per request: reads never wait for the writer (WAL).
         let store = Store::open_read_only(&self.store_file)?;
+        // Small per stream: many may be open at once (src/http/stream.rs).
+        store.limit_cache(http::STREAM_CACHE_KIB)?;
         Ok(Box::new(crate::export::jsonl_lines(
-            store.scan(query.clone()),
+            store
+                .scan(query.clone())
+                .in_pages_of(http::STREAM_PAGE_ROWS),
         )))
     }
 }

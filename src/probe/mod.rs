@@ -20,7 +20,7 @@ mod fd_budget;
 mod slots;
 mod trippy;
 
-pub use fd_budget::FdBudget;
+pub use fd_budget::{FdBudget, DEFAULT_RESERVE};
 pub use slots::{Slot, SlotPool};
 pub use trippy::TrippyProber;
 

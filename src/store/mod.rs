@@ -364,6 +364,17 @@ impl Store {
         }
     }
 
+    /// Cache at most `kib` KiB of database pages (`PRAGMA cache_size`), for
+    /// a connection that must stay small (one per HTTP stream).
+    ///
+    /// # Errors
+    /// `SQLite` fails.
+    pub fn limit_cache(&self, kib: u32) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "cache_size", -i64::from(kib))
+            .map_err(sqlite(&self.path, "cannot set the cache size"))
+    }
+
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -515,6 +526,7 @@ impl Store {
             query,
             cursor: None,
             page: VecDeque::new(),
+            page_rows: PAGE,
             done: false,
             rescue: None,
         }
@@ -722,6 +734,8 @@ pub struct StoredTraces {
     /// (started_at, id) of the last row handed out.
     cursor: Option<(i64, i64)>,
     page: VecDeque<Result<StoredTrace, StoreError>>,
+    /// Rows read per query ([`PAGE`] unless [`StoredTraces::in_pages_of`]).
+    page_rows: usize,
     remaining: Option<u64>,
     done: bool,
     /// Set once a damaged page was met: the (start time, id) of the
@@ -730,6 +744,14 @@ pub struct StoredTraces {
 }
 
 impl StoredTraces {
+    /// Read `rows` rows per query (at least one) instead of [`PAGE`]: fewer
+    /// decoded records held at once, more queries.
+    #[must_use]
+    pub fn in_pages_of(mut self, rows: usize) -> Self {
+        self.page_rows = rows.max(1);
+        self
+    }
+
     /// The store being read.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -737,9 +759,10 @@ impl StoredTraces {
     }
 
     fn fetch(&mut self) -> Result<(), StoreError> {
+        let page = self.page_rows;
         let want = self
             .remaining
-            .map_or(PAGE, |r| usize::try_from(r).unwrap_or(PAGE).min(PAGE));
+            .map_or(page, |r| usize::try_from(r).unwrap_or(page).min(page));
         let p = &self.store.path;
         if self.rescue.is_none() {
             let (filter, mut values) = self.query.filter(self.cursor);

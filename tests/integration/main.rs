@@ -22,6 +22,7 @@ mod hostile;
 mod import_data;
 mod log_colour;
 mod metrics_http;
+mod slow_clients;
 mod state_dir;
 mod store;
 mod systemd_unit;

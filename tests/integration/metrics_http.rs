@@ -9,8 +9,9 @@
 //! `TRANSITWATCH_REQUIRE_LAB=1`, where a missing promtool fails.
 //!
 //! HTTP: a fake `StateView` is served on 127.0.0.1:0 and every route is asked
-//! with a small HTTP/1.1 client over `TcpStream`; the connection cap and the
-//! shutdown future are exercised too.
+//! with a small HTTP/1.1 client over `TcpStream`; the waiting room (a new
+//! client closes the oldest idle connection) and the shutdown future are
+//! exercised too (tests/integration/slow_clients.rs loads the endpoint).
 
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use transitwatch::geo::{DatabaseInfo, Schema};
-use transitwatch::http::{serve, StateView, ViewError, MAX_CONNECTIONS};
+use transitwatch::http::{serve, StateView, ViewError, WAITING_SLOTS};
 use transitwatch::metrics::{Metrics, MetricsError};
 use transitwatch::model::{
     CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, TargetRef, Trace,
@@ -910,6 +911,11 @@ impl StateView for Fake {
         (target == "bank")
             .then(|| json!([serde_json::to_value(via_za("bank", "198.51.100.20")).unwrap()]))
     }
+
+    fn is_target(&self, target: &str) -> bool {
+        // `fresh` is configured but has no trace yet.
+        ["bank", "fresh"].contains(&target)
+    }
 }
 
 struct Server {
@@ -1042,6 +1048,9 @@ async fn routes_answer_with_status_type_and_body() {
     assert_eq!(latest[0]["schema"], "transitwatch.trace/1");
     assert_eq!(latest[0]["verdict"]["class"], "foreign_transit");
 
+    let fresh = get(addr, "/api/v1/targets/fresh/latest").await;
+    assert_eq!((fresh.status, fresh.body.as_str()), (204, ""));
+
     let unknown = get(addr, "/api/v1/targets/nope/latest").await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.headers["content-type"], "application/json");
@@ -1109,28 +1118,29 @@ async fn a_bad_client_does_not_disturb_the_server() {
 }
 
 #[tokio::test]
-async fn open_connections_are_capped() {
+async fn a_new_client_closes_the_oldest_idle_connection() {
     let server = Server::start().await;
     let mut idle = Vec::new();
-    for _ in 0..MAX_CONNECTIONS {
+    for _ in 0..WAITING_SLOTS {
         idle.push(TcpStream::connect(server.addr).await.unwrap());
+        // One at a time, so that the server sees them in this order.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Make sure the server has taken all of them before the next one queues.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    let waiting = tokio::spawn(get(server.addr, "/healthz"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !waiting.is_finished(),
-        "a connection beyond the cap was served"
-    );
-
-    drop(idle.pop());
-    let answer = tokio::time::timeout(Duration::from_secs(3), waiting)
+    // The waiting room is full: a scraper is still answered at once...
+    let answer = tokio::time::timeout(Duration::from_secs(3), get(server.addr, "/healthz"))
         .await
-        .expect("served once a slot freed")
-        .unwrap();
+        .expect("served although every waiting place was taken");
     assert_eq!(answer.status, 200);
+    // ... and the oldest idle connection was closed to make room for it.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), idle[0].read(&mut buf))
+        .await
+        .expect("the oldest idle connection is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // The newest is still open.
+    let last = idle.last_mut().unwrap();
+    let still = tokio::time::timeout(Duration::from_millis(200), last.read(&mut buf)).await;
+    assert!(still.is_err(), "the newest idle connection was closed");
     drop(idle);
     server.stop().await;
 }

@@ -7,20 +7,17 @@
 //! | `GET /healthz` | 200 `ok` while the process serves at all |
 //! | `GET /readyz` | 200 `ready` once the first cycle is done, else 503 `not ready` |
 //! | `GET /api/v1/targets` | JSON, as [`StateView::targets`] gives it |
-//! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 404 JSON error for an unknown name |
+//! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 204 (no body) for a configured target not traced yet; 404 JSON error for an unknown name |
 //! | `GET /api/v1/traces?since=&until=&target=&limit=` | stored trace records as JSON Lines (`application/x-ndjson`), streamed; 400 JSON error for a bad parameter, 503 when no history can be read |
 //!
 //! `/api/v1/traces` takes the export's notation: `since` and `until` are RFC
 //! 3339 times, dates or durations before now (`24h`), `until` exclusive;
 //! `target` a target name or path key; `limit` a count. Values are
-//! percent-decoded (a `+` stays a `+`, as in `+02:00`). The body is
-//! produced as it is sent, a chunk at a time, by a reader on the blocking
-//! pool, so it never holds the whole history; should the store fail midway,
-//! the connection is closed without the final chunk, so the client sees a
-//! truncated transfer rather than a complete-looking answer. A stream is
-//! bound by the connection age limit like any response (see below): for
-//! bulk history use `transitwatch export`, or page with `since` and
-//! `limit`.
+//! percent-decoded (a `+` stays a `+`, as in `+02:00`). The body is read
+//! from the store as the client reads it ([`stream`]), so it never holds
+//! the whole history. A stream is bound by the connection age limit like
+//! any response (see below): for bulk history use `transitwatch export`, or
+//! page with `since` and `limit`.
 //!
 //! Other paths answer 404; other methods on these paths 405 with
 //! `Allow: GET`. The endpoint only reads a [`StateView`]; no request can
@@ -28,48 +25,70 @@
 //!
 //! Built on hyper 1 and hyper-util rather than axum: six fixed routes need
 //! no router or extractors, and the properties that matter here live in the
-//! accept loop, which axum's `serve` hides — a cap on open connections,
-//! per-connection time limits, and draining on shutdown. Owning that loop
-//! with hyper directly costs a few dozen lines and keeps tower and axum out
-//! of the dependency tree.
+//! accept loop, which axum's `serve` hides — admission in stages, time
+//! limits per connection, and draining on shutdown. Owning that loop with
+//! hyper directly keeps tower and axum out of the dependency tree.
 //!
-//! Connections are HTTP/1.1 with keep-alive. Each one is closed when its
-//! client sends no complete request head for [`HEADER_READ_TIMEOUT`] (idle
-//! keep-alive included), and asked to close after [`MAX_CONNECTION_AGE`]; a
-//! client that then still does not finish within [`SHUTDOWN_GRACE`] is cut
-//! off. So a stalled client can hold one of the [`MAX_CONNECTIONS`] slots for
-//! a bounded time only.
+//! Connections are HTTP/1.1 with keep-alive, admitted in stages
+//! ([`admission`]): a connection waiting for a request head holds only a
+//! waiting place, and the oldest is closed when a new client needs one; a
+//! request is then served from the share of its route, monitoring's being
+//! reserved, so `/metrics` and `/healthz` answer at once while slow clients
+//! and API readers fill theirs. A client must send a complete head within
+//! [`HEADER_DEADLINE`] (idle keep-alive included) and keep reading a
+//! response ([`WRITE_STALL`]); a head is at most [`WRITE_BUFFER`] bytes. A
+//! connection is asked to close after [`MAX_CONNECTION_AGE`]; a client that
+//! then still does not finish within [`SHUTDOWN_GRACE`] is cut off.
+
+pub mod admission;
+pub mod stream;
+
+pub use admission::{
+    API_PER_CLIENT, API_SLOTS, HEADER_DEADLINE, HTTP_FDS, MAX_CONNECTIONS, MONITORING_SLOTS,
+    WAITING_SLOTS, WRITE_STALL,
+};
+use stream::HistoryReaders;
+pub use stream::{StreamBroken, TraceBody, STREAM_CACHE_KIB, STREAM_CHUNK, STREAM_PAGE_ROWS};
 
 use crate::export::ExportError;
 use crate::metrics::MetricsError;
 use crate::store::{parse_time, InvalidTime, Query, StoreError};
+use admission::{Pass, Refusal, Share, Shares, Waiting, WaitingRoom};
 use http_body_util::{Either, Full};
-use hyper::body::{Body, Bytes, Frame, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
 
-/// Most connections served at once; further clients wait in the kernel's
-/// accept backlog until one closes.
-pub const MAX_CONNECTIONS: usize = 64;
-/// Longest a client may take to send a request head, and longest an idle
-/// keep-alive connection is kept open.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection is asked to close (after its current response) once it is
 /// this old; clients such as Prometheus simply reconnect.
 pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 /// How long a connection asked to close (shutdown or age) may take to finish
 /// its response before it is cut off.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// hyper's buffer limit per connection (`max_buf_size`, its minimum is
+/// 8 KiB): the largest request head, and how much of a response hyper
+/// queues before it waits for the socket.
+pub const WRITE_BUFFER: usize = 16 * 1024;
+/// Threads reading the history for `/api/v1/traces` (opening it, and each
+/// chunk of a stream), whatever the number of streams ([`stream`]).
+pub const STORE_READS: usize = 2;
+/// The kernel's send buffer of a connection (`SO_SNDBUF`; Linux reserves
+/// twice this for bookkeeping): enough for 2.5 MB/s at 100 ms round trip.
+pub const SEND_BUFFER: usize = 128 * 1024;
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -78,17 +97,13 @@ const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 /// The `Content-Type` of `/api/v1/traces`.
 pub const NDJSON: &str = "application/x-ndjson";
-/// Bytes of JSON lines gathered into one chunk of a streamed body.
-const STREAM_CHUNK: usize = 64 * 1024;
-/// Chunks a stream reader may run ahead of a slow client.
-const STREAM_AHEAD: usize = 4;
 
 /// Stored trace records, each one JSON line with its `\n`, read as they
 /// are asked for.
 pub type TraceLines = Box<dyn Iterator<Item = Result<Vec<u8>, ExportError>> + Send>;
 
-/// Every response body: a complete one, or a stream.
-type ResponseBody = Either<Full<Bytes>, ChannelBody>;
+/// A response body: a complete one, or a stream.
+type Content = Either<Full<Bytes>, TraceBody>;
 /// The `Content-Type` of `/metrics`.
 pub const METRICS_CONTENT_TYPE: &str = crate::metrics::CONTENT_TYPE;
 
@@ -126,12 +141,23 @@ pub trait StateView: Send + Sync + 'static {
     /// The configured targets, for `/api/v1/targets`.
     fn targets(&self) -> serde_json::Value;
     /// The latest trace records of `target` (a JSON array), `None` when no
-    /// target has that name.
+    /// target has that name or it has no record yet.
     fn latest(&self, target: &str) -> Option<serde_json::Value>;
+    /// Whether `target` is a configured target, traced or not: when
+    /// [`latest`](Self::latest) has no records for it, the endpoint answers
+    /// 204 for a configured target and 404 for an unknown one. By default
+    /// no name is.
+    fn is_target(&self, target: &str) -> bool {
+        let _ = target;
+        false
+    }
     /// The stored trace records `query` selects, one JSON line each (the
-    /// `jsonl` export format), for `/api/v1/traces`. Called on the blocking
-    /// pool, and the lines are read there as the body is sent; an `Err`
-    /// line ends the stream as broken.
+    /// `jsonl` export format), for `/api/v1/traces`. Called on one of the
+    /// [`STORE_READS`] history reader threads, and the lines are read there
+    /// a chunk at a time as the client reads; an `Err` line ends the stream
+    /// as broken. Keep what the iterator holds small: up to [`API_SLOTS`]
+    /// may be open at once (the daemon's uses [`STREAM_CACHE_KIB`] and
+    /// [`STREAM_PAGE_ROWS`]).
     ///
     /// # Errors
     ///
@@ -152,18 +178,27 @@ pub trait StateView: Send + Sync + 'static {
 ///
 /// # Errors
 ///
-/// None today; the `io::Result` leaves room for listener-level failures.
+/// The history reader threads cannot be started.
 pub async fn serve<S: StateView>(
     listener: TcpListener,
     view: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Why a semaphore: the process's file descriptors are shared with
-    // trippy-core, whose select()-based sockets must stay below
-    // FD_SETSIZE; every accepted connection is one more descriptor. A permit
-    // is taken *before* accepting, so waiting clients sit in the kernel
-    // backlog without costing a descriptor here.
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Why a semaphore: every open connection is a file descriptor, shared
+    // with trippy-core's select()-based sockets that must stay below
+    // FD_SETSIZE (see `admission` for the budget). A connection holds a
+    // permit until it closes; when none is free, the oldest connection
+    // waiting for a head is closed to make room.
+    let connections_open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let room = Arc::new(WaitingRoom::default());
+    let shares = Arc::new(Shares::default());
+    let readers = match HistoryReaders::start(STORE_READS) {
+        Ok(readers) => Arc::new(readers),
+        Err(error) => {
+            tracing::error!(%error, "the HTTP endpoint cannot start its history readers");
+            return Err(error);
+        }
+    };
     // Why a watch channel: one send tells every connection task at once to
     // finish its current response and close; tasks subscribe before the send.
     let (stop, _) = watch::channel(false);
@@ -177,14 +212,6 @@ pub async fn serve<S: StateView>(
         while let Some(done) = connections.try_join_next() {
             log_task_end(done);
         }
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                // The semaphore is never closed; stop serving if it were.
-                Err(_) => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -198,12 +225,35 @@ pub async fn serve<S: StateView>(
                 }
             },
         };
+        let permit = match Arc::clone(&connections_open).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Every place is taken: the slowest client waiting for a
+                // head makes room; with none waiting, this one waits for a
+                // response to end (others queue in the kernel's backlog).
+                room.evict_oldest();
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    permit = Arc::clone(&connections_open).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        // The semaphore is never closed; stop serving if it were.
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
+        let client = Client {
+            peer: peer.ip(),
+            waiting: Waiting::enter(&room),
+            shares: Arc::clone(&shares),
+            readers: Arc::clone(&readers),
+        };
         let view = Arc::clone(&view);
         let stop = stop.subscribe();
         connections.spawn(async move {
             // Held until the connection is closed.
             let _permit = permit;
-            if let Err(error) = serve_connection(stream, view, stop).await {
+            if let Err(error) = serve_connection(stream, client, view, stop).await {
                 tracing::debug!(%peer, %error, "HTTP connection ended with an error");
             }
         });
@@ -237,34 +287,67 @@ enum ConnectionError {
     Http(#[from] hyper::Error),
     #[error("the client did not finish within {0:?} of being asked to close")]
     Stalled(Duration),
+    #[error("closed to make room for a new client while waiting for a request head")]
+    Evicted,
+}
+
+/// One connection's client and its standing.
+#[derive(Clone)]
+struct Client {
+    peer: IpAddr,
+    waiting: Arc<Waiting>,
+    shares: Arc<Shares>,
+    readers: Arc<HistoryReaders>,
 }
 
 async fn serve_connection<S: StateView>(
     stream: TcpStream,
+    client: Client,
     view: Arc<S>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
+    let waiting = Arc::clone(&client.waiting);
     let service = service_fn(move |request: Request<Incoming>| {
         let view = Arc::clone(&view);
-        async move { Ok::<_, Infallible>(respond(view, &request).await) }
+        let client = client.clone();
+        async move { Ok::<_, Infallible>(respond(view, &client, &request).await) }
     });
+    // The kernel's send buffer is fixed (no autotuning to megabytes): what
+    // a stalled client costs in the kernel is bounded, and a stream stops
+    // reading the history soon after its client stops reading.
+    if let Err(error) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+        tracing::debug!(%error, "setting the send buffer of an HTTP connection failed");
+    }
+    // A client that stops reading a response is cut off: hyper has no
+    // write timeout of its own.
+    let mut stream = TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(WRITE_STALL));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+        .header_read_timeout(HEADER_DEADLINE)
+        .max_buf_size(WRITE_BUFFER);
+    let connection = builder.serve_connection(TokioIo::new(Box::pin(stream)), service);
     let mut connection = std::pin::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => return Ok(result?),
+    let result = tokio::select! {
+        result = connection.as_mut() => Some(result.map_err(ConnectionError::from)),
+        () = waiting.evict.notified() => Some(Err(ConnectionError::Evicted)),
         // A closed channel means the server is gone: close as well.
-        _ = stop.wait_for(|stop| *stop) => {}
-        () = tokio::time::sleep(MAX_CONNECTION_AGE) => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    match tokio::time::timeout(SHUTDOWN_GRACE, connection).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(ConnectionError::Stalled(SHUTDOWN_GRACE)),
-    }
+        _ = stop.wait_for(|stop| *stop) => None,
+        () = tokio::time::sleep(MAX_CONNECTION_AGE) => None,
+    };
+    let result = match result {
+        Some(result) => result,
+        None => {
+            connection.as_mut().graceful_shutdown();
+            match tokio::time::timeout(SHUTDOWN_GRACE, connection).await {
+                Ok(result) => result.map_err(ConnectionError::from),
+                Err(_) => Err(ConnectionError::Stalled(SHUTDOWN_GRACE)),
+            }
+        }
+    };
+    waiting.close();
+    result
 }
 
 fn log_task_end(done: Result<(), tokio::task::JoinError>) {
@@ -305,6 +388,14 @@ impl Route {
         }
     }
 
+    /// The admission share of this route.
+    fn share(&self) -> Share {
+        match self {
+            Self::Metrics | Self::Healthz | Self::Readyz => Share::Monitoring,
+            Self::Targets | Self::Latest(_) | Self::Traces => Share::Api,
+        }
+    }
+
     /// The answer, from the view. May block.
     fn answer<S: StateView>(self, view: &S) -> Response<Full<Bytes>> {
         match self {
@@ -330,6 +421,12 @@ impl Route {
             Self::Targets => json(StatusCode::OK, &view.targets()),
             Self::Latest(name) => match view.latest(&name) {
                 Some(records) => json(StatusCode::OK, &records),
+                // Configured, but no trace of it has finished yet.
+                None if view.is_target(&name) => {
+                    let mut response = Response::new(Full::new(Bytes::new()));
+                    *response.status_mut() = StatusCode::NO_CONTENT;
+                    response
+                }
                 None => json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`")),
             },
             // Streamed by `respond`; never answered whole.
@@ -338,11 +435,54 @@ impl Route {
     }
 }
 
+/// The answer to `request`, with the place it was admitted to: held until
+/// the body is finished or dropped.
 async fn respond<S: StateView>(
     view: Arc<S>,
+    client: &Client,
     request: &Request<Incoming>,
-) -> Response<ResponseBody> {
-    let Some(route) = Route::parse(request.uri().path()) else {
+) -> Response<Admitted> {
+    let route = Route::parse(request.uri().path());
+    let share = match &route {
+        Some(route) if request.method() == Method::GET => route.share(),
+        _ => Share::Free,
+    };
+    let (pass, admitted) = client.shares.admit(share, client.peer, &client.waiting);
+    let content = match admitted {
+        Ok(()) => answer(view, route, request, Arc::clone(&client.readers)).await,
+        Err(refusal) => refused(refusal).map(Either::Left),
+    };
+    content.map(|content| Admitted {
+        content,
+        _pass: pass,
+    })
+}
+
+/// A refusal: 503 (or 429 for the per-client limit) with `Retry-After`, and
+/// the connection closed after it.
+fn refused(refusal: Refusal) -> Response<Full<Bytes>> {
+    let (status, why) = match refusal {
+        Refusal::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy, try again"),
+        Refusal::ClientBusy => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests from this address at once",
+        ),
+        Refusal::Evicted => (StatusCode::SERVICE_UNAVAILABLE, "closed to make room"),
+    };
+    let mut response = reply(status, TEXT, why);
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+async fn answer<S: StateView>(
+    view: Arc<S>,
+    route: Option<Route>,
+    request: &Request<Incoming>,
+    readers: Arc<HistoryReaders>,
+) -> Response<Content> {
+    let Some(route) = route else {
         return reply(StatusCode::NOT_FOUND, TEXT, "not found").map(Either::Left);
     };
     if request.method() != Method::GET {
@@ -358,7 +498,7 @@ async fn respond<S: StateView>(
     }
     if route == Route::Traces {
         return match traces_query(request.uri().query(), unix_now()) {
-            Ok(query) => stream_traces(view, query).await,
+            Ok(query) => stream_traces(view, query, readers).await,
             Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
         };
     }
@@ -368,6 +508,32 @@ async fn respond<S: StateView>(
             tracing::error!(%error, "an HTTP handler failed");
             reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
         }
+    }
+}
+
+/// A response body and the admission place it holds.
+pub struct Admitted {
+    content: Content,
+    _pass: Pass,
+}
+
+impl Body for Admitted {
+    type Data = Bytes;
+    type Error = <Content as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.content).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.content.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.content.size_hint()
     }
 }
 
@@ -444,27 +610,16 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// `/api/v1/traces`: open the history on the blocking pool, answer 503 if
-/// that fails, else stream its lines from there.
-async fn stream_traces<S: StateView>(view: Arc<S>, query: Query) -> Response<ResponseBody> {
-    // Why a oneshot: the reader decides between 503 and a stream before any
-    // byte is sent; the response head waits for that decision.
-    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Result<(), ViewError>>();
-    // Why bounded: a slow client holds the reader back (back-pressure)
-    // instead of the server buffering the history in memory.
-    let (chunks_tx, chunks) = tokio::sync::mpsc::channel(STREAM_AHEAD);
-    tokio::task::spawn_blocking(move || match view.traces(&query) {
-        Err(why) => {
-            let _ = opened_tx.send(Err(why));
-        }
-        Ok(lines) => {
-            let _ = opened_tx.send(Ok(()));
-            pump(lines, &chunks_tx);
-        }
-    });
-    match opened.await {
-        Ok(Ok(())) => {
-            let mut response = Response::new(Either::Right(ChannelBody { chunks }));
+/// `/api/v1/traces`: open the history on a history reader, answer 503 if
+/// that fails, else stream its lines ([`TraceBody`]).
+async fn stream_traces<S: StateView>(
+    view: Arc<S>,
+    query: Query,
+    readers: Arc<HistoryReaders>,
+) -> Response<Content> {
+    match readers.run(move || view.traces(&query)).await {
+        Ok(Ok(lines)) => {
+            let mut response = Response::new(Either::Right(TraceBody::new(lines, readers)));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(NDJSON));
@@ -474,66 +629,8 @@ async fn stream_traces<S: StateView>(view: Arc<S>, query: Query) -> Response<Res
             json_error(StatusCode::SERVICE_UNAVAILABLE, &why.to_string()).map(Either::Left)
         }
         Err(_) => {
-            tracing::error!("the trace history reader ended without an answer");
             reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
         }
-    }
-}
-
-/// Move lines into chunks until the lines end, one fails, or the client is
-/// gone. Runs on the blocking pool.
-fn pump(lines: TraceLines, chunks: &tokio::sync::mpsc::Sender<Result<Bytes, StreamBroken>>) {
-    let mut buf = Vec::with_capacity(STREAM_CHUNK);
-    for line in lines {
-        match line {
-            Ok(line) => {
-                buf.extend_from_slice(&line);
-                if buf.len() >= STREAM_CHUNK
-                    && chunks
-                        .blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))))
-                        .is_err()
-                {
-                    return;
-                }
-            }
-            Err(why) => {
-                tracing::error!(error = %why, "reading the trace history failed; the stream is cut off");
-                if !buf.is_empty() {
-                    let _ = chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))));
-                }
-                let _ = chunks.blocking_send(Err(StreamBroken(why.to_string())));
-                return;
-            }
-        }
-    }
-    if !buf.is_empty() {
-        let _ = chunks.blocking_send(Ok(Bytes::from(buf)));
-    }
-}
-
-/// A streamed body ended by a failure of its source.
-#[derive(Debug, thiserror::Error)]
-#[error("the trace history could not be read to the end: {0}")]
-pub struct StreamBroken(String);
-
-/// A response body fed chunk by chunk through a channel; it ends when the
-/// sender is dropped, and fails (so hyper closes the connection without
-/// the final chunk) on an `Err`.
-pub struct ChannelBody {
-    chunks: tokio::sync::mpsc::Receiver<Result<Bytes, StreamBroken>>,
-}
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = StreamBroken;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, StreamBroken>>> {
-        self.chunks
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|c| c.map(Frame::data)))
     }
 }
 
