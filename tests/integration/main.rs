@@ -25,4 +25,5 @@ mod metrics_http;
 mod slow_clients;
 mod state_dir;
 mod store;
+mod structure;
 mod systemd_unit;
