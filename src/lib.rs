@@ -49,6 +49,7 @@
 //! | [`input_file`] | every named file read bounded: regular files only, a maximum per kind, checked before reading (a leaf) |
 //! | `atomic_file` | replacing a file atomically and durably (write, fsync, rename, fsync the folder; a leaf) |
 //! | `text_enum` | the macro that names field-less enums as text and back (a leaf) |
+//! | `allocator` | freed memory given back to the system after bursts (`malloc_trim`; the crate's one `unsafe` call, a leaf) |
 //! | `ip_text` | IP addresses to and from text, fast (the standard library's results) |
 //! | [`privilege`] | the CAP_NET_RAW check made before any socket is opened |
 //!
@@ -56,6 +57,7 @@
 //! binary and the integration tests use.
 
 pub mod alert;
+mod allocator;
 pub mod analysis;
 mod atomic_file;
 pub mod commands;

@@ -65,6 +65,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -203,6 +204,10 @@ pub async fn serve<S: StateView>(
     // finish its current response and close; tasks subscribe before the send.
     let (stop, _) = watch::channel(false);
     let mut connections = JoinSet::new();
+    // Connections ended since start: the trimmer gives freed memory back
+    // once this has stopped moving for a moment.
+    let ended = Arc::new(AtomicU64::new(0));
+    let trimmer = tokio::spawn(release_memory_when_quiet(Arc::clone(&ended)));
     let mut shutdown = std::pin::pin!(shutdown);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "HTTP endpoint listening");
@@ -250,15 +255,18 @@ pub async fn serve<S: StateView>(
         };
         let view = Arc::clone(&view);
         let stop = stop.subscribe();
+        let ended = Arc::clone(&ended);
         connections.spawn(async move {
             // Held until the connection is closed.
             let _permit = permit;
             if let Err(error) = serve_connection(stream, client, view, stop).await {
                 tracing::debug!(%peer, %error, "HTTP connection ended with an error");
             }
+            ended.fetch_add(1, Ordering::Relaxed);
         });
     }
 
+    trimmer.abort();
     // Closes the port first, so that no client connects to a server that
     // will not answer.
     drop(listener);
@@ -278,6 +286,42 @@ pub async fn serve<S: StateView>(
     }
     tracing::debug!("HTTP endpoint stopped");
     Ok(())
+}
+
+/// How long connections must have stopped ending before the memory their
+/// buffers used is given back (checked once a second).
+const QUIET_BEFORE_RELEASE: u32 = 2;
+
+/// Give the allocator's free memory back to the system each time clients
+/// have been quiet for [`QUIET_BEFORE_RELEASE`] seconds after connections
+/// ended: a burst of slow or streaming clients otherwise leaves its buffers'
+/// pages with the allocator for good. A scraper on a kept-alive connection
+/// ends none, so a steady daemon never trims.
+async fn release_memory_when_quiet(ended: Arc<AtomicU64>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut seen, mut released, mut quiet) = (0, 0, 0);
+    loop {
+        tick.tick().await;
+        let now = ended.load(Ordering::Relaxed);
+        if now != seen {
+            (seen, quiet) = (now, 0);
+            continue;
+        }
+        quiet += 1;
+        if seen != released && quiet >= QUIET_BEFORE_RELEASE {
+            released = seen;
+            // The walk over every arena locks each in turn: off the runtime.
+            if let Ok(gave_back) =
+                tokio::task::spawn_blocking(crate::allocator::release_free_memory).await
+            {
+                tracing::debug!(
+                    gave_back,
+                    "freed memory given back after HTTP clients ended"
+                );
+            }
+        }
+    }
 }
 
 /// Why one connection ended badly (logged only).
