@@ -175,9 +175,6 @@ pub fn format_duration(d: Duration) -> String {
 pub struct Timestamp(i64);
 
 impl Timestamp {
-    /// The Unix epoch, the value of a time that could not be read.
-    pub const EPOCH: Timestamp = Timestamp(0);
-
     /// Now, to the second (the epoch if the clock is before it).
     #[must_use]
     pub fn now() -> Self {
@@ -227,12 +224,6 @@ impl Timestamp {
         let t = OffsetDateTime::parse(text, &Rfc3339)
             .map_err(|e| InvalidTimestamp(format!("`{text}` is not an RFC 3339 time: {e}")))?;
         Self::from_unix(t.unix_timestamp())
-    }
-
-    /// Seconds elapsed from `earlier` to `self` (negative when `earlier` is later).
-    #[must_use]
-    pub fn seconds_since(self, earlier: Timestamp) -> i64 {
-        self.0.saturating_sub(earlier.0)
     }
 }
 

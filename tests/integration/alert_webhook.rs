@@ -7,6 +7,7 @@
 //! a timing assertion).
 
 use crate::support;
+use crate::support::loopback::free_port;
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -334,15 +335,6 @@ async fn a_receiver_certificate_from_another_ca_is_refused() {
     assert!(receiver.posts().is_empty());
     assert_eq!(notifier.pending()["other-ca"], 1);
     notifier.stop(Duration::from_secs(5)).await.unwrap();
-}
-
-/// A free loopback port (bound and released; the caller binds it again).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The keys of a JSON object with the kind of each value, recursively

@@ -14,8 +14,9 @@
 //! 127.0.0.1 and trace nothing; every process and file is cleaned up, also
 //! when a test fails.
 
+use crate::support::loopback::{free_port, http_get};
 use crate::support::{bin, root, text};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -119,14 +120,6 @@ fn config_naming(dir: &Path, port: u16, slot: Slot, file: &Path) -> PathBuf {
             path
         }
     }
-}
-
-/// A port on 127.0.0.1 nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
 }
 
 /// Whether GNU time is there to measure peak memory.
@@ -340,20 +333,7 @@ impl Daemon {
 
     /// `GET path`: status and body, `None` if nothing answered.
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut stream =
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let (head, body) = response.split_once("\r\n\r\n")?;
-        let code = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((code, body.to_string()))
+        http_get(self.port, path)
     }
 
     /// The daemon's peak resident memory so far (KiB).

@@ -14,6 +14,7 @@
 //! reused, not a leak per request), and every descriptor is closed again.
 
 use crate::support::bin;
+use crate::support::loopback::free_port;
 use crate::support::records::{domestic, in_ie, new_trace, via_za};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -84,13 +85,6 @@ impl Daemon {
             .map(Iterator::count)
             .unwrap_or(0)
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
 }
 
 /// Write `RECORDS` traces of the last few hours to `db`.

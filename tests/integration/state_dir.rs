@@ -16,9 +16,8 @@
 //! Waits poll with generous bounds (hang guards, not timing assertions).
 
 use crate::support;
+use crate::support::loopback::{free_port, http_get};
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -51,14 +50,6 @@ fn one_tracer_at_a_time() -> MutexGuard<'static, ()> {
 fn can_run(test: &str) -> bool {
     const CAP_NET_RAW: u32 = 13;
     support::has_cap(CAP_NET_RAW) || !support::skip(test, "the daemon needs CAP_NET_RAW")
-}
-
-/// A port on 127.0.0.1 nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
 }
 
 /// `DIR/NAME.toml`: a vantage, metrics on `port`, and `more` (targets,
@@ -204,24 +195,6 @@ impl Drop for Daemon {
 /// A log file's text so far.
 fn read(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
-}
-
-/// `GET path` on 127.0.0.1:`port`: status and body, `None` if nothing
-/// answered.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
 }
 
 /// The value of the first series of `name` carrying every label of

@@ -16,6 +16,7 @@
 
 pub mod daemon;
 pub mod dashboards;
+pub mod loopback;
 pub mod records;
 pub mod services;
 pub mod webhook;
