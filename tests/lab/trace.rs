@@ -98,7 +98,18 @@ fn agree_with_peers(protocol: &str, scamper_method: &str, mtr_args: &[&str]) {
         if protocol == "tcp" {
             extra.extend_from_slice(&["--port", "443"]);
         }
-        let (record, ours) = transitwatch_hops(&lab, target, &extra);
+        // Retried (at most 3 traces) only when a router's reply was lost:
+        // under load the lab kernels' ICMP rate limits can still drop one
+        // time-exceeded reply, the one flaky part of this comparison.
+        let mut attempt = 0;
+        let (record, ours) = loop {
+            attempt += 1;
+            let (record, ours) = transitwatch_hops(&lab, target, &extra);
+            if ours.len() == 4 || attempt == 3 {
+                break (record, ours);
+            }
+            eprintln!("{protocol} to {target}: a hop did not answer ({ours:?}); tracing again");
+        };
         assert_eq!(record["schema"], "transitwatch.trace/1");
         assert_eq!(record["reached"], true, "{record}");
         assert_eq!(record["protocol"], protocol);
