@@ -58,6 +58,7 @@ fn record(i: usize, variant: u8) -> TraceRecord {
                     plausible: Some(true),
                     ..HopGeo::default()
                 },
+                hostname: None,
             }
         })
         .collect();
@@ -98,6 +99,9 @@ fn record(i: usize, variant: u8) -> TraceRecord {
             explanation: String::new(),
             suspect_countries: vec![],
             anomalies: vec![],
+            claims: Vec::new(),
+            confidence: None,
+            exchanges: Vec::new(),
         },
     )
 }

@@ -295,6 +295,15 @@ pub enum GeoSource {
     Override,
     /// An MMDB database decided.
     Mmdb,
+    /// An RFC 8805 geofeed decided.
+    Geofeed,
+    /// The hop is on an internet exchange's LAN (PeeringDB) and is placed
+    /// at that exchange.
+    Ixp,
+    /// A location hint in the hop's reverse DNS name decided.
+    Hostname,
+    /// Only the address's registration country (RIR / whois) is known.
+    Registration,
     /// Nothing located the address.
     #[default]
     None,
@@ -328,6 +337,150 @@ pub struct HopGeo {
     /// source says.
     #[serde(default)]
     pub accuracy_km: Option<u32>,
+    /// How sure the location is ([`Confidence`]); `None` when nothing
+    /// located the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// The internet exchange whose LAN the address is on, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ixp: Option<IxpRef>,
+    /// Everything every source said about the address, and what the
+    /// decision made of each item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// How sure a location, or a claim built on locations, is. Ordered:
+/// `Low < Medium < High`. The rule that assigns it is in `geo::decide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// A single weak source says so (one database, a registration country).
+    Low,
+    /// One strong source (geofeed, exchange LAN, host name), or a database
+    /// confirmed by the round-trip time.
+    Medium,
+    /// An operator statement, or two independent kinds of evidence agree
+    /// and the round-trip time allows it.
+    High,
+}
+
+text_enum! {
+    /// The lower-case name used in records, configs and metrics.
+    Confidence {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+    }
+    parse_error: InvalidConfidence
+}
+
+/// A confidence name that is not `low`, `medium` or `high`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a confidence level (expected low, medium or high)")]
+pub struct InvalidConfidence(pub String);
+
+/// The kind of source an [`Evidence`] item comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceKind {
+    /// The operator's overrides (CSV, or an MMDB built from them).
+    Override,
+    /// An RFC 8805 geofeed published by the address holder.
+    Geofeed,
+    /// An internet exchange LAN prefix from a PeeringDB dump.
+    Ixp,
+    /// A location hint in the reverse DNS (PTR) name.
+    Hostname,
+    /// A geolocation database (MMDB).
+    Database,
+    /// The registration country (RIR / whois), weak evidence.
+    Registration,
+}
+
+text_enum! {
+    /// The lower-case name used in records and metrics.
+    EvidenceKind {
+        Override => "override",
+        Geofeed => "geofeed",
+        Ixp => "ixp",
+        Hostname => "hostname",
+        Database => "database",
+        Registration => "registration",
+    }
+}
+
+/// What the decision made of one [`Evidence`] item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceStatus {
+    /// The item the hop's location is taken from.
+    Chosen,
+    /// Says the same country as the chosen item.
+    Agrees,
+    /// Says another country; outweighed.
+    Disagrees,
+    /// Ruled out: the round-trip time makes its location impossible, or it
+    /// says nothing usable.
+    Rejected,
+}
+
+text_enum! {
+    /// The lower-case name used in records.
+    EvidenceStatus {
+        Chosen => "chosen",
+        Agrees => "agrees",
+        Disagrees => "disagrees",
+        Rejected => "rejected",
+    }
+}
+
+/// One thing one source says about where an address is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The kind of source.
+    pub kind: EvidenceKind,
+    /// The source by name: an MMDB's `database_type`, `override`, a
+    /// geofeed's file name, a PeeringDB exchange's name, `ptr` for the
+    /// built-in host name hints or the operator rule's domain suffix.
+    pub source: String,
+    /// The country it says.
+    pub country: Option<CountryCode>,
+    /// The city it says.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Latitude it says, in degrees.
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// Longitude it says, in degrees.
+    #[serde(default)]
+    pub lon: Option<f64>,
+    /// Radius in km around `lat`/`lon`, when the source says.
+    #[serde(default)]
+    pub accuracy_km: Option<u32>,
+    /// What it said in its own terms: the override or geofeed line, the
+    /// host name and the code in it, the exchange's prefix.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// What the decision made of it.
+    pub status: EvidenceStatus,
+    /// Why, in plain words, when it is not the chosen item.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An internet exchange, as PeeringDB names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IxpRef {
+    /// PeeringDB's `ix` id.
+    pub id: u32,
+    /// The exchange's name.
+    pub name: String,
+    /// Its country.
+    pub country: CountryCode,
+    /// Its city.
+    #[serde(default)]
+    pub city: Option<String>,
 }
 
 /// A point on the globe, in degrees.
@@ -356,6 +509,10 @@ pub struct Hop {
     pub rtt_ms: Option<RttMs>,
     /// Location of `addr`.
     pub geo: HopGeo,
+    /// The reverse DNS (PTR) name of `addr`, when it was looked up and has
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
 }
 
 impl Hop {
@@ -452,6 +609,47 @@ pub struct PathVerdict {
     /// Oddities of the path: forwarding loops, an unreached destination.
     #[serde(default)]
     pub anomalies: Vec<Anomaly>,
+    /// How sure the verdict is: for a foreign class, the confidence of its
+    /// strongest foreign claim; for `domestic`, that of the destination's
+    /// location; `None` for `indeterminate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// Every foreign country the path touches, with how sure that is and
+    /// the hops behind it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<CountryClaim>,
+    /// Internet exchanges the path crosses, in path order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<ExchangeCrossing>,
+}
+
+/// A foreign country a path touches, and how sure that is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountryClaim {
+    /// The country.
+    pub country: CountryCode,
+    /// The highest confidence of the hops located there.
+    pub confidence: Confidence,
+    /// TTLs of the hops located there.
+    pub ttls: Vec<u8>,
+    /// `true` when the confidence is below the policy's `min_confidence`:
+    /// reported, but never a violation.
+    pub suspected: bool,
+    /// Why, in plain words ("hop 3's name says Johannesburg and it answers
+    /// 4 ms further away than hop 2").
+    pub reason: String,
+}
+
+/// A hop on an internet exchange's LAN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeCrossing {
+    /// The TTL of the hop on the exchange LAN.
+    pub ttl: u8,
+    /// The exchange.
+    pub ixp: IxpRef,
+    /// Whether the exchange is in the home country (the path exchanges
+    /// traffic locally).
+    pub domestic: bool,
 }
 
 /// A country claimed by implausible hops.

@@ -153,6 +153,19 @@ fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
         }
         out.push(b'}');
     });
+    if let Some(c) = v.confidence {
+        out.extend_from_slice(b",\"confidence\":\"");
+        out.extend_from_slice(c.as_str().as_bytes());
+        out.push(b'"');
+    }
+    if !v.claims.is_empty() {
+        out.extend_from_slice(b",\"claims\":");
+        nested(out, &v.claims);
+    }
+    if !v.exchanges.is_empty() {
+        out.extend_from_slice(b",\"exchanges\":");
+        nested(out, &v.exchanges);
+    }
     out.extend_from_slice(b"}}");
 }
 
@@ -182,6 +195,10 @@ fn write_hop(w: &mut RecordWriter, out: &mut Vec<u8>, hop: &Hop) {
     }
     out.extend_from_slice(b",\"geo\":");
     write_geo(w, out, &hop.geo);
+    if let Some(name) = &hop.hostname {
+        out.extend_from_slice(b",\"hostname\":");
+        string(out, name);
+    }
     out.push(b'}');
 }
 
@@ -202,6 +219,10 @@ fn write_geo(w: &mut RecordWriter, out: &mut Vec<u8>, g: &HopGeo) {
     out.extend_from_slice(match g.source {
         crate::model::GeoSource::Override => b"override".as_slice(),
         crate::model::GeoSource::Mmdb => b"mmdb",
+        crate::model::GeoSource::Geofeed => b"geofeed",
+        crate::model::GeoSource::Ixp => b"ixp",
+        crate::model::GeoSource::Hostname => b"hostname",
+        crate::model::GeoSource::Registration => b"registration",
         crate::model::GeoSource::None => b"none",
     });
     out.extend_from_slice(b"\",\"plausible\":");
@@ -213,7 +234,31 @@ fn write_geo(w: &mut RecordWriter, out: &mut Vec<u8>, g: &HopGeo) {
     opt_string(out, g.database.as_deref());
     out.extend_from_slice(b",\"accuracy_km\":");
     opt_int(out, g.accuracy_km);
+    if let Some(c) = g.confidence {
+        out.extend_from_slice(b",\"confidence\":\"");
+        out.extend_from_slice(c.as_str().as_bytes());
+        out.push(b'"');
+    }
+    if let Some(ixp) = &g.ixp {
+        out.extend_from_slice(b",\"ixp\":");
+        nested(out, ixp);
+    }
+    if !g.evidence.is_empty() {
+        out.extend_from_slice(b",\"evidence\":");
+        nested(out, &g.evidence);
+    }
     out.push(b'}');
+}
+
+/// The rarer, nested parts of a record (evidence lists, exchanges, claims)
+/// are written by serde itself: they are small next to the hops, and one
+/// writer for them cannot drift from the derived form.
+fn nested<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serializing plain data into a Vec cannot fail: no I/O, no maps with
+    // non-string keys.
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        null(out);
+    }
 }
 
 fn null(out: &mut Vec<u8>) {
@@ -382,6 +427,7 @@ mod tests {
             received: u32::from(rtt.is_some()) * 3,
             rtt_ms: rtt.map(|(best, avg, worst)| RttMs { best, avg, worst }),
             geo,
+            hostname: None,
         }
     }
 
@@ -399,6 +445,9 @@ mod tests {
             plausible: Some(false),
             database: Some("city ipv4".into()),
             accuracy_km: Some(0),
+            confidence: None,
+            evidence: Vec::new(),
+            ixp: None,
         };
         let overridden = HopGeo {
             country: Some("LS".parse().unwrap()),
@@ -454,6 +503,9 @@ mod tests {
                     last_responding_ttl: None,
                 },
             ],
+            claims: Vec::new(),
+            confidence: None,
+            exchanges: Vec::new(),
         };
         let trace = Trace {
             target: TargetRef {
@@ -502,6 +554,9 @@ mod tests {
                 explanation: String::new(),
                 suspect_countries: Vec::new(),
                 anomalies: Vec::new(),
+                claims: Vec::new(),
+                confidence: None,
+                exchanges: Vec::new(),
             },
         );
         same_as_serde(&empty);
@@ -676,6 +731,9 @@ mod tests {
                         plausible: self.opt(|r| r.chance(50)),
                         database: self.opt(Self::string),
                         accuracy_km: self.opt(|r| (r.next() >> 32) as u32),
+                        confidence: None,
+                        evidence: Vec::new(),
+                        ixp: None,
                     };
                     Hop {
                         ttl: self.next() as u8,
@@ -693,6 +751,7 @@ mod tests {
                             worst: r.float(),
                         }),
                         geo,
+                        hostname: None,
                     }
                 })
                 .collect();
@@ -747,6 +806,9 @@ mod tests {
                         }
                     })
                     .collect(),
+                claims: Vec::new(),
+                confidence: None,
+                exchanges: Vec::new(),
             };
             let mut record = TraceRecord::new(trace, verdict);
             if self.chance(10) {

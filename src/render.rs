@@ -98,6 +98,7 @@ mod tests {
                 worst: 0.08,
             }),
             geo: HopGeo::default(),
+            hostname: None,
         };
         let record = TraceRecord::new(
             Trace {
@@ -126,6 +127,9 @@ mod tests {
                 explanation: "x".into(),
                 suspect_countries: vec![],
                 anomalies: vec![],
+                claims: Vec::new(),
+                confidence: None,
+                exchanges: Vec::new(),
             },
         );
         let text = table(&record);

@@ -544,6 +544,7 @@ pub(crate) mod tests {
                     source: GeoSource::Override,
                     ..HopGeo::default()
                 },
+                hostname: None,
             })
             .collect();
         TraceRecord::new(
@@ -575,6 +576,9 @@ pub(crate) mod tests {
                         .into(),
                 suspect_countries: vec![],
                 anomalies: vec![],
+                claims: Vec::new(),
+                confidence: None,
+                exchanges: Vec::new(),
             },
         )
     }

@@ -134,6 +134,9 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
         explanation,
         suspect_countries,
         anomalies,
+        confidence: None,
+        claims: Vec::new(),
+        exchanges: Vec::new(),
     }
 }
 

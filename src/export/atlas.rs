@@ -203,6 +203,7 @@ mod tests {
             received,
             rtt_ms: rtt.map(|(best, avg, worst)| RttMs { best, avg, worst }),
             geo: HopGeo::default(),
+            hostname: None,
         }
     }
 

@@ -330,6 +330,7 @@ fn compose(location: Decided<'_, Location>, origin: Decided<'_, Origin>) -> HopG
         source: GeoSource::Mmdb,
         plausible: None,
         database: Some(database.to_string()),
+        ..HopGeo::default()
     }
 }
 

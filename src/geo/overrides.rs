@@ -66,6 +66,7 @@ impl OverrideRow {
             plausible: None,
             database: Some(OVERRIDE_DATABASE.to_string()),
             accuracy_km: None,
+            ..HopGeo::default()
         }
     }
 }

@@ -302,6 +302,7 @@ fn finish(
                 received: u32::try_from(acc.rtts.len()).unwrap_or(u32::MAX),
                 rtt_ms: rtt_stats(&acc.rtts),
                 geo: HopGeo::default(),
+                hostname: None,
             }
         })
         .collect();

@@ -346,6 +346,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             received: u32::try_from(rtts.len()).unwrap_or(u32::MAX),
             rtt_ms: rtt_stats(&rtts),
             geo: HopGeo::default(),
+            hostname: None,
         });
     }
     let reached = trace.stop_reason.as_deref() == Some("COMPLETED")

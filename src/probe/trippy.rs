@@ -337,6 +337,7 @@ impl TtlTally {
             received,
             rtt_ms,
             geo: HopGeo::default(),
+            hostname: None,
         }
     }
 }

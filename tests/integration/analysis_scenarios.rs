@@ -63,6 +63,7 @@ impl HopSpec {
                 database: self.database.clone(),
                 ..HopGeo::default()
             },
+            hostname: None,
         }
     }
 }

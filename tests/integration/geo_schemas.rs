@@ -919,6 +919,7 @@ fn hop(ttl: u8, addr: Option<&str>, best: Option<f64>) -> Hop {
             country: "ZZ".parse().ok(),
             ..HopGeo::default()
         },
+        hostname: None,
     }
 }
 

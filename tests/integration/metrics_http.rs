@@ -72,6 +72,7 @@ fn hop(
             plausible: country.map(|_| true),
             ..HopGeo::default()
         },
+        hostname: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn silent(ttl: u8) -> Hop {
         received: 0,
         rtt_ms: None,
         geo: HopGeo::default(),
+        hostname: None,
     }
 }
 
@@ -123,6 +125,9 @@ fn record(
             explanation: String::new(),
             suspect_countries: vec![],
             anomalies: vec![],
+            claims: Vec::new(),
+            confidence: None,
+            exchanges: Vec::new(),
         },
     )
 }

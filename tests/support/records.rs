@@ -48,6 +48,7 @@ pub fn hop(ttl: u8, addrs: &[&str], sent: u32, received: u32, best: f64) -> Hop 
         received,
         rtt_ms,
         geo: HopGeo::default(),
+        hostname: None,
     }
 }
 
