@@ -57,7 +57,9 @@ pub enum Command {
         /// Home country of the vantage points (when no probe metadata says).
         #[arg(long)]
         home: Option<CountryCode>,
-        /// RIPE Atlas probe metadata: prb_id -> country_code.
+        /// RIPE Atlas probe metadata: prb_id -> country_code, and the
+        /// probe's coordinates (geometry or latitude/longitude) for the
+        /// speed-of-light checks.
         #[arg(long)]
         probes: Option<PathBuf>,
         /// Print trace records as JSON lines instead of a summary.

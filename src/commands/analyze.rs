@@ -1,12 +1,16 @@
 //! `transitwatch analyze`: classify the traces of a RIPE Atlas or scamper
 //! results file through the [`Pipeline`], streamed, on worker threads for
-//! Atlas input, with records and errors in input order.
+//! Atlas input, with records and errors in input order. Each RIPE Atlas
+//! probe is judged from its own coordinates when its metadata has them, and
+//! the summary counts what the evidence behind the hop locations came to.
 
 use super::{load_config, write_err, CliError};
 use crate::analysis::Policy;
 use crate::geo;
 use crate::input_file::{self, FileKind};
-use crate::model::CountryCode;
+use crate::model::{
+    Confidence, Coordinates, CountryCode, EvidenceKind, EvidenceStatus, GeoSource, HopGeo,
+};
 use crate::pipeline::Pipeline;
 use std::collections::HashMap;
 use std::io::Write;
@@ -27,8 +31,8 @@ pub struct AnalyzeOptions {
     pub overrides: Option<PathBuf>,
     /// Home country (overrides the config).
     pub home: Option<CountryCode>,
-    /// RIPE Atlas probe metadata (`prb_id` → `country_code`) for the vantage
-    /// country of each result.
+    /// RIPE Atlas probe metadata (`prb_id` → `country_code`, coordinates)
+    /// for the vantage country and coordinates of each result.
     pub probes: Option<PathBuf>,
     /// Trace records as JSON lines instead of a summary.
     pub json: bool,
@@ -37,33 +41,52 @@ pub struct AnalyzeOptions {
     pub threads: usize,
 }
 
-/// Probe id → country, from a RIPE Atlas probe metadata file: an object
-/// keyed by probe id, or an array of objects with `id`.
-fn probe_countries(path: &std::path::Path) -> Result<HashMap<u64, CountryCode>, CliError> {
+/// What RIPE Atlas probe metadata says about one probe.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ProbeInfo {
+    /// The probe's country: the vantage country of its results.
+    country: Option<CountryCode>,
+    /// The probe's position: the vantage coordinates of its results for
+    /// the speed-of-light checks.
+    at: Option<Coordinates>,
+}
+
+/// Probe id → country and coordinates, from a RIPE Atlas probe metadata
+/// file: an object keyed by probe id, an array of objects with `id`, or the
+/// probe API's page (`{"results": [...]}`). Coordinates are the API's
+/// `"geometry": {"type": "Point", "coordinates": [lon, lat]}` or
+/// `latitude`/`longitude`; unusable ones are an error naming the probe.
+fn probe_metadata(path: &std::path::Path) -> Result<HashMap<u64, ProbeInfo>, CliError> {
     let text = input_file::read_to_string(path, FileKind::ProbeMetadata)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", path.display())))?;
-    let country = |v: &serde_json::Value| {
-        v.get("country_code")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|c| c.parse::<CountryCode>().ok())
-    };
     let mut map = HashMap::new();
-    match &value {
-        serde_json::Value::Object(o) => {
-            for (id, v) in o {
-                if let (Ok(id), Some(c)) = (id.parse::<u64>(), country(v)) {
-                    map.insert(id, c);
+    let mut add = |id: u64, v: &serde_json::Value| -> Result<(), CliError> {
+        let at = probe_coordinates(v)
+            .map_err(|e| CliError::Usage(format!("{}: probe {id}: {e}", path.display())))?;
+        let country = v
+            .get("country_code")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|c| c.parse::<CountryCode>().ok());
+        if country.is_some() || at.is_some() {
+            map.insert(id, ProbeInfo { country, at });
+        }
+        Ok(())
+    };
+    let page = value.get("results").and_then(serde_json::Value::as_array);
+    match (&value, page) {
+        (_, Some(a)) | (serde_json::Value::Array(a), None) => {
+            for v in a {
+                if let Some(id) = v.get("id").and_then(serde_json::Value::as_u64) {
+                    add(id, v)?;
                 }
             }
         }
-        serde_json::Value::Array(a) => {
-            for v in a {
-                if let (Some(id), Some(c)) =
-                    (v.get("id").and_then(serde_json::Value::as_u64), country(v))
-                {
-                    map.insert(id, c);
+        (serde_json::Value::Object(o), None) => {
+            for (id, v) in o {
+                if let Ok(id) = id.parse::<u64>() {
+                    add(id, v)?;
                 }
             }
         }
@@ -75,6 +98,54 @@ fn probe_countries(path: &std::path::Path) -> Result<HashMap<u64, CountryCode>, 
         }
     }
     Ok(map)
+}
+
+/// A probe's coordinates: its GeoJSON `geometry` point (`[lon, lat]`), else
+/// its `latitude` and `longitude`; `None` when it has neither (or they are
+/// `null`). `Err` says what is wrong with them.
+fn probe_coordinates(probe: &serde_json::Value) -> Result<Option<Coordinates>, String> {
+    use serde_json::Value;
+    let at = match probe.get("geometry") {
+        None | Some(Value::Null) => {
+            let number = |key: &str| match probe.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .map(Some)
+                    .ok_or_else(|| format!("`{key}` is not a number: {v}")),
+            };
+            match (number("latitude")?, number("longitude")?) {
+                (None, None) => return Ok(None),
+                (Some(lat), Some(lon)) => Coordinates { lat, lon },
+                (Some(_), None) => return Err("`latitude` without `longitude`".into()),
+                (None, Some(_)) => return Err("`longitude` without `latitude`".into()),
+            }
+        }
+        Some(geometry) => {
+            let point = geometry
+                .get("type")
+                .and_then(Value::as_str)
+                .filter(|t| *t == "Point")
+                .and_then(|_| geometry.get("coordinates"))
+                .and_then(Value::as_array)
+                .filter(|c| c.len() == 2)
+                .and_then(|c| Some((c[0].as_f64()?, c[1].as_f64()?)));
+            let Some((lon, lat)) = point else {
+                return Err(format!(
+                    "`geometry` is not a GeoJSON point {{\"type\": \"Point\", \"coordinates\": [lon, lat]}}: {geometry}"
+                ));
+            };
+            Coordinates { lat, lon }
+        }
+    };
+    if geo::plausibility::valid_coordinates(at) {
+        Ok(Some(at))
+    } else {
+        Err(format!(
+            "latitude {} / longitude {} are not on the globe (latitude within ±90, longitude within ±180)",
+            at.lat, at.lon
+        ))
+    }
 }
 
 /// How many addresses `analyze` keeps located in memory (a few MB at most).
@@ -100,11 +171,12 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     // Output is written in large blocks, not line by line.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     let config = load_config(opts.config.as_ref())?;
-    // The traces were measured elsewhere: no vantage coordinates apply.
+    // The traces were measured elsewhere: vantage coordinates come only
+    // from each result's probe (`--probes`).
     let pipeline = Pipeline::open(config.as_ref(), &opts.geoip, opts.overrides.as_deref())?;
     let home = opts.home.or(config.as_ref().map(|c| c.policy.home));
     let probes = match &opts.probes {
-        Some(p) => probe_countries(p)?,
+        Some(p) => probe_metadata(p)?,
         None => HashMap::new(),
     };
     // A regular file, a FIFO or a pipe; the reader bounds each record.
@@ -168,6 +240,10 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
             let share = 100.0 * **n as f64 / tally.traces.max(1) as f64;
             writeln!(out, "  crosses {c}: {n} traces ({share:.0}%)").map_err(write_err)?;
         }
+        tally
+            .evidence
+            .write(&mut out, tally.traces)
+            .map_err(write_err)?;
     }
     out.flush().map_err(write_err)?;
     if tally.failed > 0 {
@@ -197,6 +273,7 @@ struct Tally {
     failed: usize,
     classes: std::collections::BTreeMap<&'static str, usize>,
     foreign: std::collections::BTreeMap<CountryCode, usize>,
+    evidence: EvidenceTally,
 }
 
 impl Tally {
@@ -209,13 +286,194 @@ impl Tally {
         for (k, n) in other.foreign {
             *self.foreign.entry(k).or_default() += n;
         }
+        self.evidence.merge(&other.evidence);
+    }
+}
+
+/// The kinds of evidence a located hop can be decided by, in the summary's
+/// order (strongest first); [`EvidenceTally::decided`] is indexed by it.
+const DECIDING_KINDS: [EvidenceKind; 6] = [
+    EvidenceKind::Override,
+    EvidenceKind::Geofeed,
+    EvidenceKind::Ixp,
+    EvidenceKind::Hostname,
+    EvidenceKind::Database,
+    EvidenceKind::Registration,
+];
+
+/// What the evidence behind the hop locations of `analyze`'s traces came to:
+/// counted per answering hop of every trace (a router met by many traces
+/// counts each time). Hops whose location carries no evidence list count
+/// from `geo.source` (the deciding kind) and `geo.plausible` (`false`: the
+/// round-trip time ruled the database location out).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct EvidenceTally {
+    /// Traces judged with vantage coordinates (the RTT bound applies).
+    traces_with_vantage: usize,
+    /// Hops with an address.
+    hops: usize,
+    /// Located hops (a country) per deciding kind, as [`DECIDING_KINDS`].
+    decided: [usize; DECIDING_KINDS.len()],
+    /// Located hops whose deciding source is not known.
+    decided_otherwise: usize,
+    /// Database items (or database-decided locations) with coordinates.
+    database_locations: usize,
+    /// Of those, the ones in traces with vantage coordinates: the ones the
+    /// RTT bound can check.
+    database_checkable: usize,
+    /// Of those, the ones the RTT bound rejected.
+    database_rejected: usize,
+    /// Hops whose location answers too fast for where it is said to be.
+    implausible: usize,
+    /// Located hops by confidence: high, medium, low, none given.
+    confidence: [usize; 4],
+}
+
+impl EvidenceTally {
+    /// Counts the hops of one judged trace.
+    fn count(&mut self, trace: &crate::model::Trace, with_vantage: bool) {
+        self.traces_with_vantage += usize::from(with_vantage);
+        for hop in trace.hops.iter().filter(|h| h.addr.is_some()) {
+            self.count_hop(&hop.geo, with_vantage);
+        }
+    }
+
+    fn count_hop(&mut self, geo: &HopGeo, with_vantage: bool) {
+        self.hops += 1;
+        self.implausible += usize::from(geo.plausible == Some(false));
+        let has_coordinates = |lat: Option<f64>, lon: Option<f64>| lat.is_some() && lon.is_some();
+        if geo.evidence.is_empty() {
+            if geo.source == GeoSource::Mmdb && has_coordinates(geo.lat, geo.lon) {
+                self.database_locations += 1;
+                self.database_checkable += usize::from(with_vantage);
+                self.database_rejected += usize::from(geo.plausible == Some(false));
+            }
+        } else {
+            for item in geo
+                .evidence
+                .iter()
+                .filter(|e| e.kind == EvidenceKind::Database && has_coordinates(e.lat, e.lon))
+            {
+                self.database_locations += 1;
+                self.database_checkable += usize::from(with_vantage);
+                self.database_rejected += usize::from(item.status == EvidenceStatus::Rejected);
+            }
+        }
+        if geo.country.is_none() {
+            return;
+        }
+        let chosen = geo
+            .evidence
+            .iter()
+            .find(|e| e.status == EvidenceStatus::Chosen)
+            .map(|e| e.kind);
+        let kind = chosen.or(match geo.source {
+            GeoSource::Override => Some(EvidenceKind::Override),
+            GeoSource::Mmdb => Some(EvidenceKind::Database),
+            GeoSource::Geofeed => Some(EvidenceKind::Geofeed),
+            GeoSource::Ixp => Some(EvidenceKind::Ixp),
+            GeoSource::Hostname => Some(EvidenceKind::Hostname),
+            GeoSource::Registration => Some(EvidenceKind::Registration),
+            GeoSource::None => None,
+        });
+        match kind.and_then(|k| DECIDING_KINDS.iter().position(|d| *d == k)) {
+            Some(i) => self.decided[i] += 1,
+            None => self.decided_otherwise += 1,
+        }
+        let level = match geo.confidence {
+            Some(Confidence::High) => 0,
+            Some(Confidence::Medium) => 1,
+            Some(Confidence::Low) => 2,
+            None => 3,
+        };
+        self.confidence[level] += 1;
+    }
+
+    fn merge(&mut self, other: &Self) {
+        self.traces_with_vantage += other.traces_with_vantage;
+        self.hops += other.hops;
+        for (a, b) in self.decided.iter_mut().zip(other.decided) {
+            *a += b;
+        }
+        self.decided_otherwise += other.decided_otherwise;
+        self.database_locations += other.database_locations;
+        self.database_checkable += other.database_checkable;
+        self.database_rejected += other.database_rejected;
+        self.implausible += other.implausible;
+        for (a, b) in self.confidence.iter_mut().zip(other.confidence) {
+            *a += b;
+        }
+    }
+
+    /// Located hops.
+    fn located(&self) -> usize {
+        self.decided.iter().sum::<usize>() + self.decided_otherwise
+    }
+
+    /// The summary's evidence section: one `label  number` line each.
+    fn write(&self, out: &mut impl Write, traces: usize) -> std::io::Result<()> {
+        #[allow(clippy::cast_precision_loss)]
+        let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+        let located = self.located();
+        writeln!(out, "evidence")?;
+        writeln!(
+            out,
+            "  traces with vantage coordinates  {} of {traces}",
+            self.traces_with_vantage
+        )?;
+        writeln!(out, "  answering hops                   {}", self.hops)?;
+        writeln!(
+            out,
+            "  located hops                     {located} ({:.1}%)",
+            share(located, self.hops)
+        )?;
+        for (kind, n) in DECIDING_KINDS.iter().zip(self.decided) {
+            let label = format!("decided by {kind}");
+            writeln!(out, "    {label:<30} {n}")?;
+        }
+        if self.decided_otherwise > 0 {
+            writeln!(
+                out,
+                "    decided otherwise              {}",
+                self.decided_otherwise
+            )?;
+        }
+        writeln!(
+            out,
+            "  database locations               {}",
+            self.database_locations
+        )?;
+        writeln!(
+            out,
+            "    with vantage coordinates       {}",
+            self.database_checkable
+        )?;
+        writeln!(
+            out,
+            "    rejected by the RTT bound      {} ({:.1}% of those)",
+            self.database_rejected,
+            share(self.database_rejected, self.database_checkable)
+        )?;
+        writeln!(
+            out,
+            "  implausible hops                 {}",
+            self.implausible
+        )?;
+        for (name, n) in ["high", "medium", "low", "none"]
+            .iter()
+            .zip(self.confidence)
+        {
+            let label = format!("confidence {name}");
+            writeln!(out, "    {label:<30} {n} ({:.1}%)", share(n, located))?;
+        }
+        Ok(())
     }
 }
 
 /// What every thread of `analyze` classifies with.
 struct Classify<'a> {
     pipeline: &'a Pipeline,
-    probes: &'a HashMap<u64, CountryCode>,
+    probes: &'a HashMap<u64, ProbeInfo>,
     home: Option<CountryCode>,
     json: bool,
 }
@@ -238,7 +496,7 @@ impl<'a> Classify<'a> {
 /// Locates, judges and writes imported traces (one per thread).
 struct Classifier<'a> {
     pipeline: &'a Pipeline,
-    probes: &'a HashMap<u64, CountryCode>,
+    probes: &'a HashMap<u64, ProbeInfo>,
     home: Option<CountryCode>,
     json: bool,
     cache: geo::LocateCache,
@@ -255,14 +513,27 @@ impl Classifier<'_> {
         tally: &mut Tally,
     ) {
         let mut trace = imported.trace;
-        let probe_country = imported.prb_id.and_then(|id| self.probes.get(&id).copied());
-        trace.vantage.country = probe_country.or(trace.vantage.country).or(self.home);
+        let probe = imported
+            .prb_id
+            .and_then(|id| self.probes.get(&id).copied())
+            .unwrap_or_default();
+        trace.vantage.country = probe.country.or(trace.vantage.country).or(self.home);
         let policy = Policy {
             home: trace.vantage.country,
             ..Policy::default()
         };
-        let record = self.pipeline.judge_cached(trace, &mut self.cache, &policy);
+        // Each probe is its own vantage point: its coordinates bound how far
+        // its hops can be.
+        let vantage_at = probe.at.or(self.pipeline.vantage_at());
+        let record = crate::pipeline::judge_cached(
+            trace,
+            self.pipeline.geo(),
+            &mut self.cache,
+            vantage_at,
+            &policy,
+        );
         tally.traces += 1;
+        tally.evidence.count(&record.trace, vantage_at.is_some());
         *tally
             .classes
             .entry(record.verdict.class.as_str())
@@ -460,5 +731,229 @@ mod tests {
                 assert!(prb_ids.windows(2).all(|w| w[0] < w[1]), "input order");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::{
+        probe_metadata, run as analyze, AnalyzeOptions, CliError, EvidenceTally, ProbeInfo,
+    };
+    use crate::model::{
+        Confidence, Coordinates, Evidence, EvidenceKind, EvidenceStatus, GeoSource, HopGeo,
+    };
+    use std::collections::HashMap;
+
+    fn metadata(json: &str) -> Result<HashMap<u64, ProbeInfo>, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probes.json");
+        std::fs::write(&path, json).unwrap();
+        probe_metadata(&path)
+    }
+
+    #[test]
+    fn probe_coordinates_come_from_geometry_or_latitude_and_longitude() {
+        let at = |lat, lon| Some(Coordinates { lat, lon });
+        let keyed = metadata(
+            r#"{"1": {"country_code": "LS", "geometry": {"type": "Point", "coordinates": [27.48, -29.31]}},
+                "2": {"country_code": "IE", "latitude": 53.35, "longitude": -6.26},
+                "3": {"country_code": "ZA", "geometry": null, "latitude": null},
+                "4": {"latitude": 0, "longitude": 0},
+                "5": {"description": "neither"}}"#,
+        )
+        .unwrap();
+        assert_eq!(keyed[&1].at, at(-29.31, 27.48), "GeoJSON is [lon, lat]");
+        assert_eq!(keyed[&1].country, Some("LS".parse().unwrap()));
+        assert_eq!(keyed[&2].at, at(53.35, -6.26));
+        assert_eq!(keyed[&3].at, None);
+        assert_eq!(keyed[&4].at, at(0.0, 0.0));
+        assert_eq!(keyed[&4].country, None);
+        assert!(!keyed.contains_key(&5));
+        // The probe API's page and a plain array.
+        for json in [
+            r#"{"count": 1, "next": null, "results": [{"id": 7, "country_code": "LS", "geometry": {"type": "Point", "coordinates": [27.5, -29.3]}}]}"#,
+            r#"[{"id": 7, "country_code": "LS", "latitude": -29.3, "longitude": 27.5}]"#,
+        ] {
+            let probes = metadata(json).unwrap();
+            assert_eq!(probes[&7].at, at(-29.3, 27.5), "{json}");
+        }
+    }
+
+    #[test]
+    fn bad_probe_coordinates_are_errors_naming_file_and_probe() {
+        for (json, says) in [
+            (
+                r#"{"42": {"geometry": {"type": "Polygon", "coordinates": [1, 2]}}}"#,
+                "`geometry` is not a GeoJSON point",
+            ),
+            (
+                r#"{"42": {"geometry": {"type": "Point", "coordinates": [1]}}}"#,
+                "`geometry` is not a GeoJSON point",
+            ),
+            (
+                r#"{"42": {"geometry": {"type": "Point", "coordinates": ["1", 2]}}}"#,
+                "`geometry` is not a GeoJSON point",
+            ),
+            (
+                r#"{"42": {"geometry": {"type": "Point", "coordinates": [27.5, 95]}}}"#,
+                "latitude 95 / longitude 27.5 are not on the globe",
+            ),
+            (
+                r#"[{"id": 42, "latitude": -29.3}]"#,
+                "`latitude` without `longitude`",
+            ),
+            (
+                r#"[{"id": 42, "latitude": -29.3, "longitude": "east"}]"#,
+                "`longitude` is not a number: \"east\"",
+            ),
+            (
+                r#"[{"id": 42, "latitude": 10, "longitude": 181}]"#,
+                "not on the globe",
+            ),
+        ] {
+            let Err(CliError::Usage(message)) = metadata(json) else {
+                panic!("{json} must be refused");
+            };
+            assert!(message.contains("probes.json: probe 42: "), "{message}");
+            assert!(message.contains(says), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+    }
+
+    /// One Atlas result of probe 9 whose second hop answers in 1 ms from an
+    /// address the overrides place in Berlin.
+    const RESULT: &str = r#"{"fw":5020,"prb_id":9,"msm_id":1,"timestamp":1600000000,"proto":"ICMP","dst_name":"192.0.2.1","dst_addr":"192.0.2.1","result":[{"hop":1,"result":[{"from":"10.0.0.1","rtt":0.5}]},{"hop":2,"result":[{"from":"198.51.100.1","rtt":1.0}]},{"hop":3,"result":[{"x":"*"}]}]}"#;
+
+    #[test]
+    fn each_probe_is_judged_from_its_own_coordinates() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("results.jsonl");
+        std::fs::write(&input, format!("{RESULT}\n")).unwrap();
+        let overrides = dir.path().join("overrides.csv");
+        std::fs::write(&overrides, "198.51.100.0/24,DE,Berlin,52.52,13.40\n").unwrap();
+        let run = |probes: &str, json: bool| {
+            let path = dir.path().join("probes.json");
+            std::fs::write(&path, probes).unwrap();
+            let opts = AnalyzeOptions {
+                input: input.clone(),
+                format: crate::import::InputFormat::Atlas,
+                config: None,
+                geoip: Vec::new(),
+                overrides: Some(overrides.clone()),
+                home: None,
+                probes: Some(path),
+                json,
+                threads: 1,
+            };
+            let mut out = Vec::new();
+            analyze(&opts, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let plausible = |probes: &str| {
+            let record: serde_json::Value = serde_json::from_str(&run(probes, true)).unwrap();
+            record["hops"][1]["geo"]["plausible"].clone()
+        };
+        // Sydney is 16,000 km from Berlin: 1 ms is impossible from there.
+        let sydney = r#"{"9": {"country_code": "AU", "geometry": {"type": "Point", "coordinates": [151.2, -33.87]}}}"#;
+        let potsdam = r#"{"9": {"country_code": "DE", "latitude": 52.4, "longitude": 13.06}}"#;
+        assert_eq!(plausible(sydney), false);
+        assert_eq!(plausible(potsdam), true);
+        assert_eq!(
+            plausible(r#"{"9": {"country_code": "DE"}}"#),
+            serde_json::Value::Null
+        );
+        let summary = run(sydney, false);
+        for line in [
+            "  traces with vantage coordinates  1 of 1\n",
+            "  answering hops                   2\n",
+            "  located hops                     1 (50.0%)\n",
+            "    decided by override            1\n",
+            "    decided by database            0\n",
+            "  implausible hops                 1\n",
+            "    confidence none                1 (100.0%)\n",
+        ] {
+            assert!(summary.contains(line), "{line:?} in\n{summary}");
+        }
+    }
+
+    fn database(country: &str, status: EvidenceStatus) -> Evidence {
+        Evidence {
+            kind: EvidenceKind::Database,
+            source: "GeoLite2-City".into(),
+            country: Some(country.parse().unwrap()),
+            city: None,
+            lat: Some(53.35),
+            lon: Some(-6.26),
+            accuracy_km: Some(20),
+            detail: None,
+            status,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn hops_count_by_their_chosen_evidence_or_else_their_source() {
+        let located = |source, plausible| HopGeo {
+            country: Some("IE".parse().unwrap()),
+            lat: Some(53.35),
+            lon: Some(-6.26),
+            source,
+            plausible,
+            ..HopGeo::default()
+        };
+        let hostname = Evidence {
+            kind: EvidenceKind::Hostname,
+            source: "ptr".into(),
+            country: Some("LS".parse().unwrap()),
+            lat: None,
+            lon: None,
+            status: EvidenceStatus::Chosen,
+            ..database("LS", EvidenceStatus::Chosen)
+        };
+        let hops = [
+            // Today's form: a database location, checked and rejected.
+            located(GeoSource::Mmdb, Some(false)),
+            // Today's form: a database location the RTT allows.
+            located(GeoSource::Mmdb, Some(true)),
+            located(GeoSource::Override, None),
+            // Nothing located it.
+            HopGeo::default(),
+            // With evidence: the name decided, the database was rejected.
+            HopGeo {
+                source: GeoSource::Hostname,
+                confidence: Some(Confidence::Medium),
+                evidence: vec![hostname, database("IE", EvidenceStatus::Rejected)],
+                ..located(GeoSource::Hostname, None)
+            },
+            // With evidence: the database decided, a second one agrees.
+            HopGeo {
+                confidence: Some(Confidence::Low),
+                evidence: vec![
+                    database("IE", EvidenceStatus::Chosen),
+                    database("IE", EvidenceStatus::Agrees),
+                ],
+                ..located(GeoSource::Mmdb, None)
+            },
+        ];
+        let mut tally = EvidenceTally::default();
+        for geo in &hops {
+            tally.count_hop(geo, true);
+        }
+        tally.count_hop(&located(GeoSource::Mmdb, None), false);
+        assert_eq!(tally.hops, 7);
+        assert_eq!(tally.located(), 6);
+        // override, geofeed, ixp, hostname, database, registration
+        assert_eq!(tally.decided, [1, 0, 0, 1, 4, 0]);
+        assert_eq!(tally.database_locations, 6);
+        assert_eq!(tally.database_checkable, 5);
+        assert_eq!(tally.database_rejected, 2);
+        assert_eq!(tally.implausible, 1);
+        // high, medium, low, none
+        assert_eq!(tally.confidence, [0, 1, 1, 4]);
+        let mut twice = tally.clone();
+        twice.merge(&tally);
+        assert_eq!(twice.located(), 12);
+        assert_eq!(twice.database_checkable, 10);
+        assert_eq!(twice.database_rejected, 4);
     }
 }

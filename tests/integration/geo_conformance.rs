@@ -107,8 +107,8 @@ fn run_with_deadline(command: &mut Command, deadline: Duration) -> Result<(), St
 }
 
 /// The `.mmdb` files of an npm package, fetched and unpacked into the cache
-/// on first use.
-fn package_files(package: &str, files: &[&str]) -> Result<Vec<PathBuf>, String> {
+/// on first use (shared with `atlas_evidence`).
+pub(crate) fn package_files(package: &str, files: &[&str]) -> Result<Vec<PathBuf>, String> {
     let name = package.trim_start_matches('@').replace('/', "-");
     let dir = Path::new(CACHE).join(&name);
     let wanted: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();

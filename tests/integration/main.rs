@@ -12,6 +12,7 @@ mod support;
 mod alert_webhook;
 mod analysis_scenarios;
 mod analyze_cli;
+mod atlas_evidence;
 mod cli_errors;
 mod config_file;
 mod dashboards_rules;
