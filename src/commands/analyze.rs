@@ -533,7 +533,10 @@ impl Classifier<'_> {
             &policy,
         );
         tally.traces += 1;
-        tally.evidence.count(&record.trace, vantage_at.is_some());
+        // Only the summary shows it; records (`--json`) go out uncounted.
+        if !self.json {
+            tally.evidence.count(&record.trace, vantage_at.is_some());
+        }
         *tally
             .classes
             .entry(record.verdict.class.as_str())
