@@ -3,7 +3,7 @@
 # machine. Idempotent; needs root when something is missing (apt-get): run it
 # as root, or as a user with sudo and it asks for it then.
 set -euo pipefail
-packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl)
+packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound bind9-dnsutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -13,6 +13,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The lab starts its own unbound (tests/lab/lab.sh) on lab addresses; the
+  # system resolver service the package brings is not wanted.
+  if [[ " ${missing[*]} " == *" unbound "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now unbound >/dev/null 2>&1 || true
+  fi
 fi
 # The geo conformance test reads MMDBs with Python's maxminddb as its
 # independent reader (mmdblookup from mmdb-bin is the fallback).

@@ -9,10 +9,9 @@ use std::io::Write;
 use std::path::Path;
 use support::{root, text, Lab};
 
-/// A Lesotho vantage. The lab's links have no length, so a router placed
-/// in Johannesburg answers in microseconds: with the vantage's coordinates
-/// every foreign hop would (rightly) be implausible. Only the plausibility
-/// test gives them.
+/// A Lesotho vantage. The lab's domestic links have no length, so a
+/// Maseru router answers in microseconds; only the plausibility test gives
+/// the vantage's coordinates.
 fn config(dir: &Path, coordinates: bool, geoip: &str) -> std::path::PathBuf {
     let path = dir.join("transitwatch.toml");
     let mut f = std::fs::File::create(&path).unwrap();

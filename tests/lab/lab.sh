@@ -11,6 +11,7 @@
 #   lab.sh silence PREFIX on|off drop the time-exceeded replies of router ls2
 #   lab.sh exec PREFIX NODE CMD  run CMD inside a node (vantage is "v")
 #   lab.sh addrs                 print the lab's well-known addresses as KEY=VALUE
+#   lab.sh names                 print the lab's PTR names as ADDRESS NAME
 #
 # Topology (IPv4 198.18.0.0/15 links, IPv6 2001:db8::/32, services in
 # 198.51.100.0/24 and 203.0.113.0/24):
@@ -22,7 +23,28 @@
 # Link N is 198.18.N.0/24 and 2001:db8:N::/64; the left node is .1/::1, the
 # right node .2/::2. Routers answer from the address of the interface a probe
 # came in on (icmp_errors_use_inbound_ifaddr), as most real routers do.
+#
+# Geography: v, r1, ls2, gw and dom are in Maseru; za1 and za2 in
+# Johannesburg; ie1 and ie in Dublin. The links that leave Maseru carry a
+# real one-way delay (DELAYS below) through a delay line (delay_line.py: two
+# TUN devices and a queue; this kernel has no netem): r1-za1 and za2-gw
+# 2.5 ms each (Maseru-Johannesburg is 370 km, at least 3.7 ms round trip),
+# r1-ie1 80 ms (Maseru-Dublin is 9,750 km, at least 97.6 ms round trip).
+# The domestic links are plain veth pairs (microseconds). Return traffic
+# from gw takes the LS route (rp_filter is off), so hops behind the ZA
+# route answer 5 ms further away, the IE hops 160 ms.
+#
+# Link 3 (ls2-gw) is the LAN of a national exchange in Maseru and link 5
+# (za1-za2) the LAN of an exchange in Johannesburg (lab-peeringdb.json).
+#
+# A DNS server (unbound, when installed) runs at the vantage on DNS_V4 and
+# DNS_V6 port 53 and answers PTR (and forward) queries for every lab
+# address with carrier-style names (NAMES below); it knows nothing else and
+# never asks another server. The vantage's resolv.conf does not point at
+# it: only what is configured to ask it does.
 set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 NODES=(v r1 ls2 gw dom za1 za2 ie1 ie)
 # link number, left node, right node
@@ -37,6 +59,46 @@ LINKS=(
   "8 r1 ie1"
   "9 ie1 ie"
 )
+# link number, one-way delay in ms: the links carried by a delay line
+DELAYS=(
+  "4 2.5"
+  "6 2.5"
+  "8 80"
+)
+# link number, side (1 = left node, 2 = right node), PTR name of that
+# address, IPv4 and IPv6 alike. The names follow carriers' conventions: an
+# interface, a router, its site (the city's IATA code and a number), the
+# country and the operator's domain.
+NAMES=(
+  "1 1 probe1.msu1.ls.lab-isp.net"
+  "1 2 xe-0-0-1.cr1.msu1.ls.lab-isp.net"
+  "2 1 xe-0-0-2.cr1.msu1.ls.lab-isp.net"
+  "2 2 ae2.core1.msu2.ls.lab-isp.net"
+  "3 1 lsix.core1.msu2.ls.lab-isp.net"
+  "3 2 lsix-gw.msu.ls.lab-isp.net"
+  "4 1 xe-0-0-4.cr1.msu1.ls.lab-isp.net"
+  "4 2 ae-1.jnb1.za.lab-transit.net"
+  "5 1 ae-2.jnb1.za.lab-transit.net"
+  "5 2 be10.jnb2.za.lab-transit.net"
+  "6 1 be11.jnb2.za.lab-transit.net"
+  "6 2 xe-0-0-6.gw1.msu.ls.lab-isp.net"
+  "7 1 xe-0-0-7.gw1.msu.ls.lab-isp.net"
+  "7 2 dom1.msu.ls.lab-isp.net"
+  "8 1 xe-0-0-8.cr1.msu1.ls.lab-isp.net"
+  "8 2 et-0-0-0.dub1.ie.lab-carrier.net"
+  "9 1 et-0-0-1.dub1.ie.lab-carrier.net"
+  "9 2 shop1.dub1.ie.lab-carrier.net"
+)
+# The services' own names (also in the vantage's hosts file).
+SERVICE_NAMES=(
+  "198.51.100.10 portal.gov.ls.test"
+  "2001:db8:100::10 portal.gov.ls.test"
+  "198.51.100.20 bank.ls.test"
+  "203.0.113.10 shop.ie.test"
+  "2001:db8:113::10 shop.ie.test"
+)
+DNS_V4=198.18.0.53
+DNS_V6=2001:db8::53
 
 addrs() {
   cat <<'EOF'
@@ -65,12 +127,25 @@ ZA1_V6=2001:db8:4::2
 ZA2_V6=2001:db8:5::2
 GW_VIA_ZA_V6=2001:db8:6::2
 IE1_V6=2001:db8:8::2
+DNS_V4=198.18.0.53
+DNS_V6=2001:db8::53
+R1_NAME=xe-0-0-1.cr1.msu1.ls.lab-isp.net
+LS2_NAME=ae2.core1.msu2.ls.lab-isp.net
+GW_VIA_LS_NAME=lsix-gw.msu.ls.lab-isp.net
+ZA1_NAME=ae-1.jnb1.za.lab-transit.net
+ZA2_NAME=be10.jnb2.za.lab-transit.net
+GW_VIA_ZA_NAME=xe-0-0-6.gw1.msu.ls.lab-isp.net
+IE1_NAME=et-0-0-0.dub1.ie.lab-carrier.net
+ZA_DELAY_MS=2.5
+IE_DELAY_MS=80
 DOMESTIC_HOST=portal.gov.ls.test
 FOREIGN_HOST=shop.ie.test
 EOF
 }
 
 ns() { echo "$1-$2"; }
+# Where a lab keeps its processes' pid files, logs and configuration.
+run_dir() { echo "/run/transitwatch-lab/$1"; }
 in_ns() { local p=$1 n=$2; shift 2; ip netns exec "$(ns "$p" "$n")" "$@"; }
 
 sysctls() {
@@ -124,10 +199,24 @@ up() {
     in_ns "$p" "$n" ip link set lo up
     sysctls "$p" "$n"
   done
-  local l a b
+  mkdir -p "$(run_dir "$p")"
+  local l a b ms
+  # The delay lines start side by side (each takes an interpreter's start).
   for link in "${LINKS[@]}"; do
     read -r l a b <<<"$link"
-    ip link add "l$l" netns "$(ns "$p" "$a")" type veth peer name "l$l" netns "$(ns "$p" "$b")"
+    ms=$(delay_of "$l")
+    if [ -n "$ms" ]; then
+      delay_line "$p" "$l" "$a" "$b" "$ms"
+    else
+      ip link add "l$l" netns "$(ns "$p" "$a")" type veth peer name "l$l" netns "$(ns "$p" "$b")"
+    fi
+  done
+  for link in "${LINKS[@]}"; do
+    read -r l a b <<<"$link"
+    [ -z "$(delay_of "$l")" ] || delay_line_wait "$p" "$l"
+  done
+  for link in "${LINKS[@]}"; do
+    read -r l a b <<<"$link"
     in_ns "$p" "$a" ip addr add "198.18.$l.1/24" dev "l$l"
     in_ns "$p" "$b" ip addr add "198.18.$l.2/24" dev "l$l"
     in_ns "$p" "$a" ip -6 addr add "2001:db8:$l::1/64" dev "l$l" nodad
@@ -226,6 +315,150 @@ up() {
 198.18.200.1 silent.ls.test
 EOF
   echo "nameserver 127.0.0.1" >"$etc/resolv.conf"
+
+  dns "$p"
+}
+
+# The one-way delay of link $1 in ms; empty for a plain veth link.
+delay_of() {
+  local spec l ms
+  for spec in "${DELAYS[@]}"; do
+    read -r l ms <<<"$spec"
+    if [ "$l" = "$1" ]; then
+      echo "$ms"
+      return
+    fi
+  done
+}
+
+# delay_line PREFIX LINK LEFT RIGHT MS: start linking LINK as TUN devices
+# "lLINK" in both nodes joined by a delay line of MS ms each way.
+delay_line() {
+  local p=$1 l=$2 a=$3 b=$4 ms=$5 dir
+  dir=$(run_dir "$p")
+  setsid python3 "$here/delay_line.py" "$(ns "$p" "$a")" "$(ns "$p" "$b")" "l$l" "$ms" \
+    "$dir/delay-l$l.pid" </dev/null >>"$dir/delay-l$l.log" 2>&1 &
+  echo $! >"$dir/delay-l$l.starting"
+}
+
+# delay_line_wait PREFIX LINK: wait until link LINK's devices exist (its
+# line writes its pid file then); hang guard 10 s.
+delay_line_wait() {
+  local p=$1 l=$2 dir pid i
+  dir=$(run_dir "$p")
+  pid=$(cat "$dir/delay-l$l.starting")
+  rm -f "$dir/delay-l$l.starting"
+  for i in $(seq 200); do
+    [ -s "$dir/delay-l$l.pid" ] && return 0
+    alive "$pid" || break
+    sleep 0.05
+  done
+  echo "lab.sh: the delay line of link $l did not start: $(cat "$dir/delay-l$l.log")" >&2
+  exit 1
+}
+
+# Print "ADDRESS NAME" for every named lab address.
+names() {
+  local spec l side name
+  for spec in "${NAMES[@]}"; do
+    read -r l side name <<<"$spec"
+    echo "198.18.$l.$side $name"
+    echo "2001:db8:$l::$side $name"
+  done
+  printf '%s\n' "${SERVICE_NAMES[@]}"
+}
+
+# The lab's DNS server: unbound at the vantage on DNS_V4 and DNS_V6,
+# answering from local data only. Without unbound the lab has no DNS server
+# (a note on stderr; the tests that need one skip).
+dns() {
+  local p=$1 dir conf addr name i
+  if ! command -v unbound >/dev/null; then
+    echo "lab.sh: unbound is not installed, the lab has no DNS server (scripts/setup.sh installs it)" >&2
+    return 0
+  fi
+  dir=$(run_dir "$p")
+  conf="$dir/unbound.conf"
+  in_ns "$p" v ip addr add "$DNS_V4/32" dev lo
+  in_ns "$p" v ip -6 addr add "$DNS_V6/128" dev lo nodad
+  {
+    cat <<EOF
+server:
+  interface: $DNS_V4
+  interface: $DNS_V6
+  port: 53
+  do-daemonize: no
+  chroot: ""
+  username: ""
+  directory: "$dir"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  num-threads: 1
+  module-config: "iterator"
+  do-not-query-localhost: yes
+  access-control: 127.0.0.0/8 allow
+  access-control: ::1/128 allow
+  access-control: 198.18.0.0/15 allow
+  access-control: 2001:db8::/32 allow
+  # Local data only: every other name is refused; nothing is ever asked of
+  # another server.
+  local-zone: "." refuse
+  local-zone: "18.198.in-addr.arpa." static
+  local-zone: "100.51.198.in-addr.arpa." static
+  local-zone: "113.0.203.in-addr.arpa." static
+  local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." static
+  local-zone: "lab-isp.net." static
+  local-zone: "lab-transit.net." static
+  local-zone: "lab-carrier.net." static
+  local-zone: "test." static
+EOF
+    while read -r addr name; do
+      echo "  local-data-ptr: \"$addr $name\""
+      case "$addr" in
+        *:*) echo "  local-data: \"$name. AAAA $addr\"" ;;
+        *) echo "  local-data: \"$name. A $addr\"" ;;
+      esac
+    done < <(names)
+    printf 'remote-control:\n  control-enable: no\n'
+  } >"$conf"
+  # `ip netns exec` and setsid exec: $! is unbound itself.
+  ip netns exec "$(ns "$p" v)" setsid unbound -d -c "$conf" </dev/null >>"$dir/unbound.log" 2>&1 &
+  echo $! >"$dir/unbound.pid"
+  # Ready once it listens on both addresses (hang guard: 10 s).
+  for i in $(seq 200); do
+    [ "$(in_ns "$p" v ss -Hlnu 'sport = :53' | grep -cF -e "$DNS_V4:" -e "[$DNS_V6]:")" -ge 2 ] && return 0
+    alive "$(cat "$dir/unbound.pid")" || break
+    sleep 0.05
+  done
+  echo "lab.sh: unbound did not start: $(cat "$dir/unbound.log")" >&2
+  exit 1
+}
+
+# Stop a process of lab PREFIX by its pid file. Its command line must name
+# the lab's run directory or namespaces, so a stale pid never hits another
+# process.
+stop_pid() {
+  local p=$1 file=$2 pid i
+  [ -s "$file" ] || return 0
+  pid=$(cat "$file")
+  if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -e "$(run_dir "$p")" -e "$p-"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 40); do
+      alive "$pid" || return 0
+      sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}
+
+# Whether process $1 runs (an exited one that its new parent has not reaped
+# yet, a zombie, does not).
+alive() {
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # IPv6 on a veth starts only after the kernel has seen its carrier come up
@@ -261,11 +494,17 @@ EOF
 }
 
 down() {
-  local p=$1 n
+  local p=$1 n f dir
+  dir=$(run_dir "$p")
+  if [ -d "$dir" ]; then
+    for f in "$dir"/*.pid "$dir"/*.starting; do
+      [ -e "$f" ] && stop_pid "$p" "$f"
+    done
+  fi
   for n in "${NODES[@]}"; do
     ip netns delete "$(ns "$p" "$n")" 2>/dev/null || true
   done
-  rm -rf "/etc/netns/$(ns "$p" v)"
+  rm -rf "/etc/netns/$(ns "$p" v)" "$dir"
 }
 
 cmd=${1:-}
@@ -276,5 +515,6 @@ case "$cmd" in
   silence) silence "${2:?prefix}" "${3:?on|off}" ;;
   exec) p=${2:?prefix}; n=${3:?node}; shift 3; in_ns "$p" "$n" "$@" ;;
   addrs) addrs ;;
-  *) echo "usage: lab.sh up|down|route|silence|exec|addrs ..." >&2; exit 2 ;;
+  names) names ;;
+  *) echo "usage: lab.sh up|down|route|silence|exec|addrs|names ..." >&2; exit 2 ;;
 esac

@@ -10,7 +10,9 @@ mod support;
 
 mod alert;
 mod daemon;
+mod evidence;
 mod geo;
+mod links;
 mod prometheus;
 mod store;
 mod trace;

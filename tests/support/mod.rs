@@ -178,6 +178,29 @@ impl Lab {
         c
     }
 
+    /// The lab's DNS server (unbound at the vantage, `DNS_V4` port 53) as
+    /// `ADDR:PORT`, or `None` (after a skip line) when unbound is not
+    /// installed and so the lab has none.
+    pub fn dns_server(&self, test: &str) -> Option<String> {
+        have_all(test, &["unbound", "dig"]).then(|| format!("{}:53", self.addr("DNS_V4")))
+    }
+
+    /// The pid files of the processes this lab runs (delay lines, DNS).
+    pub fn pid_files(&self) -> Vec<PathBuf> {
+        let dir = PathBuf::from("/run/transitwatch-lab").join(&self.prefix);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "pid"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
     /// Run transitwatch at the vantage.
     pub fn transitwatch(&self, args: &[&str]) -> Output {
         self.command("v", bin())
@@ -217,6 +240,26 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Build the lab's third-party city database (`tests/lab/lab-geo-db.csv`,
+/// wrong for routers ls2 and za1) as `DIR/lab-geo-db.mmdb`, of the custom
+/// type `LabGeo-City`: a database, not overrides.
+pub fn lab_geo_database(dir: &Path) -> PathBuf {
+    let mmdb = dir.join("lab-geo-db.mmdb");
+    let out = Command::new(bin())
+        .args(["geo", "build", "--database-type", "LabGeo-City", "--csv"])
+        .arg(root().join("tests/lab/lab-geo-db.csv"))
+        .arg("--output")
+        .arg(&mmdb)
+        .output()
+        .expect("run transitwatch geo build");
+    assert!(
+        out.status.success(),
+        "geo build --database-type: {}",
+        text(&out)
+    );
+    mmdb
 }
 
 /// `transitwatch analyze --input-format atlas --home LS --json` of an Atlas
