@@ -494,7 +494,8 @@ impl GeoDb {
                 database: "reserved-ranges".to_string(),
                 geo: None,
                 note: Some(format!(
-                    "{addr} is in {} ({}): not located by public databases; overrides,                      geofeeds, exchange LANs and databases of other types still locate it",
+                    "{addr} is in {} ({}): not located by public databases; overrides, \
+                     geofeeds, exchange LANs and databases of other types still locate it",
                     r.prefix, r.purpose
                 )),
             });

@@ -359,6 +359,11 @@ fn an_operators_own_database_type_locates_reserved_ranges_and_public_ones_do_not
         assert_eq!(kinds(&own_db, a), [EvidenceKind::Database], "{a}");
         let all = own_db.lookup_all(ip(a));
         assert_eq!(all[0].source, "reserved");
+        let note = all[0].note.as_deref().unwrap();
+        assert!(
+            note.contains("databases of other types still locate it") && !note.contains("  "),
+            "{note}"
+        );
         assert_eq!(all[1].note, None, "{a}: not ignored");
     }
 
