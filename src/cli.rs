@@ -128,6 +128,12 @@ pub enum GeoCommand {
         /// The MMDB file to write.
         #[arg(long)]
         output: PathBuf,
+        /// The database's metadata `database_type`. The default marks it
+        /// as the operator's overrides; any other name (not a public
+        /// vendor's) makes it an ordinary database of that name, which
+        /// also locates private and reserved ranges.
+        #[arg(long, default_value = transitwatch::geo::BUILD_DATABASE_TYPE)]
+        database_type: String,
     },
 }
 

@@ -19,6 +19,8 @@
 //! | webhook secret file | 64 KiB | a key, one line |
 //! | CA certificate file | 4 MiB | the whole Mozilla bundle is ~220 KB |
 //! | RIPE Atlas probe metadata | 256 MiB | every Atlas probe ever is ~50 MB of JSON |
+//! | geofeed CSV (RFC 8805) | 64 MiB | the largest published feeds are a few MB |
+//! | PeeringDB dump (JSON) | 512 MiB | a full dump of every object is ~150 MB |
 
 use std::fmt;
 use std::fs::{File, Metadata};
@@ -45,6 +47,10 @@ pub enum FileKind {
     TraceInput,
     /// A state file the daemon wrote itself (`paths.json`, `alerts.json`).
     StateFile,
+    /// An RFC 8805 geofeed CSV (`[geoip] geofeeds`).
+    Geofeed,
+    /// A PeeringDB dump (`[geoip] peeringdb`).
+    PeeringDb,
 }
 
 impl FileKind {
@@ -61,6 +67,8 @@ impl FileKind {
             Self::ProbeMetadata => Some(256 << 20),
             Self::TraceInput => None,
             Self::StateFile => Some(256 << 20),
+            Self::Geofeed => Some(64 << 20),
+            Self::PeeringDb => Some(512 << 20),
         }
     }
 
@@ -76,6 +84,8 @@ impl FileKind {
             Self::ProbeMetadata => "probe metadata file",
             Self::TraceInput => "trace input",
             Self::StateFile => "state file",
+            Self::Geofeed => "geofeed CSV",
+            Self::PeeringDb => "PeeringDB dump",
         }
     }
 }

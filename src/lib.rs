@@ -32,7 +32,7 @@
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
 //! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside) |
 //! | `resolve` | host names to addresses (A/AAAA), with a deadline |
-//! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, plausibility (maxminddb types stay inside) |
+//! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | `paths` | last path per target, route changes, the saved state file |

@@ -96,8 +96,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             commands::geo::lookup(&opts, &mut std::io::stdout().lock())
         }
-        Command::Geo(GeoCommand::Build { csv, output }) => {
-            println!("{}", commands::geo::build(&csv, &output)?);
+        Command::Geo(GeoCommand::Build {
+            csv,
+            output,
+            database_type,
+        }) => {
+            println!("{}", commands::geo::build(&csv, &output, &database_type)?);
             Ok(())
         }
         Command::Run {

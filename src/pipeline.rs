@@ -17,7 +17,7 @@
 
 use crate::analysis::{self, Policy};
 use crate::config::{Config, ProbeConfig};
-use crate::geo::{self, GeoDb, GeoError, LocateCache};
+use crate::geo::{self, GeoDb, GeoError, GeoSources, LocateCache};
 use crate::model::{Coordinates, Protocol, Trace, TraceRecord};
 use crate::probe::{ProbeError, ProbeSettings, Prober, TraceRequest};
 use std::path::{Path, PathBuf};
@@ -155,25 +155,35 @@ pub fn probe_settings(p: &ProbeConfig, protocol: Protocol, port: Option<u16>) ->
     }
 }
 
-/// The geolocation sources: files given on the command line replace the
-/// config's; with neither, nothing is located.
+/// The geolocation sources: MMDB files and an overrides file given on the
+/// command line replace the config's; geofeeds, the PeeringDB dump and
+/// registration databases come from the config. With none, nothing is
+/// located.
 ///
 /// # Errors
-/// A database or overrides file that cannot be used.
+/// A database, overrides, geofeed or PeeringDB file that cannot be used.
 pub fn open_geo(
     config: Option<&Config>,
     files: &[PathBuf],
     overrides: Option<&Path>,
 ) -> Result<GeoDb, GeoError> {
-    let (cfg_files, cfg_overrides) = config.map_or((&[][..], None), |c| {
-        (c.geoip.files.as_slice(), c.geoip.overrides.as_deref())
+    let mut sources = config.map_or_else(GeoSources::default, |c| GeoSources {
+        files: c.geoip.files.clone(),
+        overrides: c.geoip.overrides.clone(),
+        geofeeds: c.geoip.geofeeds.clone(),
+        peeringdb: c.geoip.peeringdb.clone(),
+        registration: c.geoip.registration.clone(),
     });
-    let files = if files.is_empty() { cfg_files } else { files };
-    let overrides = overrides.or(cfg_overrides);
-    if files.is_empty() && overrides.is_none() {
+    if !files.is_empty() {
+        sources.files = files.to_vec();
+    }
+    if let Some(overrides) = overrides {
+        sources.overrides = Some(overrides.to_path_buf());
+    }
+    if sources.is_empty() {
         return Ok(GeoDb::empty());
     }
-    GeoDb::open(files, overrides)
+    GeoDb::open_with(&sources)
 }
 
 #[cfg(test)]

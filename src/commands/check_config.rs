@@ -3,13 +3,14 @@
 //!
 //! The daemon reads the webhook secret and CA files while loading the
 //! configuration, then opens the `[geoip]` files (each MMDB read and its
-//! schema recognised, the overrides CSV parsed). `check-config` does the
+//! schema recognised, the overrides CSV and geofeeds parsed, the PeeringDB
+//! dump read and its references checked). `check-config` does the
 //! same, so a configuration it calls ok starts; unlike the daemon it looks
 //! at every GeoIP file and names each one that cannot be used.
 
 use super::CliError;
 use crate::config::Config;
-use crate::geo::{self, GeoDb, GeoError};
+use crate::geo::{self, GeoDb, GeoError, GeoSources};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,29 @@ fn check_geoip(config: &Config) -> Vec<(String, GeoError)> {
             problems.push((format!("geoip.files[{i}]"), e));
         }
     }
+    for (i, file) in config.geoip.geofeeds.iter().enumerate() {
+        if let Err(e) = geo::load_geofeed(file) {
+            problems.push((format!("geoip.geofeeds[{i}]"), e));
+        }
+    }
+    if let Some(file) = &config.geoip.peeringdb {
+        let only = GeoSources {
+            peeringdb: Some(file.clone()),
+            ..GeoSources::default()
+        };
+        if let Err(e) = GeoDb::open_with(&only) {
+            problems.push(("geoip.peeringdb".to_string(), e));
+        }
+    }
+    for (i, file) in config.geoip.registration.iter().enumerate() {
+        let only = GeoSources {
+            registration: vec![file.clone()],
+            ..GeoSources::default()
+        };
+        if let Err(e) = GeoDb::open_with(&only) {
+            problems.push((format!("geoip.registration[{i}]"), e));
+        }
+    }
     problems
 }
 
@@ -74,8 +98,23 @@ pub fn run(path: &Path) -> Result<String, CliError> {
         .into());
     }
     let databases = cfg.geoip.files.len();
+    let count = |n: usize, what: &str| match n {
+        0 => String::new(),
+        1 => format!(", 1 {what}"),
+        n => format!(", {n} {what}s"),
+    };
+    let more = format!(
+        "{}{}{}",
+        count(cfg.geoip.geofeeds.len(), "geofeed"),
+        if cfg.geoip.peeringdb.is_some() {
+            ", PeeringDB"
+        } else {
+            ""
+        },
+        count(cfg.geoip.registration.len(), "registration database")
+    );
     Ok(format!(
-        "{}: ok (vantage {} in {}, home {}, {} targets, {databases} GeoIP database{}{})",
+        "{}: ok (vantage {} in {}, home {}, {} targets, {databases} GeoIP database{}{}{more})",
         path.display(),
         cfg.vantage.name,
         cfg.vantage.country,

@@ -1,5 +1,6 @@
 //! `transitwatch geo`: what every geolocation source says about an
-//! address (`lookup`), and overrides turned into a shareable MMDB (`build`).
+//! address (`lookup`: every evidence item, the exchange LAN, each source's
+//! own answer), and overrides turned into a shareable MMDB (`build`).
 
 use super::{load_config, write_err, CliError};
 use crate::geo;
@@ -23,7 +24,11 @@ pub struct GeoLookupOptions {
 }
 
 /// `transitwatch geo lookup`: what every source says about each address,
-/// and which answer wins.
+/// and which answer wins. Text: the answer, one line per source, then the
+/// exchange (when the address is on an exchange LAN) and the evidence
+/// items, strongest first (kind, source, country, city, what it said).
+/// JSON: one object per address with `addr`, `geo`, `ixp`, `evidence`
+/// and `sources`.
 ///
 /// # Errors
 /// Configuration and database errors.
@@ -35,10 +40,14 @@ pub fn lookup(opts: &GeoLookupOptions, out: &mut impl Write) -> Result<(), CliEr
     for &addr in &opts.addrs {
         let decided = db.locate(addr);
         let answers = db.lookup_all(addr);
+        let evidence = db.evidence(addr);
+        let ixp = db.ixp(addr);
         if opts.json {
             let line = serde_json::json!({
                 "addr": addr,
                 "geo": decided,
+                "ixp": ixp,
+                "evidence": evidence,
                 "sources": answers.iter().map(|a| serde_json::json!({
                     "source": a.source,
                     "database": a.database,
@@ -61,6 +70,33 @@ pub fn lookup(opts: &GeoLookupOptions, out: &mut impl Write) -> Result<(), CliEr
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default();
                 text.push_str(&format!("  {} [{}]: {said}{note}\n", a.source, a.database));
+            }
+            if let Some(x) = &ixp {
+                let city = x
+                    .city
+                    .as_deref()
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "  exchange: {} (PeeringDB ix {}){city}, {}\n",
+                    x.name, x.id, x.country
+                ));
+            }
+            if evidence.is_empty() {
+                text.push_str("  evidence: none\n");
+            } else {
+                text.push_str("  evidence:\n");
+            }
+            for e in &evidence {
+                let or_dash = |s: Option<String>| s.unwrap_or_else(|| "-".to_string());
+                text.push_str(&format!(
+                    "    {:<12} {:<24} {:<2} {:<16} {}\n",
+                    e.kind.as_str(),
+                    e.source,
+                    or_dash(e.country.map(|c| c.to_string())),
+                    or_dash(e.city.clone()),
+                    e.detail.as_deref().unwrap_or_default()
+                ));
             }
         }
     }
@@ -101,16 +137,23 @@ fn describe(g: &crate::model::HopGeo) -> String {
     format!("{}{by}", parts.join(", "))
 }
 
-/// `transitwatch geo build`: turn an overrides CSV into an MMDB.
+/// `transitwatch geo build`: turn an overrides CSV into an MMDB of
+/// `database_type` ([`geo::BUILD_DATABASE_TYPE`] for the operator's
+/// overrides, any other, not a public vendor's, for an ordinary database).
 ///
 /// # Errors
-/// The CSV or the output cannot be used.
-pub fn build(csv: &std::path::Path, output: &std::path::Path) -> Result<String, CliError> {
-    let report = geo::build(csv, output)?;
+/// The CSV or the output cannot be used, or the type is refused.
+pub fn build(
+    csv: &std::path::Path,
+    output: &std::path::Path,
+    database_type: &str,
+) -> Result<String, CliError> {
+    let report = geo::build_with_type(csv, output, database_type)?;
     Ok(format!(
-        "{}: {} prefixes from {}",
+        "{}: {} prefixes from {} (database type {})",
         output.display(),
         report.prefixes,
-        csv.display()
+        csv.display(),
+        database_type.trim()
     ))
 }

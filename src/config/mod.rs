@@ -109,6 +109,14 @@ pub struct GeoIpConfig {
     pub files: Vec<PathBuf>,
     /// An overrides CSV, resolved against the config folder.
     pub overrides: Option<PathBuf>,
+    /// RFC 8805 geofeeds, in order, resolved against the config folder.
+    pub geofeeds: Vec<PathBuf>,
+    /// A PeeringDB dump (objects `ix`, `ixlan`, `ixpfx`), resolved against
+    /// the config folder.
+    pub peeringdb: Option<PathBuf>,
+    /// Registration-country MMDBs (weak evidence), resolved against the
+    /// config folder.
+    pub registration: Vec<PathBuf>,
 }
 
 /// How probes are sent, and the defaults targets inherit.

@@ -38,6 +38,11 @@ pub(super) struct RawPolicy {
 pub(super) struct RawGeoIp {
     pub(super) files: Option<Vec<Spanned<String>>>,
     pub(super) overrides: Option<Spanned<String>>,
+    // Location sources beyond the databases (geofeeds, exchange LANs,
+    // registration countries).
+    pub(super) geofeeds: Option<Vec<Spanned<String>>>,
+    pub(super) peeringdb: Option<Spanned<String>>,
+    pub(super) registration: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

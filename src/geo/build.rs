@@ -6,7 +6,12 @@
 //! `country.iso_code`, `city.names.en`, `location.latitude/longitude`,
 //! `autonomous_system_number`, and the row's note as `transitwatch_note`.
 //! The `database_type` is [`BUILD_DATABASE_TYPE`], which [`GeoDb`] detects
-//! as a city-plus-ASN database.
+//! as a city-plus-ASN database and takes as the operator's own statement
+//! (evidence of kind `override`). [`build_with_type`] writes another type
+//! of the operator's choosing — a lab's or a network's own database, taken
+//! as evidence of kind `database`; a public vendor's type is refused, as
+//! such files are not believed for reserved ranges. Both locate reserved
+//! ranges (private, documentation, benchmarking).
 //!
 //! [`GeoDb`]: super::GeoDb
 
@@ -46,11 +51,42 @@ pub struct BuildReport {
 /// [`GeoError::Read`] or [`GeoError::Overrides`] for the CSV,
 /// [`GeoError::Build`] naming `output` when writing fails.
 pub fn build(csv: &Path, output: &Path) -> Result<BuildReport, GeoError> {
-    let rows = load_overrides(csv)?;
+    build_with_type(csv, output, BUILD_DATABASE_TYPE)
+}
+
+/// [`build`] with the metadata `database_type` set to `database_type`.
+///
+/// # Errors
+///
+/// As [`build`]; also [`GeoError::Build`] when `database_type` is empty,
+/// longer than 100 bytes, has control characters, or is a known public
+/// vendor's (GeoLite2-City, DBIP-..., `country`, ...).
+pub fn build_with_type(
+    csv: &Path,
+    output: &Path,
+    database_type: &str,
+) -> Result<BuildReport, GeoError> {
     let fail = |message: String| GeoError::Build {
         output: output.to_path_buf(),
         message,
     };
+    let database_type = database_type.trim();
+    if database_type.is_empty()
+        || database_type.len() > 100
+        || database_type.chars().any(char::is_control)
+    {
+        return Err(fail(format!(
+            "database type `{}` must be 1 to 100 printable characters",
+            database_type.escape_debug()
+        )));
+    }
+    if super::schema::is_public_vendor(database_type) {
+        return Err(fail(format!(
+            "database type `{database_type}` is a public vendor's; name the database after its \
+             maker (e.g. `acme-routers`), or leave the default `{BUILD_DATABASE_TYPE}`"
+        )));
+    }
+    let rows = load_overrides(csv)?;
     let description = format!(
         "transitwatch operator overrides from {}",
         csv.file_name().map_or_else(
@@ -58,7 +94,7 @@ pub fn build(csv: &Path, output: &Path) -> Result<BuildReport, GeoError> {
             |n| n.to_string_lossy().into_owned()
         )
     );
-    let mut writer = Writer::builder(BUILD_DATABASE_TYPE)
+    let mut writer = Writer::builder(database_type)
         .ip_version(IpVersion::V6)
         .description(&[("en", description.as_str())])
         .build();

@@ -82,6 +82,31 @@ pub enum GeoError {
         /// What is wrong with it.
         message: String,
     },
+    /// A line of an RFC 8805 geofeed is wrong.
+    #[error("{}:{line}: field `{field}`: {message}", path.display())]
+    Geofeed {
+        /// The geofeed file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The column at fault (`ip_prefix`, `alpha2code`, `region`, or
+        /// `line` for the field count).
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A PeeringDB dump is not valid JSON, or an object in it is wrong.
+    #[error("{}{}: {message}", path.display(), at_text(*.at))]
+    PeeringDb {
+        /// The dump.
+        path: PathBuf,
+        /// Line and column (1-based) where the JSON parser stopped, when
+        /// the fault is in the JSON text itself.
+        at: Option<(usize, usize)>,
+        /// What is wrong: the JSON error, or the object (`ix 1234`) and
+        /// its field.
+        message: String,
+    },
     /// An MMDB could not be written.
     #[error("cannot build {}: {message}", output.display())]
     Build {
@@ -90,6 +115,11 @@ pub enum GeoError {
         /// What went wrong.
         message: String,
     },
+}
+
+fn at_text(at: Option<(usize, usize)>) -> String {
+    at.map(|(line, column)| format!(":{line}:{column}"))
+        .unwrap_or_default()
 }
 
 fn fields_list(fields: &[String]) -> String {

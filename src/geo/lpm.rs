@@ -8,6 +8,9 @@
 //! a few dozen cache-friendly comparisons whatever the mix of prefix lengths,
 //! and the table is two flat vectors (about 2 entries per prefix).
 
+use super::prefix::{mask_v4, mask_v6, IpPrefix};
+use std::net::IpAddr;
+
 /// An unsigned address integer (`u32` for IPv4, `u128` for IPv6).
 pub(crate) trait AddrBits: Copy + Ord {
     /// The lowest address.
@@ -125,11 +128,70 @@ impl<K: AddrBits> LpmTable<K> {
     }
 }
 
+/// A longest-prefix-match index over a list of prefixes of both families:
+/// a lookup gives the position in the list of the longest prefix covering
+/// an address (of two identical prefixes, the later).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PrefixIndex {
+    v4: LpmTable<u32>,
+    v6: LpmTable<u128>,
+}
+
+impl PrefixIndex {
+    /// Indexes `prefixes`; positions past `u32::MAX - 1` are not indexed (no
+    /// real file comes near).
+    pub(crate) fn build(prefixes: impl IntoIterator<Item = IpPrefix>) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (index, prefix) in prefixes.into_iter().enumerate() {
+            let Ok(value) = u32::try_from(index) else {
+                break;
+            };
+            if value == NONE {
+                break;
+            }
+            let len = prefix.prefix_len();
+            match prefix.addr() {
+                IpAddr::V4(a) => {
+                    let first = u32::from(a);
+                    v4.push(Span {
+                        first,
+                        last: first | !mask_v4(len),
+                        len,
+                        value,
+                    });
+                }
+                IpAddr::V6(a) => {
+                    let first = u128::from(a);
+                    v6.push(Span {
+                        first,
+                        last: first | !mask_v6(len),
+                        len,
+                        value,
+                    });
+                }
+            }
+        }
+        Self {
+            v4: LpmTable::build(v4),
+            v6: LpmTable::build(v6),
+        }
+    }
+
+    /// The position of the longest prefix covering `addr` (IPv4-mapped
+    /// addresses as their IPv4 address).
+    pub(crate) fn get(&self, addr: IpAddr) -> Option<usize> {
+        let value = match addr.to_canonical() {
+            IpAddr::V4(a) => self.v4.get(u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(u128::from(a)),
+        }?;
+        usize::try_from(value).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geo::prefix::{mask_v4, IpPrefix};
-    use std::net::IpAddr;
 
     fn span(s: &str, value: u32) -> Span<u32> {
         let p: IpPrefix = s.parse().unwrap();

@@ -10,7 +10,7 @@
 
 use super::error::{GeoError, NotMmdbReason};
 use super::plausibility::valid_coordinates;
-use super::schema::{detect, RecordShape, Schema, Shape};
+use super::schema::{detect, is_public_vendor, RecordShape, Schema, Shape};
 use crate::model::{Coordinates, CountryCode};
 use maxminddb::Reader;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -74,6 +74,7 @@ pub(crate) struct MmdbSource {
     info: DatabaseInfo,
     provides_location: bool,
     provides_asn: bool,
+    knows_reserved: bool,
     reader: Reader<Vec<u8>>,
 }
 
@@ -115,6 +116,7 @@ impl MmdbSource {
             .database_type
             .to_ascii_lowercase()
             .contains("enterprise");
+        let knows_reserved = !is_public_vendor(&meta.database_type);
         let info = DatabaseInfo {
             path: path.to_path_buf(),
             database_type: meta.database_type.clone(),
@@ -127,6 +129,7 @@ impl MmdbSource {
             info,
             provides_location: schema.provides_location(),
             provides_asn: schema.provides_asn() || enterprise,
+            knows_reserved,
             reader,
         })
     }
@@ -144,6 +147,13 @@ impl MmdbSource {
     /// Whether records may carry an origin AS.
     pub(crate) fn provides_asn(&self) -> bool {
         self.provides_asn
+    }
+
+    /// Whether its records for reserved ranges are to be believed: true for
+    /// every database but a known public vendor's (an operator's own, a
+    /// lab's, one built by `geo build`).
+    pub(crate) fn knows_reserved(&self) -> bool {
+        self.knows_reserved
     }
 
     /// Whether the file cannot hold `addr` at all (IPv6 in an IPv4 file).

@@ -360,6 +360,47 @@ fn classify(database_type: &str) -> (Vendor, Claim) {
     (vendor, claim)
 }
 
+/// `database_type` prefixes (lower case) of public vendors' databases:
+/// MaxMind GeoIP2 / GeoLite2, DB-IP, IPinfo, IP2Location, IPLocate.
+const PUBLIC_PREFIXES: &[&str] = &[
+    "geoip",
+    "geolite",
+    "dbip",
+    "db-ip",
+    "ipinfo",
+    "ip2location",
+    "iplocate",
+];
+
+/// `database_type`s (lower case, without a trailing ` ipv4` / ` ipv6`) of
+/// ip-location-db's files, whose writer names them by their kind only.
+const PUBLIC_NAMES: &[&str] = &[
+    "country",
+    "city",
+    "asn",
+    "asn-country",
+    "geo-asn-country",
+    "geo-whois-asn-country",
+    "iptoasn-country",
+    "ip-location-db",
+];
+
+/// Whether a `database_type` is a known public vendor's. Their data for
+/// reserved ranges (private, documentation, benchmarking, ...) is noise;
+/// every other database — an operator's or a lab's own — locates those
+/// ranges like any other.
+pub(crate) fn is_public_vendor(database_type: &str) -> bool {
+    let t = database_type.trim().to_ascii_lowercase();
+    let bare = t
+        .strip_suffix(" ipv4")
+        .or_else(|| t.strip_suffix(" ipv6"))
+        .unwrap_or(&t);
+    PUBLIC_PREFIXES.iter().any(|p| t.starts_with(p))
+        || t.contains("maxmind")
+        || t.contains("ip-location-db")
+        || PUBLIC_NAMES.contains(&bare)
+}
+
 /// The schema of a database from its `database_type` and sampled record
 /// shape; `None` when neither says anything this module can read.
 pub(crate) fn detect(database_type: &str, shape: &Shape) -> Option<Schema> {
@@ -440,6 +481,35 @@ mod tests {
                 .collect(),
         ));
         s
+    }
+
+    #[test]
+    fn public_vendors_are_told_from_custom_types() {
+        for (database_type, public) in [
+            ("GeoLite2-City", true),
+            ("GeoIP2-Country", true),
+            ("GeoIP2-Enterprise", true),
+            ("GeoLite2-ASN", true),
+            ("DBIP-City-Lite", true),
+            ("DBIP-ASN-Lite (compat=GeoLite2-ASN)", true),
+            ("db-ip country lite", true),
+            ("ipinfo lite", true),
+            ("IP2LOCATION-LITE-DB11", true),
+            ("country", true),
+            ("country ipv4", true),
+            ("city ipv6", true),
+            ("asn ipv4", true),
+            ("geo-whois-asn-country", true),
+            ("MaxMind custom", true),
+            ("transitwatch-overrides", false),
+            ("acme-lab", false),
+            ("Lesotho-Telecom-Routers", false),
+            ("countryside-isp", false),
+            ("city-links", false),
+            ("", false),
+        ] {
+            assert_eq!(is_public_vendor(database_type), public, "{database_type:?}");
+        }
     }
 
     #[test]

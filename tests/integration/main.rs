@@ -19,6 +19,7 @@ mod dashboards_rules;
 mod export_cli;
 mod geo_conformance;
 mod geo_schemas;
+mod geo_sources;
 mod hostile;
 mod import_data;
 mod log_colour;

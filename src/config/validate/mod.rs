@@ -145,7 +145,27 @@ fn validate_geoip(
         .overrides
         .map(|file| validate_path(&file, "geoip.overrides", base, src))
         .transpose()?;
-    Ok(GeoIpConfig { files, overrides })
+    let list = |files: Option<Vec<Spanned<String>>>, field: &str| {
+        files
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, file)| validate_path(file, &format!("{field}[{i}]"), base, src))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let geofeeds = list(raw.geofeeds, "geoip.geofeeds")?;
+    let peeringdb = raw
+        .peeringdb
+        .map(|file| validate_path(&file, "geoip.peeringdb", base, src))
+        .transpose()?;
+    let registration = list(raw.registration, "geoip.registration")?;
+    Ok(GeoIpConfig {
+        files,
+        overrides,
+        geofeeds,
+        peeringdb,
+        registration,
+    })
 }
 
 fn validate_metrics(raw: RawMetrics, src: &Source<'_>) -> Result<MetricsConfig, ConfigError> {
