@@ -45,6 +45,8 @@ pub enum FileKind {
     TraceInput,
     /// A state file the daemon wrote itself (`paths.json`, `alerts.json`).
     StateFile,
+    /// Operator rules for location hints in host names (`hostname_rules`).
+    HostnameRules,
 }
 
 impl FileKind {
@@ -61,6 +63,7 @@ impl FileKind {
             Self::ProbeMetadata => Some(256 << 20),
             Self::TraceInput => None,
             Self::StateFile => Some(256 << 20),
+            Self::HostnameRules => Some(4 << 20),
         }
     }
 
@@ -76,6 +79,7 @@ impl FileKind {
             Self::ProbeMetadata => "probe metadata file",
             Self::TraceInput => "trace input",
             Self::StateFile => "state file",
+            Self::HostnameRules => "host name rules file",
         }
     }
 }

@@ -28,6 +28,7 @@
 
 mod build;
 mod error;
+pub mod hint;
 mod lpm;
 mod mmdb;
 mod overrides;
@@ -38,6 +39,7 @@ mod schema;
 
 pub use build::{build, BuildReport, BUILD_DATABASE_TYPE};
 pub use error::{GeoError, NotMmdbReason};
+pub use hint::{Hint, HintKind, HintTable};
 pub use mmdb::DatabaseInfo;
 pub use overrides::{load_overrides, parse_overrides, OverrideRow, OVERRIDE_DATABASE};
 pub use plausibility::{check_hop, great_circle_km, min_rtt_ms, plausibility};
