@@ -19,6 +19,7 @@ mod export_cli;
 mod geo_conformance;
 mod geo_schemas;
 mod hostile;
+mod hostname_hints;
 mod import_data;
 mod log_colour;
 mod metrics_http;

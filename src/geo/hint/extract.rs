@@ -17,7 +17,7 @@
 //! | token                         | looked up as                                           |
 //! |-------------------------------|--------------------------------------------------------|
 //! | a whole two-letter label      | a country label (`uk` is GB)                           |
-//! | 4+ letters, or joined parts   | a city name (5 letters or fewer: 100,000+ people)       |
+//! | 4+ letters, or joined parts   | a city name (5 letters or fewer: 100,000+ people)      |
 //! | 3 letters                     | an IATA airport or metropolitan code                    |
 //! | 5 letters                     | a UN/LOCODE (country + 3)                               |
 //! | 6 letters, then digits or end | CLLI-style: 4-letter city abbreviation + state/country |
@@ -28,11 +28,15 @@
 //! IPv6 groups) give no tokens, and a name holding one gives no lone
 //! country label (its two-letter labels are usually states or pool names).
 //!
-//! Scores: city name 4 (3 when 5 letters or fewer), IATA, LOCODE and CLLI
-//! 3, country label 2. A country label agreeing with a code's country adds
+//! A two-letter label that is the US state or Canadian province of a city
+//! found in the name (`ashburn.va`) supports that city instead of naming a
+//! country.
+//!
+//! Scores: city name 4, IATA, LOCODE and CLLI 3, country label 2. A country label agreeing with a code's country adds
 //! 2 to the code; a conflicting one takes 3 away. Codes of other tokens
 //! agreeing on the country add 1. Hints scoring 2 or more are returned,
-//! best first.
+//! best first; among equals a city-level hint before a country label, and
+//! the token nearer the domain first (names run interface, router, site).
 
 use super::data::Tables;
 use super::{Hint, HintKind};
@@ -76,15 +80,22 @@ pub(super) fn host_labels(name: &str) -> Vec<&str> {
     labels[..n.saturating_sub(registered)].to_vec()
 }
 
-/// Whether a label encodes an address: four or more digit runs (IPv4, as
-/// in `192-0-2-1` or `c-73-14-22-11`), or four or more dash-separated
-/// groups of hexadecimal digits with at least one digit (IPv6).
+/// Whether a label encodes an address: four or more digit runs of at most
+/// 255, the first of two digits or more or one of three (IPv4, as in
+/// `192-0-2-1` or `c-73-14-22-11`; interface names such as `ce-2-0-1-1`
+/// count slots from 0), or four or more dash-separated groups of
+/// hexadecimal digits, the first of three or four with a digit (IPv6,
+/// `2001-db8-0-1`; not `ce-2-0-1-1`).
 pub(super) fn is_address_like(label: &str) -> bool {
-    let digit_runs = label
+    let runs: Vec<u32> = label
         .split(|c: char| !c.is_ascii_digit())
         .filter(|r| !r.is_empty())
-        .count();
-    if digit_runs >= 4 {
+        .map(|r| r.parse().unwrap_or(u32::MAX))
+        .collect();
+    if runs.len() >= 4
+        && runs.iter().all(|&n| n <= 255)
+        && (runs[0] >= 10 || runs.iter().any(|&n| n >= 100))
+    {
         return true;
     }
     let groups: Vec<&str> = label.split(['-', '_']).collect();
@@ -92,7 +103,8 @@ pub(super) fn is_address_like(label: &str) -> bool {
         && groups
             .iter()
             .all(|g| g.len() <= 4 && g.chars().all(|c| c.is_ascii_hexdigit()))
-        && label.chars().any(|c| c.is_ascii_digit())
+        && groups[0].len() >= 3
+        && groups[0].chars().any(|c| c.is_ascii_digit())
 }
 
 /// A letter run of a label.
@@ -205,7 +217,45 @@ pub(super) fn extract(name: &str, t: &Tables) -> Vec<Hint> {
             }
         }
     }
-    score(cands)
+    score(states_as_support(cands, t))
+}
+
+/// A two-letter label that is the US state or Canadian province of a city
+/// found in the same name (`ashburn.va`, `losangeles.ca`) is that state,
+/// not a country (Vatican, Canada): it supports the city instead.
+fn states_as_support(mut cands: Vec<Candidate>, t: &Tables) -> Vec<Candidate> {
+    let states: Vec<(usize, String)> = cands
+        .iter()
+        .filter(|c| c.hint.kind != HintKind::Country)
+        .filter(|c| matches!(c.hint.country.as_str(), "US" | "CA"))
+        .filter_map(|c| {
+            let city = c.hint.city.as_deref()?;
+            let list = t.city_keys.get(super::data::key(city).as_str())?;
+            let &i = list
+                .iter()
+                .find(|&&i| t.cities[i as usize].cc == c.hint.country)?;
+            Some((c.token, t.cities[i as usize].admin1.to_ascii_lowercase()))
+        })
+        .collect();
+    let mut supported = Vec::new();
+    cands.retain(|c| {
+        if c.hint.kind != HintKind::Country {
+            return true;
+        }
+        let hits: Vec<usize> = states
+            .iter()
+            .filter(|(_, s)| *s == c.hint.code)
+            .map(|(tok, _)| *tok)
+            .collect();
+        supported.extend(hits.iter().copied());
+        hits.is_empty()
+    });
+    for c in &mut cands {
+        if supported.contains(&c.token) {
+            c.score += 2;
+        }
+    }
+    cands
 }
 
 fn country_label(label: &str, t: &Tables) -> Option<CountryCode> {
@@ -239,8 +289,7 @@ fn match_token(tok: &Token<'_>, t: &Tables) -> Option<(Hint, i32)> {
     let text = tok.text;
     if text.len() >= 4 {
         if let Some(h) = city_name(text, t) {
-            let score = if text.len() >= 6 { 4 } else { 3 };
-            return Some((h, score));
+            return Some((h, 4));
         }
     }
     match text.len() {
@@ -322,9 +371,9 @@ pub(super) fn clli(text: &str, t: &Tables) -> Option<Hint> {
         let found = list.iter().copied().find(|&i| {
             let c = &t.cities[i as usize];
             (admin1.is_empty() || c.admin1 == admin1)
-                && t.keys_of[i as usize]
-                    .iter()
-                    .any(|k| k.as_bytes().first() == Some(&first) && is_subsequence(abbr, k))
+                && t.keys_of[i as usize].first().is_some_and(|k| {
+                    k.as_bytes().first() == Some(&first) && is_subsequence(abbr, k)
+                })
         });
         if let Some(i) = found {
             if best
@@ -384,12 +433,13 @@ fn score(mut cands: Vec<Candidate>) -> Vec<Hint> {
     }
     cands.retain(|c| c.score >= MIN_SCORE);
     // Best first; among equals, a city-level hint before a country label,
-    // then the name's order.
+    // then the token nearer the domain (names run interface, router, site,
+    // domain: a site code follows the router's role, `rcr21.jfk08`).
     cands.sort_by_key(|c| {
         (
             std::cmp::Reverse(c.score),
             c.hint.kind == HintKind::Country,
-            c.token,
+            std::cmp::Reverse(c.token),
         )
     });
     let mut out: Vec<Hint> = Vec::new();

@@ -138,6 +138,8 @@ fn address_like_labels_give_nothing() {
         assert!(is_address_like(label), "{label}");
     }
     assert!(!is_address_like("ae-1-3502"));
+    assert!(!is_address_like("ce-2-0-1-1"));
+    assert!(!is_address_like("hundredgige0-0-0-1"));
     assert!(!is_address_like("100ge14-1"));
     for name in [
         "192-0-2-1.example.net",
@@ -254,4 +256,12 @@ regex = '^dsl-'
             .as_str(),
         "ZA"
     );
+}
+
+#[test]
+fn state_labels_support_their_city() {
+    let (cc, city, _) = first("be-33652-cr02.ashburn.va.ibone.comcast.net").unwrap();
+    assert_eq!((cc.as_str(), city.as_deref()), ("US", Some("Ashburn")));
+    let (cc, city, _) = first("be-2411-pe11.losangeles.ca.ibone.comcast.net").unwrap();
+    assert_eq!((cc.as_str(), city.as_deref()), ("US", Some("Los Angeles")));
 }
