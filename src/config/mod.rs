@@ -109,6 +109,9 @@ pub struct GeoIpConfig {
     pub files: Vec<PathBuf>,
     /// An overrides CSV, resolved against the config folder.
     pub overrides: Option<PathBuf>,
+    /// Operator rules for location hints in router host names (TOML,
+    /// `crate::geo::hint::rules`), resolved against the config folder.
+    pub hostname_rules: Option<PathBuf>,
 }
 
 /// How probes are sent, and the defaults targets inherit.

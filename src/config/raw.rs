@@ -38,6 +38,7 @@ pub(super) struct RawPolicy {
 pub(super) struct RawGeoIp {
     pub(super) files: Option<Vec<Spanned<String>>>,
     pub(super) overrides: Option<Spanned<String>>,
+    pub(super) hostname_rules: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

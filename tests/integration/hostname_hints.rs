@@ -282,3 +282,29 @@ fn geo_hint_rules_file_and_its_errors() {
     assert!(err.contains(&format!("{}:2: ", rules.display())), "{err}");
     assert!(err.contains("`site`"), "{err}");
 }
+
+#[test]
+fn check_config_names_a_bad_rules_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("hostname-rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nsuffix = \"a.example\"\n\n[[rule]]\nsuffix = \"b.example\"\ncountry = \"XX\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("transitwatch.toml");
+    std::fs::write(
+        &config,
+        "[vantage]\nname = \"maseru-1\"\ncountry = \"LS\"\n\n[geoip]\nhostname_rules = \"hostname-rules.toml\"\n\n[[target]]\nname = \"t\"\nhost = \"127.0.0.1\"\n",
+    )
+    .unwrap();
+    let out = Command::new(support::bin())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("geoip.hostname_rules"), "{err}");
+    assert!(err.contains(&format!("{}:4: ", rules.display())), "{err}");
+}

@@ -145,7 +145,15 @@ fn validate_geoip(
         .overrides
         .map(|file| validate_path(&file, "geoip.overrides", base, src))
         .transpose()?;
-    Ok(GeoIpConfig { files, overrides })
+    let hostname_rules = raw
+        .hostname_rules
+        .map(|file| validate_path(&file, "geoip.hostname_rules", base, src))
+        .transpose()?;
+    Ok(GeoIpConfig {
+        files,
+        overrides,
+        hostname_rules,
+    })
 }
 
 fn validate_metrics(raw: RawMetrics, src: &Source<'_>) -> Result<MetricsConfig, ConfigError> {

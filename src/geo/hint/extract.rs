@@ -26,7 +26,9 @@
 //! router roles and models, access-network words, common words that are
 //! also codes); address-encoded labels (`192-0-2-1`, `c-73-14-22-11`,
 //! IPv6 groups) give no tokens, and a name holding one gives no lone
-//! country label (its two-letter labels are usually states or pool names).
+//! country label (its two-letter labels are usually states or pool names);
+//! nor does the leftmost label (`my.example.net`: the host is named, not
+//! placed).
 //!
 //! A two-letter label that is the US state or Canadian province of a city
 //! found in the name (`ashburn.va`) supports that city instead of naming a
@@ -162,14 +164,16 @@ pub(super) fn extract(name: &str, t: &Tables) -> Vec<Hint> {
 
     let mut cands: Vec<Candidate> = Vec::new();
     let mut token_id = 0;
-    for label in &labels {
+    for (at, label) in labels.iter().enumerate() {
         if is_address_like(label) {
             continue;
         }
         if label.len() == 2 && label.bytes().all(|b| b.is_ascii_alphabetic()) {
             token_id += 1;
             if let Some(cc) = country_label(label, t) {
-                if !address_like {
+                // The leftmost label is the host itself (`my.example.net`,
+                // `hr.example.net`): a country label follows a router's.
+                if !address_like && at > 0 {
                     cands.push(Candidate {
                         hint: hint(cc, None, None, label, HintKind::Country),
                         score: 2,

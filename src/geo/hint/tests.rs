@@ -117,6 +117,9 @@ fn words_that_contain_a_code_give_nothing() {
         "static.cust.dsl.example.net",
         "the.and.gw.bdr.example.net",
         "dhcp.net.example.org",
+        "my.example.net",
+        "sip.example.net",
+        "nas-1.example.net",
     ] {
         assert!(
             HintTable::builtin().hints(name).is_empty(),
