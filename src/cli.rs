@@ -120,6 +120,19 @@ pub enum GeoCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The location hints host names carry (airport, UN/LOCODE, CLLI-style
+    /// codes, city names, country labels), read from the names alone.
+    Hint {
+        /// Host names (router PTR names).
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Operator rules (TOML, `[[rule]]` suffix/regex/country/city).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Print one JSON object per name per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Turn an overrides CSV into an MMDB that sites can share.
     Build {
         /// The overrides CSV.

@@ -51,6 +51,8 @@ pub enum FileKind {
     Geofeed,
     /// A PeeringDB dump (`[geoip] peeringdb`).
     PeeringDb,
+    /// Operator rules for location hints in host names (`hostname_rules`).
+    HostnameRules,
 }
 
 impl FileKind {
@@ -69,6 +71,7 @@ impl FileKind {
             Self::StateFile => Some(256 << 20),
             Self::Geofeed => Some(64 << 20),
             Self::PeeringDb => Some(512 << 20),
+            Self::HostnameRules => Some(4 << 20),
         }
     }
 
@@ -86,6 +89,7 @@ impl FileKind {
             Self::StateFile => "state file",
             Self::Geofeed => "geofeed CSV",
             Self::PeeringDb => "PeeringDB dump",
+            Self::HostnameRules => "host name rules file",
         }
     }
 }

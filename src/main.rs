@@ -96,6 +96,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             commands::geo::lookup(&opts, &mut std::io::stdout().lock())
         }
+        Command::Geo(GeoCommand::Hint { names, rules, json }) => commands::geo::hint(
+            &names,
+            rules.as_deref(),
+            json,
+            &mut std::io::stdout().lock(),
+        ),
         Command::Geo(GeoCommand::Build {
             csv,
             output,

@@ -50,6 +50,11 @@ fn check_geoip(config: &Config) -> Vec<(String, GeoError)> {
             problems.push(("geoip.overrides".to_string(), e));
         }
     }
+    if let Some(rules) = &config.geoip.hostname_rules {
+        if let Err(e) = geo::HintTable::with_rules(rules) {
+            problems.push(("geoip.hostname_rules".to_string(), e));
+        }
+    }
     for (i, file) in config.geoip.files.iter().enumerate() {
         if let Err(e) = GeoDb::open(std::slice::from_ref(file), None) {
             problems.push((format!("geoip.files[{i}]"), e));

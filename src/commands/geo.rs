@@ -1,6 +1,7 @@
 //! `transitwatch geo`: what every geolocation source says about an
 //! address (`lookup`: every evidence item, the exchange LAN, each source's
-//! own answer), and overrides turned into a shareable MMDB (`build`).
+//! own answer), the location hints of host names (`hint`), and overrides
+//! turned into a shareable MMDB (`build`).
 
 use super::{load_config, write_err, CliError};
 use crate::geo;
@@ -135,6 +136,116 @@ fn describe(g: &crate::model::HopGeo) -> String {
         .map(|d| format!(" (from {d})"))
         .unwrap_or_default();
     format!("{}{by}", parts.join(", "))
+}
+
+/// `transitwatch geo hint`: the location hints each host name carries, best
+/// first, without any lookup. Text: a table, one row per hint (the name on
+/// its best hint's row, `-` where a name carries none). `--json`: one object per name per
+/// line, `country`/`city`/`code`/`kind`/`lat`/`lon` of the best hint (null
+/// where the name carries none) and every hint under `hints`.
+///
+/// # Errors
+/// The rules file is wrong, or the output cannot be written.
+pub fn hint(
+    names: &[String],
+    rules: Option<&std::path::Path>,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let loaded;
+    let hints_of = match rules {
+        Some(path) => {
+            loaded = geo::HintTable::with_rules(path)?;
+            &loaded
+        }
+        None => geo::HintTable::builtin(),
+    };
+    let mut text = String::new();
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for name in names {
+        let hints = hints_of.hints(name);
+        if json {
+            let best = hints.first();
+            let line = serde_json::json!({
+                "name": name,
+                "country": best.map(|h| h.country),
+                "city": best.and_then(|h| h.city.clone()),
+                "code": best.map(|h| h.code.clone()),
+                "kind": best.map(|h| h.kind.as_str()),
+                "lat": best.and_then(|h| h.coords).map(|c| c.lat),
+                "lon": best.and_then(|h| h.coords).map(|c| c.lon),
+                "rule": best.and_then(|h| h.rule.clone()),
+                "hints": hints.iter().map(|h| serde_json::json!({
+                    "country": h.country,
+                    "city": h.city,
+                    "code": h.code,
+                    "kind": h.kind.as_str(),
+                    "lat": h.coords.map(|c| c.lat),
+                    "lon": h.coords.map(|c| c.lon),
+                    "rule": h.rule,
+                })).collect::<Vec<_>>(),
+            });
+            text.push_str(&line.to_string());
+            text.push('\n');
+            continue;
+        }
+        if hints.is_empty() {
+            rows.push([
+                name.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+        for (i, h) in hints.iter().enumerate() {
+            let shown = if i == 0 { name.clone() } else { String::new() };
+            let kind = match &h.rule {
+                Some(r) => format!("rule {r}"),
+                None => h.kind.to_string(),
+            };
+            rows.push([
+                shown,
+                h.country.to_string(),
+                h.city.clone().unwrap_or_else(|| "-".into()),
+                kind,
+                h.code.clone(),
+                h.coords
+                    .map_or_else(|| "-".into(), |c| format!("{:.4},{:.4}", c.lat, c.lon)),
+            ]);
+        }
+    }
+    if !json {
+        text.push_str(&table(&rows));
+    }
+    out.write_all(text.as_bytes()).map_err(write_err)
+}
+
+/// Rows under the header `NAME COUNTRY CITY KIND CODE LAT,LON`, aligned.
+fn table(rows: &[[String; 6]]) -> String {
+    let header = ["NAME", "COUNTRY", "CITY", "KIND", "CODE", "LAT,LON"].map(String::from);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, (w, cell)) in widths.iter().zip(row).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            let pad = w - cell.chars().count();
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// `transitwatch geo build`: turn an overrides CSV into an MMDB of

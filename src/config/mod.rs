@@ -117,6 +117,9 @@ pub struct GeoIpConfig {
     /// Registration-country MMDBs (weak evidence), resolved against the
     /// config folder.
     pub registration: Vec<PathBuf>,
+    /// Operator rules for location hints in router host names (TOML,
+    /// `crate::geo::hint::rules`), resolved against the config folder.
+    pub hostname_rules: Option<PathBuf>,
 }
 
 /// How probes are sent, and the defaults targets inherit.

@@ -43,6 +43,7 @@ pub(super) struct RawGeoIp {
     pub(super) geofeeds: Option<Vec<Spanned<String>>>,
     pub(super) peeringdb: Option<Spanned<String>>,
     pub(super) registration: Option<Vec<Spanned<String>>>,
+    pub(super) hostname_rules: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

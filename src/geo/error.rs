@@ -107,6 +107,17 @@ pub enum GeoError {
         /// its field.
         message: String,
     },
+    /// A rule of a host name rules file (`hostname_rules`) is wrong.
+    #[error("{}:{line}: {message}", path.display())]
+    HintRules {
+        /// The rules file.
+        path: PathBuf,
+        /// 1-based line number (of the rule's `[[rule]]` header, or of the
+        /// TOML error).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// An MMDB could not be written.
     #[error("cannot build {}: {message}", output.display())]
     Build {

@@ -49,6 +49,7 @@
 mod build;
 mod error;
 mod geofeed;
+pub mod hint;
 mod lpm;
 mod mmdb;
 mod overrides;
@@ -61,6 +62,7 @@ mod schema;
 pub use build::{build, build_with_type, BuildReport, BUILD_DATABASE_TYPE};
 pub use error::{GeoError, NotMmdbReason};
 pub use geofeed::{load_geofeed, parse_geofeed, GeofeedEntry};
+pub use hint::{Hint, HintKind, HintTable};
 pub use mmdb::DatabaseInfo;
 pub use overrides::{load_overrides, parse_overrides, OverrideRow, OVERRIDE_DATABASE};
 pub use peeringdb::{Exchange, LanPrefix};

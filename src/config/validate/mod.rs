@@ -159,12 +159,17 @@ fn validate_geoip(
         .map(|file| validate_path(&file, "geoip.peeringdb", base, src))
         .transpose()?;
     let registration = list(raw.registration, "geoip.registration")?;
+    let hostname_rules = raw
+        .hostname_rules
+        .map(|file| validate_path(&file, "geoip.hostname_rules", base, src))
+        .transpose()?;
     Ok(GeoIpConfig {
         files,
         overrides,
         geofeeds,
         peeringdb,
         registration,
+        hostname_rules,
     })
 }
 
