@@ -183,7 +183,10 @@ pub fn open_geo(
     if sources.is_empty() {
         return Ok(GeoDb::empty());
     }
-    GeoDb::open_with(&sources)
+    // Geofeeds and exchanges name a city; the shipped city table gives it
+    // coordinates, so the speed-of-light bound can check them too.
+    Ok(GeoDb::open_with(&sources)?
+        .with_city_coordinates(|country, city| geo::HintTable::builtin().city(country, city)))
 }
 
 #[cfg(test)]
