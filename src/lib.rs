@@ -78,6 +78,7 @@ mod probe;
 mod record_json;
 mod render;
 mod resolve;
+mod reverse_dns;
 mod scheduler;
 pub mod state_dir;
 pub mod store;
