@@ -3,7 +3,7 @@
 # machine. Idempotent; needs root when something is missing (apt-get): run it
 # as root, or as a user with sudo and it asks for it then.
 set -euo pipefail
-packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl)
+packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

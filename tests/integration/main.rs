@@ -22,6 +22,7 @@ mod hostile;
 mod import_data;
 mod log_colour;
 mod metrics_http;
+mod reverse_dns;
 mod slow_clients;
 mod state_dir;
 mod store;
