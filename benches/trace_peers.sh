@@ -35,7 +35,7 @@ scenario() {
   local runs=$1 target=$2 out entry name cmd n
   local peers=(
     "transitwatch --version (process start only)|$bin --version"
-    "transitwatch|$bin trace $target --probes 3 --json"
+    "transitwatch|$bin trace $target -n --probes 3 --json"
     "scamper (default 20 pps)|scamper -O json -c 'trace -P icmp-paris -q 3 -Q' -i $target"
     "scamper -p 10000|scamper -p 10000 -O json -c 'trace -P icmp-paris -q 3 -Q' -i $target"
     "mtr -r -c 3|mtr -n -r -c 3 $target"

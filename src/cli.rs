@@ -3,9 +3,11 @@
 //! [`transitwatch::commands`].
 
 use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use transitwatch::commands::trace::TraceOptions;
+use transitwatch::config::parse_dns_server;
 use transitwatch::model::{CountryCode, Family, Protocol};
 use transitwatch::units::parse_duration;
 
@@ -212,6 +214,13 @@ pub struct TraceArgs {
     /// Print trace records (transitwatch.trace/1) as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Do not look up the hops' names (reverse DNS).
+    #[arg(short = 'n', long, conflicts_with = "dns_server")]
+    pub no_dns: bool,
+    /// DNS server asked for the hops' names, ADDR or ADDR:PORT (default:
+    /// the config's `[rdns] servers`, else the system's).
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_dns_server)]
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl TraceArgs {
@@ -239,6 +248,8 @@ impl TraceArgs {
             grace: self.grace,
             deadline: self.deadline,
             json: self.json,
+            no_dns: self.no_dns,
+            dns_server: self.dns_server,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `transitwatch run`: the daemon's wiring and lifecycle.
 //!
 //! ```text
-//! scheduler ──TraceOutcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Notifier ──► Metrics
+//! scheduler (+ reverse DNS) ──TraceOutcome──► consumer ──► judge (geo + analysis) ──► PathBook ──► Notifier ──► Metrics
 //!                                                                   │                         │
 //!                                           store writer ◄──────────┤                         │
 //!                                            (SQLite)               └───────── HTTP ◄─────────┘
@@ -32,7 +32,7 @@
 
 use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
-use crate::config::Config;
+use crate::config::{Config, RdnsConfig};
 use crate::geo::GeoDb;
 use crate::http::{self, StateView, ViewError};
 use crate::metrics::Metrics;
@@ -40,6 +40,7 @@ use crate::model::{Coordinates, VantageRef};
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
+use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
 use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
 use crate::store::writer::{HistoryWriter, Written};
@@ -364,11 +365,23 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The resolver of the hops' names under `[rdns]`: none when it is off,
+/// or (logged) when it cannot be set up; tracing goes on without names.
+fn reverse_dns(config: &RdnsConfig, metrics: RdnsMetrics) -> Option<ReverseDns> {
+    if !config.enabled {
+        return None;
+    }
+    ReverseDns::new(config, metrics)
+        .inspect_err(|e| tracing::error!(error = %e, "hop names are not looked up"))
+        .ok()
+}
+
 fn start_scheduler(
     config: &Config,
     generation: &Generation,
     prober: &TrippyProber,
     hints: &RttHints,
+    names: Option<&ReverseDns>,
     outcomes: &mpsc::Sender<TraceOutcome>,
 ) -> Running {
     let (stop, stop_rx) = watch::channel(false);
@@ -388,6 +401,7 @@ fn start_scheduler(
         concurrency: config.probe.concurrency,
         prober: prober.clone(),
         hints: Arc::clone(hints),
+        names: names.cloned(),
     };
     let task = tokio::spawn(scheduler::run(schedule, outcomes.clone(), stop_rx));
     Running { stop, task }
@@ -479,7 +493,15 @@ pub async fn run(
         writer,
     ));
     let prober = TrippyProber::new(SlotPool::default(), FdBudget::default());
-    let mut running = start_scheduler(&config, &generation, &prober, &hints, &outcome_tx);
+    let mut hop_names = reverse_dns(&config.rdns, shared.metrics.rdns());
+    let mut running = start_scheduler(
+        &config,
+        &generation,
+        &prober,
+        &hints,
+        hop_names.as_ref(),
+        &outcome_tx,
+    );
     tracing::info!(targets = generation.jobs.len(), listen = %config.metrics.listen, "transitwatch running");
 
     let graceful = loop {
@@ -504,8 +526,19 @@ pub async fn run(
                     if let Ok(mut g) = shared.generation.write() {
                         *g = Arc::clone(&new_generation);
                     }
-                    running =
-                        start_scheduler(&new_config, &new_generation, &prober, &hints, &outcome_tx);
+                    // A changed `[rdns]` gets a new resolver (and an empty
+                    // cache); an unchanged one keeps its cache.
+                    if new_config.rdns != config.rdns {
+                        hop_names = reverse_dns(&new_config.rdns, shared.metrics.rdns());
+                    }
+                    running = start_scheduler(
+                        &new_config,
+                        &new_generation,
+                        &prober,
+                        &hints,
+                        hop_names.as_ref(),
+                        &outcome_tx,
+                    );
                     config = new_config;
                     tracing::info!(targets = names.len(), "configuration reloaded");
                 }

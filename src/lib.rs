@@ -6,7 +6,7 @@
 //!  top       main (CLI) ─► commands {trace, geo, check_config, analyze, export}      daemon (run: reload, drain, stop)
 //!                              │                                                      │   ▲ scheduler (intervals, concurrency)
 //!                              ▼                                                      ▼
-//!  middle                   pipeline: probe ──► Trace ──► geo (enrich) ──► analysis ──► TraceRecord
+//!  middle                   pipeline: probe ──► Trace ──► reverse_dns ──► geo (enrich) ──► analysis ──► TraceRecord
 //!                              │
 //!            ┌──────────┬──────┴─────┬───────────────┬───────────────┬──────────────┐
 //!            ▼          ▼            ▼               ▼               ▼              ▼
@@ -32,6 +32,7 @@
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
 //! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside) |
 //! | `resolve` | host names to addresses (A/AAAA), with a deadline |
+//! | `reverse_dns` | hop addresses to PTR names: bounded cache, bounded queries, a deadline per trace, name validation, its metric families |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
@@ -78,6 +79,7 @@ mod probe;
 mod record_json;
 mod render;
 mod resolve;
+mod reverse_dns;
 mod scheduler;
 pub mod state_dir;
 pub mod store;

@@ -28,13 +28,15 @@
 //! Other modules own their families and register them in this registry when
 //! it is made: the notifier's (`transitwatch_alert*`, see
 //! [`AlertMetrics`]), the store's (`transitwatch_store_writes_total`, see
-//! [`StoreMetrics`]) and the state directory's
-//! (`transitwatch_state_saves_total`, see [`SaveMetrics`]). [`Metrics`]
+//! [`StoreMetrics`]), the state directory's
+//! (`transitwatch_state_saves_total`, see [`SaveMetrics`]) and the reverse
+//! DNS resolver's (`transitwatch_rdns_*`, see `reverse_dns`). [`Metrics`]
 //! hands out their handles.
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
 use crate::model::{Hop, TraceRecord, VerdictClass};
+use crate::reverse_dns::RdnsMetrics;
 use crate::state_dir::SaveMetrics;
 use crate::store::StoreMetrics;
 use prometheus::core::{Collector, Desc};
@@ -471,6 +473,7 @@ struct Inner {
     alerts: AlertMetrics,
     store: StoreMetrics,
     saves: SaveMetrics,
+    rdns: RdnsMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -647,6 +650,14 @@ impl Metrics {
             .map_or_else(|_| StoreMetrics::default(), |inner| inner.store.clone())
     }
 
+    /// The reverse DNS resolver's families, as a handle the resolver keeps.
+    #[must_use]
+    pub(crate) fn rdns(&self) -> RdnsMetrics {
+        self.inner
+            .as_ref()
+            .map_or_else(|_| RdnsMetrics::default(), |inner| inner.rdns.clone())
+    }
+
     /// One record handed to the trace store, by `result`: `ok` (stored),
     /// `error` (the store failed), `dropped` (its queue was full).
     pub fn store_write(&self, result: &str) {
@@ -749,6 +760,8 @@ impl Inner {
             StoreMetrics::register(&registry).map_err(|e| setup_error("store families", &e))?;
         let saves =
             SaveMetrics::register(&registry).map_err(|e| setup_error("state save family", &e))?;
+        let rdns =
+            RdnsMetrics::register(&registry).map_err(|e| setup_error("rdns families", &e))?;
 
         Ok(Self {
             registry,
@@ -760,6 +773,7 @@ impl Inner {
             alerts,
             store,
             saves,
+            rdns,
         })
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! This is the middle layer. The daemon and the one-shot commands sit
 //! above it and call it; below it are the pieces it joins: `probe`
-//! measures a [`Trace`], [`crate::geo`] locates its hops, [`crate::analysis`]
+//! measures a [`Trace`], `reverse_dns` names its hops, [`crate::geo`] locates them, [`crate::analysis`]
 //! judges the path, and [`crate::model`] carries the result as a
 //! [`TraceRecord`]. Nothing here knows about command lines, exit codes,
 //! signals or schedules, and nothing below imports this module.
@@ -20,6 +20,7 @@ use crate::config::{Config, ProbeConfig};
 use crate::geo::{self, GeoDb, GeoError, GeoSources, LocateCache};
 use crate::model::{Coordinates, Protocol, Trace, TraceRecord};
 use crate::probe::{ProbeError, ProbeSettings, Prober, TraceRequest};
+use crate::reverse_dns::ReverseDns;
 use std::path::{Path, PathBuf};
 
 /// Why the pipeline could not open its sources or measure a trace.
@@ -38,6 +39,7 @@ pub enum PipelineError {
 pub struct Pipeline {
     geo: GeoDb,
     vantage_at: Option<Coordinates>,
+    names: Option<ReverseDns>,
 }
 
 impl Pipeline {
@@ -45,7 +47,11 @@ impl Pipeline {
     /// speed-of-light plausibility check of every located hop.
     #[must_use]
     pub const fn new(geo: GeoDb, vantage_at: Option<Coordinates>) -> Self {
-        Self { geo, vantage_at }
+        Self {
+            geo,
+            vantage_at,
+            names: None,
+        }
     }
 
     /// Opens the geolocation sources as [`open_geo`] does, without vantage
@@ -65,6 +71,14 @@ impl Pipeline {
     #[must_use]
     pub const fn with_vantage_at(mut self, vantage_at: Option<Coordinates>) -> Self {
         self.vantage_at = vantage_at;
+        self
+    }
+
+    /// Hops of measured traces get their reverse DNS names from `names`
+    /// (none: no names are looked up).
+    #[must_use]
+    pub(crate) fn with_reverse_dns(mut self, names: Option<ReverseDns>) -> Self {
+        self.names = names;
         self
     }
 
@@ -98,7 +112,8 @@ impl Pipeline {
         judge_cached(trace, &self.geo, cache, self.vantage_at, policy)
     }
 
-    /// The whole step: measure `request` with `prober`, then judge it.
+    /// The whole step: measure `request` with `prober`, name its hops (when
+    /// a resolver is set, waiting at most its `max_wait`), then judge it.
     /// A destination that does not answer still gives a record (with
     /// `reached: false`).
     ///
@@ -110,7 +125,10 @@ impl Pipeline {
         request: TraceRequest,
         policy: &Policy,
     ) -> Result<TraceRecord, PipelineError> {
-        let trace = prober.trace(request).await?;
+        let mut trace = prober.trace(request).await?;
+        if let Some(names) = &self.names {
+            names.name_hops(&mut trace).await;
+        }
         Ok(self.judge(trace, policy))
     }
 }

@@ -1,5 +1,7 @@
 //! The human-readable report: one table per trace, like `mtr --report`,
-//! followed by the verdict in one sentence.
+//! followed by the verdict in one sentence. Its `Name` column is the hop's
+//! reverse DNS name, or its address when it has none (as mtr shows it);
+//! `Host` is always the address.
 
 use crate::model::{Hop, TraceRecord};
 use std::fmt::Write as _;
@@ -19,13 +21,20 @@ pub fn table(record: &TraceRecord) -> String {
         "HOST: {} -> {} ({addr}{port}) {} {}",
         t.vantage.name, t.target.host, t.protocol, t.started_at
     );
+    let width = t
+        .hops
+        .iter()
+        .map(|h| name(h).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let _ = writeln!(
         out,
-        "{:>4}  {:<40} {:>6} {:>4} {:>4} {:>8} {:>8} {:>8}  {:<7} ASN",
-        "TTL", "Host", "Loss%", "Snt", "Rcv", "Best", "Avg", "Wrst", "Country"
+        "{:>4}  {:<width$}  {:<40} {:>6} {:>4} {:>4} {:>8} {:>8} {:>8}  {:<7} ASN",
+        "TTL", "Name", "Host", "Loss%", "Snt", "Rcv", "Best", "Avg", "Wrst", "Country"
     );
     for hop in &t.hops {
-        out.push_str(&hop_line(hop));
+        out.push_str(&hop_line(hop, width));
     }
     let reached = if t.reached {
         "destination reached"
@@ -42,7 +51,16 @@ pub fn table(record: &TraceRecord) -> String {
     out
 }
 
-fn hop_line(hop: &Hop) -> String {
+/// What the `Name` column shows: the name, else the address, else `???`.
+fn name(hop: &Hop) -> String {
+    match (&hop.hostname, hop.addr) {
+        (Some(name), _) => name.clone(),
+        (None, Some(addr)) => addr.to_string(),
+        (None, None) => "???".to_string(),
+    }
+}
+
+fn hop_line(hop: &Hop, width: usize) -> String {
     let host = match hop.addr {
         Some(addr) if hop.addrs.len() > 1 => format!("{addr} (+{})", hop.addrs.len() - 1),
         Some(addr) => addr.to_string(),
@@ -72,8 +90,18 @@ fn hop_line(hop: &Hop) -> String {
         .asn
         .map_or_else(|| "-".to_string(), |a| format!("AS{a}"));
     format!(
-        "{:>3}.  {:<40} {:>5.1}% {:>4} {:>4} {:>8} {:>8} {:>8}  {:<7} {}\n",
-        hop.ttl, host, loss, hop.sent, hop.received, best, avg, worst, country, asn
+        "{:>3}.  {:<width$}  {:<40} {:>5.1}% {:>4} {:>4} {:>8} {:>8} {:>8}  {:<7} {}\n",
+        hop.ttl,
+        name(hop),
+        host,
+        loss,
+        hop.sent,
+        hop.received,
+        best,
+        avg,
+        worst,
+        country,
+        asn
     )
 }
 
@@ -115,7 +143,14 @@ mod tests {
                 port: None,
                 started_at: "2026-11-26T12:00:00Z".parse().unwrap(),
                 reached: true,
-                hops: vec![hop(1, Some("198.18.1.2")), hop(2, None)],
+                hops: vec![
+                    hop(1, Some("198.18.1.2")),
+                    hop(2, None),
+                    Hop {
+                        hostname: Some("core1.jnb.example.net".into()),
+                        ..hop(3, Some("198.18.1.3"))
+                    },
+                ],
             },
             PathVerdict {
                 class: VerdictClass::Indeterminate,
@@ -133,8 +168,23 @@ mod tests {
             },
         );
         let text = table(&record);
-        assert!(text.contains("  1.  198.18.1.2"), "{text}");
-        assert!(text.contains("  2.  ???"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with(" TTL  Name                   Host "),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("  1.  198.18.1.2             198.18.1.2 "),
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("  2.  ???                    ??? "),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with("  3.  core1.jnb.example.net  198.18.1.3 "),
+            "{text}"
+        );
         assert!(text.contains("100.0%"), "{text}");
         assert!(text.contains("verdict: indeterminate"));
     }

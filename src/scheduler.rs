@@ -4,7 +4,8 @@
 //! Every target runs its own loop: wait (a random share of the jitter
 //! before the first trace, so a fleet of targets does not start in one
 //! burst; then the interval, give or take the jitter), resolve the host,
-//! trace each address under a permit of the global semaphore, send each
+//! trace each address under a permit of the global semaphore, name its
+//! hops (reverse DNS, a bounded wait outside the permit), send each
 //! [`TraceOutcome`] down the channel. A failure concerns one trace of one target
 //! and is reported as an outcome; the loop goes on. The loops stop when the
 //! `stop` signal turns true; a trace already running finishes and is still
@@ -14,6 +15,7 @@ use crate::analysis::Policy;
 use crate::model::{Family, PathFamily, PathKey, Trace, VantageRef};
 use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
 use crate::resolve::{self, ResolveError};
+use crate::reverse_dns::ReverseDns;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -102,6 +104,8 @@ pub struct Schedule<P> {
     pub prober: P,
     /// Last destination RTTs, shared with the consumer.
     pub hints: RttHints,
+    /// Names the hops of every measured trace (none: no names).
+    pub names: Option<ReverseDns>,
 }
 
 /// Run every job's loop until `stop` turns true; returns when every loop and
@@ -118,6 +122,7 @@ pub async fn run<P: Prober + Clone + 'static>(
         concurrency,
         prober,
         hints,
+        names,
     } = schedule;
     // Caps the traces in flight across all targets: each holds sockets and
     // a blocking thread, and routers rate-limit bursts of ICMP.
@@ -131,6 +136,7 @@ pub async fn run<P: Prober + Clone + 'static>(
             prober: prober.clone(),
             permits: Arc::clone(&permits),
             hints: Arc::clone(&hints),
+            names: names.clone(),
             outcomes: outcomes.clone(),
             seed: 0x9E37_79B9_7F4A_7C15 ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         };
@@ -146,6 +152,7 @@ struct LoopCtx<P> {
     prober: P,
     permits: Arc<Semaphore>,
     hints: RttHints,
+    names: Option<ReverseDns>,
     outcomes: mpsc::Sender<TraceOutcome>,
     seed: u64,
 }
@@ -199,7 +206,7 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
     };
     for addr in addrs {
         let key = job.key(addr);
-        let Ok(_permit) = ctx.permits.acquire().await else {
+        let Ok(permit) = ctx.permits.acquire().await else {
             return;
         };
         let rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
@@ -214,7 +221,12 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
             rtt_hint,
         };
         let began = tokio::time::Instant::now();
-        let result = ctx.prober.trace(request).await.map_err(TraceError::from);
+        let mut result = ctx.prober.trace(request).await.map_err(TraceError::from);
+        // Waiting for names holds no socket: the next trace may start.
+        drop(permit);
+        if let (Ok(trace), Some(names)) = (&mut result, &ctx.names) {
+            names.name_hops(trace).await;
+        }
         let _ = ctx
             .outcomes
             .send(TraceOutcome {

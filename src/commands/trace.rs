@@ -4,13 +4,15 @@
 
 use super::{load_config, write_err, CliError};
 use crate::analysis::Policy;
-use crate::config::Config;
+use crate::config::{Config, RdnsConfig};
 use crate::model::{Coordinates, CountryCode, Family, Protocol, TraceRecord, VantageRef};
 use crate::pipeline::Pipeline;
 use crate::probe::{ProbeSettings, ProbeTarget, TraceRequest, TrippyProber};
 use crate::render;
 use crate::resolve;
+use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -47,6 +49,10 @@ pub struct TraceOptions {
     pub deadline: Option<Duration>,
     /// Write trace records as JSON lines instead of tables.
     pub json: bool,
+    /// Do not look up the hops' names.
+    pub no_dns: bool,
+    /// The DNS server asked for the hops' names (replaces the config's).
+    pub dns_server: Option<SocketAddr>,
 }
 
 /// Everything a trace needs once the options and config are merged.
@@ -159,6 +165,25 @@ fn check_settings(s: &ProbeSettings) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The resolver of the hops' names: `[rdns]` of the config (or its
+/// defaults), the server of `--dns-server` instead of the configured ones;
+/// none with `-n` or `enabled = false` (unless `--dns-server` is given).
+/// A resolver that cannot be set up is a warning: the trace goes on
+/// without names.
+fn reverse_dns(opts: &TraceOptions, config: Option<&Config>) -> Option<ReverseDns> {
+    let mut rdns = config.map_or_else(RdnsConfig::default, |c| c.rdns.clone());
+    if let Some(server) = opts.dns_server {
+        rdns.servers = vec![server];
+        rdns.enabled = true;
+    }
+    if opts.no_dns || !rdns.enabled {
+        return None;
+    }
+    ReverseDns::new(&rdns, RdnsMetrics::default())
+        .inspect_err(|e| tracing::warn!(error = %e, "hop names are not looked up"))
+        .ok()
+}
+
 /// `transitwatch trace`: trace one target and print the result. Returns
 /// the records it printed.
 ///
@@ -168,7 +193,8 @@ pub async fn run(opts: &TraceOptions, out: &mut impl Write) -> Result<Vec<TraceR
     let config = load_config(opts.config.as_ref())?;
     let plan = plan_trace(opts, config.as_ref())?;
     let pipeline = Pipeline::open(config.as_ref(), &opts.geoip, opts.overrides.as_deref())?
-        .with_vantage_at(plan.vantage_at);
+        .with_vantage_at(plan.vantage_at)
+        .with_reverse_dns(reverse_dns(opts, config.as_ref()));
     let addrs = resolve::resolve(&plan.host, plan.family)
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;

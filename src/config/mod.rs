@@ -77,6 +77,8 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// Alert delivery.
     pub alert: AlertConfig,
+    /// Reverse DNS names of hop addresses.
+    pub rdns: RdnsConfig,
     /// SHA-256 of the file's bytes (lower-case hex): recorded with every
     /// stored trace, so a trace says which configuration produced it.
     pub sha256: String,
@@ -229,6 +231,68 @@ impl Default for AlertConfig {
             external_url: None,
         }
     }
+}
+
+/// `[rdns]`: reverse DNS (PTR) names of hop addresses, looked up after a
+/// trace is measured and before it is judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdnsConfig {
+    /// Whether names are looked up at all.
+    pub enabled: bool,
+    /// The DNS servers asked, in order; empty: the system's
+    /// (`/etc/resolv.conf`).
+    pub servers: Vec<SocketAddr>,
+    /// Limit on one query (10ms..=30s).
+    pub timeout: Duration,
+    /// The longest a trace's record waits for its names (0s..=60s); a name
+    /// that comes later is kept for the next trace.
+    pub max_wait: Duration,
+    /// Answers kept, names and their absence alike (0..=1000000).
+    pub cache_size: usize,
+}
+
+impl Default for RdnsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            servers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            max_wait: Duration::from_secs(2),
+            cache_size: 4096,
+        }
+    }
+}
+
+/// The port a DNS server address without one is asked on.
+pub const DNS_PORT: u16 = 53;
+
+/// Why a text is not a DNS server address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a DNS server address (expected IP or IP:PORT, e.g. \"127.0.0.1\", \"127.0.0.1:5353\" or \"[::1]:53\")")]
+pub struct InvalidDnsServer(pub String);
+
+/// A DNS server address: `IP` (port 53) or `IP:PORT` (`[IPv6]:PORT`).
+///
+/// # Errors
+/// Anything else, or port 0.
+pub fn parse_dns_server(text: &str) -> Result<SocketAddr, InvalidDnsServer> {
+    let trimmed = text.trim();
+    let addr = trimmed
+        .parse::<SocketAddr>()
+        .ok()
+        .or_else(|| {
+            trimmed
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, DNS_PORT))
+        })
+        .ok_or_else(|| InvalidDnsServer(text.to_string()))?;
+    if addr.port() == 0 {
+        return Err(InvalidDnsServer(text.to_string()));
+    }
+    Ok(addr)
 }
 
 /// One webhook receiver.

@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub(super) store: Option<RawStore>,
     pub(super) target: Option<Vec<Spanned<RawTarget>>>,
     pub(super) alert: Option<RawAlert>,
+    pub(super) rdns: Option<RawRdns>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,4 +111,15 @@ pub(super) struct RawWebhook {
     pub(super) secret: Option<Spanned<String>>,
     pub(super) secret_file: Option<Spanned<String>>,
     pub(super) ca_file: Option<Spanned<String>>,
+}
+
+/// `[rdns]`: reverse DNS names of hop addresses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRdns {
+    pub(super) enabled: Option<Spanned<bool>>,
+    pub(super) servers: Option<Vec<Spanned<String>>>,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) max_wait: Option<Spanned<String>>,
+    pub(super) cache_size: Option<Spanned<i64>>,
 }

@@ -10,12 +10,14 @@
 //! `services` runs Prometheus and Alertmanager at the vantage, `daemon`
 //! the daemon under test (`LabDaemon`, its configuration and its parsed
 //! metrics) and `webhook` the webhook receiver, at the vantage or on this
-//! host; each process is killed on drop. `records` builds trace records
+//! host; `dns` a real DNS server (unbound) and hostile ones on this host;
+//! each process is killed on drop. `records` builds trace records
 //! like the daemon's; `dashboards` walks the Grafana dashboards' JSON.
 #![allow(dead_code)]
 
 pub mod daemon;
 pub mod dashboards;
+pub mod dns;
 pub mod loopback;
 pub mod records;
 pub mod services;

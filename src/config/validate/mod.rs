@@ -5,6 +5,7 @@
 
 mod alert;
 mod probe;
+mod rdns;
 mod target;
 mod value;
 
@@ -18,6 +19,7 @@ use super::{
 use crate::units::parse_size;
 use alert::validate_alert;
 use probe::validate_probe;
+use rdns::validate_rdns;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use target::validate_targets;
@@ -38,6 +40,7 @@ pub(in crate::config) fn validate_config(
     let store = validate_store(raw.store.unwrap_or_default(), base, src)?;
     let targets = validate_targets(&raw.target.unwrap_or_default(), &probe, &policy, src)?;
     let alert = validate_alert(raw.alert.unwrap_or_default(), base, src)?;
+    let rdns = validate_rdns(&raw.rdns.unwrap_or_default(), src)?;
     Ok(Config {
         path: src.path.to_path_buf(),
         vantage,
@@ -48,6 +51,7 @@ pub(in crate::config) fn validate_config(
         store,
         targets,
         alert,
+        rdns,
         sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(src.text.as_bytes())),
     })
 }
