@@ -139,7 +139,7 @@ pub fn judge_cached(
     vantage_at: Option<Coordinates>,
     policy: &Policy,
 ) -> TraceRecord {
-    geo::enrich_cached(&mut trace, geo, vantage_at, cache);
+    geo::enrich_cached(&mut trace, geo, vantage_at, cache, None);
     let verdict = analysis::analyze(&trace, policy);
     TraceRecord::new(trace, verdict)
 }

@@ -19,14 +19,18 @@
 //! GeoLite2 City, Country and ASN, DB-IP lite, IPinfo lite, and flat
 //! `country_code` files such as ip-location-db's.
 //!
-//! [`enrich`] fills every hop of a [`Trace`] and runs the speed-of-light
-//! [`plausibility()`] check. [`build`] writes an overrides CSV as an MMDB.
+//! [`enrich`] fills every hop of a [`Trace`]: every source's item of
+//! evidence about the hop's address, and the location hints of its host
+//! name when there is one, go through [`decide()`] (the speed-of-light
+//! bound, the choice, the confidence). [`build`] writes an overrides CSV as
+//! an MMDB.
 //! Types of the `maxminddb` and `mmdb-writer` crates never leave this module.
 //!
 //! A [`GeoDb`] is immutable after [`GeoDb::open`]: lookups take `&self`, do
 //! no I/O and need no lock, so one instance is shared by every task.
 
 mod build;
+pub mod decide;
 mod error;
 mod lpm;
 mod mmdb;
@@ -37,6 +41,7 @@ mod reserved;
 mod schema;
 
 pub use build::{build, BuildReport, BUILD_DATABASE_TYPE};
+pub use decide::{decide, hostname_evidence, HopContext, HostnameHint};
 pub use error::{GeoError, NotMmdbReason};
 pub use mmdb::DatabaseInfo;
 pub use overrides::{load_overrides, parse_overrides, OverrideRow, OVERRIDE_DATABASE};
@@ -45,7 +50,7 @@ pub use prefix::{InvalidPrefix, IpPrefix};
 pub use reserved::{reserved_range, ReservedRange};
 pub use schema::Schema;
 
-use crate::model::{Coordinates, GeoSource, HopGeo, Trace};
+use crate::model::{Coordinates, Evidence, EvidenceKind, EvidenceStatus, GeoSource, HopGeo, Trace};
 use mmdb::{Answer, Location, MmdbSource, Origin};
 use overrides::OverrideTable;
 use std::net::IpAddr;
@@ -59,6 +64,20 @@ type Decided<'a, T> = Option<(T, &'a str)>;
 pub trait GeoLookup: Send + Sync {
     /// The location of `addr`; `plausible` is left `None`.
     fn locate(&self, addr: IpAddr) -> HopGeo;
+
+    /// Every source's item of evidence about `addr`, given what
+    /// [`locate`](Self::locate) answered for it. By default the one item
+    /// that location stands for.
+    fn evidence(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
+        let _ = addr;
+        decide::single_item(located).into_iter().collect()
+    }
+}
+
+/// Where location hints of host names come from (the hint table).
+pub trait HintSource: Send + Sync {
+    /// The hints `name` carries, best first; empty when none.
+    fn hints(&self, name: &str) -> Vec<HostnameHint>;
 }
 
 /// What one source says about an address (for `geo lookup`).
@@ -276,9 +295,64 @@ impl GeoDb {
     }
 }
 
+impl GeoDb {
+    /// How many sources can locate an address: the overrides and every
+    /// MMDB with location records.
+    fn location_sources(&self) -> usize {
+        usize::from(self.overrides.is_some())
+            + self
+                .sources
+                .iter()
+                .filter(|s| s.provides_location())
+                .count()
+    }
+
+    /// Every source's location item for `addr`, given its [`locate`]
+    /// answer: with one source that can locate, that answer is the only
+    /// item; otherwise each source's own answer ([`lookup_all`]), without
+    /// those [`locate`] ignores (public databases on reserved ranges).
+    ///
+    /// [`locate`]: Self::locate
+    /// [`lookup_all`]: Self::lookup_all
+    fn evidence_items(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
+        if self.location_sources() <= 1 {
+            return decide::single_item(located).into_iter().collect();
+        }
+        self.lookup_all(addr)
+            .into_iter()
+            .filter(|a| a.note.as_deref() != Some("ignored: reserved range"))
+            .filter_map(|a| {
+                let geo = a.geo?;
+                geo.country?;
+                let kind = if a.database == OVERRIDE_DATABASE || a.database == BUILD_DATABASE_TYPE {
+                    EvidenceKind::Override
+                } else {
+                    EvidenceKind::Database
+                };
+                Some(Evidence {
+                    kind,
+                    source: a.database,
+                    country: geo.country,
+                    city: geo.city,
+                    lat: geo.lat,
+                    lon: geo.lon,
+                    accuracy_km: geo.accuracy_km,
+                    detail: Some(a.note.unwrap_or(a.source)),
+                    status: EvidenceStatus::Agrees,
+                    reason: None,
+                })
+            })
+            .collect()
+    }
+}
+
 impl GeoLookup for GeoDb {
     fn locate(&self, addr: IpAddr) -> HopGeo {
         GeoDb::locate(self, addr)
+    }
+
+    fn evidence(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
+        self.evidence_items(addr, located)
     }
 }
 
@@ -334,22 +408,113 @@ fn compose(location: Decided<'_, Location>, origin: Decided<'_, Origin>) -> HopG
     }
 }
 
-/// Locates every hop of `trace` with `db` and checks each located hop's
-/// best round-trip time against the distance from `vantage`. Silent hops
-/// get `HopGeo::default()`.
+/// Locates every hop of `trace` with `db` (see [`enrich_with`]). Silent
+/// hops get `HopGeo::default()`.
 pub fn enrich(trace: &mut Trace, db: &GeoDb, vantage: Option<Coordinates>) {
-    enrich_with(trace, db, vantage);
+    enrich_with(trace, db, vantage, None);
 }
 
-/// A bounded memo of [`GeoDb::locate`] answers, for one pass over many
-/// traces that meet the same routers again and again (`analyze` over a
-/// large file). Owned by that pass (`&mut`), so it needs no lock. When it
-/// holds `capacity` addresses it starts over empty: memory stays bounded
+/// A bounded memo of what the sources say about addresses ([`GeoDb::locate`]
+/// and the evidence items), for one pass over many traces that meet the
+/// same routers again and again (`analyze` over a large file). What it
+/// keeps does not depend on round-trip times; [`decide()`] runs per hop.
+/// Owned by that pass (`&mut`), so it needs no lock. When it holds
+/// `capacity` addresses it starts over empty: memory stays bounded
 /// whatever the input, and a working set smaller than the bound stays in it.
 #[derive(Debug)]
 pub struct LocateCache {
-    answers: std::collections::HashMap<AddrKey, HopGeo, AddrHash>,
+    answers: std::collections::HashMap<AddrKey, Located, AddrHash>,
     capacity: usize,
+}
+
+/// What the sources say about one address.
+#[derive(Debug, Clone, PartialEq)]
+struct Located {
+    /// [`GeoDb::locate`]'s answer: the location of the strongest source and
+    /// the origin AS.
+    base: HopGeo,
+    /// Every source's item, when more than one says something; empty when
+    /// `base` is the only one (the common case, decided without a list).
+    evidence: Vec<Evidence>,
+}
+
+impl Located {
+    fn of<L: GeoLookup + ?Sized>(lookup: &L, addr: IpAddr) -> Self {
+        let base = lookup.locate(addr);
+        let mut evidence = lookup.evidence(addr, &base);
+        if evidence.len() <= 1 {
+            evidence = Vec::new();
+        }
+        Self { base, evidence }
+    }
+
+    /// The hop's location from these answers, the host name's hints and
+    /// the round-trip context.
+    fn decide(&self, hinted: Vec<Evidence>, ctx: &HopContext) -> HopGeo {
+        if self.evidence.is_empty() && hinted.is_empty() {
+            let mut geo = self.base.clone();
+            decide::decide_single(&mut geo, ctx);
+            return geo;
+        }
+        let mut items = if self.evidence.is_empty() {
+            decide::single_item(&self.base).into_iter().collect()
+        } else {
+            self.evidence.clone()
+        };
+        items.extend(hinted);
+        let mut geo = decide(items, ctx);
+        geo.asn = self.base.asn;
+        geo.as_org.clone_from(&self.base.as_org);
+        if geo.country.is_none() {
+            geo.database.clone_from(&self.base.database);
+        }
+        geo
+    }
+}
+
+/// The evidence items of the hints `hostname` carries.
+fn hinted(hostname: Option<&str>, hints: Option<&dyn HintSource>) -> Vec<Evidence> {
+    match (hostname, hints) {
+        (Some(name), Some(source)) => source
+            .hints(name)
+            .iter()
+            .map(|h| hostname_evidence(name, h))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Locates every hop of `trace`, asking `answers` for what the sources say
+/// about an address.
+fn enrich_hops(
+    trace: &mut Trace,
+    vantage: Option<Coordinates>,
+    hints: Option<&dyn HintSource>,
+    mut answers: impl FnMut(IpAddr, &mut dyn FnMut(&Located)),
+) {
+    let mut previous: Option<f64> = None;
+    for hop in &mut trace.hops {
+        let best = hop.rtt_ms.map(|r| r.best);
+        hop.geo = match hop.addr {
+            None => HopGeo::default(),
+            Some(addr) => {
+                let ctx = HopContext {
+                    vantage,
+                    best_rtt_ms: best,
+                    previous_best_rtt_ms: previous,
+                };
+                let mut hinted = Some(hinted(hop.hostname.as_deref(), hints));
+                let mut geo = HopGeo::default();
+                answers(addr, &mut |located| {
+                    geo = located.decide(hinted.take().unwrap_or_default(), &ctx);
+                });
+                geo
+            }
+        };
+        if hop.addr.is_some() && best.is_some() {
+            previous = best;
+        }
+    }
 }
 
 /// An address as the memo's key: its 128 bits and family, hashed as one
@@ -442,56 +607,51 @@ impl LocateCache {
         }
     }
 
-    /// [`GeoDb::locate`], answered from the memo when `addr` was asked before.
-    pub fn locate(&mut self, db: &GeoDb, addr: IpAddr) -> HopGeo {
+    /// What the sources say about `addr`, from the memo when it was asked
+    /// before.
+    fn located(&mut self, db: &GeoDb, addr: IpAddr) -> &Located {
         let key = AddrKey::from(addr);
-        if let Some(geo) = self.answers.get(&key) {
-            return geo.clone();
-        }
-        let geo = db.locate(addr);
-        if self.answers.len() >= self.capacity {
+        if !self.answers.contains_key(&key) && self.answers.len() >= self.capacity {
             self.answers.clear();
         }
-        self.answers.entry(key).or_insert(geo).clone()
+        self.answers
+            .entry(key)
+            .or_insert_with(|| Located::of(db, addr))
+    }
+
+    /// [`GeoDb::locate`], answered from the memo when `addr` was asked before.
+    pub fn locate(&mut self, db: &GeoDb, addr: IpAddr) -> HopGeo {
+        self.located(db, addr).base.clone()
     }
 }
 
 /// [`enrich`] through a [`LocateCache`]: the same locations, each address
-/// looked up once while it stays in the memo.
+/// looked up once while it stays in the memo. `hints` reads the location
+/// hints of hops' host names.
 pub fn enrich_cached(
     trace: &mut Trace,
     db: &GeoDb,
     vantage: Option<Coordinates>,
     cache: &mut LocateCache,
+    hints: Option<&dyn HintSource>,
 ) {
-    for hop in &mut trace.hops {
-        hop.geo = match hop.addr {
-            None => HopGeo::default(),
-            Some(addr) => {
-                let mut geo = cache.locate(db, addr);
-                geo.plausible = check_hop(vantage, &geo, hop.rtt_ms.map(|r| r.best));
-                geo
-            }
-        };
-    }
+    enrich_hops(trace, vantage, hints, |addr, then| {
+        then(cache.located(db, addr))
+    });
 }
 
-/// [`enrich`] with any [`GeoLookup`].
+/// [`enrich`] with any [`GeoLookup`]: for each answering hop, every
+/// source's evidence and the hints of its host name (when `hints` is given)
+/// go through [`decide()`] with the hop's round-trip context.
 pub fn enrich_with<L: GeoLookup + ?Sized>(
     trace: &mut Trace,
     lookup: &L,
     vantage: Option<Coordinates>,
+    hints: Option<&dyn HintSource>,
 ) {
-    for hop in &mut trace.hops {
-        hop.geo = match hop.addr {
-            None => HopGeo::default(),
-            Some(addr) => {
-                let mut geo = lookup.locate(addr);
-                geo.plausible = check_hop(vantage, &geo, hop.rtt_ms.map(|r| r.best));
-                geo
-            }
-        };
-    }
+    enrich_hops(trace, vantage, hints, |addr, then| {
+        then(&Located::of(lookup, addr));
+    });
 }
 
 #[cfg(test)]
