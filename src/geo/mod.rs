@@ -686,6 +686,151 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A database that places every address in Dublin, and says so twice
+    /// (two files), with an origin AS.
+    struct Dublin;
+
+    impl GeoLookup for Dublin {
+        fn locate(&self, _: IpAddr) -> HopGeo {
+            HopGeo {
+                country: Some("IE".parse().unwrap()),
+                lat: Some(53.35),
+                lon: Some(-6.26),
+                asn: Some(64520),
+                source: GeoSource::Mmdb,
+                database: Some("GeoLite2-City".into()),
+                ..HopGeo::default()
+            }
+        }
+
+        fn evidence(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
+            let one = decide::single_item(located).unwrap();
+            let _ = addr;
+            vec![
+                one.clone(),
+                Evidence {
+                    source: "DBIP-City-Lite".into(),
+                    ..one
+                },
+            ]
+        }
+    }
+
+    /// Names under `.mru.` are in Maseru.
+    struct MaseruNames;
+
+    impl HintSource for MaseruNames {
+        fn hints(&self, name: &str) -> Vec<HostnameHint> {
+            if !name.contains(".mru.") {
+                return Vec::new();
+            }
+            vec![HostnameHint {
+                country: "LS".parse().unwrap(),
+                city: Some("Maseru".into()),
+                coords: Some(MASERU),
+                code: "mru".into(),
+                kind_name: "IATA code",
+                rule: None,
+            }]
+        }
+    }
+
+    const MASERU: Coordinates = Coordinates {
+        lat: -29.31,
+        lon: 27.48,
+    };
+
+    fn two_hop_trace() -> Trace {
+        let hop = |ttl: u8, rtt: f64, hostname: Option<&str>| crate::model::Hop {
+            ttl,
+            addr: Some(format!("192.0.2.{ttl}").parse().unwrap()),
+            addrs: vec![],
+            sent: 3,
+            received: 3,
+            rtt_ms: Some(crate::model::RttMs {
+                best: rtt,
+                avg: rtt,
+                worst: rtt,
+            }),
+            geo: HopGeo::default(),
+            hostname: hostname.map(str::to_string),
+        };
+        Trace {
+            target: crate::model::TargetRef {
+                name: "t".into(),
+                host: "t".into(),
+                addr: None,
+            },
+            vantage: crate::model::VantageRef {
+                name: "v".into(),
+                country: None,
+            },
+            protocol: crate::model::Protocol::Icmp,
+            port: None,
+            started_at: crate::units::Timestamp::from_unix(0).unwrap(),
+            reached: false,
+            hops: vec![hop(1, 0.4, None), hop(2, 0.5, Some("ae-1.mru.example.net"))],
+        }
+    }
+
+    #[test]
+    fn enrich_decides_from_every_source_and_the_host_name() {
+        let mut trace = two_hop_trace();
+        enrich_with(&mut trace, &Dublin, Some(MASERU), Some(&MaseruNames));
+        // Hop 1: both databases say Dublin, 0.4 ms rules it out: suspect.
+        let g = &trace.hops[0].geo;
+        assert_eq!(g.country.map(|c| c.to_string()).as_deref(), Some("IE"));
+        assert_eq!(g.plausible, Some(false));
+        assert_eq!(g.confidence, None);
+        assert_eq!(g.evidence.len(), 2);
+        // Hop 2: its name and its round trip say Maseru: high, origin kept.
+        let g = &trace.hops[1].geo;
+        assert_eq!(g.country.map(|c| c.to_string()).as_deref(), Some("LS"));
+        assert_eq!(g.source, GeoSource::Hostname);
+        assert_eq!(g.database.as_deref(), Some("ptr"));
+        assert_eq!(g.confidence, Some(crate::model::Confidence::High));
+        assert_eq!(g.asn, Some(64520));
+        let statuses: Vec<EvidenceStatus> = g.evidence.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                EvidenceStatus::Rejected,
+                EvidenceStatus::Rejected,
+                EvidenceStatus::Chosen
+            ]
+        );
+        // Without a hint source the name is not read.
+        let mut trace = two_hop_trace();
+        enrich_with(&mut trace, &Dublin, Some(MASERU), None);
+        assert_eq!(trace.hops[1].geo.plausible, Some(false));
+    }
+
+    #[test]
+    fn the_cache_gives_what_enrich_gives() {
+        let csv = "192.0.2.0/24,LS,Maseru,-29.31,27.48,64500\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.csv");
+        std::fs::write(&path, csv).unwrap();
+        let db = GeoDb::open(&[], Some(&path)).unwrap();
+        let mut cache = LocateCache::new(8);
+        for hints in [None, Some(&MaseruNames as &dyn HintSource)] {
+            let (mut a, mut b) = (two_hop_trace(), two_hop_trace());
+            enrich_with(&mut a, &db, Some(MASERU), hints);
+            enrich_cached(&mut b, &db, Some(MASERU), &mut cache, hints);
+            assert_eq!(a, b);
+            assert_eq!(
+                a.hops[0].geo.confidence,
+                Some(crate::model::Confidence::High)
+            );
+            // A single source keeps no evidence list; with a name there are two items.
+            assert!(a.hops[0].geo.evidence.is_empty());
+            assert_eq!(
+                a.hops[1].geo.evidence.len(),
+                if hints.is_some() { 2 } else { 0 }
+            );
+        }
+    }
+
     #[test]
     fn empty_locates_nothing() {
         let db = GeoDb::empty();
