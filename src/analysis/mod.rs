@@ -57,6 +57,7 @@ use crate::model::{
     GeoSource, Hop, PathVerdict, SuspectCountry, Trace, VerdictClass,
 };
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// What counts as home for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,12 +254,13 @@ fn claims(trace: &Trace, policy: &Policy) -> Vec<CountryClaim> {
             let confidence = hop_confidence(&trace.hops[best]);
             let suspected = confidence < policy.min_confidence;
             let mut reason = hop_reason(trace, best);
-            reason.push_str(&format!("; confidence {confidence}"));
+            let _ = write!(reason, "; confidence {confidence}");
             if suspected {
-                reason.push_str(&format!(
+                let _ = write!(
+                    reason,
                     ", below the policy's minimum of {}, so only suspected",
                     policy.min_confidence
-                ));
+                );
             }
             CountryClaim {
                 country,
@@ -277,23 +279,23 @@ fn hop_reason(trace: &Trace, i: usize) -> String {
     let hop = &trace.hops[i];
     let geo = &hop.geo;
     let ttl = hop.ttl;
-    let place = geo.city.clone().unwrap_or_else(|| {
-        geo.country
-            .map_or("an unknown place", country_name)
-            .to_string()
-    });
+    let place = geo
+        .city
+        .as_deref()
+        .unwrap_or_else(|| geo.country.map_or("an unknown place", country_name));
     let source = geo.database.as_deref().unwrap_or("a database");
-    let mut s = match geo.source {
-        GeoSource::Hostname => format!("hop {ttl}'s name says {place}"),
-        GeoSource::Override => format!("the operator's overrides place hop {ttl} in {place}"),
-        GeoSource::Geofeed => format!("the geofeed {source} places hop {ttl} in {place}"),
+    let mut s = String::with_capacity(96);
+    let _ = match geo.source {
+        GeoSource::Hostname => write!(s, "hop {ttl}'s name says {place}"),
+        GeoSource::Override => write!(s, "the operator's overrides place hop {ttl} in {place}"),
+        GeoSource::Geofeed => write!(s, "the geofeed {source} places hop {ttl} in {place}"),
         GeoSource::Ixp => {
             let exchange = geo.ixp.as_ref().map_or(source, |x| x.name.as_str());
-            format!("hop {ttl} is on the LAN of {exchange} in {place}")
+            write!(s, "hop {ttl} is on the LAN of {exchange} in {place}")
         }
-        GeoSource::Mmdb => format!("{source} places hop {ttl} in {place}"),
-        GeoSource::Registration => format!("hop {ttl}'s address is registered in {place}"),
-        GeoSource::None => format!("hop {ttl} is located in {place}"),
+        GeoSource::Mmdb => write!(s, "{source} places hop {ttl} in {place}"),
+        GeoSource::Registration => write!(s, "hop {ttl}'s address is registered in {place}"),
+        GeoSource::None => write!(s, "hop {ttl} is located in {place}"),
     };
     let mut agreeing: Vec<EvidenceKind> = Vec::new();
     for e in geo
@@ -307,7 +309,7 @@ fn hop_reason(trace: &Trace, i: usize) -> String {
     }
     if !agreeing.is_empty() {
         let names: Vec<&str> = agreeing.iter().map(|k| k.as_str()).collect();
-        s.push_str(&format!(" ({} evidence agrees)", names.join(" and ")));
+        let _ = write!(s, " ({} evidence agrees)", names.join(" and "));
     }
     let rejected = geo
         .evidence
@@ -315,10 +317,11 @@ fn hop_reason(trace: &Trace, i: usize) -> String {
         .filter(|e| e.status == EvidenceStatus::Rejected && e.country.is_some())
         .count();
     if rejected > 0 {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             " ({rejected} other {} ruled out by the round-trip time)",
             if rejected == 1 { "place" } else { "places" }
-        ));
+        );
     }
     let before = trace.hops[..i]
         .iter()
@@ -327,10 +330,11 @@ fn hop_reason(trace: &Trace, i: usize) -> String {
     if let (Some(now), Some(before)) = (hop.rtt_ms, before) {
         let jump = now.best - before.rtt_ms.map_or(now.best, |r| r.best);
         if jump >= 1.0 {
-            s.push_str(&format!(
+            let _ = write!(
+                s,
                 " and it answers {jump:.0} ms further away than hop {}",
                 before.ttl
-            ));
+            );
         }
     }
     s

@@ -65,12 +65,11 @@ pub trait GeoLookup: Send + Sync {
     /// The location of `addr`; `plausible` is left `None`.
     fn locate(&self, addr: IpAddr) -> HopGeo;
 
-    /// Every source's item of evidence about `addr`, given what
-    /// [`locate`](Self::locate) answered for it. By default the one item
-    /// that location stands for.
-    fn evidence(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
-        let _ = addr;
-        decide::single_item(located).into_iter().collect()
+    /// [`locate`](Self::locate)'s answer and every source's item of
+    /// evidence about `addr`; the list may be empty when that answer is the
+    /// only thing any source says (the default).
+    fn locate_with_evidence(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+        (self.locate(addr), Vec::new())
     }
 }
 
@@ -307,42 +306,111 @@ impl GeoDb {
                 .count()
     }
 
-    /// Every source's location item for `addr`, given its [`locate`]
-    /// answer: with one source that can locate, that answer is the only
-    /// item; otherwise each source's own answer ([`lookup_all`]), without
-    /// those [`locate`] ignores (public databases on reserved ranges).
-    ///
-    /// [`locate`]: Self::locate
-    /// [`lookup_all`]: Self::lookup_all
-    fn evidence_items(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
+    /// [`locate`](Self::locate)'s answer and every source's location item
+    /// for `addr`, in one pass over the files. With one source that can
+    /// locate, its answer is the only item and the list is left empty.
+    /// Otherwise the items are the
+    /// override row that covers the address and each MMDB's location,
+    /// without those `locate` ignores (public databases on reserved
+    /// ranges); an MMDB built by [`build`] is an override.
+    fn locate_with_items(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
         if self.location_sources() <= 1 {
-            return decide::single_item(located).into_iter().collect();
+            return (self.locate(addr), Vec::new());
         }
-        self.lookup_all(addr)
-            .into_iter()
-            .filter(|a| a.note.as_deref() != Some("ignored: reserved range"))
-            .filter_map(|a| {
-                let geo = a.geo?;
-                geo.country?;
-                let kind = if a.database == OVERRIDE_DATABASE || a.database == BUILD_DATABASE_TYPE {
-                    EvidenceKind::Override
-                } else {
-                    EvidenceKind::Database
-                };
-                Some(Evidence {
-                    kind,
-                    source: a.database,
-                    country: geo.country,
-                    city: geo.city,
-                    lat: geo.lat,
-                    lon: geo.lon,
-                    accuracy_km: geo.accuracy_km,
-                    detail: Some(a.note.unwrap_or(a.source)),
-                    status: EvidenceStatus::Agrees,
-                    reason: None,
-                })
-            })
-            .collect()
+        let addr = addr.to_canonical();
+        let reserved = reserved_range(addr).is_some();
+        let row = self.overrides.as_ref().and_then(|t| t.lookup(addr));
+        let mut items = Vec::with_capacity(self.sources.len() + 1);
+        if let (Some(table), Some(row)) = (&self.overrides, row) {
+            let geo = Location {
+                country: Some(row.country),
+                city: row.city.clone(),
+                coordinates: row.coordinates,
+                accuracy_km: None,
+            };
+            let line = format!("{}:{}: {}", table.path().display(), row.line, row.prefix);
+            items.push(evidence_item(
+                EvidenceKind::Override,
+                OVERRIDE_DATABASE,
+                &geo,
+                Some(line),
+            ));
+        }
+        // As `locate`: an override row takes the origin from the databases
+        // only when it names none and the address is public; otherwise a
+        // reserved address is known to overlays only.
+        let origin_wanted = row.is_none_or(|r| r.asn.is_none() && !reserved);
+        let mut location: Decided<'_, Location> = None;
+        let mut origin: Decided<'_, Origin> = None;
+        for source in &self.sources {
+            let overlay = is_overlay(source);
+            let allowed = !reserved || overlay;
+            let ask_location = allowed && source.provides_location();
+            let ask_origin = origin.is_none()
+                && source.provides_asn()
+                && origin_wanted
+                && (allowed || row.is_some());
+            if !(ask_location || ask_origin) || source.cannot_hold(addr) {
+                continue;
+            }
+            let answer = match source.lookup(addr) {
+                Ok(answer) => answer,
+                Err(error) => {
+                    warn_damaged(source, addr, &error);
+                    continue;
+                }
+            };
+            let database = source.info().database_type.as_str();
+            if ask_origin {
+                origin = answer.origin.map(|o| (o, database));
+            }
+            if let Some(l) = answer.location.filter(|_| ask_location) {
+                if l.country.is_some() {
+                    let kind = if overlay {
+                        EvidenceKind::Override
+                    } else {
+                        EvidenceKind::Database
+                    };
+                    items.push(evidence_item(kind, database, &l, None));
+                }
+                if location.is_none() {
+                    location = Some((l, database));
+                }
+            }
+        }
+        let located = match row {
+            Some(row) => {
+                let mut geo = row.to_geo();
+                if let Some((o, _)) = origin {
+                    geo.asn = Some(o.asn);
+                    geo.as_org = o.org;
+                }
+                geo
+            }
+            None => compose(location, origin),
+        };
+        (located, items)
+    }
+}
+
+/// One source's location as an evidence item.
+fn evidence_item(
+    kind: EvidenceKind,
+    source: &str,
+    geo: &Location,
+    detail: Option<String>,
+) -> Evidence {
+    Evidence {
+        kind,
+        source: source.to_string(),
+        country: geo.country,
+        city: geo.city.clone(),
+        lat: geo.coordinates.map(|c| c.lat),
+        lon: geo.coordinates.map(|c| c.lon),
+        accuracy_km: geo.accuracy_km,
+        detail,
+        status: EvidenceStatus::Agrees,
+        reason: None,
     }
 }
 
@@ -351,8 +419,8 @@ impl GeoLookup for GeoDb {
         GeoDb::locate(self, addr)
     }
 
-    fn evidence(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
-        self.evidence_items(addr, located)
+    fn locate_with_evidence(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+        self.locate_with_items(addr)
     }
 }
 
@@ -440,8 +508,7 @@ struct Located {
 
 impl Located {
     fn of<L: GeoLookup + ?Sized>(lookup: &L, addr: IpAddr) -> Self {
-        let base = lookup.locate(addr);
-        let mut evidence = lookup.evidence(addr, &base);
+        let (base, mut evidence) = lookup.locate_with_evidence(addr);
         if evidence.len() <= 1 {
             evidence = Vec::new();
         }
@@ -611,7 +678,8 @@ impl LocateCache {
     /// before.
     fn located(&mut self, db: &GeoDb, addr: IpAddr) -> &Located {
         let key = AddrKey::from(addr);
-        if !self.answers.contains_key(&key) && self.answers.len() >= self.capacity {
+        // One hash lookup per hop while the memo has room (the usual case).
+        if self.answers.len() >= self.capacity && !self.answers.contains_key(&key) {
             self.answers.clear();
         }
         self.answers
@@ -703,16 +771,14 @@ mod tests {
             }
         }
 
-        fn evidence(&self, addr: IpAddr, located: &HopGeo) -> Vec<Evidence> {
-            let one = decide::single_item(located).unwrap();
-            let _ = addr;
-            vec![
-                one.clone(),
-                Evidence {
-                    source: "DBIP-City-Lite".into(),
-                    ..one
-                },
-            ]
+        fn locate_with_evidence(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+            let located = self.locate(addr);
+            let one = decide::single_item(&located).unwrap();
+            let other = Evidence {
+                source: "DBIP-City-Lite".into(),
+                ..one.clone()
+            };
+            (located, vec![one, other])
         }
     }
 
@@ -828,6 +894,48 @@ mod tests {
                 a.hops[1].geo.evidence.len(),
                 if hints.is_some() { 2 } else { 0 }
             );
+        }
+    }
+
+    #[test]
+    fn one_pass_over_many_sources_locates_as_locate_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let a = write(
+            "a.csv",
+            "192.0.2.0/24,ZA,Johannesburg,-26.2,28.04,64510\n10.0.0.0/8,LS\n",
+        );
+        let b = write(
+            "b.csv",
+            "192.0.2.0/25,NA\n198.51.100.0/24,IE,Dublin,53.35,-6.26\n",
+        );
+        let (am, bm) = (dir.path().join("a.mmdb"), dir.path().join("b.mmdb"));
+        build(&a, &am).unwrap();
+        build(&b, &bm).unwrap();
+        let overrides = write("o.csv", "198.51.100.0/25,LS,Maseru\n");
+        let db = GeoDb::open(&[am, bm], Some(&overrides)).unwrap();
+        for addr in [
+            "192.0.2.1",
+            "192.0.2.200",
+            "198.51.100.1",
+            "198.51.100.200",
+            "10.1.2.3",
+            "203.0.113.9",
+        ] {
+            let addr: IpAddr = addr.parse().unwrap();
+            let (located, items) = db.locate_with_items(addr);
+            assert_eq!(located, db.locate(addr), "{addr}");
+            let sources: Vec<&str> = items.iter().map(|e| e.source.as_str()).collect();
+            match addr.to_string().as_str() {
+                "192.0.2.1" => assert_eq!(sources.len(), 2, "{addr}: {items:?}"),
+                "198.51.100.1" => assert_eq!(sources[0], OVERRIDE_DATABASE, "{addr}"),
+                "203.0.113.9" => assert!(items.is_empty()),
+                _ => {}
+            }
         }
     }
 
