@@ -136,10 +136,11 @@ def verdict(hops, target, reached, home):
         cls = "foreign_transit" if foreign else "domestic"
     else:
         last_foreign = max((i for i, (_, c) in enumerate(located) if c != home), default=None)
-        if last_foreign is not None:
-            cls = "foreign_transit" if last_foreign + 1 < len(located) else "indeterminate"
+        # domestic needs the destination located at home
+        if last_foreign is not None and last_foreign + 1 < len(located):
+            cls = "foreign_transit"
         else:
-            cls = "domestic" if reached else "indeterminate"
+            cls = "indeterminate"
     h = hashlib.sha256()
     for hop in hops:
         if hop["addrs"]:

@@ -291,6 +291,7 @@ fn jobs_of(config: &Config) -> HashMap<String, Job> {
                     home: Some(config.policy.home),
                     also_home: Vec::new(),
                     allowed: t.allowed_countries.clone(),
+                    min_confidence: config.policy.min_confidence,
                 },
             };
             (t.name.clone(), job)

@@ -35,7 +35,7 @@
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
-use crate::model::{Hop, TraceRecord, VerdictClass};
+use crate::model::{Confidence, CountryClaim, Hop, TraceRecord, VerdictClass};
 use crate::reverse_dns::RdnsMetrics;
 use crate::state_dir::SaveMetrics;
 use crate::store::StoreMetrics;
@@ -126,9 +126,11 @@ const LAST_TRACE: usize = 11;
 const LAST_ERROR: usize = 12;
 const DATABASES: usize = 13;
 const DATABASE_BUILT: usize = 14;
+const CONFIDENCE: usize = 15;
+const SUSPECTED: usize = 16;
 
 /// The families derived from per-target state, in index order.
-const TARGET_FAMILIES: [FamilyDef; 15] = [
+const TARGET_FAMILIES: [FamilyDef; 17] = [
     gauge(
         "transitwatch_path_verdict",
         &["target", "class"],
@@ -213,6 +215,18 @@ const TARGET_FAMILIES: [FamilyDef; 15] = [
         &["kind", "type"],
         "Unix time each loaded GeoIP database was built;          alert when `time()` minus it grows past the vendor's release cycle.",
     ),
+    gauge(
+        "transitwatch_path_confidence",
+        &["target"],
+        "How sure the verdict of the target's last path is: 3 high, 2 medium, 1 low, \
+         0 none (indeterminate).",
+    ),
+    gauge(
+        "transitwatch_path_suspected_countries",
+        &["target"],
+        "Foreign countries on the target's last path claimed with less confidence than the \
+         policy's min_confidence: reported, not counted as violations.",
+    ),
 ];
 
 /// `transitwatch_trace_runs_total` outcomes, in label-value order.
@@ -256,6 +270,10 @@ struct PathView {
     hop_location: Vec<HopLocationLabels>,
     /// Foreign countries of the verdict, without repeats.
     foreign: BTreeSet<String>,
+    /// The verdict's confidence as a number (0 none .. 3 high).
+    confidence: f64,
+    /// Suspected foreign claims.
+    suspected: usize,
 }
 
 impl PathView {
@@ -272,7 +290,9 @@ impl PathView {
             hops: trace.hops.len(),
             rtt_seconds: destination_rtt_ms(record).map(|ms| ms / 1000.0),
             finished_at,
-            transit: evidence_counts(&trace.hops).into_iter().collect(),
+            transit: evidence_counts(&trace.hops, &record.verdict.claims)
+                .into_iter()
+                .collect(),
             hop_info,
             hop_location,
             foreign: record
@@ -281,7 +301,19 @@ impl PathView {
                 .iter()
                 .map(|c| c.as_str().to_string())
                 .collect(),
+            confidence: confidence_value(record.verdict.confidence),
+            suspected: record.verdict.claims.iter().filter(|c| c.suspected).count(),
         }
+    }
+}
+
+/// A confidence as a sample value: 0 none, 1 low, 2 medium, 3 high.
+fn confidence_value(c: Option<Confidence>) -> f64 {
+    match c {
+        None => 0.0,
+        Some(Confidence::Low) => 1.0,
+        Some(Confidence::Medium) => 2.0,
+        Some(Confidence::High) => 3.0,
     }
 }
 
@@ -383,6 +415,8 @@ impl Collector for TargetCollector {
             out[VIOLATION].push(&[t], flag(path.violation));
             out[REACHED].push(&[t], flag(path.reached));
             out[LAST_TRACE].push(&[t], path.finished_at);
+            out[CONFIDENCE].push(&[t], path.confidence);
+            out[SUSPECTED].push(&[t], count(path.suspected));
         }
         for (country, n) in dependents {
             out[RATIO].push(&[country], f64::from(n) / f64::from(with_verdict));
@@ -824,15 +858,21 @@ fn count<N: TryInto<u64>>(n: N) -> f64 {
 // ------------------------------------------------------------ path labels
 
 /// Whether a hop counts as located evidence: it answered, has a country,
-/// and its round-trip time does not rule that country out.
-fn is_evidence(hop: &Hop) -> bool {
-    hop.addr.is_some() && hop.geo.country.is_some() && hop.geo.plausible != Some(false)
+/// its round-trip time does not rule that country out, and it is not behind
+/// a suspected claim.
+fn is_evidence(hop: &Hop, claims: &[CountryClaim]) -> bool {
+    hop.addr.is_some()
+        && hop.geo.country.is_some()
+        && hop.geo.plausible != Some(false)
+        && !claims
+            .iter()
+            .any(|c| c.suspected && Some(c.country) == hop.geo.country && c.ttls.contains(&hop.ttl))
 }
 
 /// Evidence hops per country.
-fn evidence_counts(hops: &[Hop]) -> BTreeMap<String, u32> {
+fn evidence_counts(hops: &[Hop], claims: &[CountryClaim]) -> BTreeMap<String, u32> {
     let mut counts = BTreeMap::new();
-    for hop in hops.iter().filter(|h| is_evidence(h)) {
+    for hop in hops.iter().filter(|h| is_evidence(h, claims)) {
         if let Some(country) = hop.geo.country {
             *counts.entry(country.as_str().to_string()).or_default() += 1;
         }
@@ -940,6 +980,8 @@ mod tests {
             "transitwatch_last_trace_error_timestamp_seconds"
         );
         assert_eq!(at(DATABASES), "transitwatch_geoip_database_info");
+        assert_eq!(at(CONFIDENCE), "transitwatch_path_confidence");
+        assert_eq!(at(SUSPECTED), "transitwatch_path_suspected_countries");
         assert_eq!(OUTCOMES[ERROR], "error");
         assert_eq!(OUTCOMES[REACHED_RUN], "reached");
         assert_eq!(OUTCOMES[UNREACHED_RUN], "unreached");

@@ -157,7 +157,7 @@ pub fn judge_cached(
     vantage_at: Option<Coordinates>,
     policy: &Policy,
 ) -> TraceRecord {
-    geo::enrich_cached(&mut trace, geo, vantage_at, cache);
+    geo::enrich_cached(&mut trace, geo, vantage_at, cache, Some(geo.hints()));
     let verdict = analysis::analyze(&trace, policy);
     TraceRecord::new(trace, verdict)
 }
@@ -191,6 +191,7 @@ pub fn open_geo(
         geofeeds: c.geoip.geofeeds.clone(),
         peeringdb: c.geoip.peeringdb.clone(),
         registration: c.geoip.registration.clone(),
+        hostname_rules: c.geoip.hostname_rules.clone(),
     });
     if !files.is_empty() {
         sources.files = files.to_vec();

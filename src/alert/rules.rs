@@ -12,6 +12,12 @@
 //! | no violation (`domestic`, or a crossing the policy allows) | none |
 //! | `indeterminate` | no evidence: the current state stays |
 //!
+//! A foreign country claimed with less confidence than the policy's
+//! `min_confidence` is only suspected: it is no violation, so a path whose
+//! only foreign claims are suspected fires nothing. Every firing alert says
+//! how sure it is and why (the `confidence` annotation, and a sentence in
+//! the description built from the strongest claim's reason).
+//!
 //! The alert names and severities are those of the Prometheus rules in
 //! `config/prometheus/transitwatch-rules.yml`, so a receiver routes the
 //! built-in notifier's alerts like those Alertmanager sends.
@@ -26,7 +32,7 @@
 //! cannot flap an alert.
 
 use crate::analysis::country_name;
-use crate::model::{CountryCode, PathKey, TraceRecord, VerdictClass};
+use crate::model::{Confidence, CountryCode, PathKey, PathVerdict, TraceRecord, VerdictClass};
 use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -238,6 +244,51 @@ fn evidence(record: &TraceRecord) -> Evidence {
     }
 }
 
+/// How sure the verdict is, in plain words, and why: "Confidence: medium
+/// (one strong source says so): hop 2's name says Johannesburg and it
+/// answers 6 ms further away than hop 1." Empty for a verdict without a
+/// confidence (records written before it was recorded).
+fn how_sure(v: &PathVerdict) -> String {
+    let Some(level) = v.confidence else {
+        return String::new();
+    };
+    let meaning = match level {
+        Confidence::High => "two independent kinds of evidence agree, or the operator says so",
+        Confidence::Medium => {
+            "one strong source says so, or a database confirmed by the round-trip time"
+        }
+        Confidence::Low => "a single database says so, nothing confirms it",
+    };
+    let mut s = format!(" Confidence: {level} ({meaning})");
+    let strongest = v
+        .claims
+        .iter()
+        .filter(|c| !c.suspected)
+        .max_by_key(|c| (c.confidence, std::cmp::Reverse(c.ttls.first().copied())));
+    if let Some(claim) = strongest {
+        let why = claim
+            .reason
+            .split("; confidence")
+            .next()
+            .unwrap_or_default();
+        s.push_str(&format!(": {why}"));
+    }
+    s.push('.');
+    let suspected: Vec<String> = v
+        .claims
+        .iter()
+        .filter(|c| c.suspected)
+        .map(|c| format!("{} ({})", country_name(c.country), c.confidence))
+        .collect();
+    if !suspected.is_empty() {
+        s.push_str(&format!(
+            " Suspected but too uncertain to count: {}.",
+            suspected.join(", ")
+        ));
+    }
+    s
+}
+
 fn join_codes(codes: &[CountryCode]) -> String {
     codes
         .iter()
@@ -405,10 +456,11 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
                 "The national service {target} ({host}) answers from inside {home}, but traffic \
                  to it from the vantage point {vantage} crosses {foreign} on the way, outside \
                  the countries its policy allows. Countries on the path, in order: {path}. \
-                 Evidence: {why}.",
+                 Evidence: {why}.{sure}",
                 host = t.target.host,
                 vantage = t.vantage.name,
                 why = v.explanation.trim_end_matches('.'),
+                sure = how_sure(v),
             ),
         )
     } else {
@@ -418,14 +470,15 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
                 "The path from the vantage point {vantage} to the national service {target} \
                  ({host}) touches {foreign}, outside the countries its policy allows; the \
                  service may be hosted or answered from abroad. Countries on the path, in \
-                 order: {path}. Evidence: {why}.",
+                 order: {path}. Evidence: {why}.{sure}",
                 host = t.target.host,
                 vantage = t.vantage.name,
                 why = v.explanation.trim_end_matches('.'),
+                sure = how_sure(v),
             ),
         )
     };
-    let annotations: BTreeMap<String, String> = [
+    let mut annotations: BTreeMap<String, String> = [
         ("summary", summary),
         ("description", description),
         (
@@ -440,6 +493,9 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
     .into_iter()
     .map(|(k, val)| (k.to_string(), val))
     .collect();
+    if let Some(level) = v.confidence {
+        annotations.insert("confidence".into(), level.as_str().to_string());
+    }
     let fingerprint = fingerprint(&labels);
     Alert {
         labels,
@@ -721,6 +777,81 @@ pub(crate) mod tests {
         assert_eq!(out[0].alert.ends_at, stamp("t8").to_string());
         assert!(out[0].alert.annotations["summary"].contains("no longer monitored"));
         assert_eq!(a.active(), 1);
+    }
+
+    #[test]
+    fn a_firing_alert_says_how_sure_it_is_and_why() {
+        let mut record = transit("t1");
+        record.verdict.confidence = Some(Confidence::Medium);
+        record.verdict.claims = vec![
+            crate::model::CountryClaim {
+                country: code("ZA"),
+                confidence: Confidence::Medium,
+                ttls: vec![2, 3],
+                suspected: false,
+                reason: "hop 2's name says Johannesburg and it answers 4 ms further away than \
+                         hop 1; confidence medium"
+                    .into(),
+            },
+            crate::model::CountryClaim {
+                country: code("MZ"),
+                confidence: Confidence::Low,
+                ttls: vec![4],
+                suspected: true,
+                reason: "GeoLite2-City places hop 4 in Maputo; confidence low".into(),
+            },
+        ];
+        let mut book = AlertBook::default();
+        let fired = book.observe(subject(), &record, 1);
+        let a = &fired[0].alert;
+        assert_eq!(a.annotations["confidence"], "medium");
+        let d = &a.annotations["description"];
+        assert!(
+            d.contains(
+                "Confidence: medium (one strong source says so, or a database confirmed by the \
+                 round-trip time): hop 2's name says Johannesburg and it answers 4 ms further \
+                 away than hop 1."
+            ),
+            "{d}"
+        );
+        assert!(
+            d.contains("Suspected but too uncertain to count: Mozambique (low)."),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_path_with_only_suspected_claims_fires_nothing() {
+        use crate::analysis::{analyze, Policy};
+        let mut record = transit("t1");
+        for hop in &mut record.trace.hops {
+            hop.geo.confidence = Some(Confidence::Low);
+        }
+        // The last hop is the destination, located at home.
+        record.trace.hops[2].addr = record.trace.target.addr;
+        let policy = Policy {
+            home: Some(code("LS")),
+            min_confidence: Confidence::Medium,
+            ..Policy::default()
+        };
+        record.verdict = analyze(&record.trace, &policy);
+        assert_eq!(record.verdict.class, VerdictClass::Domestic);
+        assert!(!record.verdict.violation);
+        assert!(record.verdict.claims.iter().all(|c| c.suspected));
+        assert!(!record.verdict.claims.is_empty());
+        let mut book = AlertBook::default();
+        assert!(book.observe(subject(), &record, 1).is_empty());
+        // The same path counted at the default threshold fires.
+        record.verdict = analyze(
+            &record.trace,
+            &Policy {
+                min_confidence: Confidence::Low,
+                ..policy
+            },
+        );
+        let fired = book.observe(subject(), &record, 2);
+        assert_eq!(fired[0].alert.labels["alertname"], FOREIGN_TRANSIT);
+        assert_eq!(fired[0].alert.annotations["confidence"], "low");
     }
 
     #[test]

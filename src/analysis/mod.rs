@@ -7,8 +7,22 @@
 //! # The verdict
 //!
 //! *Evidence* is every hop with a country whose plausibility check did not
-//! fail. Hops that answered too fast for their claimed place are no evidence;
-//! their countries are listed under `suspect_countries` with the reason.
+//! fail, except foreign hops whose confidence is below
+//! `Policy::min_confidence`. Hops that answered too fast for their claimed
+//! place are no evidence; their countries are listed under
+//! `suspect_countries` with the reason.
+//!
+//! - `claims`: every foreign country of a located, plausible hop, with the
+//!   highest confidence of its hops (a hop without one counts as `low`),
+//!   their TTLs, and a plain reason built from the strongest hop's evidence
+//!   and its round-trip jump from the hop before. A claim below
+//!   `min_confidence` is `suspected`: reported, but no evidence, so never a
+//!   violation.
+//! - `confidence`: for a foreign class, that of the strongest claim that is
+//!   not suspected; for `domestic`, that of the destination's location;
+//!   none for `indeterminate`.
+//! - `exchanges`: hops on an internet exchange's LAN, `domestic` when the
+//!   exchange is in the home country.
 //!
 //! - `countries`: the evidence countries in path order, consecutive repeats
 //!   collapsed; `foreign_countries`: those outside the home set (the home
@@ -20,12 +34,12 @@
 //!   2. destination located abroad: `foreign_destination`;
 //!   3. destination located at home: `foreign_transit` if any evidence is
 //!      foreign, else `domestic`;
-//!   4. destination not located (unreached or unknown to every source):
+//!   4. destination not located (unreached, unknown to every source, or
+//!      only placed where its round-trip time rules out):
 //!      `foreign_transit` if the path comes back home after its last foreign
-//!      hop (a boomerang); `indeterminate` if it ends abroad (transit and a
-//!      foreign destination cannot be told apart); `domestic` if every
-//!      located hop is at home and the destination answered, else
-//!      `indeterminate`.
+//!      hop (a boomerang); otherwise `indeterminate`: a path that ends
+//!      abroad cannot tell transit from a foreign destination, and
+//!      `domestic` needs evidence that the destination itself is at home.
 //! - `violation`: a located hop or the destination lies outside the target's
 //!   `allowed` countries (the home country when none are configured).
 //!   A path may thus be `foreign_transit` without a violation when the
@@ -38,11 +52,15 @@ mod identity;
 
 pub use identity::{path_id, PathSignature, RouteComparison};
 
-use crate::model::{Anomaly, CountryCode, Hop, PathVerdict, SuspectCountry, Trace, VerdictClass};
+use crate::model::{
+    Anomaly, Confidence, CountryClaim, CountryCode, EvidenceKind, EvidenceStatus, ExchangeCrossing,
+    GeoSource, Hop, PathVerdict, SuspectCountry, Trace, VerdictClass,
+};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// What counts as home for one target.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// The home country; `None` when it is not known.
     pub home: Option<CountryCode>,
@@ -51,6 +69,20 @@ pub struct Policy {
     /// Countries the target's path may touch without a violation; empty
     /// means the home country only.
     pub allowed: Vec<CountryCode>,
+    /// Foreign claims below this confidence are suspected: reported, never
+    /// a violation (`low`, the default, counts every claim).
+    pub min_confidence: Confidence,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            home: None,
+            also_home: Vec::new(),
+            allowed: Vec::new(),
+            min_confidence: Confidence::Low,
+        }
+    }
 }
 
 impl Policy {
@@ -74,12 +106,31 @@ pub fn country_name(c: CountryCode) -> &'static str {
     rust_iso3166::from_alpha2(c.as_str()).map_or("an unknown country", |n| n.name)
 }
 
-/// A hop that counts as location evidence.
-fn evidence(hop: &Hop) -> Option<CountryCode> {
+/// A hop's country when it is located and its round-trip time does not
+/// rule the place out.
+fn plausible_country(hop: &Hop) -> Option<CountryCode> {
     if hop.geo.plausible == Some(false) {
         None
     } else {
         hop.geo.country
+    }
+}
+
+/// How sure a located hop's place is; a hop located before confidence was
+/// recorded counts as `low`.
+fn hop_confidence(hop: &Hop) -> Confidence {
+    hop.geo.confidence.unwrap_or(Confidence::Low)
+}
+
+impl Policy {
+    /// Whether a hop located in `c` is only a suspected foreign claim.
+    fn is_suspected(&self, hop: &Hop, c: CountryCode) -> bool {
+        !self.is_home(c) && hop_confidence(hop) < self.min_confidence
+    }
+
+    /// A hop's country when it counts as location evidence.
+    fn evidence(&self, hop: &Hop) -> Option<CountryCode> {
+        plausible_country(hop).filter(|&c| !self.is_suspected(hop, c))
     }
 }
 
@@ -89,7 +140,7 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
     let located: Vec<(&Hop, CountryCode)> = trace
         .hops
         .iter()
-        .filter_map(|h| evidence(h).map(|c| (h, c)))
+        .filter_map(|h| policy.evidence(h).map(|c| (h, c)))
         .collect();
     let mut countries: Vec<CountryCode> = Vec::new();
     for &(_, c) in &located {
@@ -111,12 +162,24 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
             }
         }
     }
-    let destination = trace.destination_hop().and_then(evidence);
-    let class = classify(trace, policy, &located, destination);
+    let destination_hop = trace.destination_hop();
+    let destination = destination_hop.and_then(|h| policy.evidence(h));
+    let class = classify(policy, &located, destination);
     let violation = located.iter().any(|&(_, c)| !policy.is_allowed(c));
     let suspect_countries = suspects(trace);
     let anomalies = anomalies(trace);
-    let explanation = explain(
+    let claims = claims(trace, policy);
+    let confidence = match class {
+        VerdictClass::Indeterminate => None,
+        VerdictClass::Domestic => destination_hop.map(hop_confidence),
+        VerdictClass::ForeignTransit | VerdictClass::ForeignDestination => claims
+            .iter()
+            .filter(|c| !c.suspected)
+            .map(|c| c.confidence)
+            .max(),
+    };
+    let exchanges = exchanges(trace, policy);
+    let mut explanation = explain(
         trace,
         policy,
         class,
@@ -124,6 +187,7 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
         destination,
         &suspect_countries,
     );
+    explain_confidence(&mut explanation, confidence, &claims, &exchanges, policy);
     PathVerdict {
         class,
         countries,
@@ -134,14 +198,13 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
         explanation,
         suspect_countries,
         anomalies,
-        confidence: None,
-        claims: Vec::new(),
-        exchanges: Vec::new(),
+        confidence,
+        claims,
+        exchanges,
     }
 }
 
 fn classify(
-    trace: &Trace,
     policy: &Policy,
     located: &[(&Hop, CountryCode)],
     destination: Option<CountryCode>,
@@ -158,11 +221,184 @@ fn classify(
             let last_foreign = located.iter().rposition(|&(_, c)| !policy.is_home(c));
             match last_foreign {
                 Some(i) if i + 1 < located.len() => VerdictClass::ForeignTransit,
-                Some(_) => VerdictClass::Indeterminate,
-                None if trace.reached => VerdictClass::Domestic,
-                None => VerdictClass::Indeterminate,
+                // Ends abroad, or never left home but the destination is not
+                // known to be at home.
+                Some(_) | None => VerdictClass::Indeterminate,
             }
         }
+    }
+}
+
+/// Every foreign country of a located, plausible hop, in order of first
+/// appearance.
+fn claims(trace: &Trace, policy: &Policy) -> Vec<CountryClaim> {
+    let mut by_country: Vec<(CountryCode, Vec<usize>)> = Vec::new();
+    for (i, hop) in trace.hops.iter().enumerate() {
+        let Some(c) = plausible_country(hop).filter(|&c| !policy.is_home(c)) else {
+            continue;
+        };
+        match by_country.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, hops)) => hops.push(i),
+            None => by_country.push((c, vec![i])),
+        }
+    }
+    by_country
+        .into_iter()
+        .map(|(country, hops)| {
+            // The strongest hop (the first among equals) speaks for the claim.
+            let best = hops
+                .iter()
+                .copied()
+                .min_by_key(|&i| std::cmp::Reverse(hop_confidence(&trace.hops[i])))
+                .unwrap_or(hops[0]);
+            let confidence = hop_confidence(&trace.hops[best]);
+            let suspected = confidence < policy.min_confidence;
+            let mut reason = hop_reason(trace, best);
+            let _ = write!(reason, "; confidence {confidence}");
+            if suspected {
+                let _ = write!(
+                    reason,
+                    ", below the policy's minimum of {}, so only suspected",
+                    policy.min_confidence
+                );
+            }
+            CountryClaim {
+                country,
+                confidence,
+                ttls: hops.iter().map(|&i| trace.hops[i].ttl).collect(),
+                suspected,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// Why hop `i` is where it is located, in plain words: what decided, what
+/// agrees, and how much later it answers than the hop before.
+fn hop_reason(trace: &Trace, i: usize) -> String {
+    let hop = &trace.hops[i];
+    let geo = &hop.geo;
+    let ttl = hop.ttl;
+    let place = geo
+        .city
+        .as_deref()
+        .unwrap_or_else(|| geo.country.map_or("an unknown place", country_name));
+    let source = geo.database.as_deref().unwrap_or("a database");
+    let mut s = String::with_capacity(96);
+    let _ = match geo.source {
+        GeoSource::Hostname => write!(s, "hop {ttl}'s name says {place}"),
+        GeoSource::Override => write!(s, "the operator's overrides place hop {ttl} in {place}"),
+        GeoSource::Geofeed => write!(s, "the geofeed {source} places hop {ttl} in {place}"),
+        GeoSource::Ixp => {
+            let exchange = geo.ixp.as_ref().map_or(source, |x| x.name.as_str());
+            write!(s, "hop {ttl} is on the LAN of {exchange} in {place}")
+        }
+        GeoSource::Mmdb => write!(s, "{source} places hop {ttl} in {place}"),
+        GeoSource::Registration => write!(s, "hop {ttl}'s address is registered in {place}"),
+        GeoSource::None => write!(s, "hop {ttl} is located in {place}"),
+    };
+    let mut agreeing: Vec<EvidenceKind> = Vec::new();
+    for e in geo
+        .evidence
+        .iter()
+        .filter(|e| e.status == EvidenceStatus::Agrees)
+    {
+        if !agreeing.contains(&e.kind) && Some(e.kind) != crate::geo::decide::kind_of(geo.source) {
+            agreeing.push(e.kind);
+        }
+    }
+    if !agreeing.is_empty() {
+        let names: Vec<&str> = agreeing.iter().map(|k| k.as_str()).collect();
+        let _ = write!(s, " ({} evidence agrees)", names.join(" and "));
+    }
+    let rejected = geo
+        .evidence
+        .iter()
+        .filter(|e| e.status == EvidenceStatus::Rejected && e.country.is_some())
+        .count();
+    if rejected > 0 {
+        let _ = write!(
+            s,
+            " ({rejected} other {} ruled out by the round-trip time)",
+            if rejected == 1 { "place" } else { "places" }
+        );
+    }
+    let before = trace.hops[..i]
+        .iter()
+        .rev()
+        .find(|h| h.addr.is_some() && h.rtt_ms.is_some());
+    if let (Some(now), Some(before)) = (hop.rtt_ms, before) {
+        let jump = now.best - before.rtt_ms.map_or(now.best, |r| r.best);
+        if jump >= 1.0 {
+            let _ = write!(
+                s,
+                " and it answers {jump:.0} ms further away than hop {}",
+                before.ttl
+            );
+        }
+    }
+    s
+}
+
+/// Hops on an internet exchange's LAN, in path order.
+fn exchanges(trace: &Trace, policy: &Policy) -> Vec<ExchangeCrossing> {
+    trace
+        .hops
+        .iter()
+        .filter_map(|hop| {
+            let ixp = hop.geo.ixp.as_ref()?;
+            Some(ExchangeCrossing {
+                ttl: hop.ttl,
+                ixp: ixp.clone(),
+                domestic: policy.home.is_some() && policy.is_home(ixp.country),
+            })
+        })
+        .collect()
+}
+
+/// Adds how sure the verdict is, the suspected claims and the exchanges
+/// crossed to the explanation.
+fn explain_confidence(
+    text: &mut String,
+    confidence: Option<Confidence>,
+    claims: &[CountryClaim],
+    exchanges: &[ExchangeCrossing],
+    policy: &Policy,
+) {
+    if let Some(c) = confidence {
+        text.push_str(&format!("; confidence {c}"));
+        if let Some(claim) = claims.iter().find(|k| !k.suspected && k.confidence == c) {
+            let why = claim
+                .reason
+                .split("; confidence")
+                .next()
+                .unwrap_or_default();
+            text.push_str(&format!(" ({why})"));
+        }
+    }
+    let suspected: Vec<&CountryClaim> = claims.iter().filter(|c| c.suspected).collect();
+    if !suspected.is_empty() {
+        let list: Vec<String> = suspected
+            .iter()
+            .map(|c| format!("{} ({} confidence)", c.country, c.confidence))
+            .collect();
+        text.push_str(&format!(
+            "; suspected, not counted (below the minimum confidence {}): {}",
+            policy.min_confidence,
+            list.join(", ")
+        ));
+    }
+    for x in exchanges {
+        text.push_str(&format!(
+            "; hop {} is on the LAN of {} ({})",
+            x.ttl,
+            x.ixp.name,
+            if x.domestic {
+                "a national exchange: traffic is exchanged at home"
+            } else {
+                "an exchange abroad"
+            }
+        ));
     }
 }
 
@@ -354,7 +590,7 @@ fn explain(
         }
         VerdictClass::Domestic => {
             let place = policy.home.map_or("the home country", country_name);
-            let mut s = if located.len() == 1 {
+            let s = if located.len() == 1 {
                 format!("{name} stays in {home}: its only located hop is in {place}")
             } else {
                 format!(
@@ -362,9 +598,6 @@ fn explain(
                     located.len()
                 )
             };
-            if destination.is_none() {
-                s.push_str(", though the destination itself could not be located");
-            }
             s
         }
         VerdictClass::Indeterminate => {
@@ -374,9 +607,14 @@ fn explain(
                 )
             } else if policy.home.is_none() {
                 format!("{name}: no home country is configured, so the path cannot be judged")
-            } else if via.is_empty() {
+            } else if via.is_empty() && !trace.reached {
                 format!(
                     "{name}: every located hop is in {}, but the destination did not answer, so where it is cannot be told",
+                    policy.home.map_or("the home country", country_name)
+                )
+            } else if via.is_empty() {
+                format!(
+                    "{name}: every located hop is in {}, but the destination itself could not be located, so the path cannot be called domestic",
                     policy.home.map_or("the home country", country_name)
                 )
             } else {

@@ -86,6 +86,7 @@ fn plan_trace(opts: &TraceOptions, config: Option<&Config>) -> Result<TracePlan,
             country: Some(cfg.vantage.country),
         };
         policy.home = Some(cfg.policy.home);
+        policy.min_confidence = cfg.policy.min_confidence;
         if let (Some(lat), Some(lon)) = (cfg.vantage.latitude, cfg.vantage.longitude) {
             vantage_at = Some(Coordinates { lat, lon });
         }

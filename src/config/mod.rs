@@ -20,7 +20,7 @@ mod validate;
 pub use error::ConfigError;
 
 use crate::input_file::FileKind;
-use crate::model::{CountryCode, Protocol};
+use crate::model::{Confidence, CountryCode, Protocol};
 use crate::probe::ProbeSettings;
 use position::Source;
 use raw::RawConfig;
@@ -102,6 +102,9 @@ pub struct VantageConfig {
 pub struct PolicyConfig {
     /// The home country; defaults to the vantage point's country.
     pub home: CountryCode,
+    /// Foreign claims less sure than this are suspected, not violations
+    /// (default `low`: every claim counts).
+    pub min_confidence: Confidence,
 }
 
 /// Geolocation databases and operator overrides.

@@ -32,6 +32,7 @@ pub(super) struct RawVantage {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPolicy {
     pub(super) home: Option<Spanned<String>>,
+    pub(super) min_confidence: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

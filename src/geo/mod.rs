@@ -35,8 +35,11 @@
 //! GeoLite2 City, Country and ASN, DB-IP lite, IPinfo lite, and flat
 //! `country_code` files such as ip-location-db's.
 //!
-//! [`enrich`] fills every hop of a [`Trace`] and runs the speed-of-light
-//! [`plausibility()`] check. [`build`] writes an overrides CSV as an MMDB.
+//! [`enrich`] fills every hop of a [`Trace`]: every source's item of
+//! evidence about the hop's address, and the location hints of its host
+//! name when there is one, go through [`decide()`] (the speed-of-light
+//! bound, the choice, the confidence). [`build`] writes an overrides CSV as
+//! an MMDB.
 //! Types of the `maxminddb` and `mmdb-writer` crates never leave this module.
 //!
 //! A [`GeoDb`] is immutable after [`GeoDb::open`]: lookups take `&self`, do
@@ -47,6 +50,7 @@
 //! [`peeringdb`]: Exchange
 
 mod build;
+pub mod decide;
 mod error;
 mod geofeed;
 pub mod hint;
@@ -60,6 +64,7 @@ mod reserved;
 mod schema;
 
 pub use build::{build, build_with_type, BuildReport, BUILD_DATABASE_TYPE};
+pub use decide::{decide, hostname_evidence, HopContext, HostnameHint};
 pub use error::{GeoError, NotMmdbReason};
 pub use geofeed::{load_geofeed, parse_geofeed, GeofeedEntry};
 pub use hint::{Hint, HintKind, HintTable};
@@ -93,6 +98,42 @@ type Decided<'a, T> = Option<(T, &'a str)>;
 pub trait GeoLookup: Send + Sync {
     /// The location of `addr`; `plausible` is left `None`.
     fn locate(&self, addr: IpAddr) -> HopGeo;
+
+    /// [`locate`](Self::locate)'s answer and every source's item of
+    /// evidence about `addr`; the list may be empty when that answer is the
+    /// only thing any source says (the default).
+    fn locate_with_evidence(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+        (self.locate(addr), Vec::new())
+    }
+}
+
+/// Where location hints of host names come from (the hint table).
+pub trait HintSource: Send + Sync {
+    /// The hints `name` carries, best first; empty when none.
+    fn hints(&self, name: &str) -> Vec<HostnameHint>;
+}
+
+impl HintSource for HintTable {
+    fn hints(&self, name: &str) -> Vec<HostnameHint> {
+        HintTable::hints(self, name)
+            .into_iter()
+            .map(|h| HostnameHint {
+                country: h.country,
+                city: h.city,
+                coords: h.coords,
+                code: h.code,
+                kind_name: match h.kind {
+                    HintKind::Iata => "IATA code",
+                    HintKind::Locode => "UN/LOCODE",
+                    HintKind::Clli => "CLLI code",
+                    HintKind::City => "city name",
+                    HintKind::Country => "country label",
+                    HintKind::Rule => "operator rule's code",
+                },
+                rule: h.rule,
+            })
+            .collect()
+    }
 }
 
 /// What one source says about an address (for `geo lookup`).
@@ -124,6 +165,9 @@ pub struct GeoSources {
     pub peeringdb: Option<PathBuf>,
     /// Registration-country MMDBs (weak evidence, never deciding).
     pub registration: Vec<PathBuf>,
+    /// Operator rules for location hints in host names, used with the
+    /// shipped tables.
+    pub hostname_rules: Option<PathBuf>,
 }
 
 impl GeoSources {
@@ -135,6 +179,7 @@ impl GeoSources {
             && self.geofeeds.is_empty()
             && self.peeringdb.is_none()
             && self.registration.is_empty()
+            && self.hostname_rules.is_none()
     }
 }
 
@@ -149,6 +194,9 @@ pub struct GeoDb {
     registration: Vec<MmdbSource>,
     infos: Vec<DatabaseInfo>,
     registration_infos: Vec<DatabaseInfo>,
+    /// The hint table with the operator's rules; `None` for the shipped
+    /// tables alone.
+    hints: Option<HintTable>,
 }
 
 impl GeoDb {
@@ -202,7 +250,13 @@ impl GeoDb {
         let registration = open_all(&sources.registration)?;
         let infos = mmdbs.iter().map(|s| s.info().clone()).collect();
         let registration_infos = registration.iter().map(|s| s.info().clone()).collect();
+        let hints = sources
+            .hostname_rules
+            .as_deref()
+            .map(HintTable::with_rules)
+            .transpose()?;
         Ok(Self {
+            hints,
             overrides,
             geofeeds,
             peeringdb,
@@ -211,6 +265,13 @@ impl GeoDb {
             infos,
             registration_infos,
         })
+    }
+
+    /// The location hints of host names: the shipped tables, with the
+    /// operator's rules when configured.
+    #[must_use]
+    pub fn hints(&self) -> &HintTable {
+        self.hints.as_ref().unwrap_or_else(|| HintTable::builtin())
     }
 
     /// A database that locates nothing.
@@ -679,9 +740,42 @@ fn exchange_detail(x: &Exchange, lan: &LanPrefix) -> String {
     )
 }
 
+impl GeoDb {
+    /// How many sources could say something about `addr`: the overrides,
+    /// each geofeed, the exchange LANs, and every MMDB that has location
+    /// records for its address family.
+    fn location_sources(&self, addr: IpAddr) -> usize {
+        usize::from(self.overrides.is_some())
+            + self.geofeeds.len()
+            + usize::from(self.peeringdb.is_some())
+            + self
+                .sources
+                .iter()
+                .chain(&self.registration)
+                .filter(|s| s.provides_location() && !s.cannot_hold(addr))
+                .count()
+    }
+
+    /// [`locate`](Self::locate)'s answer and every source's item of
+    /// evidence; with at most one source that could answer, the answer is
+    /// the only item and the list is left empty (the common case, which
+    /// then costs one lookup as before).
+    fn locate_with_items(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+        let located = self.locate(addr);
+        if self.location_sources(addr) <= 1 {
+            return (located, Vec::new());
+        }
+        (located, self.evidence(addr))
+    }
+}
+
 impl GeoLookup for GeoDb {
     fn locate(&self, addr: IpAddr) -> HopGeo {
         GeoDb::locate(self, addr)
+    }
+
+    fn locate_with_evidence(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+        self.locate_with_items(addr)
     }
 }
 
@@ -732,22 +826,112 @@ fn compose(location: Decided<'_, Location>, origin: Decided<'_, Origin>) -> HopG
     }
 }
 
-/// Locates every hop of `trace` with `db` and checks each located hop's
-/// best round-trip time against the distance from `vantage`. Silent hops
-/// get `HopGeo::default()`.
+/// Locates every hop of `trace` with `db` (see [`enrich_with`]). Silent
+/// hops get `HopGeo::default()`.
 pub fn enrich(trace: &mut Trace, db: &GeoDb, vantage: Option<Coordinates>) {
-    enrich_with(trace, db, vantage);
+    enrich_with(trace, db, vantage, Some(db.hints()));
 }
 
-/// A bounded memo of [`GeoDb::locate`] answers, for one pass over many
-/// traces that meet the same routers again and again (`analyze` over a
-/// large file). Owned by that pass (`&mut`), so it needs no lock. When it
-/// holds `capacity` addresses it starts over empty: memory stays bounded
+/// A bounded memo of what the sources say about addresses ([`GeoDb::locate`]
+/// and the evidence items), for one pass over many traces that meet the
+/// same routers again and again (`analyze` over a large file). What it
+/// keeps does not depend on round-trip times; [`decide()`] runs per hop.
+/// Owned by that pass (`&mut`), so it needs no lock. When it holds
+/// `capacity` addresses it starts over empty: memory stays bounded
 /// whatever the input, and a working set smaller than the bound stays in it.
 #[derive(Debug)]
 pub struct LocateCache {
-    answers: std::collections::HashMap<AddrKey, HopGeo, AddrHash>,
+    answers: std::collections::HashMap<AddrKey, Located, AddrHash>,
     capacity: usize,
+}
+
+/// What the sources say about one address.
+#[derive(Debug, Clone, PartialEq)]
+struct Located {
+    /// [`GeoDb::locate`]'s answer: the location of the strongest source and
+    /// the origin AS.
+    base: HopGeo,
+    /// Every source's item, when more than one says something; empty when
+    /// `base` is the only one (the common case, decided without a list).
+    evidence: Vec<Evidence>,
+}
+
+impl Located {
+    fn of<L: GeoLookup + ?Sized>(lookup: &L, addr: IpAddr) -> Self {
+        let (base, mut evidence) = lookup.locate_with_evidence(addr);
+        if evidence.len() <= 1 {
+            evidence = Vec::new();
+        }
+        Self { base, evidence }
+    }
+
+    /// The hop's location from these answers, the host name's hints and
+    /// the round-trip context.
+    fn decide(&self, hinted: Vec<Evidence>, ctx: &HopContext) -> HopGeo {
+        if self.evidence.is_empty() && hinted.is_empty() {
+            let mut geo = self.base.clone();
+            decide::decide_single(&mut geo, ctx);
+            return geo;
+        }
+        let mut items = if self.evidence.is_empty() {
+            decide::single_item(&self.base).into_iter().collect()
+        } else {
+            self.evidence.clone()
+        };
+        items.extend(hinted);
+        let mut geo = decide(items, ctx);
+        geo.asn = self.base.asn;
+        geo.as_org.clone_from(&self.base.as_org);
+        if geo.country.is_none() {
+            geo.database.clone_from(&self.base.database);
+        }
+        geo
+    }
+}
+
+/// The evidence items of the hints `hostname` carries.
+fn hinted(hostname: Option<&str>, hints: Option<&dyn HintSource>) -> Vec<Evidence> {
+    match (hostname, hints) {
+        (Some(name), Some(source)) => source
+            .hints(name)
+            .iter()
+            .map(|h| hostname_evidence(name, h))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Locates every hop of `trace`, asking `answers` for what the sources say
+/// about an address.
+fn enrich_hops(
+    trace: &mut Trace,
+    vantage: Option<Coordinates>,
+    hints: Option<&dyn HintSource>,
+    mut answers: impl FnMut(IpAddr, &mut dyn FnMut(&Located)),
+) {
+    let mut previous: Option<f64> = None;
+    for hop in &mut trace.hops {
+        let best = hop.rtt_ms.map(|r| r.best);
+        hop.geo = match hop.addr {
+            None => HopGeo::default(),
+            Some(addr) => {
+                let ctx = HopContext {
+                    vantage,
+                    best_rtt_ms: best,
+                    previous_best_rtt_ms: previous,
+                };
+                let mut hinted = Some(hinted(hop.hostname.as_deref(), hints));
+                let mut geo = HopGeo::default();
+                answers(addr, &mut |located| {
+                    geo = located.decide(hinted.take().unwrap_or_default(), &ctx);
+                });
+                geo
+            }
+        };
+        if hop.addr.is_some() && best.is_some() {
+            previous = best;
+        }
+    }
 }
 
 /// An address as the memo's key: its 128 bits and family, hashed as one
@@ -840,56 +1024,52 @@ impl LocateCache {
         }
     }
 
-    /// [`GeoDb::locate`], answered from the memo when `addr` was asked before.
-    pub fn locate(&mut self, db: &GeoDb, addr: IpAddr) -> HopGeo {
+    /// What the sources say about `addr`, from the memo when it was asked
+    /// before.
+    fn located(&mut self, db: &GeoDb, addr: IpAddr) -> &Located {
         let key = AddrKey::from(addr);
-        if let Some(geo) = self.answers.get(&key) {
-            return geo.clone();
-        }
-        let geo = db.locate(addr);
-        if self.answers.len() >= self.capacity {
+        // One hash lookup per hop while the memo has room (the usual case).
+        if self.answers.len() >= self.capacity && !self.answers.contains_key(&key) {
             self.answers.clear();
         }
-        self.answers.entry(key).or_insert(geo).clone()
+        self.answers
+            .entry(key)
+            .or_insert_with(|| Located::of(db, addr))
+    }
+
+    /// [`GeoDb::locate`], answered from the memo when `addr` was asked before.
+    pub fn locate(&mut self, db: &GeoDb, addr: IpAddr) -> HopGeo {
+        self.located(db, addr).base.clone()
     }
 }
 
 /// [`enrich`] through a [`LocateCache`]: the same locations, each address
-/// looked up once while it stays in the memo.
+/// looked up once while it stays in the memo. `hints` reads the location
+/// hints of hops' host names.
 pub fn enrich_cached(
     trace: &mut Trace,
     db: &GeoDb,
     vantage: Option<Coordinates>,
     cache: &mut LocateCache,
+    hints: Option<&dyn HintSource>,
 ) {
-    for hop in &mut trace.hops {
-        hop.geo = match hop.addr {
-            None => HopGeo::default(),
-            Some(addr) => {
-                let mut geo = cache.locate(db, addr);
-                geo.plausible = check_hop(vantage, &geo, hop.rtt_ms.map(|r| r.best));
-                geo
-            }
-        };
-    }
+    enrich_hops(trace, vantage, hints, |addr, then| {
+        then(cache.located(db, addr))
+    });
 }
 
-/// [`enrich`] with any [`GeoLookup`].
+/// [`enrich`] with any [`GeoLookup`]: for each answering hop, every
+/// source's evidence and the hints of its host name (when `hints` is given)
+/// go through [`decide()`] with the hop's round-trip context.
 pub fn enrich_with<L: GeoLookup + ?Sized>(
     trace: &mut Trace,
     lookup: &L,
     vantage: Option<Coordinates>,
+    hints: Option<&dyn HintSource>,
 ) {
-    for hop in &mut trace.hops {
-        hop.geo = match hop.addr {
-            None => HopGeo::default(),
-            Some(addr) => {
-                let mut geo = lookup.locate(addr);
-                geo.plausible = check_hop(vantage, &geo, hop.rtt_ms.map(|r| r.best));
-                geo
-            }
-        };
-    }
+    enrich_hops(trace, vantage, hints, |addr, then| {
+        then(&Located::of(lookup, addr));
+    });
 }
 
 #[cfg(test)]
@@ -922,6 +1102,191 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A database that places every address in Dublin, and says so twice
+    /// (two files), with an origin AS.
+    struct Dublin;
+
+    impl GeoLookup for Dublin {
+        fn locate(&self, _: IpAddr) -> HopGeo {
+            HopGeo {
+                country: Some("IE".parse().unwrap()),
+                lat: Some(53.35),
+                lon: Some(-6.26),
+                asn: Some(64520),
+                source: GeoSource::Mmdb,
+                database: Some("GeoLite2-City".into()),
+                ..HopGeo::default()
+            }
+        }
+
+        fn locate_with_evidence(&self, addr: IpAddr) -> (HopGeo, Vec<Evidence>) {
+            let located = self.locate(addr);
+            let one = decide::single_item(&located).unwrap();
+            let other = Evidence {
+                source: "DBIP-City-Lite".into(),
+                ..one.clone()
+            };
+            (located, vec![one, other])
+        }
+    }
+
+    /// Names under `.mru.` are in Maseru.
+    struct MaseruNames;
+
+    impl HintSource for MaseruNames {
+        fn hints(&self, name: &str) -> Vec<HostnameHint> {
+            if !name.contains(".mru.") {
+                return Vec::new();
+            }
+            vec![HostnameHint {
+                country: "LS".parse().unwrap(),
+                city: Some("Maseru".into()),
+                coords: Some(MASERU),
+                code: "mru".into(),
+                kind_name: "IATA code",
+                rule: None,
+            }]
+        }
+    }
+
+    const MASERU: Coordinates = Coordinates {
+        lat: -29.31,
+        lon: 27.48,
+    };
+
+    fn two_hop_trace() -> Trace {
+        let hop = |ttl: u8, rtt: f64, hostname: Option<&str>| crate::model::Hop {
+            ttl,
+            addr: Some(format!("192.0.2.{ttl}").parse().unwrap()),
+            addrs: vec![],
+            sent: 3,
+            received: 3,
+            rtt_ms: Some(crate::model::RttMs {
+                best: rtt,
+                avg: rtt,
+                worst: rtt,
+            }),
+            geo: HopGeo::default(),
+            hostname: hostname.map(str::to_string),
+        };
+        Trace {
+            target: crate::model::TargetRef {
+                name: "t".into(),
+                host: "t".into(),
+                addr: None,
+            },
+            vantage: crate::model::VantageRef {
+                name: "v".into(),
+                country: None,
+            },
+            protocol: crate::model::Protocol::Icmp,
+            port: None,
+            started_at: crate::units::Timestamp::from_unix(0).unwrap(),
+            reached: false,
+            hops: vec![hop(1, 0.4, None), hop(2, 0.5, Some("ae-1.mru.example.net"))],
+        }
+    }
+
+    #[test]
+    fn enrich_decides_from_every_source_and_the_host_name() {
+        let mut trace = two_hop_trace();
+        enrich_with(&mut trace, &Dublin, Some(MASERU), Some(&MaseruNames));
+        // Hop 1: both databases say Dublin, 0.4 ms rules it out: suspect.
+        let g = &trace.hops[0].geo;
+        assert_eq!(g.country.map(|c| c.to_string()).as_deref(), Some("IE"));
+        assert_eq!(g.plausible, Some(false));
+        assert_eq!(g.confidence, None);
+        assert_eq!(g.evidence.len(), 2);
+        // Hop 2: its name and its round trip say Maseru: high, origin kept.
+        let g = &trace.hops[1].geo;
+        assert_eq!(g.country.map(|c| c.to_string()).as_deref(), Some("LS"));
+        assert_eq!(g.source, GeoSource::Hostname);
+        assert_eq!(g.database.as_deref(), Some("ptr"));
+        assert_eq!(g.confidence, Some(crate::model::Confidence::High));
+        assert_eq!(g.asn, Some(64520));
+        let statuses: Vec<EvidenceStatus> = g.evidence.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                EvidenceStatus::Rejected,
+                EvidenceStatus::Rejected,
+                EvidenceStatus::Chosen
+            ]
+        );
+        // Without a hint source the name is not read.
+        let mut trace = two_hop_trace();
+        enrich_with(&mut trace, &Dublin, Some(MASERU), None);
+        assert_eq!(trace.hops[1].geo.plausible, Some(false));
+    }
+
+    #[test]
+    fn the_cache_gives_what_enrich_gives() {
+        let csv = "192.0.2.0/24,LS,Maseru,-29.31,27.48,64500\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.csv");
+        std::fs::write(&path, csv).unwrap();
+        let db = GeoDb::open(&[], Some(&path)).unwrap();
+        let mut cache = LocateCache::new(8);
+        for hints in [None, Some(&MaseruNames as &dyn HintSource)] {
+            let (mut a, mut b) = (two_hop_trace(), two_hop_trace());
+            enrich_with(&mut a, &db, Some(MASERU), hints);
+            enrich_cached(&mut b, &db, Some(MASERU), &mut cache, hints);
+            assert_eq!(a, b);
+            assert_eq!(
+                a.hops[0].geo.confidence,
+                Some(crate::model::Confidence::High)
+            );
+            // A single source keeps no evidence list; with a name there are two items.
+            assert!(a.hops[0].geo.evidence.is_empty());
+            assert_eq!(
+                a.hops[1].geo.evidence.len(),
+                if hints.is_some() { 2 } else { 0 }
+            );
+        }
+    }
+
+    #[test]
+    fn one_pass_over_many_sources_locates_as_locate_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let a = write(
+            "a.csv",
+            "192.0.2.0/24,ZA,Johannesburg,-26.2,28.04,64510\n10.0.0.0/8,LS\n",
+        );
+        let b = write(
+            "b.csv",
+            "192.0.2.0/25,NA\n198.51.100.0/24,IE,Dublin,53.35,-6.26\n",
+        );
+        let (am, bm) = (dir.path().join("a.mmdb"), dir.path().join("b.mmdb"));
+        build(&a, &am).unwrap();
+        build(&b, &bm).unwrap();
+        let overrides = write("o.csv", "198.51.100.0/25,LS,Maseru\n");
+        let db = GeoDb::open(&[am, bm], Some(&overrides)).unwrap();
+        for addr in [
+            "192.0.2.1",
+            "192.0.2.200",
+            "198.51.100.1",
+            "198.51.100.200",
+            "10.1.2.3",
+            "203.0.113.9",
+        ] {
+            let addr: IpAddr = addr.parse().unwrap();
+            let (located, items) = db.locate_with_items(addr);
+            assert_eq!(located, db.locate(addr), "{addr}");
+            let sources: Vec<&str> = items.iter().map(|e| e.source.as_str()).collect();
+            match addr.to_string().as_str() {
+                "192.0.2.1" => assert_eq!(sources.len(), 2, "{addr}: {items:?}"),
+                "198.51.100.1" => assert_eq!(sources[0], OVERRIDE_DATABASE, "{addr}"),
+                "203.0.113.9" => assert!(items.is_empty()),
+                _ => {}
+            }
+        }
     }
 
     #[test]

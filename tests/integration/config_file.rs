@@ -9,7 +9,7 @@ use transitwatch::config::{
     Config, ConfigError, Family, WebhookFormat, DEFAULT_METRICS_LISTEN, DEFAULT_STORE_MAX_AGE,
     DEFAULT_STORE_MAX_SIZE, DEFAULT_STORE_PATH,
 };
-use transitwatch::model::{CountryCode, Protocol};
+use transitwatch::model::{Confidence, CountryCode, Protocol};
 use transitwatch::units::{parse_duration, parse_size};
 
 const FILE: &str = "/etc/transitwatch/tw.toml";
@@ -458,6 +458,22 @@ fn an_invalid_allowed_country_is_located() {
         )),
         "{msg}"
     );
+}
+
+#[test]
+fn min_confidence_defaults_to_low_and_names_a_bad_level() {
+    assert_eq!(
+        parse(VANTAGE).unwrap().policy.min_confidence,
+        Confidence::Low
+    );
+    let config = parse(&format!("{VANTAGE}[policy]\nmin_confidence = \"Medium\"\n")).unwrap();
+    assert_eq!(config.policy.min_confidence, Confidence::Medium);
+    let (_, msg) = error(&format!("{VANTAGE}[policy]\nmin_confidence = \"sure\"\n"));
+    assert!(
+        msg.contains(":5:18: field `policy.min_confidence`: `sure` is not a confidence level (expected low, medium or high)"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
 }
 
 #[test]

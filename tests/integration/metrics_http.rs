@@ -28,8 +28,8 @@ use transitwatch::geo::{DatabaseInfo, Schema};
 use transitwatch::http::{serve, StateView, ViewError, WAITING_SLOTS};
 use transitwatch::metrics::{Metrics, MetricsError};
 use transitwatch::model::{
-    CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, TargetRef, Trace,
-    TraceRecord, VantageRef, VerdictClass,
+    Confidence, CountryClaim, CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs,
+    TargetRef, Trace, TraceRecord, VantageRef, VerdictClass,
 };
 
 // ---------------------------------------------------------------- records
@@ -310,7 +310,25 @@ fn observed() -> Metrics {
         ms(90),
         1_700_000_001.0,
     );
-    metrics.observe("tax", &in_ie(), false, ms(250), 1_700_000_002.0);
+    let mut tax = in_ie();
+    tax.verdict.confidence = Some(Confidence::High);
+    tax.verdict.claims = vec![
+        CountryClaim {
+            country: cc("IE"),
+            confidence: Confidence::High,
+            ttls: vec![3, 4],
+            suspected: false,
+            reason: "hop 3's name says Dublin".into(),
+        },
+        CountryClaim {
+            country: cc("ZA"),
+            confidence: Confidence::Low,
+            ttls: vec![2],
+            suspected: true,
+            reason: "a database places hop 2 in South Africa".into(),
+        },
+    ];
+    metrics.observe("tax", &tax, false, ms(250), 1_700_000_002.0);
     metrics.observe("health", &indeterminate(), false, ms(3000), 1_700_000_003.0);
     metrics.observe_error("health", ms(2), 1_700_000_004.5);
     metrics.retain_targets(&["gov-portal", "bank", "tax", "health"].map(String::from));
@@ -416,6 +434,16 @@ fn runs_changes_and_per_target_gauges() {
     assert_eq!(one("transitwatch_path_violation", "gov-portal"), Some(0.0));
     assert_eq!(one("transitwatch_path_reached", "health"), Some(0.0));
     assert_eq!(one("transitwatch_path_reached", "tax"), Some(1.0));
+    assert_eq!(one("transitwatch_path_confidence", "tax"), Some(3.0));
+    assert_eq!(one("transitwatch_path_confidence", "bank"), Some(0.0));
+    assert_eq!(
+        one("transitwatch_path_suspected_countries", "tax"),
+        Some(1.0)
+    );
+    assert_eq!(
+        one("transitwatch_path_suspected_countries", "bank"),
+        Some(0.0)
+    );
     // Destination hop of `bank` is TTL 5: best 10 ms.
     assert_eq!(one("transitwatch_path_rtt_seconds", "bank"), Some(0.01));
     // `health` never reached: its last responding hop is TTL 1 (2 ms).
@@ -816,6 +844,8 @@ fn every_family_has_help_and_no_timestamps() {
         "transitwatch_config_reload_timestamp_seconds",
         "transitwatch_targets",
         "transitwatch_store_writes_total",
+        "transitwatch_path_confidence",
+        "transitwatch_path_suspected_countries",
     ] {
         assert!(typed.iter().any(|t| t == family), "{family} missing");
     }

@@ -16,6 +16,7 @@ use super::{
     DEFAULT_METRICS_LISTEN, DEFAULT_STORE_MAX_AGE, DEFAULT_STORE_MAX_SIZE, DEFAULT_STORE_PATH,
     MIN_STORE_MAX_SIZE,
 };
+use crate::model::{Confidence, InvalidConfidence};
 use crate::units::parse_size;
 use alert::validate_alert;
 use probe::validate_probe;
@@ -130,7 +131,16 @@ fn validate_policy(
         Some(home) => validate_country(&home, "policy.home", src)?,
         None => vantage.country,
     };
-    Ok(PolicyConfig { home })
+    let min_confidence = match raw.min_confidence {
+        Some(level) => level.get_ref().parse().map_err(|e: InvalidConfidence| {
+            src.invalid(Some(level.span()), "policy.min_confidence", e.to_string())
+        })?,
+        None => Confidence::Low,
+    };
+    Ok(PolicyConfig {
+        home,
+        min_confidence,
+    })
 }
 
 fn validate_geoip(
