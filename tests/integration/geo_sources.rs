@@ -251,6 +251,7 @@ fn every_source_is_its_own_item_strongest_first_and_precedence_holds() {
         geofeeds: vec![feed],
         peeringdb: Some(pdb),
         registration: vec![registration.clone()],
+        hostname_rules: None,
     };
     let db = GeoDb::open_with(&all).unwrap();
     let items = db.evidence(ip(addr));
