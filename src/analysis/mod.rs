@@ -253,7 +253,17 @@ fn claims(trace: &Trace, policy: &Policy) -> Vec<CountryClaim> {
                 .unwrap_or(hops[0]);
             let confidence = hop_confidence(&trace.hops[best]);
             let suspected = confidence < policy.min_confidence;
-            let mut reason = hop_reason(trace, best);
+            // The first hop there says where the path enters the country
+            // (and the jump in round-trip time that comes with it).
+            let mut reason = if best == hops[0] {
+                hop_reason(trace, best)
+            } else {
+                format!(
+                    "{}; {}",
+                    hop_reason(trace, hops[0]),
+                    hop_reason(trace, best)
+                )
+            };
             let _ = write!(reason, "; confidence {confidence}");
             if suspected {
                 let _ = write!(
@@ -309,7 +319,8 @@ fn hop_reason(trace: &Trace, i: usize) -> String {
     }
     if !agreeing.is_empty() {
         let names: Vec<&str> = agreeing.iter().map(|k| k.as_str()).collect();
-        let _ = write!(s, " ({} evidence agrees)", names.join(" and "));
+        let verb = if names.len() == 1 { "agrees" } else { "agree" };
+        let _ = write!(s, " ({} evidence {verb})", names.join(" and "));
     }
     let rejected = geo
         .evidence

@@ -880,6 +880,9 @@ impl Located {
         };
         items.extend(hinted);
         let mut geo = decide(items, ctx);
+        // The exchange LAN is a fact about the address, whichever source
+        // decided where it is.
+        geo.ixp.clone_from(&self.base.ixp);
         geo.asn = self.base.asn;
         geo.as_org.clone_from(&self.base.as_org);
         if geo.country.is_none() {
