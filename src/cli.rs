@@ -121,6 +121,14 @@ pub enum GeoCommand {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        /// The address's host name, to weigh its location hints as evidence
+        /// (no lookup is made).
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
+        /// Look the address's name up (reverse DNS) at this server,
+        /// ADDR or ADDR:PORT, and weigh its hints as evidence.
+        #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_dns_server, conflicts_with = "hostname")]
+        dns_server: Option<SocketAddr>,
     },
     /// The location hints host names carry (airport, UN/LOCODE, CLLI-style
     /// codes, city names, country labels), read from the names alone.

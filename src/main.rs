@@ -86,6 +86,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             config,
             files,
             json,
+            hostname,
+            dns_server,
         }) => {
             let opts = commands::geo::GeoLookupOptions {
                 addrs,
@@ -93,6 +95,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 geoip: files.geoip,
                 overrides: files.overrides,
                 json,
+                hostname,
+                dns_server,
             };
             commands::geo::lookup(&opts, &mut std::io::stdout().lock())
         }

@@ -22,6 +22,37 @@ pub struct GeoLookupOptions {
     pub overrides: Option<PathBuf>,
     /// JSON lines instead of text.
     pub json: bool,
+    /// A host name given for every address (its hints become evidence).
+    pub hostname: Option<String>,
+    /// A DNS server to look each address's name up at (reverse DNS).
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+/// Each address's host name: the one given, or the PTR name the server
+/// answers within two query timeouts (none when it has none or is silent).
+///
+/// # Errors
+/// The resolver or its runtime cannot be set up.
+fn host_names(opts: &GeoLookupOptions) -> Result<Vec<Option<String>>, CliError> {
+    let Some(server) = opts.dns_server else {
+        return Ok(vec![opts.hostname.clone(); opts.addrs.len()]);
+    };
+    let config = crate::config::RdnsConfig {
+        enabled: true,
+        servers: vec![server],
+        ..crate::config::RdnsConfig::default()
+    };
+    let resolver =
+        crate::reverse_dns::ReverseDns::new(&config, crate::reverse_dns::RdnsMetrics::default())
+            .map_err(|e| CliError::Runtime(format!("cannot ask {server} for names: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
+    Ok(runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + config.timeout * 2;
+        resolver.names(&opts.addrs, deadline.into()).await
+    }))
 }
 
 /// `transitwatch geo lookup`: what every source says about each address,
@@ -37,15 +68,21 @@ pub fn lookup(opts: &GeoLookupOptions, out: &mut impl Write) -> Result<(), CliEr
     let config = load_config(opts.config.as_ref())?;
     let pipeline = Pipeline::open(config.as_ref(), &opts.geoip, opts.overrides.as_deref())?;
     let db = pipeline.geo();
+    let names = host_names(opts)?;
     let mut text = String::new();
-    for &addr in &opts.addrs {
-        let decided = db.locate(addr);
+    for (&addr, hostname) in opts.addrs.iter().zip(names) {
         let answers = db.lookup_all(addr);
-        let evidence = db.evidence(addr);
+        let decided = decide_alone(db, addr, hostname.clone());
+        let evidence = if decided.evidence.is_empty() {
+            db.evidence(addr)
+        } else {
+            decided.evidence.clone()
+        };
         let ixp = db.ixp(addr);
         if opts.json {
             let line = serde_json::json!({
                 "addr": addr,
+                "hostname": hostname,
                 "geo": decided,
                 "ixp": ixp,
                 "evidence": evidence,
@@ -59,7 +96,15 @@ pub fn lookup(opts: &GeoLookupOptions, out: &mut impl Write) -> Result<(), CliEr
             text.push_str(&line.to_string());
             text.push('\n');
         } else {
-            text.push_str(&format!("{addr}: {}\n", describe(&decided)));
+            let named = hostname
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            let sure = decided
+                .confidence
+                .map(|c| format!(" [confidence {c}]"))
+                .unwrap_or_default();
+            text.push_str(&format!("{addr}{named}: {}{sure}\n", describe(&decided)));
             for a in &answers {
                 let said = a
                     .geo
@@ -90,8 +135,13 @@ pub fn lookup(opts: &GeoLookupOptions, out: &mut impl Write) -> Result<(), CliEr
             }
             for e in &evidence {
                 let or_dash = |s: Option<String>| s.unwrap_or_else(|| "-".to_string());
+                let status = if decided.evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!("{:<9} ", e.status.as_str())
+                };
                 text.push_str(&format!(
-                    "    {:<12} {:<24} {:<2} {:<16} {}\n",
+                    "    {status}{:<12} {:<24} {:<2} {:<16} {}\n",
                     e.kind.as_str(),
                     e.source,
                     or_dash(e.country.map(|c| c.to_string())),
@@ -136,6 +186,43 @@ fn describe(g: &crate::model::HopGeo) -> String {
         .map(|d| format!(" (from {d})"))
         .unwrap_or_default();
     format!("{}{by}", parts.join(", "))
+}
+
+/// Where `addr` is, decided as a trace's hop would be (without a
+/// round-trip time): every source's item and the name's hints, each with
+/// what the decision made of it.
+fn decide_alone(
+    db: &geo::GeoDb,
+    addr: std::net::IpAddr,
+    hostname: Option<String>,
+) -> crate::model::HopGeo {
+    let mut one = crate::model::Trace {
+        target: crate::model::TargetRef {
+            name: addr.to_string(),
+            host: addr.to_string(),
+            addr: Some(addr),
+        },
+        vantage: crate::model::VantageRef {
+            name: String::new(),
+            country: None,
+        },
+        protocol: crate::model::Protocol::Icmp,
+        port: None,
+        started_at: crate::units::Timestamp::now(),
+        reached: false,
+        hops: vec![crate::model::Hop {
+            ttl: 1,
+            addr: Some(addr),
+            addrs: vec![addr],
+            sent: 0,
+            received: 0,
+            rtt_ms: None,
+            geo: crate::model::HopGeo::default(),
+            hostname,
+        }],
+    };
+    geo::enrich(&mut one, db, None);
+    one.hops.remove(0).geo
 }
 
 /// `transitwatch geo hint`: the location hints each host name carries, best

@@ -607,3 +607,74 @@ fn geo_lookup_lists_every_evidence_item_and_the_exchange() {
     assert_eq!(lines[1]["ixp"]["name"], "DE-CIX Frankfurt");
     assert_eq!(lines[1]["evidence"][0]["country"], "DE");
 }
+
+#[test]
+fn geo_lookup_weighs_a_host_names_hints_against_the_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A database that is wrong for a Maseru router: it says Dublin.
+    let csv = write(d, "lab.csv", "198.18.2.0/24,IE,Dublin,53.35,-6.26,64500\n");
+    let db = d.join("lab.mmdb");
+    let out = run(&[
+        "geo",
+        "build",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--output",
+        db.to_str().unwrap(),
+        "--database-type",
+        "acme-lab",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lookup = |extra: &[&str]| {
+        let mut args = vec![
+            "geo",
+            "lookup",
+            "198.18.2.2",
+            "--geoip",
+            db.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        out
+    };
+    // Without a name the database alone decides, with low confidence.
+    let alone: serde_json::Value = serde_json::from_slice(&lookup(&["--json"]).stdout).unwrap();
+    assert_eq!(alone["geo"]["country"], "IE", "{alone}");
+    assert_eq!(alone["geo"]["confidence"], "low", "{alone}");
+    assert_eq!(alone["hostname"], serde_json::Value::Null, "{alone}");
+    // The router's name says Maseru: the name wins, the database disagrees.
+    let name = "ae2.core1.msu2.ls.example.net";
+    let named: serde_json::Value =
+        serde_json::from_slice(&lookup(&["--hostname", name, "--json"]).stdout).unwrap();
+    assert_eq!(named["hostname"], name, "{named}");
+    assert_eq!(named["geo"]["country"], "LS", "{named}");
+    assert_eq!(named["geo"]["source"], "hostname", "{named}");
+    let status = |kind: &str, country: &str| {
+        named["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind && e["country"] == country)
+            .map(|e| e["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        status("hostname", "LS").as_deref(),
+        Some("chosen"),
+        "{named}"
+    );
+    assert_eq!(
+        status("database", "IE").as_deref(),
+        Some("disagrees"),
+        "{named}"
+    );
+    // The text form shows each item's status and the name.
+    let table = String::from_utf8(lookup(&["--hostname", name]).stdout).unwrap();
+    assert!(
+        table.contains(&format!("198.18.2.2 ({name}): LS")),
+        "{table}"
+    );
+    assert!(table.contains("disagrees database"), "{table}");
+    assert!(table.contains("chosen    hostname"), "{table}");
+}

@@ -138,6 +138,32 @@ fn a_maseru_router_a_database_puts_in_dublin_is_located_by_name_and_rtt() {
         let dest = hop(&r, &a("DOMESTIC"));
         assert_eq!(dest["geo"]["country"], "LS", "{dest}");
         assert!(!items(dest, "geofeed").is_empty(), "{dest}");
+
+        // `geo lookup` asks the lab's DNS server for ls2's name and weighs
+        // its hints the same way (without a round-trip time).
+        let dns = lab.dns_server(test).expect("the lab's DNS server");
+        let out = lab.transitwatch(&[
+            "geo",
+            "lookup",
+            &a("LS2"),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--dns-server",
+            &dns,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        let looked: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(looked["hostname"], lab.addr("LS2_NAME"), "{looked}");
+        assert_eq!(looked["geo"]["country"], "LS", "{looked}");
+        assert!(
+            looked["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "hostname" && e["status"] == "chosen"),
+            "{looked}"
+        );
     }
 }
 
