@@ -51,7 +51,7 @@ fn host_names(opts: &GeoLookupOptions) -> Result<Vec<Option<String>>, CliError> 
         .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
     Ok(runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + config.timeout * 2;
-        resolver.names(&opts.addrs, deadline.into()).await
+        resolver.names(&opts.addrs, deadline).await
     }))
 }
 
