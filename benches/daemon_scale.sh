@@ -151,5 +151,5 @@ print(f"{'tool':<46} {'wall s':>8} {'cpu s':>7} {'peak RSS MB':>12} {'wall x tra
 for name, wall, cpu, rss in rows:
     print(f"{name:<46} {wall:>8.2f} {cpu:>7.2f} {rss:>12.1f} {wall / tw_wall:>20.2f}")
 print(f"/metrics for $n targets: median of 20 scrapes {float('$render') * 1000:.1f} ms ({$series} series)")
-print("reverse DNS: " + ("on, unbound at the vantage" if "$rdns" == "1" else "off") + ": $rdns_results")
+print("reverse DNS: " + ("on, unbound at the vantage" if "$rdns" == "1" else "off") + ": " + r'''$rdns_results''')
 PY

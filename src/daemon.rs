@@ -292,6 +292,7 @@ fn jobs_of(config: &Config) -> HashMap<String, Job> {
                     also_home: Vec::new(),
                     allowed: t.allowed_countries.clone(),
                     min_confidence: config.policy.min_confidence,
+                    counts_only: false,
                 },
             };
             (t.name.clone(), job)

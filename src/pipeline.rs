@@ -157,7 +157,7 @@ pub fn judge_cached(
     vantage_at: Option<Coordinates>,
     policy: &Policy,
 ) -> TraceRecord {
-    geo::enrich_cached(&mut trace, geo, vantage_at, cache, Some(geo.hints()));
+    geo::enrich_cached(&mut trace, geo, vantage_at, cache, Some(geo));
     let verdict = analysis::analyze(&trace, policy);
     TraceRecord::new(trace, verdict)
 }

@@ -159,8 +159,21 @@ fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
         out.push(b'"');
     }
     if !v.claims.is_empty() {
+        // Written here like the hops: most foreign paths have claims.
         out.extend_from_slice(b",\"claims\":");
-        nested(out, &v.claims);
+        list(out, &v.claims, |out, c| {
+            out.extend_from_slice(b"{\"country\":");
+            country(out, c.country);
+            out.extend_from_slice(b",\"confidence\":\"");
+            out.extend_from_slice(c.confidence.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"ttls\":");
+            ints(out, &c.ttls);
+            out.extend_from_slice(b",\"suspected\":");
+            boolean(out, c.suspected);
+            out.extend_from_slice(b",\"reason\":");
+            string(out, &c.reason);
+            out.push(b'}');
+        });
     }
     if !v.exchanges.is_empty() {
         out.extend_from_slice(b",\"exchanges\":");
@@ -806,8 +819,16 @@ mod tests {
                         }
                     })
                     .collect(),
-                claims: Vec::new(),
-                confidence: None,
+                claims: (0..self.below(3))
+                    .map(|_| crate::model::CountryClaim {
+                        country: self.country(),
+                        confidence: crate::model::Confidence::ALL[self.below(3)],
+                        ttls: self.ttls(),
+                        suspected: self.chance(50),
+                        reason: self.string(),
+                    })
+                    .collect(),
+                confidence: self.opt(|r| crate::model::Confidence::ALL[r.below(3)]),
                 exchanges: Vec::new(),
             };
             let mut record = TraceRecord::new(trace, verdict);

@@ -72,6 +72,10 @@ pub struct Policy {
     /// Foreign claims below this confidence are suspected: reported, never
     /// a violation (`low`, the default, counts every claim).
     pub min_confidence: Confidence,
+    /// Leave out the words: no explanation and empty claim reasons. For
+    /// passes that only count verdicts (`analyze`'s summary), where the
+    /// sentences would be written and thrown away.
+    pub counts_only: bool,
 }
 
 impl Default for Policy {
@@ -81,6 +85,7 @@ impl Default for Policy {
             also_home: Vec::new(),
             allowed: Vec::new(),
             min_confidence: Confidence::Low,
+            counts_only: false,
         }
     }
 }
@@ -179,15 +184,18 @@ pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
             .max(),
     };
     let exchanges = exchanges(trace, policy);
-    let mut explanation = explain(
-        trace,
-        policy,
-        class,
-        &located,
-        destination,
-        &suspect_countries,
-    );
-    explain_confidence(&mut explanation, confidence, &claims, &exchanges, policy);
+    let mut explanation = String::new();
+    if !policy.counts_only {
+        explanation = explain(
+            trace,
+            policy,
+            class,
+            &located,
+            destination,
+            &suspect_countries,
+        );
+        explain_confidence(&mut explanation, confidence, &claims, &exchanges, policy);
+    }
     PathVerdict {
         class,
         countries,
@@ -255,7 +263,9 @@ fn claims(trace: &Trace, policy: &Policy) -> Vec<CountryClaim> {
             let suspected = confidence < policy.min_confidence;
             // The first hop there says where the path enters the country
             // (and the jump in round-trip time that comes with it).
-            let mut reason = if best == hops[0] {
+            let mut reason = if policy.counts_only {
+                String::new()
+            } else if best == hops[0] {
                 hop_reason(trace, best)
             } else {
                 format!(
@@ -264,8 +274,10 @@ fn claims(trace: &Trace, policy: &Policy) -> Vec<CountryClaim> {
                     hop_reason(trace, best)
                 )
             };
-            let _ = write!(reason, "; confidence {confidence}");
-            if suspected {
+            if !policy.counts_only {
+                let _ = write!(reason, "; confidence {confidence}");
+            }
+            if suspected && !policy.counts_only {
                 let _ = write!(
                     reason,
                     ", below the policy's minimum of {}, so only suspected",

@@ -520,6 +520,8 @@ impl Classifier<'_> {
         trace.vantage.country = probe.country.or(trace.vantage.country).or(self.home);
         let policy = Policy {
             home: trace.vantage.country,
+            // The summary counts verdicts; only records carry the words.
+            counts_only: !self.json,
             ..Policy::default()
         };
         // Each probe is its own vantage point: its coordinates bound how far

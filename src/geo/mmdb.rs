@@ -75,6 +75,9 @@ pub(crate) struct MmdbSource {
     provides_location: bool,
     provides_asn: bool,
     knows_reserved: bool,
+    /// Whether an IPv4 address can be in it: an IPv4 file, or an IPv6 file
+    /// with an IPv4 subtree that holds data.
+    holds_v4: bool,
     reader: Reader<Vec<u8>>,
 }
 
@@ -117,6 +120,16 @@ impl MmdbSource {
             .to_ascii_lowercase()
             .contains("enterprise");
         let knows_reserved = !is_public_vendor(&meta.database_type);
+        // Many IPv6 files (ip-location-db's split ones) hold no IPv4 data
+        // at all: knowing it at open spares every IPv4 lookup a walk down
+        // their tree, and lets a hop that only the IPv4 file knows skip the
+        // evidence list.
+        let holds_v4 = meta.ip_version == 4
+            || "0.0.0.0/0"
+                .parse::<ipnetwork::IpNetwork>()
+                .ok()
+                .and_then(|all| reader.within(all, maxminddb::WithinOptions::default()).ok())
+                .is_none_or(|mut networks| networks.next().is_some());
         let info = DatabaseInfo {
             path: path.to_path_buf(),
             database_type: meta.database_type.clone(),
@@ -130,6 +143,7 @@ impl MmdbSource {
             provides_location: schema.provides_location(),
             provides_asn: schema.provides_asn() || enterprise,
             knows_reserved,
+            holds_v4,
             reader,
         })
     }
@@ -156,9 +170,14 @@ impl MmdbSource {
         self.knows_reserved
     }
 
-    /// Whether the file cannot hold `addr` at all (IPv6 in an IPv4 file).
+    /// Whether the file cannot hold `addr` at all (IPv6 in an IPv4 file,
+    /// IPv4 in an IPv6 file without IPv4 data).
     pub(crate) fn cannot_hold(&self, addr: IpAddr) -> bool {
-        addr.is_ipv6() && self.info.ip_version == 4
+        if addr.is_ipv6() {
+            self.info.ip_version == 4
+        } else {
+            !self.holds_v4
+        }
     }
 
     /// What the database says about `addr` (canonical form). An error means

@@ -136,6 +136,14 @@ impl HintSource for HintTable {
     }
 }
 
+/// The database's hint table, parsed only when a name is first read: a pass
+/// over traces without names (`analyze`) never loads the tables.
+impl HintSource for GeoDb {
+    fn hints(&self, name: &str) -> Vec<HostnameHint> {
+        HintSource::hints(self.hints(), name)
+    }
+}
+
 /// What one source says about an address (for `geo lookup`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceAnswer {
@@ -829,7 +837,7 @@ fn compose(location: Decided<'_, Location>, origin: Decided<'_, Origin>) -> HopG
 /// Locates every hop of `trace` with `db` (see [`enrich_with`]). Silent
 /// hops get `HopGeo::default()`.
 pub fn enrich(trace: &mut Trace, db: &GeoDb, vantage: Option<Coordinates>) {
-    enrich_with(trace, db, vantage, Some(db.hints()));
+    enrich_with(trace, db, vantage, Some(db));
 }
 
 /// A bounded memo of what the sources say about addresses ([`GeoDb::locate`]

@@ -319,6 +319,7 @@ fn analysis_scenarios() {
                 .min_confidence
                 .as_ref()
                 .map_or(Confidence::Low, |c| c.parse().unwrap()),
+            counts_only: false,
         };
         let vantage = s
             .trace
