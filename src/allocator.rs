@@ -28,3 +28,24 @@ pub fn release_free_memory() -> bool {
 pub fn release_free_memory() -> bool {
     false
 }
+
+/// Caps the number of glibc malloc arenas at `arenas`. glibc gives each
+/// thread that meets contention an arena of its own (up to eight per core):
+/// with a tracer thread per concurrent trace, each arena keeps its own
+/// free pages and its own fragments of the same short-lived records, and
+/// peak memory grows with the thread count rather than with the work. Call
+/// it before any thread starts. Elsewhere it does nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn limit_arenas(arenas: i32) {
+    // SAFETY: mallopt takes two integers, touches only the allocator's own
+    // settings and is serialized with every other allocator call; a value
+    // it does not accept is ignored (it returns 0).
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+/// See the glibc version: nothing to do here.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_arenas(_arenas: i32) {}

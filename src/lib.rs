@@ -58,7 +58,7 @@
 //! binary and the integration tests use.
 
 pub mod alert;
-mod allocator;
+pub mod allocator;
 pub mod analysis;
 mod atomic_file;
 pub mod commands;

@@ -121,6 +121,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             log_format: _,
         } => {
             require_net_raw()?;
+            // Before any thread starts: a few arenas for all the tracer
+            // threads (see `allocator::limit_arenas`).
+            transitwatch::allocator::limit_arenas(2);
             // Built after the capability check, before any thread starts.
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -39,16 +39,33 @@ pub(super) struct Region {
     pub admin1: &'static str,
 }
 
+/// City indexes by match key, most populous first: one flat list, and per
+/// key its range in it.
+#[derive(Debug)]
+pub(super) struct CityKeys {
+    index: HashMap<&'static str, (u32, u32)>,
+    pool: Vec<u32>,
+}
+
+impl CityKeys {
+    /// The cities `key` names, most populous first.
+    pub fn get(&self, key: &str) -> Option<&[u32]> {
+        let &(from, to) = self.index.get(key)?;
+        self.pool.get(from as usize..to as usize)
+    }
+}
+
 /// Every table, parsed.
 #[derive(Debug)]
 pub(super) struct Tables {
     pub cities: Vec<City>,
     /// Match key (ASCII letters, lower case) -> city indexes, most populous first.
-    pub city_keys: HashMap<&'static str, Vec<u32>>,
+    pub city_keys: CityKeys,
     /// City indexes per country, most populous first (CLLI matching).
     pub by_country: HashMap<CountryCode, Vec<u32>>,
-    /// Every key of a city (its name's and its alternate names').
-    pub keys_of: Vec<Vec<&'static str>>,
+    /// Each city's first key (its own name's, else its first alternate
+    /// name's; empty when it has none).
+    pub first_key: Vec<&'static str>,
     /// IATA airport and metropolitan-area codes (upper case).
     pub airports: HashMap<&'static str, Place>,
     pub locodes: HashMap<&'static str, Place>,
@@ -95,17 +112,31 @@ impl Tables {
         }
         let mut order: Vec<u32> = (0..u32::try_from(cities.len()).unwrap_or(u32::MAX)).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(cities[i as usize].population));
-        let mut city_keys: HashMap<&'static str, Vec<u32>> = HashMap::new();
+        // (key, rank, city): sorted, each key's cities come most populous
+        // first; one flat list instead of a small vector per key.
+        let mut rank = vec![0u32; cities.len()];
         let mut by_country: HashMap<CountryCode, Vec<u32>> = HashMap::new();
-        for &i in &order {
-            for k in &keys_of[i as usize] {
-                let v = city_keys.entry(k).or_default();
-                if !v.contains(&i) {
-                    v.push(i);
-                }
-            }
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = u32::try_from(r).unwrap_or(u32::MAX);
             by_country.entry(cities[i as usize].cc).or_default().push(i);
         }
+        let mut pairs: Vec<(&'static str, u32, u32)> = Vec::with_capacity(cities.len() * 2);
+        for (i, keys) in keys_of.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            for &k in keys {
+                pairs.push((k, rank[i as usize], i));
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
+        let mut index: HashMap<&'static str, (u32, u32)> = HashMap::new();
+        let mut pool: Vec<u32> = Vec::with_capacity(pairs.len());
+        for (k, _, i) in pairs {
+            let at = u32::try_from(pool.len()).unwrap_or(u32::MAX);
+            pool.push(i);
+            index.entry(k).or_insert((at, at)).1 = at + 1;
+        }
+        let city_keys = CityKeys { index, pool };
 
         let mut airports = HashMap::new();
         for line in AIRPORTS.lines() {
@@ -146,11 +177,17 @@ impl Tables {
             .map(|l| l.split('#').next().unwrap_or_default())
             .flat_map(str::split_whitespace)
             .collect();
+        // Exact-size lists: the tables live as long as the process.
+        let first_key = keys_of
+            .iter()
+            .map(|keys| keys.first().copied().unwrap_or_default())
+            .collect();
+        drop(keys_of);
         Self {
             cities,
             city_keys,
             by_country,
-            keys_of,
+            first_key,
             airports,
             locodes,
             regions,

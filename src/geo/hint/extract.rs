@@ -375,9 +375,11 @@ pub(super) fn clli(text: &str, t: &Tables) -> Option<Hint> {
         let found = list.iter().copied().find(|&i| {
             let c = &t.cities[i as usize];
             (admin1.is_empty() || c.admin1 == admin1)
-                && t.keys_of[i as usize].first().is_some_and(|k| {
-                    k.as_bytes().first() == Some(&first) && is_subsequence(abbr, k)
-                })
+                && Some(t.first_key[i as usize])
+                    .filter(|k| !k.is_empty())
+                    .is_some_and(|k| {
+                        k.as_bytes().first() == Some(&first) && is_subsequence(abbr, k)
+                    })
         });
         if let Some(i) = found {
             if best
