@@ -16,6 +16,8 @@ trap 'bash $lab down $prefix' EXIT
 bash $lab up $prefix
 eval "$(bash $lab addrs)"
 geo=(--home LS --overrides "$PWD/tests/lab/lab-geo.csv")
+# Hop names come from the lab's DNS server (unbound at the vantage).
+names=(--dns-server "$DNS_V4:53")
 at_vantage() { ip netns exec "$prefix-v" "$@"; }
 say() { printf '\n== %s\n' "$*"; }
 
@@ -32,22 +34,22 @@ $bin check-config --config "$sample/transitwatch.toml"
 rm -rf "$sample"
 
 say "Domestic service $DOMESTIC_HOST over ICMP, IPv4 and IPv6"
-at_vantage "$bin" trace "$DOMESTIC_HOST" --family both "${geo[@]}"
+at_vantage "$bin" trace "$DOMESTIC_HOST" --family both "${geo[@]}" "${names[@]}"
 say "The same service over TCP port 443 and over UDP"
-at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol tcp --port 443 "${geo[@]}"
-at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol udp "${geo[@]}"
+at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol tcp --port 443 "${geo[@]}" "${names[@]}"
+at_vantage "$bin" trace "$DOMESTIC_HOST" -4 --protocol udp "${geo[@]}" "${names[@]}"
 say "Foreign service $FOREIGN_HOST"
-at_vantage "$bin" trace "$FOREIGN_HOST" -4 "${geo[@]}"
+at_vantage "$bin" trace "$FOREIGN_HOST" -4 "${geo[@]}" "${names[@]}"
 
 say "Router ls2 stops answering (nftables drops its time-exceeded replies)"
 bash $lab silence $prefix on
-at_vantage "$bin" trace "$DOMESTIC_V4" "${geo[@]}"
+at_vantage "$bin" trace "$DOMESTIC_V4" "${geo[@]}" "${names[@]}"
 bash $lab silence $prefix off
 
 say "The domestic route is switched through South Africa"
 bash $lab route $prefix za
-at_vantage "$bin" trace "$DOMESTIC_HOST" -4 "${geo[@]}"
-at_vantage "$bin" trace "$DOMESTIC_V6" "${geo[@]}" --json | python3 -m json.tool
+at_vantage "$bin" trace "$DOMESTIC_HOST" -4 "${geo[@]}" "${names[@]}"
+at_vantage "$bin" trace "$DOMESTIC_V6" "${geo[@]}" "${names[@]}" --json | python3 -m json.tool
 
 say "What every source says about the first South African router"
 $bin geo lookup "$ZA1_V4" 192.0.2.1 --overrides tests/lab/lab-geo.csv
@@ -58,7 +60,7 @@ $bin geo build --csv tests/lab/lab-geo.csv --output "$overlay"
 command -v mmdblookup >/dev/null && mmdblookup --file "$overlay" --ip "$ZA1_V4" country iso_code
 
 say "A destination that never answers (exit code 1 is expected)"
-at_vantage "$bin" trace "$UNANSWERED_V4" --deadline 1s "${geo[@]}" || echo "(exit code $?)"
+at_vantage "$bin" trace "$UNANSWERED_V4" --deadline 1s "${geo[@]}" "${names[@]}" || echo "(exit code $?)"
 
 say "The daemon on the lab: five targets, traced every 2 seconds"
 bash $lab route $prefix ls
@@ -70,6 +72,8 @@ name = "maseru-lab"
 country = "LS"
 [geoip]
 overrides = "$PWD/tests/lab/lab-geo.csv"
+[rdns]
+servers = ["$DNS_V4:53"]
 [probe]
 family = "ipv4"
 interval = "2s"
