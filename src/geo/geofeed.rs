@@ -26,6 +26,7 @@
 //! asked in the order configured. Every error names the file, the line and
 //! the field.
 
+use super::csv_fields::split_fields;
 use super::error::GeoError;
 use super::lpm::PrefixIndex;
 use super::prefix::IpPrefix;
@@ -107,7 +108,7 @@ pub fn parse_geofeed(path: &Path, text: &str) -> Result<Vec<GeofeedEntry>, GeoEr
             field,
             message,
         };
-        let fields = split_fields(content).map_err(|(column, message)| {
+        let fields = split_fields(content, None).map_err(|(column, message)| {
             error(FIELDS.get(column).copied().unwrap_or("line"), message)
         })?;
         // A line of commas only (some feeds pad their comments so).
@@ -145,61 +146,6 @@ pub fn parse_geofeed(path: &Path, text: &str) -> Result<Vec<GeofeedEntry>, GeoEr
         entries.push(entry);
     }
     Ok(entries)
-}
-
-/// Splits one CSV line (RFC 4180: fields may be double-quoted, `""` is a
-/// quote inside one) into trimmed fields. An error carries the column at
-/// fault.
-fn split_fields(line: &str) -> Result<Vec<String>, (usize, String)> {
-    let mut fields = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        let column = fields.len();
-        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-            chars.next();
-        }
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => return Err((column, "a quoted field is not closed".to_string())),
-                }
-            }
-            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-                chars.next();
-            }
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    return Ok(fields);
-                }
-                Some(',') => fields.push(field),
-                Some(c) => {
-                    return Err((column, format!("unexpected `{c}` after a quoted field")));
-                }
-            }
-        } else {
-            let mut ended = true;
-            for c in chars.by_ref() {
-                if c == ',' {
-                    ended = false;
-                    break;
-                }
-                field.push(c);
-            }
-            fields.push(field.trim().to_string());
-            if ended {
-                return Ok(fields);
-            }
-        }
-    }
 }
 
 /// Checks one entry's fields. An error names the field.

@@ -50,6 +50,7 @@
 //! [`peeringdb`]: Exchange
 
 mod build;
+mod csv_fields;
 pub mod decide;
 mod error;
 mod geofeed;
@@ -460,16 +461,7 @@ impl GeoDb {
                     row.city.clone(),
                     row.coordinates,
                     None,
-                    format!(
-                        "{}:{}: {}{}",
-                        table.path().display(),
-                        row.line,
-                        row.prefix,
-                        row.note
-                            .as_deref()
-                            .map(|n| format!(" ({n})"))
-                            .unwrap_or_default()
-                    ),
+                    override_line(table, row),
                 ));
             }
         }
@@ -573,19 +565,7 @@ impl GeoDb {
         }
         if let Some(table) = &self.overrides {
             let (geo, note) = match table.lookup(addr) {
-                Some(row) => (
-                    Some(row.to_geo()),
-                    format!(
-                        "{}:{}: {}{}",
-                        table.path().display(),
-                        row.line,
-                        row.prefix,
-                        row.note
-                            .as_deref()
-                            .map(|n| format!(" ({n})"))
-                            .unwrap_or_default()
-                    ),
-                ),
+                Some(row) => (Some(row.to_geo()), override_line(table, row)),
                 None => (
                     None,
                     format!("no prefix in {} covers it", table.path().display()),
@@ -675,6 +655,21 @@ impl GeoDb {
         }
         answers
     }
+}
+
+/// What an override row says, where it is: `ov.csv:3: 192.0.2.0/24 (core)`.
+fn override_line(table: &OverrideTable, row: &OverrideRow) -> String {
+    let note = row
+        .note
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    format!(
+        "{}:{}: {}{note}",
+        table.path().display(),
+        row.line,
+        row.prefix
+    )
 }
 
 /// An evidence item with the placeholders a decision replaces.

@@ -18,9 +18,10 @@
 //! quote inside one), and the note takes the rest of the line, commas and
 //! all. Every error names the file, the line and the field.
 
+use super::csv_fields::split_fields;
 use super::error::GeoError;
-use super::lpm::{LpmTable, Span};
-use super::prefix::{mask_v4, mask_v6, IpPrefix};
+use super::lpm::PrefixIndex;
+use super::prefix::IpPrefix;
 use crate::model::{Coordinates, CountryCode, GeoSource, HopGeo};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -109,9 +110,10 @@ pub fn parse_overrides(path: &Path, text: &str) -> Result<Vec<OverrideRow>, GeoE
             field,
             message,
         };
-        let fields = split_fields(content).map_err(|(column, message)| {
-            error(FIELDS.get(column).copied().unwrap_or("note"), message)
-        })?;
+        let fields =
+            split_fields(content, Some(FIELDS.len() - 1)).map_err(|(column, message)| {
+                error(FIELDS.get(column).copied().unwrap_or("note"), message)
+            })?;
         let is_header = first_data_line
             && fields
                 .first()
@@ -130,66 +132,6 @@ pub fn parse_overrides(path: &Path, text: &str) -> Result<Vec<OverrideRow>, GeoE
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// Splits a CSV line into trimmed fields; an unquoted note (the seventh
-/// field) runs to the end of the line. An error carries the column index at
-/// fault.
-fn split_fields(line: &str) -> Result<Vec<String>, (usize, String)> {
-    let mut fields = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        let column = fields.len();
-        let mut field = String::new();
-        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-            chars.next();
-        }
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => return Err((column, "a quoted field is not closed".to_string())),
-                }
-            }
-            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
-                chars.next();
-            }
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    break;
-                }
-                Some(',') => fields.push(field),
-                Some(c) => {
-                    return Err((column, format!("unexpected `{c}` after a quoted field")));
-                }
-            }
-        } else if column == FIELDS.len() - 1 {
-            // The note: the rest of the line, commas included.
-            fields.push(chars.by_ref().collect::<String>().trim().to_string());
-            break;
-        } else {
-            let mut ended = true;
-            for c in chars.by_ref() {
-                if c == ',' {
-                    ended = false;
-                    break;
-                }
-                field.push(c);
-            }
-            fields.push(field.trim().to_string());
-            if ended {
-                break;
-            }
-        }
-    }
-    Ok(fields)
 }
 
 /// Checks one data line's fields. An error names the field.
@@ -277,8 +219,7 @@ fn parse_asn(text: &str) -> Result<u32, (&'static str, String)> {
 pub(crate) struct OverrideTable {
     path: PathBuf,
     rows: Vec<OverrideRow>,
-    v4: LpmTable<u32>,
-    v6: LpmTable<u128>,
+    index: PrefixIndex,
 }
 
 impl OverrideTable {
@@ -289,51 +230,16 @@ impl OverrideTable {
 
     /// Indexes rows; `path` names their file in answers.
     pub(crate) fn from_rows(path: &Path, rows: Vec<OverrideRow>) -> Self {
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for (index, row) in rows.iter().enumerate() {
-            // More than u32::MAX - 1 rows cannot be indexed; no real file
-            // comes near, and the rest would only be ignored.
-            let Ok(value) = u32::try_from(index) else {
-                break;
-            };
-            let len = row.prefix.prefix_len();
-            match row.prefix.addr() {
-                IpAddr::V4(a) => {
-                    let first = u32::from(a);
-                    v4.push(Span {
-                        first,
-                        last: first | !mask_v4(len),
-                        len,
-                        value,
-                    });
-                }
-                IpAddr::V6(a) => {
-                    let first = u128::from(a);
-                    v6.push(Span {
-                        first,
-                        last: first | !mask_v6(len),
-                        len,
-                        value,
-                    });
-                }
-            }
-        }
         Self {
             path: path.to_path_buf(),
+            index: PrefixIndex::build(rows.iter().map(|row| row.prefix)),
             rows,
-            v4: LpmTable::build(v4),
-            v6: LpmTable::build(v6),
         }
     }
 
     /// The row of the longest prefix covering `addr` (canonical form).
     pub(crate) fn lookup(&self, addr: IpAddr) -> Option<&OverrideRow> {
-        let index = match addr.to_canonical() {
-            IpAddr::V4(a) => self.v4.get(u32::from(a)),
-            IpAddr::V6(a) => self.v6.get(u128::from(a)),
-        }?;
-        self.rows.get(usize::try_from(index).ok()?)
+        self.rows.get(self.index.get(addr)?)
     }
 
     /// The file the rows came from.
