@@ -150,3 +150,21 @@ awk -F, -v id="$last" 'NR == 1 || $1 == id' <<<"$csv"
 say "Every stored trace as RIPE Atlas results, classified again by analyze"
 $bin export --store "$work/transitwatch.db" --format atlas --output "$work/atlas.jsonl"
 $bin analyze --input "$work/atlas.jsonl" --input-format atlas "${geo[@]}"
+
+say "The regulator's report of this run: which services depended on which countries, and for how long"
+report_dir=$PWD/target/demo
+mkdir -p "$report_dir"
+for format in html md json; do
+  $bin report --config "$work/transitwatch.toml" --format $format --output "$report_dir/report.$format"
+done
+python3 - "$report_dir/report.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for sentence in report["summary"]["sentences"]:
+    print("  " + sentence)
+for s in report["services"]:
+    shares = ", ".join("%s %.0f%%" % (c, 100 * f) for c, f in s["time_share"]["countries"].items())
+    print("  %-11s now %-20s %s" % (s["name"], s["current"]["class"] if s["current"] else "-", shares or "home only"))
+PY
+echo "The report is in $report_dir/report.html (standalone HTML), report.md and report.json"
+

@@ -28,4 +28,8 @@ python3 -c 'import maxminddb' 2>/dev/null ||
 python3 -c 'import ripe.atlas.sagan' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check ripe.atlas.sagan >/dev/null 2>&1 ||
   echo "setup: pip install ripe.atlas.sagan failed; the Atlas export is checked by analyze only" >&2
+# The report test validates the JSON report against schemas/report.schema.json.
+python3 -c 'import jsonschema' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema >/dev/null 2>&1 ||
+  echo "setup: pip install jsonschema failed; the report's schema check is skipped" >&2
 command -v cargo >/dev/null || { echo "setup: cargo (Rust >= 1.89) is required" >&2; exit 1; }

@@ -93,6 +93,34 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Write the regulator's report of the history: which services depend
+    /// on which countries, since when and for how much of the period.
+    Report {
+        /// Configuration file: its [store] path, and the services'
+        /// categories and rules for the report.
+        #[arg(long, required_unless_present = "store")]
+        config: Option<PathBuf>,
+        /// The history database itself (instead of the configuration's).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Start of the period (RFC 3339, a date, or a duration before now
+        /// such as 30d); default the first stored trace.
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End of the period (same notation); default now.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// Longest time a verdict is taken to hold without a new trace
+        /// (a duration); default three times each path's median spacing.
+        #[arg(long, value_name = "DURATION")]
+        gap: Option<String>,
+        /// Output format: html, md or json.
+        #[arg(long, default_value = "html")]
+        format: transitwatch::report::ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
     /// Load and validate a configuration file.

@@ -40,6 +40,7 @@ use crate::model::{Coordinates, VantageRef};
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
+use crate::report::ReportFormat;
 use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
 use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
@@ -148,6 +149,8 @@ struct Generation {
     geo: Arc<GeoDb>,
     vantage_at: Option<Coordinates>,
     provenance: Arc<Provenance>,
+    /// The live report's categories and rules, from this configuration.
+    report: crate::report::Options,
 }
 
 impl Generation {
@@ -162,6 +165,7 @@ impl Generation {
             geo: Arc::new(geo),
             vantage_at: vantage_at(config),
             provenance,
+            report: crate::report::Options::of_config(config),
         }
     }
 }
@@ -255,6 +259,20 @@ impl StateView for DaemonState {
     fn is_target(&self, target: &str) -> bool {
         self.generation()
             .is_some_and(|generation| generation.jobs.contains_key(target))
+    }
+
+    fn report(&self, period: &Query, format: ReportFormat) -> Result<String, ViewError> {
+        let store = Store::open_read_only(&self.store_file)?;
+        store.limit_cache(http::STREAM_CACHE_KIB)?;
+        let mut options = self
+            .generation()
+            .map(|g| g.report.clone())
+            .unwrap_or_default();
+        options.now = Timestamp::now().unix();
+        options.since = period.since;
+        options.until = period.until;
+        let report = crate::report::build(&store, &options)?;
+        Ok(crate::report::render(&report, format))
     }
 
     fn traces(&self, query: &Query) -> Result<http::TraceLines, ViewError> {

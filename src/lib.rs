@@ -3,14 +3,14 @@
 //! Data flows one way, and every arrow of the module graph points down:
 //!
 //! ```text
-//!  top       main (CLI) ─► commands {trace, geo, check_config, analyze, export}      daemon (run: reload, drain, stop)
+//!  top       main (CLI) ─► commands {trace, geo, check_config, analyze, export, report}      daemon (run: reload, drain, stop)
 //!                              │                                                      │   ▲ scheduler (intervals, concurrency)
 //!                              ▼                                                      ▼
 //!  middle                   pipeline: probe ──► Trace ──► reverse_dns ──► geo (enrich) ──► analysis ──► TraceRecord
 //!                              │
 //!            ┌──────────┬──────┴─────┬───────────────┬───────────────┬──────────────┐
 //!            ▼          ▼            ▼               ▼               ▼              ▼
-//!  outputs  paths     alert       metrics       store (SQLite) ─► export       render / record_json
+//!  outputs  paths     alert       metrics       store (SQLite) ─► export, report   render / record_json
 //!          (route    (webhooks)  (/metrics,      (history)       (datasets)    (table, JSON)
 //!           state)                http API)
 //!                                                                               import (Atlas, scamper) ─► pipeline
@@ -42,6 +42,7 @@
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the writer thread, its metric family |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
+//! | [`report`] | the regulator's report from the history: every figure computed once, written as JSON, Markdown or standalone HTML |
 //! | `render` | the mtr-style report table |
 //! | `record_json` | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
 //! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord`, `PathKey` |
@@ -78,6 +79,7 @@ pub mod privilege;
 mod probe;
 mod record_json;
 mod render;
+pub mod report;
 mod resolve;
 mod reverse_dns;
 mod scheduler;

@@ -184,6 +184,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             commands::export::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }
+        Command::Report {
+            config,
+            store,
+            since,
+            until,
+            gap,
+            format,
+            output,
+        } => {
+            let opts = commands::report::ReportOptions {
+                config,
+                store,
+                since,
+                until,
+                gap,
+                format,
+                output,
+            };
+            commands::report::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
+        }
         Command::Trace(args) => {
             require_net_raw()?;
             let opts = args.into_options();

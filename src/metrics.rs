@@ -151,7 +151,8 @@ const TARGET_FAMILIES: [FamilyDef; 17] = [
     gauge(
         "transitwatch_country_dependency_ratio",
         &["country"],
-        "Share (0..1) of targets with a verdict whose last path crosses this foreign country.",
+        "Share (0..1) of services (targets with a verdict; a dual-stack target is one service) \
+         any of whose last paths crosses this foreign country.",
     ),
     gauge(
         "transitwatch_hop_info",
@@ -379,8 +380,11 @@ impl Collector for TargetCollector {
             (targets, state.databases.clone())
         };
         let mut out: Vec<FamilyOut> = TARGET_FAMILIES.iter().map(FamilyOut::new).collect();
-        let mut with_verdict = 0_u32;
-        let mut dependents: BTreeMap<&str, u32> = BTreeMap::new();
+        // National figures count services, not paths: a target traced in
+        // both families (`name/ipv4`, `name/ipv6`) is one service, which
+        // depends on a country when any of its paths crosses it.
+        let mut with_verdict: BTreeSet<&str> = BTreeSet::new();
+        let mut dependents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
 
         for (target, view) in &targets {
             let t: &str = target;
@@ -392,9 +396,13 @@ impl Collector for TargetCollector {
                 out[LAST_ERROR].push(&[t], at);
             }
             let Some(path) = &view.path else { continue };
-            with_verdict += 1;
+            let service = t.split_once('/').map_or(t, |(name, _)| name);
+            with_verdict.insert(service);
             for country in &path.foreign {
-                *dependents.entry(country.as_str()).or_default() += 1;
+                dependents
+                    .entry(country.as_str())
+                    .or_default()
+                    .insert(service);
             }
             for class in CLASSES {
                 out[VERDICT].push(&[t, class.as_str()], flag(class == path.class));
@@ -418,8 +426,10 @@ impl Collector for TargetCollector {
             out[CONFIDENCE].push(&[t], path.confidence);
             out[SUSPECTED].push(&[t], count(path.suspected));
         }
-        for (country, n) in dependents {
-            out[RATIO].push(&[country], f64::from(n) / f64::from(with_verdict));
+        for (country, services) in dependents {
+            #[allow(clippy::cast_precision_loss)] // counts of targets
+            let ratio = services.len() as f64 / with_verdict.len() as f64;
+            out[RATIO].push(&[country], ratio);
         }
         for [kind, database_type, build_epoch] in &databases {
             out[DATABASES].push(&[kind, database_type, build_epoch], 1.0);

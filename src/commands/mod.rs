@@ -11,6 +11,7 @@ pub mod analyze;
 pub mod check_config;
 pub mod export;
 pub mod geo;
+pub mod report;
 pub mod trace;
 
 use crate::config::{Config, ConfigError};

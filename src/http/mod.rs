@@ -9,6 +9,7 @@
 //! | `GET /api/v1/targets` | JSON, as [`StateView::targets`] gives it |
 //! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 204 (no body) for a configured target not traced yet; 404 JSON error for an unknown name |
 //! | `GET /api/v1/traces?since=&until=&target=&limit=` | stored trace records as JSON Lines (`application/x-ndjson`), streamed; 400 JSON error for a bad parameter, 503 when no history can be read |
+//! | `GET /` and `GET /report?since=&until=&format=` | the regulator's report of the history ([`crate::report`]): standalone HTML by default, `md` or `json`; made on a history reader; 400 JSON error for a bad parameter, 503 when no history can be read |
 //!
 //! `/api/v1/traces` takes the export's notation: `since` and `until` are RFC
 //! 3339 times, dates or durations before now (`24h`), `until` exclusive;
@@ -52,6 +53,7 @@ pub use stream::{StreamBroken, TraceBody, STREAM_CACHE_KIB, STREAM_CHUNK, STREAM
 
 use crate::export::ExportError;
 use crate::metrics::MetricsError;
+use crate::report::ReportFormat;
 use crate::store::{parse_time, InvalidTime, Query, StoreError};
 use admission::{Pass, Refusal, Share, Shares, Waiting, WaitingRoom};
 use http_body_util::{Either, Full};
@@ -121,6 +123,9 @@ pub enum ViewError {
     /// This view keeps no trace history.
     #[error("this endpoint keeps no trace history")]
     NoHistory,
+    /// The report could not be made.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
 }
 
 /// What the HTTP layer reads; the daemon implements it. Nothing here starts
@@ -166,6 +171,18 @@ pub trait StateView: Send + Sync + 'static {
     /// default none is kept.
     fn traces(&self, query: &Query) -> Result<TraceLines, ViewError> {
         let _ = query;
+        Err(ViewError::NoHistory)
+    }
+    /// The regulator's report of the history over `period` (its `since`
+    /// and `until`), rendered in `format`, for `/` and `/report`. Called
+    /// on one of the [`STORE_READS`] history reader threads.
+    ///
+    /// # Errors
+    ///
+    /// Why no history can be read (answered 503 with that text). By
+    /// default none is kept.
+    fn report(&self, period: &Query, format: ReportFormat) -> Result<String, ViewError> {
+        let _ = (period, format);
         Err(ViewError::NoHistory)
     }
 }
@@ -411,6 +428,7 @@ enum Route {
     Targets,
     Latest(String),
     Traces,
+    Report,
 }
 
 impl Route {
@@ -421,6 +439,7 @@ impl Route {
             "/readyz" => Some(Self::Readyz),
             "/api/v1/targets" => Some(Self::Targets),
             "/api/v1/traces" => Some(Self::Traces),
+            "/" | "/report" => Some(Self::Report),
             _ => {
                 // Target names are `[A-Za-z0-9_.-]+`, so they need no
                 // percent-decoding; an encoded name matches nothing.
@@ -436,7 +455,7 @@ impl Route {
     fn share(&self) -> Share {
         match self {
             Self::Metrics | Self::Healthz | Self::Readyz => Share::Monitoring,
-            Self::Targets | Self::Latest(_) | Self::Traces => Share::Api,
+            Self::Targets | Self::Latest(_) | Self::Traces | Self::Report => Share::Api,
         }
     }
 
@@ -473,8 +492,10 @@ impl Route {
                 }
                 None => json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`")),
             },
-            // Streamed by `respond`; never answered whole.
-            Self::Traces => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error"),
+            // Answered on a history reader by `answer`; never here.
+            Self::Traces | Self::Report => {
+                reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+            }
         }
     }
 }
@@ -546,6 +567,12 @@ async fn answer<S: StateView>(
             Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
         };
     }
+    if route == Route::Report {
+        return match report_query(request.uri().query(), unix_now()) {
+            Ok((period, format)) => report(view, period, format, readers).await,
+            Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
+        };
+    }
     match tokio::task::spawn_blocking(move || route.answer(&*view)).await {
         Ok(response) => response.map(Either::Left),
         Err(error) => {
@@ -598,8 +625,10 @@ enum QueryError {
     EmptyTarget,
     #[error("parameter `limit`: `{0}` is not a whole number")]
     Limit(String),
-    #[error("unknown parameter `{0}` (expected since, until, target or limit)")]
+    #[error("unknown parameter `{0}` (expected since, until, target or limit; /report takes since, until and format)")]
     Unknown(String),
+    #[error("parameter `format`: `{0}` is not a report format (expected html, md or json)")]
+    Format(String),
 }
 
 /// The selection of `/api/v1/traces` from its query string.
@@ -628,6 +657,55 @@ fn traces_query(raw: Option<&str>, now_unix: i64) -> Result<Query, QueryError> {
         }
     }
     Ok(query)
+}
+
+/// The period and format of `/report` from its query string: `since`,
+/// `until` (the notation of `/api/v1/traces`) and `format` (html, md,
+/// json; default html).
+fn report_query(raw: Option<&str>, now_unix: i64) -> Result<(Query, ReportFormat), QueryError> {
+    let mut format = ReportFormat::Html;
+    let mut rest = Vec::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("format", value)) => {
+                format = value
+                    .parse()
+                    .map_err(|_| QueryError::Format(value.to_string()))?;
+            }
+            Some(("target" | "limit", _)) => {
+                return Err(QueryError::Unknown(
+                    pair.split('=').next().unwrap_or("").to_string(),
+                ));
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let period = traces_query(Some(&rest.join("&")), now_unix)?;
+    Ok((period, format))
+}
+
+/// `/report`: the report made on a history reader (so at most
+/// [`STORE_READS`] are made at once), 503 when no history can be read.
+async fn report<S: StateView>(
+    view: Arc<S>,
+    period: Query,
+    format: ReportFormat,
+    readers: Arc<HistoryReaders>,
+) -> Response<Content> {
+    let content_type = match format {
+        ReportFormat::Html => "text/html; charset=utf-8",
+        ReportFormat::Md => "text/markdown; charset=utf-8",
+        ReportFormat::Json => JSON,
+    };
+    match readers.run(move || view.report(&period, format)).await {
+        Ok(Ok(text)) => reply(StatusCode::OK, content_type, text).map(Either::Left),
+        Ok(Err(why)) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &why.to_string()).map(Either::Left)
+        }
+        Err(_) => {
+            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
+        }
+    }
 }
 
 /// `%XX` decoded; `None` for a broken escape or a result that is not UTF-8.

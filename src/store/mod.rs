@@ -52,11 +52,13 @@
 mod integrity;
 mod metrics;
 mod query;
+mod timeline;
 pub mod writer;
 
 pub use integrity::{Damage, Integrity};
 pub use metrics::StoreMetrics;
 pub use query::{parse_time, InvalidTime, Query};
+pub use timeline::{ProvenanceCount, TimelineRow};
 
 use crate::model::{PathKey, TraceRecord};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};

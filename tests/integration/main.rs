@@ -25,6 +25,7 @@ mod hostname_hints;
 mod import_data;
 mod log_colour;
 mod metrics_http;
+mod report;
 mod reverse_dns;
 mod slow_clients;
 mod state_dir;

@@ -703,14 +703,15 @@ fn retain_keeps_per_family_paths_of_configured_targets() {
         );
     }
     assert!(series(&s, "transitwatch_path_hops", &[("target", "dualx")]).is_empty());
-    // Two paths with verdicts, one of them via ZA.
+    // One service of two paths, one of them via ZA: the service depends
+    // on ZA (national figures count services, not paths).
     assert_eq!(
         value(
             &s,
             "transitwatch_country_dependency_ratio",
             &[("country", "ZA")]
         ),
-        Some(0.5)
+        Some(1.0)
     );
     assert_eq!(value(&s, "transitwatch_targets", &[]), Some(1.0));
 }
@@ -1092,9 +1093,21 @@ async fn routes_answer_with_status_type_and_body() {
     let unknown: serde_json::Value = serde_json::from_str(&unknown.body).unwrap();
     assert!(unknown["error"].as_str().unwrap().contains("nope"));
 
+    // The report pages need a history; this view keeps none.
+    for path in ["/", "/report?since=30d"] {
+        let page = get(addr, path).await;
+        assert_eq!(page.status, 503, "{path}");
+        assert!(
+            page.body.contains("no trace history"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    assert_eq!(get(addr, "/report?format=pdf").await.status, 400);
+    assert_eq!(get(addr, "/report?target=bank").await.status, 400);
     for path in [
-        "/",
         "/metricsx",
+        "/reports",
         "/api/v1/targets/",
         "/api/v1/targets/bank",
         "/healthz/x",

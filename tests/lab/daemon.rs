@@ -152,6 +152,43 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
     );
     assert_eq!(m.verdict("gov-portal"), Some("foreign_transit"));
 
+    // The live report, from the history of both runs.
+    let (code, body) = daemon.get("/report?since=1h&format=json");
+    assert_eq!(code, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bank", "gov-portal", "shop", "silent"], "{body}");
+    let service = |name: &str| {
+        report["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(service("bank")["current"]["class"], "foreign_transit");
+    assert_eq!(service("bank")["category"], "finance");
+    assert_eq!(
+        service("gov-portal")["current"]["foreign_countries"],
+        serde_json::json!(["ZA"])
+    );
+    assert_eq!(service("gov-portal")["change_count"], 1);
+    let za = &report["summary"]["countries"][0];
+    assert_eq!(
+        (za["country"].as_str(), za["services_any"].as_u64()),
+        (Some("ZA"), Some(2))
+    );
+    let (code, page) = daemon.get("/");
+    assert_eq!(code, 200);
+    assert!(page.contains("id=\"service-gov-portal\""), "the HTML page");
+    assert!(page.contains("South Africa"));
+
     // A broken configuration is rejected; the old one keeps serving.
     std::fs::write(
         &config,

@@ -1,0 +1,374 @@
+//! The report as one standalone HTML page: no scripts, no fetches, inline
+//! styles, printable (each service starts its own block that page breaks
+//! avoid splitting), readable without colour (every class is also written
+//! as text and drawn with its own pattern; every chart has a text
+//! alternative). The same figures as the JSON and Markdown forms.
+
+use super::{country_name, percent, Report, ServiceReport, Shares};
+use crate::model::VerdictClass;
+use std::fmt::Write as _;
+
+/// Text made safe for HTML content and attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#111;line-height:1.4}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #888;padding:.2rem .5rem;text-align:left;vertical-align:top}
+th{background:#eee}.num{text-align:right}section.service{break-inside:avoid;page-break-inside:avoid;border-top:2px solid #444;margin-top:1.5rem}
+h2{break-after:avoid;page-break-after:avoid}ul.summary li{margin:.3rem 0;font-size:1.1em}
+@media print{body{max-width:none}a{color:inherit;text-decoration:none}section.service{break-before:auto}}
+";
+
+/// The fill of a class: colour and a pattern, so print in grey still tells them apart.
+const fn fill(class: VerdictClass) -> &'static str {
+    match class {
+        VerdictClass::Domestic => "url(#p-domestic)",
+        VerdictClass::ForeignTransit => "url(#p-foreign_transit)",
+        VerdictClass::ForeignDestination => "url(#p-foreign_destination)",
+        VerdictClass::Indeterminate => "url(#p-indeterminate)",
+    }
+}
+
+const PATTERNS: &str = r##"<defs>
+<pattern id="p-domestic" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#6a9"/></pattern>
+<pattern id="p-foreign_transit" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#e94"/><path d="M0,6 L6,0" stroke="#000" stroke-width="1"/></pattern>
+<pattern id="p-foreign_destination" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#c33"/><path d="M0,0 L6,6 M0,6 L6,0" stroke="#000" stroke-width="1"/></pattern>
+<pattern id="p-indeterminate" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#bbb"/><circle cx="3" cy="3" r="1" fill="#000"/></pattern>
+</defs>"##;
+
+/// Write `report` as a standalone HTML page.
+#[must_use]
+#[allow(clippy::too_many_lines)] // one section after the other
+pub fn render(report: &Report) -> String {
+    let mut o = String::new();
+    let p = &report.period;
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
+         <title>transitwatch report {} to {}</title><style>{STYLE}</style></head><body>\n",
+        p.start, p.end
+    );
+    let _ = writeln!(
+        o,
+        "<h1>Where national services depend on other countries</h1>"
+    );
+    let _ = writeln!(
+        o,
+        "<p>Period: <time>{}</time> to <time>{}</time>. Generated <time>{}</time>.</p>",
+        p.start, p.end, report.generated_at
+    );
+    let _ = writeln!(o, "<h2 id=\"summary\">Summary</h2><ul class=\"summary\">");
+    for s in &report.summary.sentences {
+        let _ = writeln!(o, "<li>{}</li>", esc(s));
+    }
+    let _ = writeln!(o, "</ul>");
+    if !report.summary.countries.is_empty() {
+        let _ = writeln!(o, "<h2 id=\"countries\">Countries depended on</h2><table><thead><tr><th>country</th><th>services (any time)</th><th>services (all the time)</th><th>share of services</th><th>share of service-time</th><th>services</th></tr></thead><tbody>");
+        for c in &report.summary.countries {
+            let _ = writeln!(
+                o,
+                "<tr data-country=\"{}\"><td>{} ({})</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&c.country), esc(&c.name), esc(&c.country), c.services_any, c.services_all,
+                percent(c.share_of_services), percent(c.time_share), esc(&c.service_names.join(", "))
+            );
+        }
+        let _ = writeln!(o, "</tbody></table>");
+    }
+    let _ = writeln!(o, "<h2 id=\"categories\">By category</h2><table><thead><tr><th>category</th><th>services</th><th>foreign countries (services)</th></tr></thead><tbody>");
+    for c in &report.summary.categories {
+        let countries: Vec<String> = c
+            .countries
+            .iter()
+            .map(|(k, n)| format!("{} {n}", country_name(k)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&c.category),
+            c.services,
+            esc(&if countries.is_empty() {
+                "none".to_string()
+            } else {
+                countries.join(", ")
+            })
+        );
+    }
+    let _ = writeln!(o, "</tbody></table>");
+    if !report.summary.networks.is_empty() {
+        let _ = writeln!(o, "<h2 id=\"networks\">Foreign networks on the paths</h2><table><thead><tr><th>AS</th><th>name</th><th>countries</th><th>services</th></tr></thead><tbody>");
+        for n in &report.summary.networks {
+            let _ = writeln!(
+                o,
+                "<tr><td>AS{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                n.asn,
+                esc(n.name.as_deref().unwrap_or("(unknown)")),
+                esc(&n.countries.join(", ")),
+                esc(&n.service_names.join(", "))
+            );
+        }
+        let _ = writeln!(o, "</tbody></table>");
+    }
+    timeline(&mut o, report);
+    let _ = writeln!(o, "<h2 id=\"services\">Services</h2>");
+    for s in &report.services {
+        service(&mut o, s);
+    }
+    let m = &report.method;
+    let _ = writeln!(o, "<h2 id=\"method\">Method and provenance</h2><ul>");
+    let _ = writeln!(
+        o,
+        "<li>Vantage points: {}</li>",
+        esc(&m.vantages.join(", "))
+    );
+    let _ = writeln!(
+        o,
+        "<li>Traces: {}</li><li>Time: {}</li>",
+        m.traces,
+        esc(&m.hold_rule)
+    );
+    let _ = writeln!(
+        o,
+        "<li>Gaps in measurement: {} ({} s unmeasured)<ul>",
+        m.gaps.len(),
+        m.unmeasured_seconds
+    );
+    for g in &m.gaps {
+        let _ = writeln!(
+            o,
+            "<li class=\"gap\">{} to {} ({} s)</li>",
+            g.start, g.end, g.seconds
+        );
+    }
+    let _ = writeln!(o, "</ul></li>");
+    if let Some(home) = &m.home {
+        let _ = writeln!(o, "<li>Home country: {}</li>", esc(home));
+    }
+    if let Some(c) = &m.min_confidence {
+        let _ = writeln!(o, "<li>Minimum confidence for a violation: {}</li>", esc(c));
+    }
+    if let Some(sha) = &m.config_sha256 {
+        let _ = writeln!(
+            o,
+            "<li>Configuration given to the report: sha256 <code>{}</code></li>",
+            esc(sha)
+        );
+    }
+    for p in &m.provenance {
+        let dbs: Vec<String> = p
+            .geoip
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} ({}, built {})",
+                    d.database_type,
+                    d.kind,
+                    d.built
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "unknown".into())
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "<li>{} traces {} to {}: configuration sha256 <code>{}</code>, transitwatch {}, databases: {}</li>",
+            p.traces, p.first, p.last, esc(p.config_sha256.as_deref().unwrap_or("none")), esc(&p.version),
+            esc(&if dbs.is_empty() { "none".to_string() } else { dbs.join("; ") })
+        );
+    }
+    for (name, rule) in &m.rules {
+        let _ = writeln!(
+            o,
+            "<li>Rule for {}: category {}, allowed countries {}</li>",
+            esc(name),
+            esc(&rule.category),
+            esc(&rule.allowed_countries.join(", "))
+        );
+    }
+    let _ = writeln!(o, "</ul><h3>What the classes mean</h3><dl>");
+    for (class, meaning) in &m.classes {
+        let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", esc(class), esc(meaning));
+    }
+    let _ = writeln!(o, "</dl></body></html>");
+    o
+}
+
+/// One service's section.
+fn service(o: &mut String, s: &ServiceReport) {
+    let _ = writeln!(o, "<section class=\"service\" id=\"service-{}\" data-service=\"{}\"><h3>{} <small>({})</small></h3>", esc(&s.name), esc(&s.name), esc(&s.name), esc(&s.category));
+    match &s.current {
+        Some(c) => {
+            let via = if c.foreign_countries.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " through {}",
+                    c.foreign_countries
+                        .iter()
+                        .map(|k| country_name(k))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                )
+            };
+            let _ = writeln!(o, "<p class=\"current\">Now: <strong>{}</strong>{}, since <time>{}</time> (last trace <time>{}</time>).</p>", c.class, esc(&via), c.since, c.last_trace);
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "<p class=\"current\">Now: not measured in the period.</p>"
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "<p>{} traces, {} route changes.</p>",
+        s.traces, s.change_count
+    );
+    shares_table(o, "the service", &s.time_share, &s.trace_share);
+    for p in &s.paths {
+        shares_table(
+            o,
+            &format!(
+                "path {} from {} ({} traces)",
+                p.path_key, p.vantage, p.traces
+            ),
+            &p.time_share,
+            &p.trace_share,
+        );
+    }
+    if !s.changes.is_empty() {
+        let _ = writeln!(o, "<details open><summary>Route changes</summary><ol>");
+        for c in &s.changes {
+            let _ = writeln!(
+                o,
+                "<li><time>{}</time> {}: {} → {} {}</li>",
+                c.at,
+                esc(&c.path_key),
+                c.from_class,
+                c.class,
+                esc(&c.foreign_countries.join(" → "))
+            );
+        }
+        let _ = writeln!(o, "</ol></details>");
+    }
+    for e in &s.evidence {
+        let _ = writeln!(
+            o,
+            "<p>Evidence, {} (trace {}, <time>{}</time>): {}</p>",
+            esc(&e.path_key),
+            e.trace_id,
+            e.started_at,
+            esc(&e.explanation)
+        );
+        let _ = writeln!(o, "<table><thead><tr><th>ttl</th><th>address</th><th>name</th><th>country</th><th>city</th><th>AS</th><th>confidence</th></tr></thead><tbody>");
+        for h in &e.hops {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                h.ttl,
+                esc(h.addr.as_deref().unwrap_or("*")),
+                esc(h.hostname.as_deref().unwrap_or("")),
+                esc(h.country.as_deref().unwrap_or("")),
+                esc(h.city.as_deref().unwrap_or("")),
+                esc(&h.asn.map(|a| format!("AS{a} {}", h.as_org.as_deref().unwrap_or(""))).unwrap_or_default()),
+                h.confidence.map(|c| c.as_str()).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(o, "</tbody></table>");
+    }
+    let _ = writeln!(o, "</section>");
+}
+
+fn shares_table(o: &mut String, what: &str, time: &Shares, traces: &Shares) {
+    let _ = writeln!(o, "<table class=\"shares\"><caption>Shares for {}</caption><thead><tr><th>share</th><th>of the period</th><th>of traces</th></tr></thead><tbody>", esc(what));
+    for (class, t) in &time.classes {
+        let by = traces.classes.get(class).copied().unwrap_or(0.0);
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(class),
+            percent(*t),
+            percent(by)
+        );
+    }
+    for (country, t) in &time.countries {
+        let by = traces.countries.get(country).copied().unwrap_or(0.0);
+        let _ = writeln!(o, "<tr data-country=\"{}\"><td>through {} ({})</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>", esc(country), esc(&country_name(country)), esc(country), percent(*t), percent(by));
+    }
+    if let Some(u) = time.unmeasured {
+        let _ = writeln!(
+            o,
+            "<tr><td>not measured</td><td class=\"num\">{}</td><td></td></tr>",
+            percent(u)
+        );
+    }
+    let _ = writeln!(o, "</tbody></table>");
+}
+
+/// A timeline chart (SVG): one row per service, the period left to right,
+/// each route change a new band; the text alternative says the same.
+fn timeline(o: &mut String, report: &Report) {
+    const W: f64 = 800.0;
+    const LABEL: f64 = 140.0;
+    const ROW: f64 = 18.0;
+    let start = report.period.start.unix();
+    let whole = report.period.seconds.max(1);
+    #[allow(clippy::cast_precision_loss)]
+    let x = |t: i64| LABEL + (t - start).clamp(0, whole) as f64 / whole as f64 * (W - LABEL);
+    #[allow(clippy::cast_precision_loss)]
+    let height = ROW * (report.services.len() as f64 + 1.0) + 10.0;
+    let _ = writeln!(o, "<h2 id=\"timeline\">Timeline</h2><figure><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"tl-title tl-desc\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\"><title id=\"tl-title\">Route class of each service over the period</title><desc id=\"tl-desc\">For each service, the share of the period in each class is listed in the table after this chart.</desc>{PATTERNS}");
+    for (i, s) in report.services.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let y = ROW * i as f64 + 4.0;
+        let _ = writeln!(
+            o,
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text>",
+            y + 12.0,
+            esc(&s.name)
+        );
+        // Bands from the service's changes: the class before the first change, then each change.
+        let mut bands: Vec<(i64, VerdictClass)> = Vec::new();
+        if let Some(first) = s.changes.first() {
+            bands.push((start, first.from_class));
+        }
+        for c in &s.changes {
+            bands.push((c.at.unix(), c.class));
+        }
+        if bands.is_empty() {
+            if let Some(c) = &s.current {
+                bands.push((start, c.class));
+            }
+        }
+        for (j, (at, class)) in bands.iter().enumerate() {
+            let until = bands.get(j + 1).map_or(start + whole, |b| b.0);
+            let (a, b) = (x(*at), x(until));
+            let _ = writeln!(o, "<rect x=\"{a:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\" stroke=\"#000\" stroke-width=\"0.3\"><title>{}: {} from {}</title></rect>", (b - a).max(0.5), ROW - 4.0, fill(*class), esc(&s.name), class, crate::units::Timestamp::from_unix(*at).map(|t| t.to_string()).unwrap_or_default());
+        }
+    }
+    let _ = writeln!(o, "</svg><figcaption>Patterns: plain green domestic; single hatch foreign transit; cross hatch foreign destination; dotted indeterminate. The class bands follow the route changes listed per service; unmeasured time is in the table below.</figcaption></figure>");
+    let _ = writeln!(o, "<table id=\"timeline-table\"><caption>The timeline as text</caption><thead><tr><th>service</th><th>domestic</th><th>foreign transit</th><th>foreign destination</th><th>indeterminate</th><th>not measured</th></tr></thead><tbody>");
+    for s in &report.services {
+        let g = |k: &str| percent(s.time_share.classes.get(k).copied().unwrap_or(0.0));
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&s.name), g("domestic"), g("foreign_transit"), g("foreign_destination"), g("indeterminate"),
+            percent(s.time_share.unmeasured.unwrap_or(0.0))
+        );
+    }
+    let _ = writeln!(o, "</tbody></table>");
+}

@@ -1,0 +1,243 @@
+//! The report as Markdown: the same figures as the JSON and HTML forms,
+//! formatted by [`super::percent`].
+
+use super::{country_name, percent, Report, Shares};
+use std::fmt::Write as _;
+
+/// Write `report` as a Markdown document.
+#[must_use]
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let p = &report.period;
+    let _ = writeln!(out, "# Where national services depend on other countries\n");
+    let _ = writeln!(
+        out,
+        "Period: {} to {} · generated {}\n",
+        p.start, p.end, report.generated_at
+    );
+    let _ = writeln!(out, "## Summary\n");
+    for s in &report.summary.sentences {
+        let _ = writeln!(out, "- {s}");
+    }
+    if !report.summary.countries.is_empty() {
+        let _ = writeln!(out, "\n## Countries depended on\n");
+        let _ = writeln!(out, "| country | services (any time) | services (all the time) | share of services | share of service-time | services |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for c in &report.summary.countries {
+            let _ = writeln!(
+                out,
+                "| {} ({}) | {} | {} | {} | {} | {} |",
+                c.name,
+                c.country,
+                c.services_any,
+                c.services_all,
+                percent(c.share_of_services),
+                percent(c.time_share),
+                c.service_names.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## By category\n");
+    let _ = writeln!(
+        out,
+        "| category | services | foreign countries (services) |\n|---|---|---|"
+    );
+    for c in &report.summary.categories {
+        let countries: Vec<String> = c
+            .countries
+            .iter()
+            .map(|(k, n)| format!("{} {n}", country_name(k)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            c.category,
+            c.services,
+            if countries.is_empty() {
+                "none".to_string()
+            } else {
+                countries.join(", ")
+            }
+        );
+    }
+    if !report.summary.networks.is_empty() {
+        let _ = writeln!(out, "\n## Foreign networks on the paths\n");
+        let _ = writeln!(
+            out,
+            "| AS | name | countries | services |\n|---|---|---|---|"
+        );
+        for n in &report.summary.networks {
+            let _ = writeln!(
+                out,
+                "| AS{} | {} | {} | {} |",
+                n.asn,
+                n.name.as_deref().unwrap_or("(unknown)"),
+                n.countries.join(", "),
+                n.service_names.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Services\n");
+    for s in &report.services {
+        let _ = writeln!(out, "### {} ({})\n", s.name, s.category);
+        match &s.current {
+            Some(c) => {
+                let via = if c.foreign_countries.is_empty() {
+                    String::new()
+                } else {
+                    format!(" through {}", c.foreign_countries.join(" → "))
+                };
+                let _ = writeln!(
+                    out,
+                    "Now: **{}**{via}, since {} (last trace {}).\n",
+                    c.class, c.since, c.last_trace
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Now: not measured in the period.\n");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} traces, {} route changes.\n",
+            s.traces, s.change_count
+        );
+        let _ = writeln!(out, "| share | of the period | of traces |\n|---|---|---|");
+        shares_rows(&mut out, &s.time_share, &s.trace_share);
+        for path in &s.paths {
+            let _ = writeln!(
+                out,
+                "\nPath {} from {} ({} traces):\n",
+                path.path_key, path.vantage, path.traces
+            );
+            let _ = writeln!(out, "| share | of the period | of traces |\n|---|---|---|");
+            shares_rows(&mut out, &path.time_share, &path.trace_share);
+        }
+        if !s.changes.is_empty() {
+            let _ = writeln!(out, "\nRoute changes:\n");
+            for c in &s.changes {
+                let _ = writeln!(
+                    out,
+                    "- {} {}: {} → {} {}",
+                    c.at,
+                    c.path_key,
+                    c.from_class,
+                    c.class,
+                    c.foreign_countries.join(" → ")
+                );
+            }
+        }
+        for e in &s.evidence {
+            let _ = writeln!(
+                out,
+                "\nEvidence, {} (trace {}, {}): {}\n",
+                e.path_key, e.trace_id, e.started_at, e.explanation
+            );
+            let _ = writeln!(out, "| ttl | address | name | country | city | AS | confidence |\n|---|---|---|---|---|---|---|");
+            for h in &e.hops {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    h.ttl,
+                    h.addr.as_deref().unwrap_or("*"),
+                    h.hostname.as_deref().unwrap_or(""),
+                    h.country.as_deref().unwrap_or(""),
+                    h.city.as_deref().unwrap_or(""),
+                    h.asn
+                        .map(|a| format!("AS{a} {}", h.as_org.as_deref().unwrap_or("")))
+                        .unwrap_or_default(),
+                    h.confidence
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let m = &report.method;
+    let _ = writeln!(out, "## Method and provenance\n");
+    let _ = writeln!(out, "- Vantage points: {}", m.vantages.join(", "));
+    let _ = writeln!(out, "- Traces: {}", m.traces);
+    let _ = writeln!(out, "- Time: {}", m.hold_rule);
+    let _ = writeln!(
+        out,
+        "- Gaps in measurement: {} ({} s unmeasured)",
+        m.gaps.len(),
+        m.unmeasured_seconds
+    );
+    for g in &m.gaps {
+        let _ = writeln!(out, "  - {} to {} ({} s)", g.start, g.end, g.seconds);
+    }
+    if let Some(home) = &m.home {
+        let _ = writeln!(out, "- Home country: {home}");
+    }
+    if let Some(c) = &m.min_confidence {
+        let _ = writeln!(out, "- Minimum confidence for a violation: {c}");
+    }
+    if let Some(sha) = &m.config_sha256 {
+        let _ = writeln!(out, "- Configuration given to the report: sha256 {sha}");
+    }
+    for p in &m.provenance {
+        let dbs: Vec<String> = p
+            .geoip
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} ({}, built {})",
+                    d.database_type,
+                    d.kind,
+                    d.built
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "unknown".into())
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "- {} traces {} to {}: configuration sha256 {}, transitwatch {}, databases: {}",
+            p.traces,
+            p.first,
+            p.last,
+            p.config_sha256.as_deref().unwrap_or("none"),
+            p.version,
+            if dbs.is_empty() {
+                "none".to_string()
+            } else {
+                dbs.join("; ")
+            }
+        );
+    }
+    for (name, rule) in &m.rules {
+        let _ = writeln!(
+            out,
+            "- Rule for {name}: category {}, allowed countries {}",
+            rule.category,
+            rule.allowed_countries.join(", ")
+        );
+    }
+    let _ = writeln!(out, "\nWhat the classes mean:\n");
+    for (class, meaning) in &m.classes {
+        let _ = writeln!(out, "- {class}: {meaning}");
+    }
+    out
+}
+
+fn shares_rows(out: &mut String, time: &Shares, traces: &Shares) {
+    for (class, t) in &time.classes {
+        let by = traces.classes.get(class).copied().unwrap_or(0.0);
+        let _ = writeln!(out, "| {class} | {} | {} |", percent(*t), percent(by));
+    }
+    for (country, t) in &time.countries {
+        let by = traces.countries.get(country).copied().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "| through {} ({country}) | {} | {} |",
+            country_name(country),
+            percent(*t),
+            percent(by)
+        );
+    }
+    if let Some(u) = time.unmeasured {
+        let _ = writeln!(out, "| not measured | {} | |", percent(u));
+    }
+}

@@ -1,0 +1,440 @@
+//! `transitwatch report` over a store with a known history: four services
+//! (one dual-stack), route changes at known times, a measurement gap. Every
+//! figure of the JSON report is checked against values computed here from
+//! the history's definition (not from the report's code); the Markdown and
+//! HTML forms carry the same numbers.
+
+use crate::support;
+
+use std::path::Path;
+use std::process::Command;
+use support::records::{domestic, in_ie, new_trace, via_za};
+use transitwatch::model::TraceRecord;
+use transitwatch::store::Store;
+
+/// 2026-11-26T12:00:00Z.
+const T0: i64 = 1_795_694_400;
+/// Ten hours.
+const PERIOD: i64 = 36_000;
+/// A trace every ten minutes...
+const STEP: i64 = 600;
+/// ...except slots 42..=47 (07:00 to 07:50), when the daemon was stopped.
+const STOPPED: std::ops::RangeInclusive<i64> = 42..=47;
+/// The gap: the last trace before the stop (06:50) holds for three times
+/// the spacing (30 min), to 07:20; the next trace is at 08:00.
+const GAP: (i64, i64) = (26_400, 28_800);
+/// Slot 30 (05:00): the portal moves onto the South African route, and the
+/// dual-stack service's IPv6 path leaves it.
+const SWITCH: i64 = 30;
+
+fn slots() -> impl Iterator<Item = i64> {
+    (0..PERIOD / STEP).filter(|k| !STOPPED.contains(k))
+}
+
+fn history(path: &Path) {
+    let mut store = Store::open(path).unwrap();
+    for k in slots() {
+        let at = T0 + k * STEP;
+        let mut put = |key: &str, record: TraceRecord| {
+            store.insert(&new_trace(key, record)).unwrap();
+        };
+        put(
+            "gov",
+            if k < SWITCH {
+                domestic("gov", at)
+            } else {
+                via_za("gov", at)
+            },
+        );
+        put("bank", via_za("bank", at));
+        put("shop", in_ie("shop", at));
+        put("dual/ipv4", domestic("dual", at));
+        put(
+            "dual/ipv6",
+            if k < SWITCH {
+                via_za("dual", at)
+            } else {
+                domestic("dual", at)
+            },
+        );
+    }
+}
+
+fn report(db: &Path, format: &str) -> String {
+    let out = Command::new(support::bin())
+        .args(["report", "--store"])
+        .arg(db)
+        .args([
+            "--since",
+            "2026-11-26T12:00:00Z",
+            "--until",
+            "2026-11-26T22:00:00Z",
+            "--format",
+            format,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "report --format {format}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn close(actual: &serde_json::Value, expected: f64, what: &str) {
+    let a = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: not a number: {actual}"));
+    assert!(
+        (a - expected).abs() < 1e-9,
+        "{what}: {a} (expected {expected})"
+    );
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn f(part: i64, whole: i64) -> f64 {
+    part as f64 / whole as f64
+}
+
+/// A whole percentage, as a person reads it (independent of the report's).
+fn pct(fraction: f64) -> String {
+    format!("{:.0}%", fraction * 100.0)
+}
+
+#[test]
+fn every_figure_of_the_report_matches_the_known_history_in_every_format() {
+    // The test's own reading of the records it stores.
+    assert_eq!(domestic("x", T0).verdict.class.as_str(), "domestic");
+    assert_eq!(via_za("x", T0).verdict.foreign_countries[0].as_str(), "ZA");
+    let ie = in_ie("x", T0);
+    assert_eq!(ie.verdict.class.as_str(), "foreign_destination");
+    assert_eq!(
+        ie.verdict
+            .foreign_countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        ["IE"]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("transitwatch.db");
+    history(&db);
+    let json: serde_json::Value = serde_json::from_str(&report(&db, "json")).unwrap();
+    assert_eq!(json["schema"], "transitwatch.report/1");
+    assert_eq!(json["period"]["seconds"], PERIOD);
+    assert_eq!(json["period"]["start"], "2026-11-26T12:00:00Z");
+
+    // Time each state holds, computed from the slots.
+    let traces = slots().count() as i64; // 54 per path
+    let gap = GAP.1 - GAP.0;
+    let measured = PERIOD - gap;
+    let before = SWITCH * STEP; // 18000 s before the switch, no gap in it
+    let after = measured - before;
+    let trace_count_before = SWITCH;
+    let trace_count_after = traces - SWITCH;
+
+    let services = json["services"].as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["bank", "dual", "gov", "shop"],
+        "services, not paths"
+    );
+    let svc = |name: &str| services.iter().find(|s| s["name"] == name).unwrap();
+
+    // gov: domestic, then through ZA from the switch.
+    let gov = svc("gov");
+    close(
+        &gov["time_share"]["classes"]["domestic"],
+        f(before, PERIOD),
+        "gov domestic",
+    );
+    close(
+        &gov["time_share"]["classes"]["foreign_transit"],
+        f(after, PERIOD),
+        "gov transit",
+    );
+    close(
+        &gov["time_share"]["countries"]["ZA"],
+        f(after, PERIOD),
+        "gov ZA",
+    );
+    close(
+        &gov["time_share"]["unmeasured"],
+        f(gap, PERIOD),
+        "gov unmeasured",
+    );
+    close(
+        &gov["trace_share"]["countries"]["ZA"],
+        f(trace_count_after, traces),
+        "gov ZA by traces",
+    );
+    close(
+        &gov["trace_share"]["classes"]["domestic"],
+        f(trace_count_before, traces),
+        "gov domestic by traces",
+    );
+    assert_eq!(gov["traces"], traces);
+    assert_eq!(gov["current"]["class"], "foreign_transit");
+    assert_eq!(
+        gov["current"]["foreign_countries"],
+        serde_json::json!(["ZA"])
+    );
+    assert_eq!(gov["current"]["since"], "2026-11-26T17:00:00Z");
+    assert_eq!(gov["change_count"], 1);
+    assert_eq!(gov["changes"][0]["at"], "2026-11-26T17:00:00Z");
+    assert_eq!(gov["changes"][0]["from_class"], "domestic");
+    let hops = gov["evidence"][0]["hops"].as_array().unwrap();
+    assert!(
+        hops.iter().any(|h| h["country"] == "ZA"),
+        "the evidence holds the ZA hops"
+    );
+
+    // bank: through ZA all the measured time; the gap does not restart "since".
+    let bank = svc("bank");
+    close(
+        &bank["time_share"]["countries"]["ZA"],
+        f(measured, PERIOD),
+        "bank ZA",
+    );
+    close(
+        &bank["trace_share"]["countries"]["ZA"],
+        1.0,
+        "bank ZA by traces",
+    );
+    assert_eq!(bank["current"]["since"], "2026-11-26T12:00:00Z");
+    assert_eq!(bank["change_count"], 0);
+
+    // shop: answers from Ireland.
+    let shop = svc("shop");
+    close(
+        &shop["time_share"]["classes"]["foreign_destination"],
+        f(measured, PERIOD),
+        "shop abroad",
+    );
+    close(
+        &shop["time_share"]["countries"]["IE"],
+        f(measured, PERIOD),
+        "shop IE",
+    );
+
+    // dual: one service of two paths; ZA while its IPv6 path crossed it.
+    let dual = svc("dual");
+    assert_eq!(dual["traces"], 2 * traces);
+    close(
+        &dual["time_share"]["countries"]["ZA"],
+        f(before, PERIOD),
+        "dual ZA",
+    );
+    close(
+        &dual["time_share"]["classes"]["foreign_transit"],
+        f(before, PERIOD),
+        "dual transit",
+    );
+    close(
+        &dual["time_share"]["classes"]["domestic"],
+        f(after, PERIOD),
+        "dual domestic",
+    );
+    close(
+        &dual["trace_share"]["countries"]["ZA"],
+        f(trace_count_before, 2 * traces),
+        "dual ZA by traces",
+    );
+    assert_eq!(dual["current"]["class"], "domestic");
+    assert_eq!(dual["current"]["since"], "2026-11-26T17:00:00Z");
+    let paths: Vec<&str> = dual["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["dual/ipv4", "dual/ipv6"]);
+    close(
+        &dual["paths"][0]["time_share"]["classes"]["domestic"],
+        f(measured, PERIOD),
+        "dual/ipv4 domestic",
+    );
+    close(
+        &dual["paths"][1]["time_share"]["countries"]["ZA"],
+        f(before, PERIOD),
+        "dual/ipv6 ZA",
+    );
+    assert_eq!(dual["change_count"], 1);
+
+    // National figures count services.
+    let summary = &json["summary"];
+    assert_eq!(summary["services"], 4);
+    assert_eq!(summary["services_foreign"], 4);
+    let countries = summary["countries"].as_array().unwrap();
+    assert_eq!(countries[0]["country"], "ZA", "ranked by services");
+    assert_eq!(countries[0]["name"], "South Africa");
+    assert_eq!(countries[0]["services_any"], 3);
+    assert_eq!(countries[0]["services_all"], 1);
+    assert_eq!(
+        countries[0]["service_names"],
+        serde_json::json!(["bank", "dual", "gov"])
+    );
+    close(
+        &countries[0]["share_of_services"],
+        0.75,
+        "ZA share of services",
+    );
+    close(
+        &countries[0]["time_share"],
+        f(after + measured + before, 4 * PERIOD),
+        "ZA service-time",
+    );
+    assert_eq!(countries[1]["country"], "IE");
+    assert_eq!(countries[1]["services_any"], 1);
+    assert_eq!(countries[1]["services_all"], 1);
+    let za_sentence = "3 of 4 national services (75%) were reached through South Africa for at least part of the period; 1 of them all of the measured time.";
+    assert!(
+        summary["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == za_sentence),
+        "{}",
+        summary["sentences"]
+    );
+    let networks = summary["networks"].as_array().unwrap();
+    let za_net = networks
+        .iter()
+        .find(|n| n["asn"] == 64510)
+        .expect("the ZA network");
+    assert_eq!(za_net["countries"], serde_json::json!(["ZA"]));
+
+    // Method: the gap, the traces, the provenance.
+    let method = &json["method"];
+    assert_eq!(method["traces"], 5 * traces);
+    assert_eq!(method["gaps"].as_array().unwrap().len(), 1);
+    assert_eq!(method["gaps"][0]["start"], "2026-11-26T19:20:00Z");
+    assert_eq!(method["gaps"][0]["seconds"], gap);
+    assert_eq!(method["unmeasured_seconds"], gap);
+    assert_eq!(method["vantages"], serde_json::json!(["maseru-lab"]));
+    assert_eq!(method["provenance"][0]["geoip"][0]["type"], "GeoLite2-City");
+    assert_eq!(method["provenance"][0]["traces"], 5 * traces);
+
+    schema_valid(&json);
+
+    // The same numbers in Markdown and HTML.
+    let md = report(&db, "md");
+    let html = report(&db, "html");
+    for (form, text) in [("md", &md), ("html", &html)] {
+        assert!(text.contains(za_sentence), "{form}: the ZA sentence");
+        for (name, country, share) in [
+            ("gov", "ZA", f(after, PERIOD)),
+            ("bank", "ZA", f(measured, PERIOD)),
+            ("dual", "ZA", f(before, PERIOD)),
+            ("shop", "IE", f(measured, PERIOD)),
+        ] {
+            let section = section(text, form, name);
+            let row = section
+                .lines()
+                .find(|l| l.contains(&format!("({country})")) && l.contains("through"))
+                .unwrap_or_else(|| panic!("{form} {name}: no {country} row"));
+            assert!(
+                row.contains(&pct(share)),
+                "{form} {name}: {row} should say {}",
+                pct(share)
+            );
+        }
+        assert!(text.contains("2026-11-26T19:20:00Z"), "{form}: the gap");
+        assert!(text.contains("GeoLite2-City"), "{form}: the database");
+    }
+    // HTML stands alone: no script, no external fetch.
+    assert!(!html.contains("<script"));
+    assert!(
+        !html.contains("http://") && !html.contains("https://")
+            || html.contains("xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+}
+
+/// The report is valid under its published schema (Python's jsonschema,
+/// an independent validator; skipped with a message where it is missing).
+fn schema_valid(report: &serde_json::Value) {
+    let check = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
+    if Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        eprintln!(
+            "SKIPPED report schema check: python3 jsonschema missing (pip install jsonschema)"
+        );
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", check])
+        .arg(support::root().join("schemas/report.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        report.to_string().as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the report breaks its schema: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The part of a rendered report about one service.
+fn section<'a>(text: &'a str, form: &str, name: &str) -> &'a str {
+    let start = match form {
+        "md" => text.find(&format!("### {name} (")),
+        _ => text.find(&format!("id=\"service-{name}\"")),
+    }
+    .unwrap_or_else(|| panic!("{form}: no section for {name}"));
+    let rest = &text[start + 1..];
+    let end = match form {
+        "md" => rest.find("### ").unwrap_or(rest.len()),
+        _ => rest.find("</section>").unwrap_or(rest.len()),
+    };
+    &rest[..end]
+}
+
+#[test]
+fn report_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.db");
+    let out = Command::new(support::bin())
+        .args(["report", "--store"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none.db"));
+    let db = dir.path().join("t.db");
+    history(&db);
+    let out = Command::new(support::bin())
+        .args(["report", "--store"])
+        .arg(&db)
+        .args(["--since", "2026-11-27", "--until", "2026-11-26"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since must be before --until"));
+    let out = Command::new(support::bin())
+        .args(["report", "--store"])
+        .arg(&db)
+        .args(["--format", "pdf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
