@@ -216,12 +216,16 @@ impl StateView for DaemonState {
             .into_iter()
             .map(|name| {
                 let job = &generation.jobs[name];
+                let mut target_since: Option<Timestamp> = None;
                 let paths: Vec<serde_json::Value> = book
                     .iter()
                     .filter(|(key, _, _)| key.belongs_to(name))
                     .map(|(key, r, changes)| {
+                        let since = book.since(key);
+                        target_since = target_since.max(since);
                         serde_json::json!({
                             "key": key.to_string(),
+                            "since": since,
                             "addr": r.trace.target.addr,
                             "started_at": r.trace.started_at,
                             "reached": r.trace.reached,
@@ -236,6 +240,7 @@ impl StateView for DaemonState {
                     .collect();
                 serde_json::json!({
                     "name": name,
+                    "since": target_since,
                     "host": job.host,
                     "category": job.category,
                     "protocol": job.settings.protocol,

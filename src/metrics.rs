@@ -128,9 +128,10 @@ const DATABASES: usize = 13;
 const DATABASE_BUILT: usize = 14;
 const CONFIDENCE: usize = 15;
 const SUSPECTED: usize = 16;
+const COUNTRIES_INFO: usize = 17;
 
 /// The families derived from per-target state, in index order.
-const TARGET_FAMILIES: [FamilyDef; 17] = [
+const TARGET_FAMILIES: [FamilyDef; 18] = [
     gauge(
         "transitwatch_path_verdict",
         &["target", "class"],
@@ -228,6 +229,13 @@ const TARGET_FAMILIES: [FamilyDef; 17] = [
         "Foreign countries on the target's last path claimed with less confidence than the \
          policy's min_confidence: reported, not counted as violations.",
     ),
+    gauge(
+        "transitwatch_path_countries_info",
+        &["target", "countries", "foreign"],
+        "One series (value 1) per target with a verdict: the countries of its last path in \
+         path order (`LS ZA LS`) and its foreign countries in path order (`ZA`), for alert \
+         texts; a route change replaces the series.",
+    ),
 ];
 
 /// `transitwatch_trace_runs_total` outcomes, in label-value order.
@@ -275,6 +283,9 @@ struct PathView {
     confidence: f64,
     /// Suspected foreign claims.
     suspected: usize,
+    /// The verdict's countries, then its foreign ones, in path order,
+    /// space-separated.
+    countries_info: [String; 2],
 }
 
 impl PathView {
@@ -304,6 +315,14 @@ impl PathView {
                 .collect(),
             confidence: confidence_value(record.verdict.confidence),
             suspected: record.verdict.claims.iter().filter(|c| c.suspected).count(),
+            countries_info: [&record.verdict.countries, &record.verdict.foreign_countries].map(
+                |list| {
+                    list.iter()
+                        .map(crate::model::CountryCode::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+            ),
         }
     }
 }
@@ -425,6 +444,8 @@ impl Collector for TargetCollector {
             out[LAST_TRACE].push(&[t], path.finished_at);
             out[CONFIDENCE].push(&[t], path.confidence);
             out[SUSPECTED].push(&[t], count(path.suspected));
+            let [countries, foreign] = &path.countries_info;
+            out[COUNTRIES_INFO].push(&[t, countries, foreign], 1.0);
         }
         for (country, services) in dependents {
             #[allow(clippy::cast_precision_loss)] // counts of targets

@@ -14,6 +14,7 @@
 use crate::analysis::{PathSignature, RouteComparison};
 use crate::model::{PathKey, TraceRecord};
 use crate::state_dir::{LoadError, SaveError, StateFiles};
+use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,12 +33,25 @@ struct Saved {
 struct SavedPath {
     record: TraceRecord,
     changes: u64,
+    /// Start of the first trace of the current state; a file written
+    /// before this was kept gives the record's own start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<Timestamp>,
 }
 
 struct Entry {
     record: TraceRecord,
     signature: PathSignature,
     changes: u64,
+    /// Start of the first trace of the current state (route, class and
+    /// foreign countries unchanged since).
+    since: Timestamp,
+}
+
+/// Whether two records are in the same state: same class and foreign
+/// countries (the route is compared by its signature).
+fn same_state(a: &TraceRecord, b: &TraceRecord) -> bool {
+    a.verdict.class == b.verdict.class && a.verdict.foreign_countries == b.verdict.foreign_countries
 }
 
 /// What [`PathBook::apply`] concluded.
@@ -84,6 +98,7 @@ impl PathBook {
                 Some((
                     key,
                     Entry {
+                        since: s.since.unwrap_or(s.record.trace.started_at),
                         record: s.record,
                         signature,
                         changes: s.changes,
@@ -108,6 +123,7 @@ impl PathBook {
                 self.entries.insert(
                     key.clone(),
                     Entry {
+                        since: record.trace.started_at,
                         record,
                         signature,
                         changes: 0,
@@ -131,6 +147,9 @@ impl PathBook {
                     }
                 };
                 record.verdict.path_id = entry.signature.id().to_string();
+                if changed || !same_state(&entry.record, &record) {
+                    entry.since = record.trace.started_at;
+                }
                 entry.record = record;
                 Applied {
                     changed,
@@ -144,6 +163,13 @@ impl PathBook {
     #[must_use]
     pub fn latest(&self, key: &PathKey) -> Option<&TraceRecord> {
         self.entries.get(key).map(|e| &e.record)
+    }
+
+    /// When the current state of a key began: the start of the first trace
+    /// since which its route, class and foreign countries are unchanged.
+    #[must_use]
+    pub fn since(&self, key: &PathKey) -> Option<Timestamp> {
+        self.entries.get(key).map(|e| e.since)
     }
 
     /// Every key with its last record and change count.
@@ -178,6 +204,7 @@ impl PathBook {
                         SavedPath {
                             record: e.record.clone(),
                             changes: e.changes,
+                            since: Some(e.since),
                         },
                     )
                 })
@@ -228,5 +255,42 @@ mod tests {
             .map(|(k, _, _)| k.to_string())
             .collect();
         assert_eq!(gov, ["gov", "gov/ipv4", "gov/ipv6"]);
+    }
+
+    #[test]
+    fn a_state_keeps_its_start_until_route_or_class_change_and_across_a_restart() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(base.path(), SaveMetrics::default()).unwrap();
+        let key = PathKey::whole("gov");
+        let mut book = PathBook::default();
+        let first = record(VerdictClass::Domestic, false, &["LS", "LS"], "t1");
+        let started = first.trace.started_at;
+        book.apply(&key, first);
+        book.apply(
+            &key,
+            record(VerdictClass::Domestic, false, &["LS", "LS"], "t2"),
+        );
+        assert_eq!(
+            book.since(&key),
+            Some(started),
+            "the same route keeps its start"
+        );
+        let moved = record(
+            VerdictClass::ForeignTransit,
+            true,
+            &["LS", "ZA", "LS"],
+            "t3",
+        );
+        let moved_at = moved.trace.started_at;
+        assert_ne!(moved_at, started);
+        book.apply(&key, moved);
+        assert_eq!(
+            book.since(&key),
+            Some(moved_at),
+            "a new route starts a new state"
+        );
+        book.save(dir.files()).unwrap();
+        let again = PathBook::load(dir.files()).unwrap();
+        assert_eq!(again.since(&key), Some(moved_at), "kept across a restart");
     }
 }

@@ -797,7 +797,9 @@ mod tests {
         assert_eq!(Route::parse("/api/v1/targets//latest"), None);
         assert_eq!(Route::parse("/api/v1/targets/a/b/latest"), None);
         assert_eq!(Route::parse("/metrics/"), None);
-        assert_eq!(Route::parse("/"), None);
+        assert_eq!(Route::parse("/"), Some(Route::Report));
+        assert_eq!(Route::parse("/report"), Some(Route::Report));
+        assert_eq!(Route::parse("/report/"), None);
         assert_eq!(Route::parse("/api/v1/traces"), Some(Route::Traces));
     }
 

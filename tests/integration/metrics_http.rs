@@ -444,6 +444,29 @@ fn runs_changes_and_per_target_gauges() {
         one("transitwatch_path_suspected_countries", "bank"),
         Some(0.0)
     );
+    // The bank's countries in path order, for alert texts.
+    let info = series(
+        &s,
+        "transitwatch_path_countries_info",
+        &[("target", "bank")],
+    );
+    assert_eq!(info.len(), 1, "{info:?}");
+    let bank = via_za("bank", "198.51.100.20");
+    let in_order = |list: &[transitwatch::model::CountryCode]| {
+        list.iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        info[0].labels["countries"],
+        in_order(&bank.verdict.countries)
+    );
+    assert_eq!(
+        info[0].labels["foreign"],
+        in_order(&bank.verdict.foreign_countries)
+    );
+    assert_eq!(info[0].labels["foreign"], "ZA");
     // Destination hop of `bank` is TTL 5: best 10 ms.
     assert_eq!(one("transitwatch_path_rtt_seconds", "bank"), Some(0.01));
     // `health` never reached: its last responding hop is TTL 1 (2 ms).
@@ -847,6 +870,7 @@ fn every_family_has_help_and_no_timestamps() {
         "transitwatch_store_writes_total",
         "transitwatch_path_confidence",
         "transitwatch_path_suspected_countries",
+        "transitwatch_path_countries_info",
     ] {
         assert!(typed.iter().any(|t| t == family), "{family} missing");
     }

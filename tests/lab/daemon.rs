@@ -134,6 +134,24 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
         m.get("transitwatch_path_changes_total", &[("target", "bank")]),
         Some(0.0)
     );
+    // The API says since when each state holds: the portal's since its
+    // move, after the bank's first trace; the latest trace is later still.
+    let (_, body) = daemon.get("/api/v1/targets");
+    let targets: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let target = |name: &str| {
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (portal, bank) = (target("gov-portal"), target("bank"));
+    let since = |t: &serde_json::Value| t["paths"][0]["since"].as_str().unwrap().to_string();
+    assert!(since(&portal) > since(&bank), "{portal} {bank}");
+    assert!(portal["paths"][0]["started_at"].as_str().unwrap() > since(&portal).as_str());
+    assert_eq!(portal["since"], portal["paths"][0]["since"]);
 
     // A restart is not a change: the count carries over and stays.
     let out = daemon.stop();
