@@ -458,6 +458,7 @@ pub async fn run(
 
     metrics.set_geoip_databases(geo.databases());
     metrics.set_config_reload(true, now_unix());
+    metrics.set_report_url(config.alert.external_url.as_deref());
     let generation = Arc::new(Generation::new(&config, geo));
     let store_file = if config.store.path_configured {
         config.store.path.clone()
@@ -541,6 +542,9 @@ pub async fn run(
                         .metrics
                         .set_geoip_databases(new_generation.geo.databases());
                     shared.metrics.set_config_reload(true, now_unix());
+                    shared
+                        .metrics
+                        .set_report_url(new_config.alert.external_url.as_deref());
                     if let Ok(mut book) = shared.book.lock() {
                         book.retain(|key| names.iter().any(|n| key.belongs_to(n)));
                     }

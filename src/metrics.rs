@@ -35,7 +35,7 @@
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
-use crate::model::{Confidence, CountryClaim, Hop, TraceRecord, VerdictClass};
+use crate::model::{Confidence, CountryClaim, CountryCode, Hop, TraceRecord, VerdictClass};
 use crate::reverse_dns::RdnsMetrics;
 use crate::state_dir::SaveMetrics;
 use crate::store::StoreMetrics;
@@ -129,9 +129,10 @@ const DATABASE_BUILT: usize = 14;
 const CONFIDENCE: usize = 15;
 const SUSPECTED: usize = 16;
 const COUNTRIES_INFO: usize = 17;
+const DEPENDENTS_INFO: usize = 18;
 
 /// The families derived from per-target state, in index order.
-const TARGET_FAMILIES: [FamilyDef; 18] = [
+const TARGET_FAMILIES: [FamilyDef; 19] = [
     gauge(
         "transitwatch_path_verdict",
         &["target", "class"],
@@ -231,10 +232,16 @@ const TARGET_FAMILIES: [FamilyDef; 18] = [
     ),
     gauge(
         "transitwatch_path_countries_info",
-        &["target", "countries", "foreign"],
+        &["target", "countries", "foreign", "foreign_names"],
         "One series (value 1) per target with a verdict: the countries of its last path in \
-         path order (`LS ZA LS`) and its foreign countries in path order (`ZA`), for alert \
-         texts; a route change replaces the series.",
+         path order (`LS ZA LS`), its foreign countries in path order (`ZA`) and their names \
+         (`South Africa`), for alert texts; a route change replaces the series.",
+    ),
+    gauge(
+        "transitwatch_country_dependents_info",
+        &["country", "name", "services"],
+        "One series (value 1) per foreign country some service's last path crosses: its \
+         name and the services crossing it (`bank, gov-portal`), for alert texts.",
     ),
 ];
 
@@ -278,14 +285,14 @@ struct PathView {
     /// Ordered by label values, as a scrape lists them.
     hop_location: Vec<HopLocationLabels>,
     /// Foreign countries of the verdict, without repeats.
-    foreign: BTreeSet<String>,
+    foreign: BTreeSet<CountryCode>,
     /// The verdict's confidence as a number (0 none .. 3 high).
     confidence: f64,
     /// Suspected foreign claims.
     suspected: usize,
     /// The verdict's countries, then its foreign ones, in path order,
     /// space-separated.
-    countries_info: [String; 2],
+    countries_info: [String; 3],
 }
 
 impl PathView {
@@ -307,24 +314,33 @@ impl PathView {
                 .collect(),
             hop_info,
             hop_location,
-            foreign: record
-                .verdict
-                .foreign_countries
-                .iter()
-                .map(|c| c.as_str().to_string())
-                .collect(),
+            foreign: record.verdict.foreign_countries.iter().copied().collect(),
             confidence: confidence_value(record.verdict.confidence),
             suspected: record.verdict.claims.iter().filter(|c| c.suspected).count(),
-            countries_info: [&record.verdict.countries, &record.verdict.foreign_countries].map(
-                |list| {
-                    list.iter()
-                        .map(crate::model::CountryCode::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                },
-            ),
+            countries_info: countries_info(record),
         }
     }
+}
+
+/// The label values of `transitwatch_path_countries_info`.
+fn countries_info(record: &TraceRecord) -> [String; 3] {
+    let codes = |list: &[CountryCode]| {
+        list.iter()
+            .map(CountryCode::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let names: Vec<String> = record
+        .verdict
+        .foreign_countries
+        .iter()
+        .map(|c| c.name().unwrap_or(c.as_str()).to_string())
+        .collect();
+    [
+        codes(&record.verdict.countries),
+        codes(&record.verdict.foreign_countries),
+        names.join(", "),
+    ]
 }
 
 /// A confidence as a sample value: 0 none, 1 low, 2 medium, 3 high.
@@ -403,7 +419,7 @@ impl Collector for TargetCollector {
         // both families (`name/ipv4`, `name/ipv6`) is one service, which
         // depends on a country when any of its paths crosses it.
         let mut with_verdict: BTreeSet<&str> = BTreeSet::new();
-        let mut dependents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut dependents: BTreeMap<CountryCode, BTreeSet<&str>> = BTreeMap::new();
 
         for (target, view) in &targets {
             let t: &str = target;
@@ -418,10 +434,7 @@ impl Collector for TargetCollector {
             let service = t.split_once('/').map_or(t, |(name, _)| name);
             with_verdict.insert(service);
             for country in &path.foreign {
-                dependents
-                    .entry(country.as_str())
-                    .or_default()
-                    .insert(service);
+                dependents.entry(*country).or_default().insert(service);
             }
             for class in CLASSES {
                 out[VERDICT].push(&[t, class.as_str()], flag(class == path.class));
@@ -444,13 +457,17 @@ impl Collector for TargetCollector {
             out[LAST_TRACE].push(&[t], path.finished_at);
             out[CONFIDENCE].push(&[t], path.confidence);
             out[SUSPECTED].push(&[t], count(path.suspected));
-            let [countries, foreign] = &path.countries_info;
-            out[COUNTRIES_INFO].push(&[t, countries, foreign], 1.0);
+            let [countries, foreign, names] = &path.countries_info;
+            out[COUNTRIES_INFO].push(&[t, countries, foreign, names], 1.0);
         }
         for (country, services) in dependents {
             #[allow(clippy::cast_precision_loss)] // counts of targets
             let ratio = services.len() as f64 / with_verdict.len() as f64;
-            out[RATIO].push(&[country], ratio);
+            let code = country.as_str();
+            out[RATIO].push(&[code], ratio);
+            let names = services.into_iter().collect::<Vec<_>>().join(", ");
+            let name = country.name().unwrap_or(code);
+            out[DEPENDENTS_INFO].push(&[code, name, &names], 1.0);
         }
         for [kind, database_type, build_epoch] in &databases {
             out[DATABASES].push(&[kind, database_type, build_epoch], 1.0);
@@ -535,6 +552,7 @@ struct Inner {
     config_reload_success: IntGauge,
     config_reload_timestamp: Gauge,
     target_count: IntGauge,
+    report_info: IntGaugeVec,
     alerts: AlertMetrics,
     store: StoreMetrics,
     saves: SaveMetrics,
@@ -664,6 +682,19 @@ impl Metrics {
             })
             .collect();
         inner.targets.lock().databases = databases.into_iter().collect();
+    }
+
+    /// Publishes the live report's address (`{external_url}/report`), or
+    /// none, replacing the previous one.
+    pub fn set_report_url(&self, external_url: Option<&str>) {
+        let Ok(inner) = &self.inner else { return };
+        inner.report_info.reset();
+        if let Some(url) = external_url {
+            inner
+                .report_info
+                .with_label_values(&[&format!("{}/report", url.trim_end_matches('/'))])
+                .set(1);
+        }
     }
 
     /// Records the outcome of a configuration reload attempt at `at_unix`
@@ -819,6 +850,18 @@ impl Inner {
             ),
         )?;
         build_info.with_label_values(&[version]).set(1);
+        let report_info = register(
+            &registry,
+            "transitwatch_report_info",
+            IntGaugeVec::new(
+                Opts::new(
+                    "transitwatch_report_info",
+                    "1 with the url of the daemon's live report (`[alert] external_url`), \
+                     for links in alert texts; absent when none is configured.",
+                ),
+                &["url"],
+            ),
+        )?;
         let alerts =
             AlertMetrics::register(&registry).map_err(|e| setup_error("alert families", &e))?;
         let store =
@@ -835,6 +878,7 @@ impl Inner {
             config_reload_success,
             config_reload_timestamp,
             target_count,
+            report_info,
             alerts,
             store,
             saves,

@@ -27,6 +27,13 @@ impl CountryCode {
         // Only ASCII letters are ever stored (see `FromStr`).
         std::str::from_utf8(&self.0).unwrap_or("??")
     }
+
+    /// The country's English short name (`ZA` → "South Africa"), when the
+    /// code is an assigned one.
+    #[must_use]
+    pub fn name(&self) -> Option<&'static str> {
+        rust_iso3166::from_alpha2(self.as_str()).map(|c| c.name)
+    }
 }
 
 /// Why a string is not a country code.

@@ -108,7 +108,7 @@ impl Policy {
 /// The English short name of a country (`ZA` → "South Africa").
 #[must_use]
 pub fn country_name(c: CountryCode) -> &'static str {
-    rust_iso3166::from_alpha2(c.as_str()).map_or("an unknown country", |n| n.name)
+    c.name().unwrap_or("an unknown country")
 }
 
 /// A hop's country when it is located and its round-trip time does not

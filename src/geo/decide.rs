@@ -106,7 +106,7 @@ fn kind_phrase(kind: EvidenceKind) -> &'static str {
 }
 
 fn country_name(c: CountryCode) -> &'static str {
-    rust_iso3166::from_alpha2(c.as_str()).map_or("an unknown country", |n| n.name)
+    c.name().unwrap_or("an unknown country")
 }
 
 /// The item's place for a sentence: its city, else its country's name.

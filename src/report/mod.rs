@@ -61,7 +61,8 @@ pub struct Options {
     pub min_confidence: Option<String>,
     /// SHA-256 of the configuration given, when one was.
     pub config_sha256: Option<String>,
-    /// A link prefix for services' sections (`{url}#service-NAME`).
+    /// The daemon's address as people reach it: services' sections link
+    /// to `{url}/report#service-NAME`.
     pub external_url: Option<String>,
 }
 
@@ -94,6 +95,7 @@ impl Options {
             home: Some(config.policy.home.as_str().to_string()),
             min_confidence: Some(config.policy.min_confidence.as_str().to_string()),
             config_sha256: Some(config.sha256.clone()),
+            external_url: config.alert.external_url.clone(),
             ..Self::default()
         }
     }
@@ -487,7 +489,11 @@ const fn severity(class: VerdictClass) -> u8 {
 /// A country's English name (the code itself when unknown).
 #[must_use]
 pub fn country_name(code: &str) -> String {
-    rust_iso3166::from_alpha2(code).map_or_else(|| code.to_string(), |c| c.name.to_string())
+    code.parse::<crate::model::CountryCode>()
+        .ok()
+        .and_then(|c| c.name())
+        .unwrap_or(code)
+        .to_string()
 }
 
 /// A fraction as a whole percentage, the one way every format writes it.
@@ -875,7 +881,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 url: opts
                     .external_url
                     .as_ref()
-                    .map(|u| format!("{}#service-{name}", u.trim_end_matches('/'))),
+                    .map(|u| format!("{}/report#service-{name}", u.trim_end_matches('/'))),
                 traces: u64::try_from(n_traces).unwrap_or(0),
                 current,
                 time_share: time.shares(whole, true),

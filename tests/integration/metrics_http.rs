@@ -380,6 +380,42 @@ fn dependency_ratio_counts_targets_with_verdicts() {
         series(&s, "transitwatch_country_dependency_ratio", &[]).len(),
         2
     );
+    // The same countries named, with the services crossing them, for the
+    // alert rules' texts.
+    let info = series(&s, "transitwatch_country_dependents_info", &[]);
+    let named: Vec<[&str; 3]> = info
+        .iter()
+        .map(|i| {
+            [
+                i.labels["country"].as_str(),
+                i.labels["name"].as_str(),
+                i.labels["services"].as_str(),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [["IE", "Ireland", "tax"], ["ZA", "South Africa", "bank"]],
+        "{info:?}"
+    );
+}
+
+#[test]
+fn the_report_url_is_published_only_when_configured() {
+    let metrics = observed();
+    let (_, s) = render(&metrics);
+    assert!(series(&s, "transitwatch_report_info", &[]).is_empty());
+    metrics.set_report_url(Some("https://transitwatch.example.ls/"));
+    let (_, s) = render(&metrics);
+    let info = series(&s, "transitwatch_report_info", &[]);
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(
+        info[0].labels["url"],
+        "https://transitwatch.example.ls/report"
+    );
+    metrics.set_report_url(None);
+    let (_, s) = render(&metrics);
+    assert!(series(&s, "transitwatch_report_info", &[]).is_empty());
 }
 
 #[test]
@@ -467,6 +503,7 @@ fn runs_changes_and_per_target_gauges() {
         in_order(&bank.verdict.foreign_countries)
     );
     assert_eq!(info[0].labels["foreign"], "ZA");
+    assert_eq!(info[0].labels["foreign_names"], "South Africa");
     // Destination hop of `bank` is TTL 5: best 10 ms.
     assert_eq!(one("transitwatch_path_rtt_seconds", "bank"), Some(0.01));
     // `health` never reached: its last responding hop is TTL 1 (2 ms).
@@ -871,6 +908,7 @@ fn every_family_has_help_and_no_timestamps() {
         "transitwatch_path_confidence",
         "transitwatch_path_suspected_countries",
         "transitwatch_path_countries_info",
+        "transitwatch_country_dependents_info",
     ] {
         assert!(typed.iter().any(|t| t == family), "{family} missing");
     }

@@ -1058,7 +1058,13 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     );
 
     // The daemon first, so that Prometheus' first scrape finds it.
-    let config = write_config(dir.path(), &[&store_section(dir.path()), ALERT_TARGETS]);
+    // The daemon's address as the alerts' readers reach it: the rules link
+    // to its live report.
+    let external = format!("\n[alert]\nexternal_url = \"http://{DAEMON}\"\n");
+    let config = write_config(
+        dir.path(),
+        &[&store_section(dir.path()), &external, ALERT_TARGETS],
+    );
     let daemon = LabDaemon::start(&lab, &config, &dir.path().join("state"));
     let prom_config = prometheus_config(dir.path(), true);
     let prometheus = services::prometheus(&lab, &prom_config, dir.path());
@@ -1155,22 +1161,25 @@ fn alertmanager_delivers_foreign_transit_to_a_webhook() {
     assert_eq!(labels["instance"], DAEMON, "{alert:#}");
     let annotations = &alert["annotations"];
     assert_eq!(
-        annotations["summary"], "gov-portal is reached through another country",
+        annotations["summary"], "gov-portal is reached through South Africa",
         "{alert:#}"
     );
     assert_eq!(
         annotations["description"],
-        "The national service gov-portal answers from inside the country, but the traffic \
-         between users here and that service crosses another jurisdiction on the way. \
-         Countries seen on the path: LS, ZA.",
+        "The national service gov-portal answers from inside the country, but traffic from \
+         here to it crosses South Africa (ZA) on the way. The path's countries, in order: \
+         LS ZA LS.",
         "{alert:#}"
     );
     assert_eq!(
         annotations["runbook"],
-        "Open the \"transitwatch / Path detail\" dashboard for gov-portal and GET \
-         /api/v1/targets/gov-portal/latest on the daemon for the hop list and explanation; \
-         ask the operators of the foreign hops' networks (ASN column) why the domestic \
-         route leaves the country.",
+        format!(
+            "Since when, how much of the time and on what evidence: \
+             http://{DAEMON}/report#service-gov-portal. Open the \"transitwatch / Path \
+             detail\" dashboard for gov-portal and GET /api/v1/targets/gov-portal/latest on \
+             the daemon for the hop list and explanation; ask the operators of the foreign \
+             hops' networks (ASN column) why the domestic route leaves the country."
+        ),
         "{alert:#}"
     );
 
