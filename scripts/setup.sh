@@ -3,7 +3,9 @@
 # machine. Idempotent; needs root when something is missing (apt-get): run it
 # as root, or as a user with sudo and it asks for it then.
 set -euo pipefail
-packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound bind9-dnsutils)
+# chromium (headless) and poppler-utils (pdfinfo): the report's browser tests
+# (tests/support/browser.rs), which run the browser in a network namespace.
+packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound bind9-dnsutils chromium poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -45,7 +45,7 @@ use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
 use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
 use crate::store::writer::{HistoryWriter, Written};
-use crate::store::{GeoIpDatabase, NewTrace, Provenance, Query, Retention, Store};
+use crate::store::{GeoIpDatabase, LocationFile, NewTrace, Provenance, Query, Retention, Store};
 use crate::units::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -155,9 +155,12 @@ struct Generation {
 
 impl Generation {
     fn new(config: &Config, geo: GeoDb) -> Self {
+        // The files as this generation's `GeoDb` read them: a reload opens
+        // them again, so its records carry the hashes of the new bytes.
         let provenance = Arc::new(Provenance {
             config_sha256: Some(config.sha256.clone()),
             geoip: GeoIpDatabase::of(geo.databases()),
+            location_files: LocationFile::of(geo.location_files()),
             version: env!("CARGO_PKG_VERSION").to_string(),
         });
         Self {

@@ -10,7 +10,8 @@
 //! with one added field (the schema only ever adds fields), `stored`: the
 //! trace id, path key, duration in ms, probe size, and the provenance (the
 //! configuration's SHA-256, the GeoIP databases' kind, type and build
-//! epoch, the transitwatch version).
+//! epoch, the other location files' kind, path and SHA-256, the
+//! transitwatch version).
 //!
 //! **CSV** columns, one row per hop (silent hops included, with empty
 //! address, RTT and location): `trace_id`, `time` (the trace's start, RFC
@@ -94,6 +95,7 @@ struct Stored<'a> {
     packet_size: Option<u16>,
     config_sha256: Option<&'a str>,
     geoip: &'a [crate::store::GeoIpDatabase],
+    location_files: &'a [crate::store::LocationFile],
     version: &'a str,
 }
 
@@ -114,6 +116,7 @@ pub fn jsonl_line(trace: &StoredTrace) -> Result<Vec<u8>, ExportError> {
         packet_size: trace.packet_size,
         config_sha256: trace.provenance.config_sha256.as_deref(),
         geoip: &trace.provenance.geoip,
+        location_files: &trace.provenance.location_files,
         version: &trace.provenance.version,
     };
     let mut line = serde_json::to_vec(&trace.record).map_err(encode)?;

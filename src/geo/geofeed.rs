@@ -30,10 +30,11 @@ use super::csv_fields::split_fields;
 use super::error::GeoError;
 use super::lpm::PrefixIndex;
 use super::prefix::IpPrefix;
+use super::{LoadedFile, LocationFileKind};
 use crate::model::{Coordinates, CountryCode};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The field names of RFC 8805, in order.
 const FIELDS: [&str; 5] = ["ip_prefix", "alpha2code", "region", "city", "postal_code"];
@@ -78,12 +79,17 @@ impl GeofeedEntry {
 /// regular file or is over the 64 MiB maximum), [`GeoError::Geofeed`]
 /// naming the line and field of the first bad line.
 pub fn load_geofeed(path: &Path) -> Result<Vec<GeofeedEntry>, GeoError> {
-    let text = crate::input_file::read_to_string(path, crate::input_file::FileKind::Geofeed)
-        .map_err(|source| GeoError::Read {
+    parse_geofeed(path, &read_text(path)?)
+}
+
+/// The text of a geofeed file, read bounded.
+fn read_text(path: &Path) -> Result<String, GeoError> {
+    crate::input_file::read_to_string(path, crate::input_file::FileKind::Geofeed).map_err(
+        |source| GeoError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-    parse_geofeed(path, &text)
+        },
+    )
 }
 
 /// Parses the text of a geofeed; `path` is only used in errors.
@@ -213,27 +219,30 @@ fn parse_region(text: &str, country: CountryCode) -> Result<String, (&'static st
 /// A geofeed loaded for lookups.
 #[derive(Debug, Clone)]
 pub(crate) struct Geofeed {
-    path: PathBuf,
+    file: LoadedFile,
     name: String,
     entries: Vec<GeofeedEntry>,
     index: PrefixIndex,
 }
 
 impl Geofeed {
-    /// Loads and indexes a geofeed file.
+    /// Loads and indexes a geofeed file, fingerprinting the bytes parsed.
     pub(crate) fn open(path: &Path) -> Result<Self, GeoError> {
-        Ok(Self::from_entries(path, load_geofeed(path)?))
+        let text = read_text(path)?;
+        let entries = parse_geofeed(path, &text)?;
+        let file = LoadedFile::of(LocationFileKind::Geofeed, path, text.as_bytes());
+        Ok(Self::from_entries(file, entries))
     }
 
-    /// Indexes entries; `path` names their file in answers.
-    pub(crate) fn from_entries(path: &Path, entries: Vec<GeofeedEntry>) -> Self {
+    /// Indexes entries; `file` names their file in answers and provenance.
+    pub(crate) fn from_entries(file: LoadedFile, entries: Vec<GeofeedEntry>) -> Self {
         let index = PrefixIndex::build(entries.iter().map(|e| e.prefix));
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
+        let name = file.path.file_name().map_or_else(
+            || file.path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
         Self {
-            path: path.to_path_buf(),
+            file,
             name,
             entries,
             index,
@@ -247,7 +256,12 @@ impl Geofeed {
 
     /// The file.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
+    }
+
+    /// The file, with the SHA-256 of its bytes.
+    pub(crate) fn file(&self) -> &LoadedFile {
+        &self.file
     }
 
     /// The file's name without its folder (how evidence names the feed).
@@ -368,7 +382,12 @@ mod tests {
             "10.0.0.0/8,ZA\n10.1.0.0/16,LS,,Maseru\n10.1.2.0/24,,,,\n2001:db8::/32,ZA\n2001:db8:1::/48,LS\n",
         )
         .unwrap();
-        let feed = Geofeed::from_entries(Path::new("/etc/feeds/feed.csv"), entries);
+        let file = LoadedFile::of(
+            LocationFileKind::Geofeed,
+            Path::new("/etc/feeds/feed.csv"),
+            b"",
+        );
+        let feed = Geofeed::from_entries(file, entries);
         let at = |a: &str| feed.lookup(a.parse().unwrap()).map(|e| e.line);
         assert_eq!(at("10.200.0.1"), Some(1));
         assert_eq!(at("10.1.9.9"), Some(2));

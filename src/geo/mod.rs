@@ -44,6 +44,9 @@
 //!
 //! A [`GeoDb`] is immutable after [`GeoDb::open`]: lookups take `&self`, do
 //! no I/O and need no lock, so one instance is shared by every task.
+//! Each overrides, geofeed, PeeringDB and host-name rules file is hashed
+//! (SHA-256) from the bytes parsed as it is loaded: [`GeoDb::location_files`]
+//! is what the trace store records as provenance beside [`GeoDb::databases`].
 //!
 //! [`overrides`]: load_overrides
 //! [`geofeed`]: load_geofeed
@@ -192,6 +195,55 @@ impl GeoSources {
     }
 }
 
+/// What a location file other than an MMDB is for, as provenance names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LocationFileKind {
+    /// The operator's overrides CSV (`[geoip] overrides`).
+    Overrides,
+    /// An RFC 8805 geofeed (`[geoip] geofeeds`).
+    Geofeed,
+    /// A PeeringDB dump (`[geoip] peeringdb`).
+    PeeringDb,
+    /// Operator rules for host-name hints (`[geoip] hostname_rules`).
+    HostnameRules,
+}
+
+crate::text_enum::text_enum! {
+    /// The name stored with each trace and shown in reports.
+    LocationFileKind {
+        Overrides => "overrides",
+        Geofeed => "geofeed",
+        PeeringDb => "peeringdb",
+        HostnameRules => "hostname_rules",
+    }
+}
+
+/// A location file other than an MMDB as it was loaded: what it is for,
+/// its path, and the SHA-256 of the bytes that were parsed. The hash is
+/// taken when the file is read, from the bytes in memory, so it names what
+/// the lookups answer from even when the file changes afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedFile {
+    /// What the file is for.
+    pub kind: LocationFileKind,
+    /// The path it was read from.
+    pub path: PathBuf,
+    /// SHA-256 (lower-case hex) of the bytes read.
+    pub sha256: String,
+}
+
+impl LoadedFile {
+    /// The fingerprint of `bytes`, read from `path`.
+    #[must_use]
+    pub fn of(kind: LocationFileKind, path: &Path, bytes: &[u8]) -> Self {
+        Self {
+            kind,
+            path: path.to_path_buf(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)),
+        }
+    }
+}
+
 /// Every location source, ready for lookups. `Send + Sync`; lookups do no
 /// I/O.
 #[derive(Debug, Default)]
@@ -316,6 +368,21 @@ impl GeoDb {
     #[must_use]
     pub fn registration_databases(&self) -> &[DatabaseInfo] {
         &self.registration_infos
+    }
+
+    /// The location files other than MMDBs that were loaded, with the
+    /// SHA-256 of the bytes parsed: the overrides, the geofeeds in order,
+    /// the PeeringDB dump, the host-name rules (what a trace's provenance
+    /// records besides [`GeoDb::databases`]).
+    #[must_use]
+    pub fn location_files(&self) -> Vec<&LoadedFile> {
+        self.overrides
+            .iter()
+            .map(OverrideTable::file)
+            .chain(self.geofeeds.iter().map(Geofeed::file))
+            .chain(self.peeringdb.iter().map(PeeringDb::file))
+            .chain(self.hints.as_ref().and_then(HintTable::rules_file))
+            .collect()
     }
 
     /// The overrides file, when one is loaded.
@@ -1293,6 +1360,59 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn location_files_are_fingerprinted_as_loaded_and_anew_on_reopening() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let sha = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        let texts = [
+            "192.0.2.0/24,LS\n",
+            "198.51.100.0/24,ZA\n",
+            "203.0.113.0/24,IE\n",
+            r#"{"ix": {"data": []}, "ixlan": {"data": []}, "ixpfx": {"data": []}}"#,
+            "[[rule]]\nsuffix = \"lab.example\"\ncountry = \"LS\"\n",
+        ];
+        let sources = GeoSources {
+            overrides: Some(write("o.csv", texts[0])),
+            geofeeds: vec![write("a.csv", texts[1]), write("b.csv", texts[2])],
+            peeringdb: Some(write("pdb.json", texts[3])),
+            hostname_rules: Some(write("rules.toml", texts[4])),
+            ..GeoSources::default()
+        };
+        let db = GeoDb::open_with(&sources).unwrap();
+        let listed: Vec<(&str, &Path, String)> = db
+            .location_files()
+            .into_iter()
+            .map(|f| (f.kind.as_str(), f.path.as_path(), f.sha256.clone()))
+            .collect();
+        let expected: Vec<(&str, &Path, String)> = [
+            ("overrides", sources.overrides.as_deref().unwrap()),
+            ("geofeed", sources.geofeeds[0].as_path()),
+            ("geofeed", sources.geofeeds[1].as_path()),
+            ("peeringdb", sources.peeringdb.as_deref().unwrap()),
+            ("hostname_rules", sources.hostname_rules.as_deref().unwrap()),
+        ]
+        .into_iter()
+        .zip(texts)
+        .map(|((kind, path), text)| (kind, path, sha(text)))
+        .collect();
+        assert_eq!(listed, expected);
+        // Changed afterwards: the loaded database keeps the hash of what it
+        // parsed; opening again (a reload) hashes the new bytes.
+        let changed = "192.0.2.0/24,ZA\n";
+        write("o.csv", changed);
+        assert_eq!(db.location_files()[0].sha256, sha(texts[0]));
+        let again = GeoDb::open_with(&sources).unwrap();
+        assert_eq!(again.location_files()[0].sha256, sha(changed));
+        assert!(GeoDb::empty().location_files().is_empty());
+        assert!(GeoDb::open(&[], None).unwrap().location_files().is_empty());
     }
 
     #[test]

@@ -22,10 +22,11 @@ use super::csv_fields::split_fields;
 use super::error::GeoError;
 use super::lpm::PrefixIndex;
 use super::prefix::IpPrefix;
+use super::{LoadedFile, LocationFileKind};
 use crate::model::{Coordinates, CountryCode, GeoSource, HopGeo};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The `database` name of answers that come from overrides.
 pub const OVERRIDE_DATABASE: &str = "override";
@@ -80,12 +81,17 @@ impl OverrideRow {
 /// regular file or is over the 64 MiB maximum), [`GeoError::Overrides`]
 /// naming the line and field of the first bad line.
 pub fn load_overrides(path: &Path) -> Result<Vec<OverrideRow>, GeoError> {
-    let text = crate::input_file::read_to_string(path, crate::input_file::FileKind::Overrides)
-        .map_err(|source| GeoError::Read {
+    parse_overrides(path, &read_text(path)?)
+}
+
+/// The text of an overrides file, read bounded.
+fn read_text(path: &Path) -> Result<String, GeoError> {
+    crate::input_file::read_to_string(path, crate::input_file::FileKind::Overrides).map_err(
+        |source| GeoError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-    parse_overrides(path, &text)
+        },
+    )
 }
 
 /// Parses the text of an overrides file; `path` is only used in errors.
@@ -217,21 +223,24 @@ fn parse_asn(text: &str) -> Result<u32, (&'static str, String)> {
 /// per address family.
 #[derive(Debug, Clone)]
 pub(crate) struct OverrideTable {
-    path: PathBuf,
+    file: LoadedFile,
     rows: Vec<OverrideRow>,
     index: PrefixIndex,
 }
 
 impl OverrideTable {
-    /// Loads and indexes an overrides file.
+    /// Loads and indexes an overrides file, fingerprinting the bytes parsed.
     pub(crate) fn open(path: &Path) -> Result<Self, GeoError> {
-        Ok(Self::from_rows(path, load_overrides(path)?))
+        let text = read_text(path)?;
+        let rows = parse_overrides(path, &text)?;
+        let file = LoadedFile::of(LocationFileKind::Overrides, path, text.as_bytes());
+        Ok(Self::from_rows(file, rows))
     }
 
-    /// Indexes rows; `path` names their file in answers.
-    pub(crate) fn from_rows(path: &Path, rows: Vec<OverrideRow>) -> Self {
+    /// Indexes rows; `file` names their file in answers and provenance.
+    pub(crate) fn from_rows(file: LoadedFile, rows: Vec<OverrideRow>) -> Self {
         Self {
-            path: path.to_path_buf(),
+            file,
             index: PrefixIndex::build(rows.iter().map(|row| row.prefix)),
             rows,
         }
@@ -244,7 +253,12 @@ impl OverrideTable {
 
     /// The file the rows came from.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
+    }
+
+    /// The file the rows came from, with the SHA-256 of its bytes.
+    pub(crate) fn file(&self) -> &LoadedFile {
+        &self.file
     }
 
     /// How many prefixes are loaded.
@@ -337,7 +351,8 @@ mod tests {
             "10.0.0.0/8,ZA\n10.1.0.0/16,LS\n10.1.2.3,BW\n2001:db8::/32,ZA\n2001:db8:1::/48,LS\n",
         )
         .unwrap();
-        let table = OverrideTable::from_rows(Path::new("ov.csv"), rows);
+        let file = LoadedFile::of(LocationFileKind::Overrides, Path::new("ov.csv"), b"");
+        let table = OverrideTable::from_rows(file, rows);
         let country = |a: &str| {
             table
                 .lookup(a.parse().unwrap())

@@ -27,11 +27,12 @@
 use super::error::GeoError;
 use super::lpm::PrefixIndex;
 use super::prefix::IpPrefix;
+use super::{LoadedFile, LocationFileKind};
 use crate::model::{Coordinates, CountryCode, IxpRef};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// An internet exchange, as the dump describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +81,7 @@ pub struct LanPrefix {
 /// The exchanges and LAN prefixes of a dump, indexed for lookups.
 #[derive(Debug, Clone)]
 pub(crate) struct PeeringDb {
-    path: PathBuf,
+    file: LoadedFile,
     exchanges: Vec<Exchange>,
     prefixes: Vec<LanPrefix>,
     index: PrefixIndex,
@@ -98,7 +99,8 @@ impl PeeringDb {
         Self::parse(path, &bytes)
     }
 
-    /// Checks and indexes the bytes of a dump; `path` names it in errors.
+    /// Checks and indexes the bytes of a dump; `path` names it in errors
+    /// and, with the SHA-256 of `bytes`, in provenance.
     pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Self, GeoError> {
         let fail = |message: String| GeoError::PeeringDb {
             path: path.to_path_buf(),
@@ -226,7 +228,7 @@ impl PeeringDb {
         }
         let index = PrefixIndex::build(prefixes.iter().map(|p| p.prefix));
         Ok(Self {
-            path: path.to_path_buf(),
+            file: LoadedFile::of(LocationFileKind::PeeringDb, path, bytes),
             exchanges,
             prefixes,
             index,
@@ -241,7 +243,12 @@ impl PeeringDb {
 
     /// The dump.
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
+    }
+
+    /// The dump, with the SHA-256 of its bytes.
+    pub(crate) fn file(&self) -> &LoadedFile {
+        &self.file
     }
 
     /// How many exchanges and LAN prefixes are loaded.

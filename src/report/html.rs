@@ -4,12 +4,15 @@
 //! as text and drawn with its own pattern; every chart has a text
 //! alternative). The same figures as the JSON and Markdown forms.
 
-use super::{country_name, percent, Report, ServiceReport, Shares};
+use super::{
+    class_rows, class_text, class_words, count_of, country_name, percent, Report, ServiceReport,
+    Shares,
+};
 use crate::model::VerdictClass;
 use std::fmt::Write as _;
 
 /// Text made safe for HTML content and attribute values.
-fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -26,10 +29,12 @@ fn esc(text: &str) -> String {
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#111;line-height:1.4}
-table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #888;padding:.2rem .5rem;text-align:left;vertical-align:top}
-th{background:#eee}.num{text-align:right}section.service{break-inside:avoid;page-break-inside:avoid;border-top:2px solid #444;margin-top:1.5rem}
-h2{break-after:avoid;page-break-after:avoid}ul.summary li{margin:.3rem 0;font-size:1.1em}
-@media print{body{max-width:none}a{color:inherit;text-decoration:none}section.service{break-before:auto}}
+table{border-collapse:collapse;margin:.5rem 0;break-inside:avoid;page-break-inside:avoid}td,th{border:1px solid #888;padding:.2rem .5rem;text-align:left;vertical-align:top}
+caption{text-align:left;font-weight:600;padding:.2rem 0}th{background:#eee}.num{text-align:right}
+section.service{border-top:2px solid #444;margin-top:1.5rem}
+h2,h3{break-after:avoid;page-break-after:avoid}p.current{break-after:avoid;page-break-after:avoid}
+figure{margin:.5rem 0;break-inside:avoid;page-break-inside:avoid}figure svg{max-width:100%;height:auto}ul.summary li{margin:.3rem 0;font-size:1.1em}
+@media print{body{max-width:none;font-size:10pt}a{color:inherit;text-decoration:none}h2#services{break-before:page;page-break-before:always}}
 ";
 
 /// The fill of a class: colour and a pattern, so print in grey still tells them apart.
@@ -59,7 +64,7 @@ pub fn render(report: &Report) -> String {
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
-         <title>transitwatch report {} to {}</title><style>{STYLE}</style></head><body>\n",
+         <link rel=\"icon\" href=\"data:,\"><title>transitwatch report {} to {}</title><style>{STYLE}</style></head><body>\n",
         p.start, p.end
     );
     let _ = writeln!(
@@ -122,6 +127,7 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
+    super::map::write(&mut o, report);
     timeline(&mut o, report);
     let _ = writeln!(o, "<h2 id=\"services\">Services</h2>");
     for s in &report.services {
@@ -182,11 +188,36 @@ pub fn render(report: &Report) -> String {
                 )
             })
             .collect();
+        let dbs = esc(&if dbs.is_empty() {
+            "none".to_string()
+        } else {
+            dbs.join("; ")
+        });
+        // "databases: none" only when no location file was in force either.
+        let sources = if p.location_files.is_empty() {
+            format!("databases: {dbs}")
+        } else {
+            let files: Vec<String> = p
+                .location_files
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} <code>{}</code> (sha256 <code>{}</code>)",
+                        esc(&f.kind),
+                        esc(&f.path),
+                        esc(&f.sha256)
+                    )
+                })
+                .collect();
+            format!(
+                "MMDB databases: {dbs}; location files: {}",
+                files.join("; ")
+            )
+        };
         let _ = writeln!(
             o,
-            "<li>{} traces {} to {}: configuration sha256 <code>{}</code>, transitwatch {}, databases: {}</li>",
-            p.traces, p.first, p.last, esc(p.config_sha256.as_deref().unwrap_or("none")), esc(&p.version),
-            esc(&if dbs.is_empty() { "none".to_string() } else { dbs.join("; ") })
+            "<li>{} traces {} to {}: configuration sha256 <code>{}</code>, transitwatch {}, {sources}</li>",
+            p.traces, p.first, p.last, esc(p.config_sha256.as_deref().unwrap_or("none")), esc(&p.version)
         );
     }
     for (name, rule) in &m.rules {
@@ -200,7 +231,13 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(o, "</ul><h3>What the classes mean</h3><dl>");
     for (class, meaning) in &m.classes {
-        let _ = writeln!(o, "<dt>{}</dt><dd>{}</dd>", esc(class), esc(meaning));
+        let _ = writeln!(
+            o,
+            "<dt>{} (<code>{}</code>)</dt><dd>{}</dd>",
+            esc(class_text(class)),
+            esc(class),
+            esc(meaning)
+        );
     }
     let _ = writeln!(o, "</dl></body></html>");
     o
@@ -223,7 +260,7 @@ fn service(o: &mut String, s: &ServiceReport) {
                         .join(" → ")
                 )
             };
-            let _ = writeln!(o, "<p class=\"current\">Now: <strong>{}</strong>{}, since <time>{}</time> (last trace <time>{}</time>).</p>", c.class, esc(&via), c.since, c.last_trace);
+            let _ = writeln!(o, "<p class=\"current\">Now: <strong>{}</strong>{}, since <time>{}</time> (last trace <time>{}</time>).</p>", class_words(c.class), esc(&via), c.since, c.last_trace);
         }
         None => {
             let _ = writeln!(
@@ -234,16 +271,19 @@ fn service(o: &mut String, s: &ServiceReport) {
     }
     let _ = writeln!(
         o,
-        "<p>{} traces, {} route changes.</p>",
-        s.traces, s.change_count
+        "<p>{}, {}.</p>",
+        count_of(s.traces, "trace"),
+        count_of(s.change_count, "route change")
     );
     shares_table(o, "the service", &s.time_share, &s.trace_share);
     for p in &s.paths {
         shares_table(
             o,
             &format!(
-                "path {} from {} ({} traces)",
-                p.path_key, p.vantage, p.traces
+                "path {} from {} ({})",
+                p.path_key,
+                p.vantage,
+                count_of(p.traces, "trace")
             ),
             &p.time_share,
             &p.trace_share,
@@ -257,8 +297,8 @@ fn service(o: &mut String, s: &ServiceReport) {
                 "<li><time>{}</time> {}: {} → {} {}</li>",
                 c.at,
                 esc(&c.path_key),
-                c.from_class,
-                c.class,
+                class_words(c.from_class),
+                class_words(c.class),
                 esc(&c.foreign_countries.join(" → "))
             );
         }
@@ -294,13 +334,11 @@ fn service(o: &mut String, s: &ServiceReport) {
 
 fn shares_table(o: &mut String, what: &str, time: &Shares, traces: &Shares) {
     let _ = writeln!(o, "<table class=\"shares\"><caption>Shares for {}</caption><thead><tr><th>share</th><th>of the period</th><th>of traces</th></tr></thead><tbody>", esc(what));
-    for (class, t) in &time.classes {
-        let by = traces.classes.get(class).copied().unwrap_or(0.0);
+    for (class, t, by) in class_rows(time, traces) {
         let _ = writeln!(
             o,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(class),
-            percent(*t),
+            "<tr><td>{class}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            percent(t),
             percent(by)
         );
     }
@@ -319,48 +357,52 @@ fn shares_table(o: &mut String, what: &str, time: &Shares, traces: &Shares) {
 }
 
 /// A timeline chart (SVG): one row per service, the period left to right,
-/// each route change a new band; the text alternative says the same.
+/// each measured span drawn in its class's pattern over a grey "not
+/// measured" background; the text alternative says the same.
 fn timeline(o: &mut String, report: &Report) {
     const W: f64 = 800.0;
-    const LABEL: f64 = 140.0;
-    const ROW: f64 = 18.0;
+    const LABEL: f64 = 150.0;
+    const ROW: f64 = 22.0;
     let start = report.period.start.unix();
     let whole = report.period.seconds.max(1);
     #[allow(clippy::cast_precision_loss)]
     let x = |t: i64| LABEL + (t - start).clamp(0, whole) as f64 / whole as f64 * (W - LABEL);
     #[allow(clippy::cast_precision_loss)]
     let height = ROW * (report.services.len() as f64 + 1.0) + 10.0;
-    let _ = writeln!(o, "<h2 id=\"timeline\">Timeline</h2><figure><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"tl-title tl-desc\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\"><title id=\"tl-title\">Route class of each service over the period</title><desc id=\"tl-desc\">For each service, the share of the period in each class is listed in the table after this chart.</desc>{PATTERNS}");
+    let _ = writeln!(o, "<h2 id=\"timeline\">Timeline</h2><figure><svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"tl-title tl-desc\" width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\"><title id=\"tl-title\">Route class of each service over the period</title><desc id=\"tl-desc\">For each service, the share of the period in each class and not measured is listed in the table after this chart.</desc>{PATTERNS}");
+    let mut truncated = Vec::new();
     for (i, s) in report.services.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let y = ROW * i as f64 + 4.0;
         let _ = writeln!(
             o,
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text>",
-            y + 12.0,
+            "<text x=\"0\" y=\"{}\" font-size=\"14\">{}</text><rect x=\"{LABEL}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#f2f2f2\" stroke=\"#999\" stroke-width=\"0.3\"><title>{}: not measured</title></rect>",
+            y + 14.0,
+            esc(&s.name),
+            W - LABEL,
+            ROW - 5.0,
             esc(&s.name)
         );
-        // Bands from the service's changes: the class before the first change, then each change.
-        let mut bands: Vec<(i64, VerdictClass)> = Vec::new();
-        if let Some(first) = s.changes.first() {
-            bands.push((start, first.from_class));
+        if s.span_count > s.timeline.len() as u64 {
+            truncated.push(s.name.as_str());
         }
-        for c in &s.changes {
-            bands.push((c.at.unix(), c.class));
-        }
-        if bands.is_empty() {
-            if let Some(c) = &s.current {
-                bands.push((start, c.class));
-            }
-        }
-        for (j, (at, class)) in bands.iter().enumerate() {
-            let until = bands.get(j + 1).map_or(start + whole, |b| b.0);
-            let (a, b) = (x(*at), x(until));
-            let _ = writeln!(o, "<rect x=\"{a:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\" stroke=\"#000\" stroke-width=\"0.3\"><title>{}: {} from {}</title></rect>", (b - a).max(0.5), ROW - 4.0, fill(*class), esc(&s.name), class, crate::units::Timestamp::from_unix(*at).map(|t| t.to_string()).unwrap_or_default());
+        for span in &s.timeline {
+            let (a, b) = (x(span.start.unix()), x(span.end.unix()));
+            let via = if span.foreign_countries.is_empty() {
+                String::new()
+            } else {
+                format!(" through {}", span.foreign_countries.join(", "))
+            };
+            let _ = writeln!(o, "<rect x=\"{a:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\" stroke=\"#000\" stroke-width=\"0.3\"><title>{}: {}{} from {} to {}</title></rect>", (b - a).max(0.5), ROW - 5.0, fill(span.class), esc(&s.name), class_words(span.class), esc(&via), span.start, span.end);
         }
     }
-    let _ = writeln!(o, "</svg><figcaption>Patterns: plain green domestic; single hatch foreign transit; cross hatch foreign destination; dotted indeterminate. The class bands follow the route changes listed per service; unmeasured time is in the table below.</figcaption></figure>");
-    let _ = writeln!(o, "<table id=\"timeline-table\"><caption>The timeline as text</caption><thead><tr><th>service</th><th>domestic</th><th>foreign transit</th><th>foreign destination</th><th>indeterminate</th><th>not measured</th></tr></thead><tbody>");
+    let _ = writeln!(o, "</svg><figcaption>Patterns: plain green domestic; single hatch foreign transit; cross hatch foreign destination; dotted indeterminate; plain light grey not measured.{}</figcaption></figure>",
+        if truncated.is_empty() {
+            String::new()
+        } else {
+            format!(" Only the newest spans are drawn for {} (their shares below count the whole period).", esc(&truncated.join(", ")))
+        });
+    let _ = writeln!(o, "<table id=\"timeline-table\"><caption>The timeline as text: shares of the period</caption><thead><tr><th>service</th><th>domestic</th><th>foreign transit</th><th>foreign destination</th><th>indeterminate</th><th>not measured</th></tr></thead><tbody>");
     for s in &report.services {
         let g = |k: &str| percent(s.time_share.classes.get(k).copied().unwrap_or(0.0));
         let _ = writeln!(

@@ -1,7 +1,7 @@
 //! The report as Markdown: the same figures as the JSON and HTML forms,
 //! formatted by [`super::percent`].
 
-use super::{country_name, percent, Report, Shares};
+use super::{class_rows, class_text, class_words, count_of, country_name, percent, Report, Shares};
 use std::fmt::Write as _;
 
 /// Write `report` as a Markdown document.
@@ -77,6 +77,23 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    if !report.summary.routes.is_empty() {
+        let _ = writeln!(out, "\n## Routes the services' paths took last\n");
+        let _ = writeln!(
+            out,
+            "| countries, in path order | class | services |\n|---|---|---|"
+        );
+        for r in &report.summary.routes {
+            let names: Vec<String> = r.countries.iter().map(|c| country_name(c)).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                names.join(" → "),
+                class_words(r.class),
+                r.service_names.join(", ")
+            );
+        }
+    }
     let _ = writeln!(out, "\n## Services\n");
     for s in &report.services {
         let _ = writeln!(out, "### {} ({})\n", s.name, s.category);
@@ -85,12 +102,19 @@ pub fn render(report: &Report) -> String {
                 let via = if c.foreign_countries.is_empty() {
                     String::new()
                 } else {
-                    format!(" through {}", c.foreign_countries.join(" → "))
+                    let names: Vec<String> = c
+                        .foreign_countries
+                        .iter()
+                        .map(|k| country_name(k))
+                        .collect();
+                    format!(" through {}", names.join(" → "))
                 };
                 let _ = writeln!(
                     out,
                     "Now: **{}**{via}, since {} (last trace {}).\n",
-                    c.class, c.since, c.last_trace
+                    class_words(c.class),
+                    c.since,
+                    c.last_trace
                 );
             }
             None => {
@@ -99,16 +123,19 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(
             out,
-            "{} traces, {} route changes.\n",
-            s.traces, s.change_count
+            "{}, {}.\n",
+            count_of(s.traces, "trace"),
+            count_of(s.change_count, "route change")
         );
         let _ = writeln!(out, "| share | of the period | of traces |\n|---|---|---|");
         shares_rows(&mut out, &s.time_share, &s.trace_share);
         for path in &s.paths {
             let _ = writeln!(
                 out,
-                "\nPath {} from {} ({} traces):\n",
-                path.path_key, path.vantage, path.traces
+                "\nPath {} from {} ({}):\n",
+                path.path_key,
+                path.vantage,
+                count_of(path.traces, "trace")
             );
             let _ = writeln!(out, "| share | of the period | of traces |\n|---|---|---|");
             shares_rows(&mut out, &path.time_share, &path.trace_share);
@@ -121,8 +148,8 @@ pub fn render(report: &Report) -> String {
                     "- {} {}: {} → {} {}",
                     c.at,
                     c.path_key,
-                    c.from_class,
-                    c.class,
+                    class_words(c.from_class),
+                    class_words(c.class),
                     c.foreign_countries.join(" → ")
                 );
             }
@@ -192,19 +219,34 @@ pub fn render(report: &Report) -> String {
                 )
             })
             .collect();
+        let dbs = if dbs.is_empty() {
+            "none".to_string()
+        } else {
+            dbs.join("; ")
+        };
+        // "databases: none" only when no location file was in force either;
+        // paths are code spans (an `_` in one is not emphasis).
+        let sources = if p.location_files.is_empty() {
+            format!("databases: {dbs}")
+        } else {
+            let files: Vec<String> = p
+                .location_files
+                .iter()
+                .map(|f| format!("{} `{}` (sha256 {})", f.kind, f.path, f.sha256))
+                .collect();
+            format!(
+                "MMDB databases: {dbs}; location files: {}",
+                files.join("; ")
+            )
+        };
         let _ = writeln!(
             out,
-            "- {} traces {} to {}: configuration sha256 {}, transitwatch {}, databases: {}",
+            "- {} traces {} to {}: configuration sha256 {}, transitwatch {}, {sources}",
             p.traces,
             p.first,
             p.last,
             p.config_sha256.as_deref().unwrap_or("none"),
             p.version,
-            if dbs.is_empty() {
-                "none".to_string()
-            } else {
-                dbs.join("; ")
-            }
         );
     }
     for (name, rule) in &m.rules {
@@ -217,15 +259,14 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(out, "\nWhat the classes mean:\n");
     for (class, meaning) in &m.classes {
-        let _ = writeln!(out, "- {class}: {meaning}");
+        let _ = writeln!(out, "- {} (`{class}`): {meaning}", class_text(class));
     }
     out
 }
 
 fn shares_rows(out: &mut String, time: &Shares, traces: &Shares) {
-    for (class, t) in &time.classes {
-        let by = traces.classes.get(class).copied().unwrap_or(0.0);
-        let _ = writeln!(out, "| {class} | {} | {} |", percent(*t), percent(by));
+    for (class, t, by) in class_rows(time, traces) {
+        let _ = writeln!(out, "| {class} | {} | {} |", percent(t), percent(by));
     }
     for (country, t) in &time.countries {
         let by = traces.countries.get(country).copied().unwrap_or(0.0);

@@ -24,7 +24,9 @@
 //! daemon), listed in the method section.
 
 pub mod html;
+pub mod map;
 pub mod markdown;
+pub mod shapes;
 
 use crate::model::{TraceRecord, VerdictClass};
 use crate::store::{ProvenanceCount, Query, Store, StoreError, TimelineRow};
@@ -37,6 +39,10 @@ pub const REPORT_SCHEMA: &str = "transitwatch.report/1";
 
 /// Most route changes listed per service (the count is always complete).
 const CHANGES_LISTED: usize = 500;
+
+/// Most timeline spans listed per service, the newest kept (the count is
+/// always complete).
+const SPANS_LISTED: usize = 1000;
 
 /// Most distinct routes per path whose record is read for network names.
 const ROUTES_READ: usize = 32;
@@ -194,6 +200,22 @@ pub struct Summary {
     pub categories: Vec<CategoryFigure>,
     /// Foreign networks on the paths.
     pub networks: Vec<NetworkFigure>,
+    /// The routes at the end of the period: each country sequence the
+    /// services' paths last took, with the services on it (what the map
+    /// draws).
+    pub routes: Vec<RouteFigure>,
+}
+
+/// A route some services' paths took last, as countries in path order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteFigure {
+    /// Countries in path order, without immediate repeats (`LS ZA LS`);
+    /// the vantage's country first.
+    pub countries: Vec<String>,
+    /// The class of those paths' last traces.
+    pub class: VerdictClass,
+    /// The services, by name.
+    pub service_names: Vec<String>,
 }
 
 /// How much the country's services depend on one foreign country.
@@ -311,6 +333,10 @@ pub struct Evidence {
     pub explanation: String,
     /// How sure the verdict is.
     pub confidence: Option<crate::model::Confidence>,
+    /// The verdict's class.
+    pub class: VerdictClass,
+    /// The verdict's countries, in path order.
+    pub countries: Vec<String>,
     /// The hops.
     pub hops: Vec<EvidenceHop>,
 }
@@ -360,8 +386,27 @@ pub struct ServiceReport {
     pub changes: Vec<Change>,
     /// Route changes in all.
     pub change_count: u64,
+    /// The measured spans of the period, each in one class and set of
+    /// foreign countries, in order (at most [`SPANS_LISTED`], newest
+    /// kept); time between them was not measured.
+    pub timeline: Vec<Span>,
+    /// Spans in all.
+    pub span_count: u64,
     /// The last trace of each path.
     pub evidence: Vec<Evidence>,
+}
+
+/// A measured span of a service's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Start (inclusive).
+    pub start: Timestamp,
+    /// End (exclusive).
+    pub end: Timestamp,
+    /// The service's class then.
+    pub class: VerdictClass,
+    /// Foreign countries of its paths then.
+    pub foreign_countries: Vec<String>,
 }
 
 /// A span without any measurement.
@@ -382,6 +427,10 @@ pub struct ProvenanceEntry {
     pub config_sha256: Option<String>,
     /// The GeoIP databases with their build dates.
     pub geoip: Vec<DatabaseEntry>,
+    /// The other location files (overrides, geofeeds, PeeringDB dump,
+    /// host-name rules) with the SHA-256 of the bytes that were loaded;
+    /// empty for traces stored before files were recorded.
+    pub location_files: Vec<LocationFileEntry>,
     /// The transitwatch version.
     pub version: String,
     /// Traces made with it.
@@ -404,6 +453,17 @@ pub struct DatabaseEntry {
     pub built: Option<Timestamp>,
 }
 
+/// A location file other than an MMDB in force.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocationFileEntry {
+    /// `overrides`, `geofeed`, `peeringdb` or `hostname_rules`.
+    pub kind: String,
+    /// Its path.
+    pub path: String,
+    /// SHA-256 (hex) of the bytes that were loaded.
+    pub sha256: String,
+}
+
 /// How the figures were made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Method {
@@ -417,7 +477,8 @@ pub struct Method {
     pub unmeasured_seconds: i64,
     /// How long a verdict is taken to hold.
     pub hold_rule: String,
-    /// The configuration generations, databases and versions.
+    /// The configuration generations: configuration, databases, other
+    /// location files and versions.
     pub provenance: Vec<ProvenanceEntry>,
     /// The home country, when the configuration was given.
     pub home: Option<String>,
@@ -494,6 +555,50 @@ pub fn country_name(code: &str) -> String {
         .and_then(|c| c.name())
         .unwrap_or(code)
         .to_string()
+}
+
+/// A class as the report's text writes it (`foreign transit`).
+#[must_use]
+pub const fn class_words(class: VerdictClass) -> &'static str {
+    match class {
+        VerdictClass::Domestic => "domestic",
+        VerdictClass::ForeignTransit => "foreign transit",
+        VerdictClass::ForeignDestination => "foreign destination",
+        VerdictClass::Indeterminate => "indeterminate",
+    }
+}
+
+/// A class's snake-case name (`foreign_transit`) in words; any other text
+/// as it is.
+#[must_use]
+pub fn class_text(name: &str) -> &str {
+    match VerdictClass::ALL.into_iter().find(|c| c.as_str() == name) {
+        Some(class) => class_words(class),
+        None => name,
+    }
+}
+
+/// The class shares of `time` and `traces` in the report's order
+/// (domestic, foreign transit, foreign destination, indeterminate), each
+/// with the class in words: one row of a shares table.
+pub fn class_rows<'a>(
+    time: &'a Shares,
+    traces: &'a Shares,
+) -> impl Iterator<Item = (&'static str, f64, f64)> + 'a {
+    VerdictClass::ALL.into_iter().map(|class| {
+        let get = |s: &Shares| s.classes.get(class.as_str()).copied().unwrap_or(0.0);
+        (class_words(class), get(time), get(traces))
+    })
+}
+
+/// `n` and a noun, singular or plural (`1 route change`, `2 route changes`).
+#[must_use]
+pub fn count_of(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// A fraction as a whole percentage, the one way every format writes it.
@@ -874,6 +979,19 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
             }
         });
         let n_traces = by_traces.measured;
+        let span_count = spans.len() as u64;
+        let timeline: Vec<Span> = spans
+            .into_iter()
+            .rev()
+            .take(SPANS_LISTED)
+            .rev()
+            .map(|(a, b, class, foreign)| Span {
+                start: ts(a),
+                end: ts(b),
+                class,
+                foreign_countries: foreign,
+            })
+            .collect();
         services.push((
             ServiceReport {
                 name: name.clone(),
@@ -889,6 +1007,8 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 paths,
                 changes,
                 change_count,
+                timeline,
+                span_count,
                 evidence,
             },
             time,
@@ -941,6 +1061,8 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
             .then(a.country.cmp(&b.country))
     });
     let sentences = sentences(n, services_foreign, &country_figures);
+    let services: Vec<ServiceReport> = services.into_iter().map(|(s, _, _)| s).collect();
+    let routes = routes(&services);
     let unmeasured_seconds = gaps.iter().map(|(a, b)| b - a).sum();
     let report = Report {
         schema: REPORT_SCHEMA,
@@ -972,8 +1094,9 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                     service_names: services.into_iter().collect(),
                 })
                 .collect(),
+            routes,
         },
-        services: services.into_iter().map(|(s, _, _)| s).collect(),
+        services,
         method: Method {
             vantages: vantages.into_iter().collect(),
             traces,
@@ -1015,11 +1138,48 @@ fn provenance_entry(p: ProvenanceCount) -> ProvenanceEntry {
                     .and_then(|e| Timestamp::from_unix(e).ok()),
             })
             .collect(),
+        location_files: p
+            .location_files
+            .into_iter()
+            .map(|f| LocationFileEntry {
+                kind: f.kind,
+                path: f.path,
+                sha256: f.sha256,
+            })
+            .collect(),
         version: p.version,
         traces: p.traces,
         first: ts(p.first),
         last: ts(p.last),
     }
+}
+
+/// The routes the services' paths took last, from their evidence.
+fn routes(services: &[ServiceReport]) -> Vec<RouteFigure> {
+    // Keyed by the class's severity: classes have no order of their own.
+    let mut routes: BTreeMap<(Vec<String>, u8), (VerdictClass, BTreeSet<String>)> = BTreeMap::new();
+    for s in services {
+        for e in &s.evidence {
+            let mut countries = e.countries.clone();
+            countries.dedup();
+            if countries.is_empty() {
+                continue;
+            }
+            routes
+                .entry((countries, severity(e.class)))
+                .or_insert_with(|| (e.class, BTreeSet::new()))
+                .1
+                .insert(s.name.clone());
+        }
+    }
+    routes
+        .into_iter()
+        .map(|((countries, _), (class, names))| RouteFigure {
+            countries,
+            class,
+            service_names: names.into_iter().collect(),
+        })
+        .collect()
 }
 
 fn evidence_of(path_key: String, trace_id: i64, record: &TraceRecord) -> Evidence {
@@ -1029,6 +1189,13 @@ fn evidence_of(path_key: String, trace_id: i64, record: &TraceRecord) -> Evidenc
         started_at: record.trace.started_at,
         explanation: record.verdict.explanation.clone(),
         confidence: record.verdict.confidence,
+        class: record.verdict.class,
+        countries: record
+            .verdict
+            .countries
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
         hops: record
             .trace
             .hops
@@ -1066,20 +1233,25 @@ fn sentences(n: u32, foreign: u32, countries: &[CountryFigure]) -> Vec<String> {
         )
     }];
     for c in countries {
-        let all = match c.services_all {
-            0 => "none of them all of the measured time".to_string(),
-            k if k == c.services_any && k > 1 => "all of them all of the measured time".to_string(),
-            k if k == c.services_any => "it all of the measured time".to_string(),
-            k => format!("{k} of them all of the measured time"),
+        let (was, their) = if c.services_any == 1 {
+            ("was", "its")
+        } else {
+            ("were", "their")
         };
-        out.push(format!(
-            "{} of {n} national {} ({}) {} reached through {} for at least part of the period; {all}.",
+        let head = format!(
+            "{} of {n} national {} ({}) {was} reached through {}",
             c.services_any,
             services(n),
             percent(c.share_of_services),
-            if c.services_any == 1 { "was" } else { "were" },
             c.name,
-        ));
+        );
+        out.push(match c.services_all {
+            0 => format!("{head} for part of the period."),
+            k if k == c.services_any => format!("{head} all of {their} measured time."),
+            k => format!(
+                "{head} for at least part of the period; {k} of them all of the measured time."
+            ),
+        });
     }
     out
 }

@@ -6,8 +6,9 @@
 //! sort on (start time, target name, path key, class, violation, path id),
 //! and what the record itself does not say about how it was made
 //! ([`Provenance`]: the SHA-256 of the configuration file, the GeoIP
-//! databases' types and build epochs, the transitwatch version; and the
-//! trace's duration and probe size). Row ids never repeat, also after
+//! databases' types and build epochs, the path and SHA-256 of every other
+//! location file (overrides, geofeeds, PeeringDB dump, host-name rules), the
+//! transitwatch version; and the trace's duration and probe size). Row ids never repeat, also after
 //! retention deleted older rows, so a trace id names one trace for good.
 //!
 //! **Durability.** The database runs in WAL mode with `synchronous =
@@ -208,16 +209,95 @@ impl GeoIpDatabase {
     }
 }
 
+/// A location file other than an MMDB in force when a trace was located:
+/// the operator's overrides, a geofeed, a PeeringDB dump, host-name rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationFile {
+    /// `overrides`, `geofeed`, `peeringdb` or `hostname_rules`
+    /// ([`crate::geo::LocationFileKind`]).
+    pub kind: String,
+    /// The path it was read from (lossy where it is not UTF-8).
+    pub path: String,
+    /// SHA-256 (lower-case hex) of the bytes that were parsed.
+    pub sha256: String,
+}
+
+impl LocationFile {
+    /// The location files of an opened [`crate::geo::GeoDb`]
+    /// ([`crate::geo::GeoDb::location_files`]).
+    #[must_use]
+    pub fn of<'a>(files: impl IntoIterator<Item = &'a crate::geo::LoadedFile>) -> Vec<Self> {
+        files
+            .into_iter()
+            .map(|f| Self {
+                kind: f.kind.as_str().to_string(),
+                path: f.path.to_string_lossy().into_owned(),
+                sha256: f.sha256.clone(),
+            })
+            .collect()
+    }
+}
+
 /// What produced a record, besides the trace itself: the same for every
 /// trace of one configuration generation.
+///
+/// **Stored** in the `geoip` column as one JSON list (the schema predates
+/// the location files and is unchanged): the databases first, each
+/// `{"kind", "type", "build_epoch"}`, then the location files, each
+/// `{"kind", "path", "sha256"}`. An entry with a `sha256` is a file, any
+/// other a database, so a row written before files were recorded (a list
+/// of databases only) reads as it always did, with no files. Generations
+/// are told apart by the column's text, so new file bytes (a reload) make a
+/// new generation in reports. A transitwatch older than this cannot read
+/// rows that list files (their entries lack `type`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     /// SHA-256 (hex) of the configuration file, when there was one.
     pub config_sha256: Option<String>,
     /// The GeoIP databases, in order of precedence.
     pub geoip: Vec<GeoIpDatabase>,
+    /// The other location files: overrides, geofeeds in order, the
+    /// PeeringDB dump, host-name rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_files: Vec<LocationFile>,
     /// The transitwatch version.
     pub version: String,
+}
+
+/// One entry of the `geoip` column, written with its fields in declaration
+/// order (a list of databases alone is the text it always was).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum GeoIpEntry<'a> {
+    Database(&'a GeoIpDatabase),
+    File(&'a LocationFile),
+}
+
+/// The `geoip` column of `provenance` (see [`Provenance`]).
+fn encode_geoip(provenance: &Provenance) -> serde_json::Result<String> {
+    let entries: Vec<GeoIpEntry<'_>> = provenance
+        .geoip
+        .iter()
+        .map(GeoIpEntry::Database)
+        .chain(provenance.location_files.iter().map(GeoIpEntry::File))
+        .collect();
+    serde_json::to_string(&entries)
+}
+
+/// The databases and location files of a `geoip` column (see
+/// [`Provenance`]); a list of databases only, as rows written before files
+/// were recorded hold, has no files.
+fn decode_geoip(text: &str) -> serde_json::Result<(Vec<GeoIpDatabase>, Vec<LocationFile>)> {
+    let entries: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(text)?;
+    let (mut databases, mut files) = (Vec::new(), Vec::new());
+    for entry in entries {
+        if entry.contains_key("sha256") {
+            files.push(serde_json::from_value(entry.into())?);
+        } else {
+            databases.push(serde_json::from_value(entry.into())?);
+        }
+    }
+    Ok((databases, files))
 }
 
 /// A record to store.
@@ -469,8 +549,7 @@ impl Store {
         };
         let started_at = record.trace.started_at.unix();
         let json = serde_json::to_string(record).map_err(|e| bad(e.to_string()))?;
-        let geoip =
-            serde_json::to_string(&trace.provenance.geoip).map_err(|e| bad(e.to_string()))?;
+        let geoip = encode_geoip(&trace.provenance).map_err(|e| bad(e.to_string()))?;
         let duration_ms = trace
             .duration
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -712,8 +791,8 @@ impl RawRow {
         };
         let record: TraceRecord =
             serde_json::from_str(&self.record).map_err(|e| bad("record", e))?;
-        let geoip: Vec<GeoIpDatabase> =
-            serde_json::from_str(&self.geoip).map_err(|e| bad("GeoIP list", e))?;
+        let (geoip, location_files) =
+            decode_geoip(&self.geoip).map_err(|e| bad("GeoIP list", e))?;
         Ok(StoredTrace {
             id: self.id,
             path_key: self.path_key,
@@ -722,6 +801,7 @@ impl RawRow {
             provenance: Provenance {
                 config_sha256: self.config_sha256,
                 geoip,
+                location_files,
                 version: self.version,
             },
             record,
@@ -847,5 +927,53 @@ fn sqlite<'a>(path: &'a Path, what: &'static str) -> impl Fn(rusqlite::Error) ->
         path: path.to_path_buf(),
         what,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provenance(files: Vec<LocationFile>) -> Provenance {
+        Provenance {
+            config_sha256: None,
+            geoip: vec![GeoIpDatabase {
+                kind: "city".to_string(),
+                database_type: "GeoLite2-City".to_string(),
+                build_epoch: 1_700_000_000,
+            }],
+            location_files: files,
+            version: "0.1.0".to_string(),
+        }
+    }
+
+    #[test]
+    fn the_geoip_column_lists_databases_then_files_and_old_lists_read() {
+        let file = LocationFile {
+            kind: "overrides".to_string(),
+            path: "/etc/transitwatch/overrides.csv".to_string(),
+            sha256: "ab".repeat(32),
+        };
+        let p = provenance(vec![file.clone()]);
+        let text = encode_geoip(&p).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!([
+                {"kind": "city", "type": "GeoLite2-City", "build_epoch": 1_700_000_000},
+                {"kind": "overrides", "path": "/etc/transitwatch/overrides.csv", "sha256": "ab".repeat(32)}
+            ])
+        );
+        assert_eq!(decode_geoip(&text).unwrap(), (p.geoip.clone(), vec![file]));
+        // Without files the column is what it always was.
+        let old = provenance(Vec::new());
+        let text = encode_geoip(&old).unwrap();
+        assert_eq!(text, serde_json::to_string(&old.geoip).unwrap());
+        assert_eq!(decode_geoip(&text).unwrap(), (old.geoip, Vec::new()));
+        assert_eq!(decode_geoip("[]").unwrap(), (Vec::new(), Vec::new()));
+        // A damaged entry is still an error, naming what is missing.
+        let e = decode_geoip(r#"[{"kind": "overrides", "sha256": "ab"}]"#).unwrap_err();
+        assert!(e.to_string().contains("path"), "{e}");
+        let e = decode_geoip(r#"[{"kind": "city", "type": "X"}]"#).unwrap_err();
+        assert!(e.to_string().contains("build_epoch"), "{e}");
     }
 }

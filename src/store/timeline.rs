@@ -41,6 +41,10 @@ pub struct ProvenanceCount {
     pub config_sha256: Option<String>,
     /// The GeoIP databases in force (JSON as stored).
     pub geoip: Vec<super::GeoIpDatabase>,
+    /// The other location files in force (overrides, geofeeds, PeeringDB
+    /// dump, host-name rules); empty for rows stored before files were
+    /// recorded.
+    pub location_files: Vec<super::LocationFile>,
     /// The transitwatch version.
     pub version: String,
     /// Traces made with it.
@@ -113,7 +117,8 @@ impl Store {
     }
 
     /// The provenance of the traces `query` selects, one entry per
-    /// distinct (configuration, databases, version), oldest first.
+    /// distinct (configuration, databases and location files, version),
+    /// oldest first.
     ///
     /// # Errors
     /// `SQLite` fails, or a stored database list cannot be read.
@@ -131,14 +136,16 @@ impl Store {
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(&failed)? {
             let geoip: String = row.get(1).map_err(&failed)?;
-            let geoip = serde_json::from_str(&geoip).map_err(|e| StoreError::Record {
-                path: self.path.clone(),
-                id: 0,
-                message: format!("geoip provenance: {e}"),
-            })?;
+            let (geoip, location_files) =
+                super::decode_geoip(&geoip).map_err(|e| StoreError::Record {
+                    path: self.path.clone(),
+                    id: 0,
+                    message: format!("geoip provenance: {e}"),
+                })?;
             out.push(ProvenanceCount {
                 config_sha256: row.get(0).map_err(&failed)?,
                 geoip,
+                location_files,
                 version: row.get(2).map_err(&failed)?,
                 traces: u64::try_from(row.get::<_, i64>(3).map_err(&failed)?).unwrap_or(0),
                 first: row.get(4).map_err(&failed)?,

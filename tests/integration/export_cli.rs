@@ -107,6 +107,7 @@ fn jsonl_is_the_stored_records_with_their_provenance() {
             stored["geoip"],
             serde_json::json!([{"kind": "city", "type": "GeoLite2-City", "build_epoch": 1_700_000_000}])
         );
+        assert_eq!(stored["location_files"], serde_json::json!([]));
         assert_eq!(stored["version"], "0.1.0");
     }
     assert_eq!(lines[0]["stored"]["path_key"], "gov/ipv4");

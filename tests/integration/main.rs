@@ -26,6 +26,7 @@ mod import_data;
 mod log_colour;
 mod metrics_http;
 mod report;
+mod report_browser;
 mod reverse_dns;
 mod slow_clients;
 mod state_dir;

@@ -27,11 +27,17 @@ const GAP: (i64, i64) = (26_400, 28_800);
 /// dual-stack service's IPv6 path leaves it.
 const SWITCH: i64 = 30;
 
+/// The period of the reports made of the history.
+pub(crate) const SINCE: &str = "2026-11-26T12:00:00Z";
+pub(crate) const UNTIL: &str = "2026-11-26T22:00:00Z";
+
 fn slots() -> impl Iterator<Item = i64> {
     (0..PERIOD / STEP).filter(|k| !STOPPED.contains(k))
 }
 
-fn history(path: &Path) {
+/// Write the known history to a new store at `path` (also the history of
+/// the browser test, `report_browser`).
+pub(crate) fn history(path: &Path) {
     let mut store = Store::open(path).unwrap();
     for k in slots() {
         let at = T0 + k * STEP;
@@ -64,14 +70,7 @@ fn report(db: &Path, format: &str) -> String {
     let out = Command::new(support::bin())
         .args(["report", "--store"])
         .arg(db)
-        .args([
-            "--since",
-            "2026-11-26T12:00:00Z",
-            "--until",
-            "2026-11-26T22:00:00Z",
-            "--format",
-            format,
-        ])
+        .args(["--since", SINCE, "--until", UNTIL, "--format", format])
         .output()
         .unwrap();
     assert!(
@@ -310,6 +309,126 @@ fn every_figure_of_the_report_matches_the_known_history_in_every_format() {
         .expect("the ZA network");
     assert_eq!(za_net["countries"], serde_json::json!(["ZA"]));
 
+    // Ireland: the shop, all of its measured time.
+    assert!(
+        summary["sentences"].as_array().unwrap().iter().any(|s| s
+            == "1 of 4 national services (25%) was reached through Ireland all of its measured time."),
+        "{}",
+        summary["sentences"]
+    );
+
+    // The timelines: measured spans only, the gap left out.
+    let spans = |name: &str| -> Vec<(i64, i64, String, Vec<String>)> {
+        let service = services.iter().find(|s| s["name"] == name).unwrap();
+        assert_eq!(
+            service["span_count"].as_u64(),
+            Some(service["timeline"].as_array().unwrap().len() as u64)
+        );
+        service["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let at = |k: &str| {
+                    time::OffsetDateTime::parse(
+                        s[k].as_str().unwrap(),
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .unwrap()
+                    .unix_timestamp()
+                        - T0
+                };
+                (
+                    at("start"),
+                    at("end"),
+                    s["class"].as_str().unwrap().to_string(),
+                    serde_json::from_value(s["foreign_countries"].clone()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let za = || vec!["ZA".to_string()];
+    assert_eq!(
+        spans("gov"),
+        [
+            (0, before, "domestic".into(), vec![]),
+            (before, GAP.0, "foreign_transit".into(), za()),
+            (GAP.1, PERIOD, "foreign_transit".into(), za()),
+        ]
+    );
+    assert_eq!(
+        spans("shop"),
+        [
+            (
+                0,
+                GAP.0,
+                "foreign_destination".into(),
+                vec!["IE".to_string()]
+            ),
+            (
+                GAP.1,
+                PERIOD,
+                "foreign_destination".into(),
+                vec!["IE".to_string()]
+            ),
+        ]
+    );
+
+    // Routes at the end of the period, from the records' own countries:
+    // both of dual's paths are domestic by then (one route), gov has
+    // joined bank on the South African route.
+    let route = |record: TraceRecord| {
+        let mut countries: Vec<String> = record
+            .verdict
+            .countries
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect();
+        countries.dedup();
+        countries
+    };
+    let mut expected = vec![
+        (route(domestic("x", T0)), "domestic", vec!["dual"]),
+        (
+            route(via_za("x", T0)),
+            "foreign_transit",
+            vec!["bank", "gov"],
+        ),
+        (route(in_ie("x", T0)), "foreign_destination", vec!["shop"]),
+    ];
+    expected.sort();
+    assert_eq!(expected[2].0, ["LS", "ZA", "LS"]);
+    let mut routes: Vec<(Vec<String>, &str, Vec<&str>)> = summary["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                serde_json::from_value(r["countries"].clone()).unwrap(),
+                r["class"].as_str().unwrap(),
+                r["service_names"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n.as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(routes, expected);
+    let gov = services.iter().find(|s| s["name"] == "gov").unwrap();
+    assert_eq!(gov["evidence"][0]["class"], "foreign_transit");
+    assert_eq!(
+        gov["evidence"][0]["countries"],
+        serde_json::json!(via_za("x", T0)
+            .verdict
+            .countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>())
+    );
+
     // Method: the gap, the traces, the provenance.
     let method = &json["method"];
     assert_eq!(method["traces"], 5 * traces);
@@ -346,8 +465,28 @@ fn every_figure_of_the_report_matches_the_known_history_in_every_format() {
             );
         }
         assert!(text.contains("2026-11-26T19:20:00Z"), "{form}: the gap");
+        assert!(
+            text.contains("Lesotho → South Africa → Lesotho"),
+            "{form}: the route through South Africa"
+        );
         assert!(text.contains("GeoLite2-City"), "{form}: the database");
     }
+    // The map: Lesotho as home, South Africa (3 of 4 services) and Ireland
+    // (1 of 4) in the shading steps of their shares, the three routes.
+    let fill = |code: &str| {
+        let at = html
+            .find(&format!("<path data-country=\"{code}\""))
+            .unwrap_or_else(|| panic!("the map has no {code}"));
+        let rest = &html[at..];
+        let start = rest.find("fill=\"").unwrap() + 6;
+        rest[start..start + rest[start..].find('"').unwrap()].to_string()
+    };
+    assert_eq!(fill("LS"), "url(#m-home)");
+    assert_eq!(fill("ZA"), "url(#m-dep3)");
+    assert_eq!(fill("IE"), "url(#m-dep1)");
+    assert_eq!(fill("NA"), "#e3e3e3", "a neighbour no path crosses");
+    assert_eq!(html.matches("data-route=").count(), 3);
+    assert!(html.contains("South Africa: 3 of 4 services (75%)"));
     // HTML stands alone: no script, no external fetch.
     assert!(!html.contains("<script"));
     assert!(
@@ -437,4 +576,68 @@ fn report_errors_name_what_is_wrong() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A lab run located by its overrides file alone, after traces stored
+/// before location files were recorded: the method section names the file
+/// with the SHA-256 of its bytes (computed here), and the older generation
+/// still reports its databases.
+#[test]
+fn the_method_names_the_overrides_file_and_its_hash_beside_older_traces() {
+    use sha2::Digest;
+    use std::sync::Arc;
+    use support::records::{lab_geo, provenance};
+    use transitwatch::store::{LocationFile, Provenance};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let overrides = support::root().join("tests/lab/lab-geo.csv");
+    let sha256 = hex::encode(sha2::Sha256::digest(std::fs::read(&overrides).unwrap()));
+    let lab = Arc::new(Provenance {
+        geoip: Vec::new(),
+        location_files: LocationFile::of(lab_geo().location_files()),
+        ..(*provenance()).clone()
+    });
+    let mut store = Store::open(&db).unwrap();
+    for k in 0..10 {
+        // The first five as stored before files were recorded.
+        let mut trace = new_trace("gov", domestic("gov", T0 + k * STEP));
+        if k >= 5 {
+            trace.provenance = Arc::clone(&lab);
+        }
+        store.insert(&trace).unwrap();
+    }
+    drop(store);
+
+    let json: serde_json::Value = serde_json::from_str(&report(&db, "json")).unwrap();
+    let generations = &json["method"]["provenance"];
+    assert_eq!(generations.as_array().unwrap().len(), 2, "{generations}");
+    assert_eq!(generations[0]["geoip"][0]["type"], "GeoLite2-City");
+    assert_eq!(generations[0]["location_files"], serde_json::json!([]));
+    assert_eq!(generations[1]["geoip"], serde_json::json!([]));
+    assert_eq!(
+        generations[1]["location_files"],
+        serde_json::json!([{"kind": "overrides", "path": overrides.to_str().unwrap(), "sha256": sha256}])
+    );
+    assert_eq!(generations[1]["traces"], 5);
+    schema_valid(&json);
+
+    for format in ["md", "html"] {
+        let text = report(&db, format);
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.contains("configuration sha256") && l.contains(needle))
+                .unwrap_or_else(|| panic!("{format}: no provenance line with {needle}:\n{text}"))
+        };
+        let lab = line(&sha256);
+        assert!(
+            lab.contains("MMDB databases: none; location files: overrides")
+                && lab.contains("lab-geo.csv"),
+            "{format}: {lab}"
+        );
+        let older = line("GeoLite2-City");
+        assert!(
+            older.contains("databases: GeoLite2-City") && !older.contains("location files"),
+            "{format}: {older}"
+        );
+    }
 }

@@ -112,6 +112,91 @@ fn records_and_provenance_come_back_in_time_order_and_filter() {
 }
 
 #[test]
+fn location_files_are_stored_with_the_hash_of_what_was_loaded_and_old_rows_still_read() {
+    use sha2::Digest;
+    use transitwatch::geo::GeoDb;
+    use transitwatch::store::{LocationFile, NewTrace, Provenance};
+    let (dir, path) = temp_db();
+    let overrides = dir.path().join("overrides.csv");
+    std::fs::write(&overrides, "198.18.8.0/24,ZA,Johannesburg\n").unwrap();
+    let sha256 = hex::encode(sha2::Sha256::digest(std::fs::read(&overrides).unwrap()));
+    let geo = GeoDb::open(&[], Some(&overrides)).unwrap();
+    // Changed after it was loaded: the record names the bytes loaded.
+    std::fs::write(&overrides, "198.18.8.0/24,IE\n").unwrap();
+    let with_files = Arc::new(Provenance {
+        location_files: LocationFile::of(geo.location_files()),
+        ..(*provenance()).clone()
+    });
+    let file = LocationFile {
+        kind: "overrides".to_string(),
+        path: overrides.to_str().unwrap().to_string(),
+        sha256,
+    };
+    assert_eq!(with_files.location_files, std::slice::from_ref(&file));
+
+    let mut store = Store::open(&path).unwrap();
+    let old = store
+        .insert(&new_trace("bank", via_za("bank", T0)))
+        .unwrap();
+    let none = store
+        .insert(&new_trace("shop", in_ie("shop", T0 + 10)))
+        .unwrap();
+    let new = store
+        .insert(&NewTrace {
+            provenance: Arc::clone(&with_files),
+            ..new_trace("gov", domestic("gov", T0 + 20))
+        })
+        .unwrap();
+    drop(store);
+    // Rows as a transitwatch before location files wrote them: a list of
+    // databases only, and an empty list (no database at all).
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let set = |id: i64, geoip: &str| {
+        conn.execute(
+            "UPDATE traces SET geoip = ?1 WHERE id = ?2",
+            rusqlite::params![geoip, id],
+        )
+        .unwrap();
+    };
+    set(
+        old,
+        r#"[{"kind":"city","type":"GeoLite2-City","build_epoch":1700000000}]"#,
+    );
+    set(none, "[]");
+    // The new row: the databases, then the file, in the same column.
+    let stored: String = conn
+        .query_row("SELECT geoip FROM traces WHERE id = ?1", [new], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stored).unwrap(),
+        serde_json::json!([
+            {"kind": "city", "type": "GeoLite2-City", "build_epoch": 1_700_000_000},
+            {"kind": "overrides", "path": file.path, "sha256": file.sha256}
+        ])
+    );
+    drop(conn);
+
+    let store = Store::open_read_only(&path).unwrap();
+    let read = |id| store.get(id).unwrap().unwrap().provenance;
+    assert_eq!(read(old), *provenance());
+    assert!(read(none).geoip.is_empty() && read(none).location_files.is_empty());
+    assert_eq!(read(new), *with_files);
+    // Three generations in reports: the new one carries the file.
+    let counts = store.provenance_counts(&Query::default()).unwrap();
+    let files: Vec<&[LocationFile]> = counts.iter().map(|c| &c.location_files[..]).collect();
+    assert_eq!(files, [&[][..], &[], &[file]]);
+    assert_eq!(counts[0].geoip, provenance().geoip);
+    assert!(counts[1].geoip.is_empty());
+    // A scan (exports) reads every row too.
+    assert_eq!(
+        store.scan(Query::default()).filter(Result::is_ok).count(),
+        3
+    );
+}
+
+#[test]
 fn scans_page_through_more_rows_than_a_page() {
     let (_dir, path) = temp_db();
     let mut store = Store::open(&path).unwrap();

@@ -202,10 +202,23 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
         (za["country"].as_str(), za["services_any"].as_u64()),
         (Some("ZA"), Some(2))
     );
+    // Located by the overrides alone: the method names them and their hash.
+    let sha256 = {
+        use sha2::Digest;
+        let csv = support::root().join("tests/lab/lab-geo.csv");
+        hex::encode(sha2::Sha256::digest(std::fs::read(csv).unwrap()))
+    };
+    for generation in report["method"]["provenance"].as_array().unwrap() {
+        let file = &generation["location_files"][0];
+        assert_eq!(file["kind"], "overrides", "{generation}");
+        assert!(file["path"].as_str().unwrap().ends_with("/lab-geo.csv"));
+        assert_eq!(file["sha256"], sha256.as_str(), "{generation}");
+    }
     let (code, page) = daemon.get("/");
     assert_eq!(code, 200);
     assert!(page.contains("id=\"service-gov-portal\""), "the HTML page");
     assert!(page.contains("South Africa"));
+    assert!(page.contains(&sha256), "the overrides' hash on the page");
 
     // A broken configuration is rejected; the old one keeps serving.
     std::fs::write(

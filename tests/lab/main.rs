@@ -14,5 +14,6 @@ mod evidence;
 mod geo;
 mod links;
 mod prometheus;
+mod report_browser;
 mod store;
 mod trace;

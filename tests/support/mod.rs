@@ -13,13 +13,17 @@
 //! host; `dns` a real DNS server (unbound) and hostile ones on this host;
 //! each process is killed on drop. `records` builds trace records
 //! like the daemon's; `dashboards` walks the Grafana dashboards' JSON.
+//! `browser` drives headless Chromium in a network namespace and
+//! `report_page` checks the report page it shows against the JSON report.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod daemon;
 pub mod dashboards;
 pub mod dns;
 pub mod loopback;
 pub mod records;
+pub mod report_page;
 pub mod services;
 pub mod webhook;
 

@@ -134,6 +134,7 @@ pub fn provenance() -> Arc<Provenance> {
             database_type: "GeoLite2-City".to_string(),
             build_epoch: 1_700_000_000,
         }],
+        location_files: Vec::new(),
         version: "0.1.0".to_string(),
     })
 }

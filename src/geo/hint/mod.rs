@@ -24,7 +24,7 @@ mod data;
 mod extract;
 pub mod rules;
 
-use super::GeoError;
+use super::{GeoError, LoadedFile, LocationFileKind};
 use crate::model::{Coordinates, CountryCode};
 use data::Tables;
 use rules::RuleSet;
@@ -84,6 +84,8 @@ pub struct Hint {
 pub struct HintTable {
     tables: &'static Tables,
     rules: RuleSet,
+    /// The rules file, with the SHA-256 of the bytes parsed.
+    rules_file: Option<LoadedFile>,
 }
 
 fn tables() -> &'static Tables {
@@ -103,6 +105,7 @@ impl HintTable {
         BUILTIN.get_or_init(|| HintTable {
             tables: tables(),
             rules: RuleSet::default(),
+            rules_file: None,
         })
     }
 
@@ -112,10 +115,28 @@ impl HintTable {
     /// The file cannot be read or a rule is wrong (the message names the
     /// file and line).
     pub fn with_rules(path: &Path) -> Result<HintTable, GeoError> {
+        let text =
+            crate::input_file::read_to_string(path, crate::input_file::FileKind::HostnameRules)
+                .map_err(|source| GeoError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         Ok(HintTable {
             tables: tables(),
-            rules: RuleSet::load(path)?,
+            rules: RuleSet::parse(path, &text)?,
+            rules_file: Some(LoadedFile::of(
+                LocationFileKind::HostnameRules,
+                path,
+                text.as_bytes(),
+            )),
         })
+    }
+
+    /// The operator's rules file, with the SHA-256 of the bytes parsed;
+    /// `None` for the shipped tables alone.
+    #[must_use]
+    pub fn rules_file(&self) -> Option<&LoadedFile> {
+        self.rules_file.as_ref()
     }
 
     /// The location hints `name` carries, best first; empty if none.

@@ -76,17 +76,6 @@ struct RawRule {
 }
 
 impl RuleSet {
-    /// Reads and checks a rules file.
-    pub(super) fn load(path: &Path) -> Result<Self, GeoError> {
-        let text =
-            crate::input_file::read_to_string(path, crate::input_file::FileKind::HostnameRules)
-                .map_err(|source| GeoError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-        Self::parse(path, &text)
-    }
-
     /// Parses the text of a rules file; `path` is only used in errors.
     pub(super) fn parse(path: &Path, text: &str) -> Result<Self, GeoError> {
         let err = |line: usize, message: String| GeoError::HintRules {

@@ -238,6 +238,7 @@ regex = '^dsl-'
     let table = HintTable {
         tables: tables(),
         rules: set,
+        rules_file: None,
     };
     let h = table.hints("ae1.cpt2.carrier.example.");
     assert_eq!(h.len(), 1);
