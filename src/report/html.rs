@@ -174,25 +174,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     for p in &m.provenance {
-        let dbs: Vec<String> = p
-            .geoip
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} ({}, built {})",
-                    d.database_type,
-                    d.kind,
-                    d.built
-                        .map(|b| b.to_string())
-                        .unwrap_or_else(|| "unknown".into())
-                )
-            })
-            .collect();
-        let dbs = esc(&if dbs.is_empty() {
-            "none".to_string()
-        } else {
-            dbs.join("; ")
-        });
+        let dbs = esc(&p.databases_text());
         // "databases: none" only when no location file was in force either.
         let sources = if p.location_files.is_empty() {
             format!("databases: {dbs}")

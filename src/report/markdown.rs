@@ -205,25 +205,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "- Configuration given to the report: sha256 {sha}");
     }
     for p in &m.provenance {
-        let dbs: Vec<String> = p
-            .geoip
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} ({}, built {})",
-                    d.database_type,
-                    d.kind,
-                    d.built
-                        .map(|b| b.to_string())
-                        .unwrap_or_else(|| "unknown".into())
-                )
-            })
-            .collect();
-        let dbs = if dbs.is_empty() {
-            "none".to_string()
-        } else {
-            dbs.join("; ")
-        };
+        let dbs = p.databases_text();
         // "databases: none" only when no location file was in force either;
         // paths are code spans (an `_` in one is not emphasis).
         let sources = if p.location_files.is_empty() {

@@ -441,6 +441,27 @@ pub struct ProvenanceEntry {
     pub last: Timestamp,
 }
 
+impl ProvenanceEntry {
+    /// The MMDB databases in words, as every format writes them:
+    /// `GeoLite2-City (city, built 2026-11-20T00:00:00Z); ...`, or `none`.
+    #[must_use]
+    pub fn databases_text(&self) -> String {
+        let dbs: Vec<String> = self
+            .geoip
+            .iter()
+            .map(|d| {
+                let built = d.built.map_or_else(|| "unknown".into(), |b| b.to_string());
+                format!("{} ({}, built {built})", d.database_type, d.kind)
+            })
+            .collect();
+        if dbs.is_empty() {
+            "none".to_string()
+        } else {
+            dbs.join("; ")
+        }
+    }
+}
+
 /// A GeoIP database in force.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatabaseEntry {
