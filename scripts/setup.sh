@@ -5,7 +5,7 @@
 set -euo pipefail
 # chromium (headless) and poppler-utils (pdfinfo): the report's browser tests
 # (tests/support/browser.rs), which run the browser in a network namespace.
-packages=(scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound bind9-dnsutils chromium poppler-utils)
+packages=(time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound bind9-dnsutils chromium poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
