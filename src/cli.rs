@@ -121,6 +121,26 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// What fails if a country, a network (AS) or a company becomes
+    /// unavailable: the services that lose their route or their hosting,
+    /// from each path's latest stored trace.
+    Whatif {
+        /// Configuration file (its [store] path names the history).
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        config: Option<PathBuf>,
+        /// The history database itself, instead of --config.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        #[command(flatten)]
+        failure: FailureArgs,
+        /// Output format: text or json.
+        #[arg(long, default_value = "text")]
+        format: transitwatch::commands::whatif::WhatIfFormat,
+        /// Take each path's latest trace at or before T (RFC 3339, a date,
+        /// or a duration before now such as 24h); default now.
+        #[arg(long, value_name = "T")]
+        at: Option<String>,
+    },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
     /// Load and validate a configuration file.
@@ -186,6 +206,22 @@ pub enum GeoCommand {
         #[arg(long, default_value = transitwatch::geo::BUILD_DATABASE_TYPE)]
         database_type: String,
     },
+}
+
+/// What becomes unavailable, for `whatif`: exactly one of the three.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct FailureArgs {
+    /// A country, ISO 3166-1 alpha-2 (e.g. ZA).
+    #[arg(long, value_name = "CC")]
+    pub country: Option<String>,
+    /// An autonomous system by number (64510 or AS64510).
+    #[arg(long, value_name = "N")]
+    pub asn: Option<String>,
+    /// An organisation: part of its AS organisation's name, any case
+    /// (e.g. Telkom).
+    #[arg(long, value_name = "NAME")]
+    pub org: Option<String>,
 }
 
 /// Geolocation sources given on the command line (they replace the

@@ -28,7 +28,8 @@
 //! both are valid; `Stop { graceful: true }` stops scheduling and lets the
 //! traces in flight finish within the drain period; `Stop { graceful:
 //! false }` ends at once. The HTTP endpoint only reads what the consumer
-//! wrote: a scrape never starts a probe.
+//! wrote: a scrape never starts a probe. `/api/v1/whatif` is answered from
+//! the path book's latest records of the configured targets.
 
 use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
@@ -36,7 +37,7 @@ use crate::config::{Config, RdnsConfig};
 use crate::geo::GeoDb;
 use crate::http::{self, StateView, ViewError};
 use crate::metrics::Metrics;
-use crate::model::{Coordinates, VantageRef};
+use crate::model::{Coordinates, PathKey, TraceRecord, VantageRef};
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
@@ -267,6 +268,25 @@ impl StateView for DaemonState {
     fn is_target(&self, target: &str) -> bool {
         self.generation()
             .is_some_and(|generation| generation.jobs.contains_key(target))
+    }
+
+    fn each_latest(&self, each: &mut dyn FnMut(&PathKey, &TraceRecord)) -> Result<(), ViewError> {
+        let Some(generation) = self.generation() else {
+            return Ok(());
+        };
+        // A poisoned lock still holds a consistent book (every update is
+        // one insert or replacement); `each` only takes notes under it.
+        let book = match self.book.lock() {
+            Ok(book) => book,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (key, record, _) in book.iter() {
+            // Saved paths of targets no longer configured are not services.
+            if generation.jobs.contains_key(key.target()) {
+                each(key, record);
+            }
+        }
+        Ok(())
     }
 
     fn report(&self, period: &Query, format: ReportFormat) -> Result<String, ViewError> {

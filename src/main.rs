@@ -204,6 +204,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             commands::report::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }
+        Command::Whatif {
+            config,
+            store,
+            failure,
+            format,
+            at,
+        } => {
+            let opts = commands::whatif::WhatIfOptions {
+                config,
+                store,
+                country: failure.country,
+                asn: failure.asn,
+                org: failure.org,
+                at,
+                format,
+            };
+            commands::whatif::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
+        }
         Command::Trace(args) => {
             require_net_raw()?;
             let opts = args.into_options();

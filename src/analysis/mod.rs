@@ -139,6 +139,57 @@ impl Policy {
     }
 }
 
+/// Which hop locations a verdict counted as evidence, read back from the
+/// judged record itself (the policy is not stored with it): the rule of
+/// [`analyze`], so later readers of stored records (what depends on a
+/// country, `crate::dependency`) count exactly the hops the verdict did.
+///
+/// A hop counts when it is located, its round-trip time does not rule the
+/// place out (`plausible` is not `false`; such hops are the verdict's
+/// `suspect_countries`), and, for a foreign country (one of the verdict's
+/// `claims` or `foreign_countries`), its confidence is above that of every
+/// `suspected` claim: a claim is suspected when its strongest hop is below
+/// the policy's `min_confidence`, so a hop no stronger than a suspected
+/// claim is below it too. Home countries always count. The minimum is thus
+/// taken as the lowest the verdict allows (just above its strongest
+/// suspected claim, else `low`, the default): a hop weaker than a higher
+/// minimum inside a claim that is not suspected is counted here where the
+/// verdict did not count it.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptedLocations<'a> {
+    verdict: &'a PathVerdict,
+    /// The highest confidence of a suspected claim, if any.
+    suspected_up_to: Option<Confidence>,
+}
+
+impl<'a> AcceptedLocations<'a> {
+    /// The accepted locations of the record whose verdict this is.
+    #[must_use]
+    pub fn of(verdict: &'a PathVerdict) -> Self {
+        Self {
+            verdict,
+            suspected_up_to: verdict
+                .claims
+                .iter()
+                .filter(|c| c.suspected)
+                .map(|c| c.confidence)
+                .max(),
+        }
+    }
+
+    /// The hop's country when the verdict counts it as evidence.
+    #[must_use]
+    pub fn country(&self, hop: &Hop) -> Option<CountryCode> {
+        let c = plausible_country(hop)?;
+        let foreign = self.verdict.claims.iter().any(|k| k.country == c)
+            || self.verdict.foreign_countries.contains(&c);
+        let below = self
+            .suspected_up_to
+            .is_some_and(|max| hop_confidence(hop) <= max);
+        (!(foreign && below)).then_some(c)
+    }
+}
+
 /// Classify a located trace under a policy.
 #[must_use]
 pub fn analyze(trace: &Trace, policy: &Policy) -> PathVerdict {
@@ -662,7 +713,96 @@ fn explain(
 
 #[cfg(test)]
 mod tests {
-    use super::ttl_list;
+    use super::{analyze, ttl_list, AcceptedLocations, Policy};
+    use crate::model::{
+        Confidence, CountryCode, GeoSource, Hop, HopGeo, Protocol, RttMs, TargetRef, Trace,
+        VantageRef,
+    };
+
+    fn located(ttl: u8, country: &str, confidence: Confidence, plausible: bool) -> Hop {
+        let addr = format!("198.18.{ttl}.1").parse().unwrap();
+        Hop {
+            ttl,
+            addr: Some(addr),
+            addrs: vec![addr],
+            sent: 3,
+            received: 3,
+            rtt_ms: Some(RttMs {
+                best: f64::from(ttl),
+                avg: f64::from(ttl),
+                worst: f64::from(ttl),
+            }),
+            geo: HopGeo {
+                country: Some(country.parse().unwrap()),
+                source: GeoSource::Mmdb,
+                plausible: Some(plausible),
+                confidence: Some(confidence),
+                ..HopGeo::default()
+            },
+            hostname: None,
+        }
+    }
+
+    #[test]
+    fn accepted_locations_are_the_hops_the_verdict_counted() {
+        use Confidence::{High, Low, Medium};
+        let hops = vec![
+            located(1, "LS", High, true),
+            located(2, "ZA", Low, true),
+            located(3, "ZA", Medium, true),
+            located(4, "BW", Low, true),
+            located(5, "IE", High, false),
+            located(6, "MZ", High, true),
+            located(7, "LS", High, true),
+        ];
+        let trace = Trace {
+            target: TargetRef {
+                name: "gov".into(),
+                host: "gov.ls".into(),
+                addr: hops[6].addr,
+            },
+            vantage: VantageRef {
+                name: "maseru".into(),
+                country: Some("LS".parse().unwrap()),
+            },
+            protocol: Protocol::Icmp,
+            port: None,
+            started_at: crate::units::Timestamp::from_unix(1_800_000_000).unwrap(),
+            reached: true,
+            hops,
+        };
+        let expected = |min: Confidence| -> Vec<u8> {
+            match min {
+                Low => vec![1, 2, 3, 4, 6, 7],
+                Medium => vec![1, 3, 6, 7],
+                High => vec![1, 6, 7],
+            }
+        };
+        for min in [Low, Medium, High] {
+            let policy = Policy {
+                home: Some("LS".parse().unwrap()),
+                min_confidence: min,
+                ..Policy::default()
+            };
+            let verdict = analyze(&trace, &policy);
+            let accepted = AcceptedLocations::of(&verdict);
+            let counted: Vec<u8> = trace
+                .hops
+                .iter()
+                .filter(|h| accepted.country(h).is_some())
+                .map(|h| h.ttl)
+                .collect();
+            assert_eq!(counted, expected(min), "min_confidence {min}");
+            // The same countries in path order as the verdict's.
+            let mut countries: Vec<CountryCode> = Vec::new();
+            for c in trace.hops.iter().filter_map(|h| accepted.country(h)) {
+                if countries.last() != Some(&c) {
+                    countries.push(c);
+                }
+            }
+            assert_eq!(countries, verdict.countries, "min_confidence {min}");
+        }
+    }
 
     #[test]
     fn ttl_lists_read_naturally() {

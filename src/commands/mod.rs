@@ -1,5 +1,5 @@
 //! The one-shot commands (`trace`, `geo`, `check-config`, `analyze`,
-//! `export`), one module per job, and [`CliError`], whose kind decides the
+//! `export`, `report`, `whatif`), one module per job, and [`CliError`], whose kind decides the
 //! exit code.
 //!
 //! This is the top layer beside [`crate::daemon`]: each command turns its
@@ -13,6 +13,7 @@ pub mod export;
 pub mod geo;
 pub mod report;
 pub mod trace;
+pub mod whatif;
 
 use crate::config::{Config, ConfigError};
 use crate::pipeline::PipelineError;

@@ -9,6 +9,7 @@
 //! | `GET /api/v1/targets` | JSON, as [`StateView::targets`] gives it |
 //! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 204 (no body) for a configured target not traced yet; 404 JSON error for an unknown name |
 //! | `GET /api/v1/traces?since=&until=&target=&limit=` | stored trace records as JSON Lines (`application/x-ndjson`), streamed; 400 JSON error for a bad parameter, 503 when no history can be read |
+//! | `GET /api/v1/whatif?country=` (or `asn=`, `org=`) | JSON: what fails if that country, AS or organisation becomes unavailable ([`crate::dependency`]), from the latest record of every path ([`StateView::each_latest`]); 400 JSON error for a missing, repeated, unknown or bad parameter, 503 when the view keeps no latest records |
 //! | `GET /` and `GET /report?since=&until=&format=` | the regulator's report of the history ([`crate::report`]): standalone HTML by default, `md` or `json`; made on a history reader; 400 JSON error for a bad parameter, 503 when no history can be read |
 //!
 //! `/api/v1/traces` takes the export's notation: `since` and `until` are RFC
@@ -24,7 +25,13 @@
 //! `Allow: GET`. The endpoint only reads a [`StateView`]; no request can
 //! start a probe.
 //!
-//! Built on hyper 1 and hyper-util rather than axum: six fixed routes need
+//! `/api/v1/whatif` takes exactly one of `country` (an assigned ISO 3166-1
+//! alpha-2 code), `asn` (`64510` or `AS64510`) and `org` (part of an AS
+//! organisation's name, any case; percent-decoded as above, so a space is
+//! `%20`). The answer is the JSON of `transitwatch whatif --format json`
+//! (`schemas/whatif.schema.json`), made on tokio's blocking pool.
+//!
+//! Built on hyper 1 and hyper-util rather than axum: eight fixed routes need
 //! no router or extractors, and the properties that matter here live in the
 //! accept loop, which axum's `serve` hides — admission in stages, time
 //! limits per connection, and draining on shutdown. Owning that loop with
@@ -51,8 +58,10 @@ pub use admission::{
 use stream::HistoryReaders;
 pub use stream::{StreamBroken, TraceBody, STREAM_CACHE_KIB, STREAM_CHUNK, STREAM_PAGE_ROWS};
 
+use crate::dependency::{Assessment, Failure, InvalidFailure};
 use crate::export::ExportError;
 use crate::metrics::MetricsError;
+use crate::model::{PathKey, TraceRecord};
 use crate::report::ReportFormat;
 use crate::store::{parse_time, InvalidTime, Query, StoreError};
 use admission::{Pass, Refusal, Share, Shares, Waiting, WaitingRoom};
@@ -183,6 +192,19 @@ pub trait StateView: Send + Sync + 'static {
     /// default none is kept.
     fn report(&self, period: &Query, format: ReportFormat) -> Result<String, ViewError> {
         let _ = (period, format);
+        Err(ViewError::NoHistory)
+    }
+    /// Hand the latest trace record of every path of the configured
+    /// targets to `each`, with its key, for `/api/v1/whatif`. Called on
+    /// tokio's blocking pool; `each` only notes what it needs of each
+    /// record (it may be called under a lock).
+    ///
+    /// # Errors
+    ///
+    /// Why no latest records can be read (answered 503 with that text).
+    /// By default none are kept.
+    fn each_latest(&self, each: &mut dyn FnMut(&PathKey, &TraceRecord)) -> Result<(), ViewError> {
+        let _ = each;
         Err(ViewError::NoHistory)
     }
 }
@@ -429,6 +451,7 @@ enum Route {
     Latest(String),
     Traces,
     Report,
+    WhatIf,
 }
 
 impl Route {
@@ -439,6 +462,7 @@ impl Route {
             "/readyz" => Some(Self::Readyz),
             "/api/v1/targets" => Some(Self::Targets),
             "/api/v1/traces" => Some(Self::Traces),
+            "/api/v1/whatif" => Some(Self::WhatIf),
             "/" | "/report" => Some(Self::Report),
             _ => {
                 // Target names are `[A-Za-z0-9_.-]+`, so they need no
@@ -455,7 +479,9 @@ impl Route {
     fn share(&self) -> Share {
         match self {
             Self::Metrics | Self::Healthz | Self::Readyz => Share::Monitoring,
-            Self::Targets | Self::Latest(_) | Self::Traces | Self::Report => Share::Api,
+            Self::Targets | Self::Latest(_) | Self::Traces | Self::Report | Self::WhatIf => {
+                Share::Api
+            }
         }
     }
 
@@ -492,8 +518,9 @@ impl Route {
                 }
                 None => json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`")),
             },
-            // Answered on a history reader by `answer`; never here.
-            Self::Traces | Self::Report => {
+            // Answered by `answer` (on a history reader, or with its
+            // parameters); never here.
+            Self::Traces | Self::Report | Self::WhatIf => {
                 reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
             }
         }
@@ -573,6 +600,12 @@ async fn answer<S: StateView>(
             Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
         };
     }
+    if route == Route::WhatIf {
+        return match whatif_query(request.uri().query()) {
+            Ok(failure) => what_if(view, failure).await.map(Either::Left),
+            Err(why) => json_error(StatusCode::BAD_REQUEST, &why.to_string()).map(Either::Left),
+        };
+    }
     match tokio::task::spawn_blocking(move || route.answer(&*view)).await {
         Ok(response) => response.map(Either::Left),
         Err(error) => {
@@ -629,6 +662,67 @@ enum QueryError {
     Unknown(String),
     #[error("parameter `format`: `{0}` is not a report format (expected html, md or json)")]
     Format(String),
+    #[error("give exactly one of the parameters `country`, `asn` or `org` (e.g. /api/v1/whatif?country=ZA)")]
+    OneFailure,
+    #[error("parameter `{name}`: {source}")]
+    Failure {
+        name: &'static str,
+        source: InvalidFailure,
+    },
+    #[error("unknown parameter `{0}` (/api/v1/whatif takes one of country, asn or org)")]
+    UnknownWhatIf(String),
+}
+
+/// The failure `/api/v1/whatif` asks about: exactly one of `country`,
+/// `asn` and `org`.
+fn whatif_query(raw: Option<&str>) -> Result<Failure, QueryError> {
+    let mut found: Option<Failure> = None;
+    let mut seen = Vec::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value).ok_or_else(|| QueryError::Encoding(key.to_string()))?;
+        if seen.contains(&key) {
+            return Err(QueryError::Repeated(key.to_string()));
+        }
+        seen.push(key);
+        let (name, parsed) = match key {
+            "country" => ("country", Failure::country(&value)),
+            "asn" => ("asn", Failure::asn(&value)),
+            "org" => ("org", Failure::org(&value)),
+            _ => return Err(QueryError::UnknownWhatIf(key.to_string())),
+        };
+        let failure = parsed.map_err(|source| QueryError::Failure { name, source })?;
+        if found.is_some() {
+            return Err(QueryError::OneFailure);
+        }
+        found = Some(failure);
+    }
+    found.ok_or(QueryError::OneFailure)
+}
+
+/// `/api/v1/whatif`: the answer from the view's latest records, made on
+/// the blocking pool; 503 when the view keeps none.
+async fn what_if<S: StateView>(view: Arc<S>, failure: Failure) -> Response<Full<Bytes>> {
+    let made = tokio::task::spawn_blocking(move || {
+        let mut assessment = Assessment::new(failure, crate::units::Timestamp::now());
+        view.each_latest(&mut |key, record| assessment.add(key, record, None))?;
+        Ok::<_, ViewError>(assessment.finish())
+    })
+    .await;
+    match made {
+        Ok(Ok(answer)) => match serde_json::to_vec(&answer) {
+            Ok(body) => reply(StatusCode::OK, JSON, body),
+            Err(error) => {
+                tracing::error!(%error, "encoding the whatif answer failed");
+                reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+            }
+        },
+        Ok(Err(why)) => json_error(StatusCode::SERVICE_UNAVAILABLE, &why.to_string()),
+        Err(error) => {
+            tracing::error!(%error, "an HTTP handler failed");
+            reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+        }
+    }
 }
 
 /// The selection of `/api/v1/traces` from its query string.
@@ -801,6 +895,51 @@ mod tests {
         assert_eq!(Route::parse("/report"), Some(Route::Report));
         assert_eq!(Route::parse("/report/"), None);
         assert_eq!(Route::parse("/api/v1/traces"), Some(Route::Traces));
+        assert_eq!(Route::parse("/api/v1/whatif"), Some(Route::WhatIf));
+        assert_eq!(Route::parse("/api/v1/whatif/"), None);
+        assert_eq!(Route::WhatIf.share(), Share::Api);
+    }
+
+    #[test]
+    fn whatif_queries_name_one_failure_or_say_why_not() {
+        assert_eq!(
+            whatif_query(Some("country=za")).unwrap(),
+            Failure::Country("ZA".parse().unwrap())
+        );
+        assert_eq!(
+            whatif_query(Some("asn=AS64510")).unwrap(),
+            Failure::Asn(64510)
+        );
+        assert_eq!(
+            whatif_query(Some("org=Cloudy%20Transit")).unwrap(),
+            Failure::Org("Cloudy Transit".into())
+        );
+        for (bad, why) in [
+            (
+                None,
+                "exactly one of the parameters `country`, `asn` or `org`",
+            ),
+            (Some(""), "exactly one"),
+            (Some("country=ZA&asn=64510"), "exactly one"),
+            (
+                Some("country=XX"),
+                "parameter `country`: `XX` is not an assigned ISO 3166-1",
+            ),
+            (
+                Some("country=ZA&country=IE"),
+                "`country` is given more than once",
+            ),
+            (
+                Some("asn=sixty"),
+                "parameter `asn`: `sixty` is not an AS number",
+            ),
+            (Some("org="), "parameter `org`: the organisation is empty"),
+            (Some("org=%zz"), "parameter `org`: invalid percent-encoding"),
+            (Some("cc=ZA"), "unknown parameter `cc`"),
+        ] {
+            let err = whatif_query(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
     }
 
     #[test]

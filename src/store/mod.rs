@@ -38,6 +38,10 @@
 //! exceed `max_size`, the oldest rows are deleted. Freed pages are returned
 //! to the file system with an incremental vacuum.
 //!
+//! The latest trace of every path as of a moment
+//! ([`Store::latest_per_path`], `latest.rs`) is read by index seeks, two
+//! per path, whatever the length of the history.
+//!
 //! **Integrity** ([`Store::check`], see [`integrity`]): `PRAGMA
 //! quick_check` at the daemon's start and before an export; a damaged
 //! database is reported with the number of stored traces that can no
@@ -51,6 +55,7 @@
 //! the records it was handed and publishes the database's health.
 
 mod integrity;
+mod latest;
 mod metrics;
 mod query;
 mod timeline;

@@ -33,3 +33,4 @@ mod state_dir;
 mod store;
 mod structure;
 mod systemd_unit;
+mod whatif;

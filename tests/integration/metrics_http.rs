@@ -9,7 +9,8 @@
 //! `TRANSITWATCH_REQUIRE_LAB=1`, where a missing promtool fails.
 //!
 //! HTTP: a fake `StateView` is served on 127.0.0.1:0 and every route is asked
-//! with a small HTTP/1.1 client over `TcpStream`; the waiting room (a new
+//! with a small HTTP/1.1 client over `TcpStream` (`/api/v1/whatif` over the
+//! fake's four latest records, and its bad parameters); the waiting room (a new
 //! client closes the oldest idle connection) and the shutdown future are
 //! exercised too (tests/integration/slow_clients.rs loads the endpoint).
 
@@ -28,8 +29,8 @@ use transitwatch::geo::{DatabaseInfo, Schema};
 use transitwatch::http::{serve, StateView, ViewError, WAITING_SLOTS};
 use transitwatch::metrics::{Metrics, MetricsError};
 use transitwatch::model::{
-    Confidence, CountryClaim, CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs,
-    TargetRef, Trace, TraceRecord, VantageRef, VerdictClass,
+    Confidence, CountryClaim, CountryCode, GeoSource, Hop, HopGeo, PathKey, PathVerdict, Protocol,
+    RttMs, TargetRef, Trace, TraceRecord, VantageRef, VerdictClass,
 };
 
 // ---------------------------------------------------------------- records
@@ -1014,6 +1015,18 @@ impl StateView for Fake {
         // `fresh` is configured but has no trace yet.
         ["bank", "fresh"].contains(&target)
     }
+
+    fn each_latest(&self, each: &mut dyn FnMut(&PathKey, &TraceRecord)) -> Result<(), ViewError> {
+        for (key, record) in [
+            ("bank", via_za("bank", "198.51.100.20")),
+            ("gov-portal", domestic()),
+            ("tax", in_ie()),
+            ("health", indeterminate()),
+        ] {
+            each(&key.parse().unwrap(), &record);
+        }
+        Ok(())
+    }
 }
 
 struct Server {
@@ -1154,6 +1167,55 @@ async fn routes_answer_with_status_type_and_body() {
     assert_eq!(unknown.headers["content-type"], "application/json");
     let unknown: serde_json::Value = serde_json::from_str(&unknown.body).unwrap();
     assert!(unknown["error"].as_str().unwrap().contains("nope"));
+
+    // What fails if South Africa does: from the view's latest records.
+    let whatif = get(addr, "/api/v1/whatif?country=ZA").await;
+    assert_eq!(whatif.status, 200, "{}", whatif.body);
+    assert_eq!(whatif.headers["content-type"], "application/json");
+    let whatif: serde_json::Value = serde_json::from_str(&whatif.body).unwrap();
+    assert_eq!(whatif["schema"], "transitwatch.whatif/1");
+    assert_eq!(whatif["failure"]["description"], "South Africa (ZA)");
+    let effects: Vec<(&str, &str)> = whatif["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["effect"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        effects,
+        [
+            ("bank", "loses_route"),
+            ("gov-portal", "unaffected"),
+            ("health", "unknown"),
+            ("tax", "unaffected"),
+        ]
+    );
+    assert_eq!(
+        whatif["sentences"][0],
+        "If South Africa (ZA) becomes unavailable, 1 of 4 national services loses its route: bank."
+    );
+    let by_as = get(addr, "/api/v1/whatif?asn=AS64520").await;
+    let by_as: serde_json::Value = serde_json::from_str(&by_as.body).unwrap();
+    assert_eq!(by_as["services"][3]["effect"], "loses_hosting");
+    for (query, why) in [
+        (
+            "",
+            "exactly one of the parameters `country`, `asn` or `org`",
+        ),
+        ("?country=ZA&org=x", "exactly one"),
+        ("?country=XX", "parameter `country`: `XX`"),
+        ("?asn=x", "parameter `asn`"),
+        ("?since=1h", "unknown parameter `since`"),
+    ] {
+        let bad = get(addr, &format!("/api/v1/whatif{query}")).await;
+        assert_eq!(bad.status, 400, "{query}");
+        assert_eq!(bad.headers["content-type"], "application/json");
+        let bad: serde_json::Value = serde_json::from_str(&bad.body).unwrap();
+        assert!(
+            bad["error"].as_str().unwrap().contains(why),
+            "{query}: {bad}"
+        );
+    }
 
     // The report pages need a history; this view keeps none.
     for path in ["/", "/report?since=30d"] {

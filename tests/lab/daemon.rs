@@ -1,6 +1,7 @@
 //! `transitwatch run` on the namespace lab: five targets, the metrics they
-//! produce, a route switch counted once, a restart counted never, a broken
-//! reload that keeps the old configuration, and SIGTERM.
+//! produce, the API (`/api/v1/whatif` included), a route switch counted
+//! once, a restart counted never, a broken reload that keeps the old
+//! configuration, and SIGTERM.
 //!
 //! The daemon runs at the vantage; the test reads its HTTP endpoint with
 //! curl inside the same namespace. Waits poll the endpoint with a generous
@@ -98,6 +99,32 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
     let latest: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(latest[0]["verdict"]["class"], "foreign_transit");
     assert_eq!(daemon.get("/api/v1/targets/nobody/latest").0, 404);
+    // What fails if South Africa does: the bank loses its route; the
+    // silent service's path cannot be judged; ghost has no path.
+    let (code, body) = daemon.get("/api/v1/whatif?country=ZA");
+    assert_eq!(code, 200, "{body}");
+    let whatif: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let effects: Vec<(&str, &str)> = whatif["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["effect"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        effects,
+        [
+            ("bank", "loses_route"),
+            ("gov-portal", "unaffected"),
+            ("shop", "unaffected"),
+            ("silent", "unknown"),
+        ],
+        "{body}"
+    );
+    assert_eq!(
+        whatif["services"][0]["paths"][0]["hops"][0]["country"], "ZA",
+        "{body}"
+    );
+    assert_eq!(daemon.get("/api/v1/whatif?country=XX").0, 400);
 
     // The portal moves onto the ZA route: its verdict flips, one change.
     lab.route_prefixes("za", &["198.51.100.10/32"]);

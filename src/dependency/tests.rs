@@ -1,0 +1,620 @@
+//! The rules of `dependency`, on hand-built records judged by the real
+//! analysis (home LS).
+
+use super::*;
+use crate::analysis::{analyze, Policy};
+use crate::model::{GeoSource, HopGeo, PathFamily, Protocol, RttMs, TargetRef, Trace, VantageRef};
+
+const T0: i64 = 1_800_000_000;
+
+/// A located hop: country, AS, organisation, confidence, plausibility.
+#[derive(Clone, Copy)]
+struct At {
+    country: Option<&'static str>,
+    asn: Option<u32>,
+    org: Option<&'static str>,
+    confidence: Confidence,
+    plausible: bool,
+}
+
+const LS: At = At {
+    country: Some("LS"),
+    asn: Some(64500),
+    org: Some("Lesotho Telecom"),
+    confidence: Confidence::High,
+    plausible: true,
+};
+const ZA: At = At {
+    country: Some("ZA"),
+    asn: Some(64510),
+    org: Some("Cloudy Transit (Pty) Ltd"),
+    confidence: Confidence::High,
+    plausible: true,
+};
+const IE: At = At {
+    country: Some("IE"),
+    asn: Some(64520),
+    org: Some("Emerald Hosting"),
+    confidence: Confidence::High,
+    plausible: true,
+};
+const NOWHERE: At = At {
+    country: None,
+    asn: None,
+    org: None,
+    confidence: Confidence::Low,
+    plausible: true,
+};
+
+fn hop(ttl: u8, addr: &str, at: At) -> Hop {
+    let addr: IpAddr = addr.parse().unwrap();
+    Hop {
+        ttl,
+        addr: Some(addr),
+        addrs: vec![addr],
+        sent: 3,
+        received: 3,
+        rtt_ms: Some(RttMs {
+            best: f64::from(ttl),
+            avg: f64::from(ttl),
+            worst: f64::from(ttl),
+        }),
+        geo: HopGeo {
+            country: at.country.map(|c| c.parse().unwrap()),
+            city: None,
+            asn: at.asn,
+            as_org: at.org.map(str::to_string),
+            source: if at.country.is_some() {
+                GeoSource::Mmdb
+            } else {
+                GeoSource::None
+            },
+            plausible: at.country.map(|_| at.plausible),
+            confidence: at.country.map(|_| at.confidence),
+            ..HopGeo::default()
+        },
+        hostname: None,
+    }
+}
+
+fn silent(ttl: u8) -> Hop {
+    Hop {
+        ttl,
+        addr: None,
+        addrs: Vec::new(),
+        sent: 3,
+        received: 0,
+        rtt_ms: None,
+        geo: HopGeo::default(),
+        hostname: None,
+    }
+}
+
+/// A record of `name` to `dest` over `hops`, judged with home LS and
+/// `min_confidence`.
+fn judged(name: &str, dest: &str, hops: Vec<Hop>, min: Confidence) -> TraceRecord {
+    let addr: IpAddr = dest.parse().unwrap();
+    let trace = Trace {
+        target: TargetRef {
+            name: name.into(),
+            host: format!("{name}.ls"),
+            addr: Some(addr),
+        },
+        vantage: VantageRef {
+            name: "maseru".into(),
+            country: Some("LS".parse().unwrap()),
+        },
+        protocol: Protocol::Icmp,
+        port: None,
+        started_at: Timestamp::from_unix(T0).unwrap(),
+        reached: hops.iter().any(|h| h.addrs.contains(&addr)),
+        hops,
+    };
+    let policy = Policy {
+        home: Some("LS".parse().unwrap()),
+        min_confidence: min,
+        ..Policy::default()
+    };
+    let verdict = analyze(&trace, &policy);
+    TraceRecord::new(trace, verdict)
+}
+
+fn record(name: &str, dest: &str, hops: Vec<Hop>) -> TraceRecord {
+    judged(name, dest, hops, Confidence::Low)
+}
+
+/// LS, ZA, ZA, LS: transit through South Africa.
+fn via_za(name: &str) -> TraceRecord {
+    record(
+        name,
+        "198.51.100.20",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.4.2", ZA),
+            silent(3),
+            hop(4, "198.18.5.2", ZA),
+            hop(5, "198.51.100.20", LS),
+        ],
+    )
+}
+
+/// LS all the way.
+fn domestic(name: &str) -> TraceRecord {
+    record(
+        name,
+        "198.51.100.10",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.2.2", LS),
+            hop(3, "198.51.100.10", LS),
+        ],
+    )
+}
+
+/// Hosted in South Africa.
+fn in_za(name: &str) -> TraceRecord {
+    record(
+        name,
+        "198.18.9.9",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.4.2", ZA),
+            hop(3, "198.18.9.9", ZA),
+        ],
+    )
+}
+
+/// Hosted in Ireland.
+fn in_ie(name: &str) -> TraceRecord {
+    record(
+        name,
+        "203.0.113.10",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.8.2", IE),
+            hop(3, "203.0.113.10", IE),
+        ],
+    )
+}
+
+/// Nothing located: indeterminate.
+fn unlocated(name: &str) -> TraceRecord {
+    record(
+        name,
+        "192.0.2.50",
+        vec![hop(1, "192.0.2.1", NOWHERE), silent(2), silent(3)],
+    )
+}
+
+fn key(text: &str) -> PathKey {
+    text.parse().unwrap()
+}
+
+fn answer(failure: Failure, paths: &[(&str, TraceRecord)]) -> WhatIf {
+    let keyed: Vec<(PathKey, &TraceRecord)> = paths.iter().map(|(k, r)| (key(k), r)).collect();
+    what_if(
+        failure,
+        Timestamp::from_unix(T0 + 60).unwrap(),
+        keyed.iter().map(|(k, r)| (k, *r)),
+    )
+}
+
+fn za() -> Failure {
+    Failure::country("ZA").unwrap()
+}
+
+fn effect_of(answer: &WhatIf, name: &str) -> Effect {
+    service(answer, name).effect
+}
+
+fn service<'a>(answer: &'a WhatIf, name: &str) -> &'a ServiceImpact {
+    answer
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no service {name}"))
+}
+
+#[test]
+fn transit_is_route_and_the_destination_is_hosting() {
+    let a = answer(
+        za(),
+        &[
+            ("bank", via_za("bank")),
+            ("cloud", in_za("cloud")),
+            ("home", domestic("home")),
+        ],
+    );
+    assert_eq!(effect_of(&a, "bank"), Effect::LosesRoute);
+    assert_eq!(effect_of(&a, "cloud"), Effect::LosesHosting);
+    assert_eq!(effect_of(&a, "home"), Effect::Unaffected);
+    let bank = &service(&a, "bank").paths[0];
+    assert_eq!(bank.depends, PathDependency::Route);
+    // The evidence: the ZA hops, with their addresses and confidence.
+    let ttls: Vec<(u8, String, HopRole)> = bank
+        .hops
+        .iter()
+        .map(|h| (h.ttl, h.addr.to_string(), h.role))
+        .collect();
+    assert_eq!(
+        ttls,
+        [
+            (2, "198.18.4.2".to_string(), HopRole::Transit),
+            (4, "198.18.5.2".to_string(), HopRole::Transit)
+        ]
+    );
+    assert!(bank
+        .hops
+        .iter()
+        .all(|h| h.confidence == Some(Confidence::High) && h.country == za_code()));
+    let cloud = &service(&a, "cloud").paths[0];
+    assert_eq!(cloud.depends, PathDependency::Hosting);
+    assert_eq!(cloud.hops.len(), 2);
+    assert_eq!(cloud.hops[1].role, HopRole::Destination);
+    assert_eq!(
+        service(&a, "bank").reason,
+        "bank crosses ZA at hops 2 and 4 (198.18.4.2, 198.18.5.2)"
+    );
+    assert_eq!(
+        service(&a, "cloud").reason,
+        "cloud answers from ZA (198.18.9.9, hop 3) and crosses it at hop 2 (198.18.4.2)"
+    );
+    assert_eq!(
+        (a.counts.services, a.counts.paths),
+        (3, 3),
+        "three services, one path each"
+    );
+    assert_eq!(
+        (
+            a.counts.loses_hosting,
+            a.counts.loses_route,
+            a.counts.unaffected
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(a.failure.description, "South Africa (ZA)");
+    assert_eq!(
+        a.sentences[0],
+        "If South Africa (ZA) becomes unavailable, 1 of 3 national services loses its hosting: cloud; 1 loses its route: bank."
+    );
+    assert_eq!(a.sentences[1], "1 service is unaffected: home.");
+}
+
+fn za_code() -> Option<CountryCode> {
+    Some("ZA".parse().unwrap())
+}
+
+#[test]
+fn a_service_loses_only_what_all_its_paths_lose() {
+    let a = answer(
+        za(),
+        &[
+            // Dual stack, IPv6 stays home: degraded.
+            ("dual/ipv4", via_za("dual")),
+            ("dual/ipv6", domestic("dual")),
+            // Both families through ZA: the route is lost.
+            ("both/ipv4", via_za("both")),
+            ("both/ipv6", via_za("both")),
+            // One family hosted in ZA, the other through it: hosting.
+            ("mixed/ipv4", in_za("mixed")),
+            ("mixed/ipv6", via_za("mixed")),
+            ("bank", via_za("bank")),
+            ("gov-portal", via_za("gov-portal")),
+            ("home", domestic("home")),
+        ],
+    );
+    assert_eq!(effect_of(&a, "dual"), Effect::Degraded);
+    assert_eq!(effect_of(&a, "both"), Effect::LosesRoute);
+    assert_eq!(effect_of(&a, "mixed"), Effect::LosesHosting);
+    let dual = service(&a, "dual");
+    let keys: Vec<(&str, PathDependency)> = dual
+        .paths
+        .iter()
+        .map(|p| (p.path_key.as_str(), p.depends))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("dual/ipv4", PathDependency::Route),
+            ("dual/ipv6", PathDependency::None)
+        ]
+    );
+    assert!(
+        dual.reason.starts_with(
+            "some paths depend on ZA, others do not: dual/ipv4 crosses ZA at hops 2 and 4"
+        ),
+        "{}",
+        dual.reason
+    );
+    assert!(dual.reason.ends_with("dual/ipv6 does not cross ZA"));
+    assert_eq!((a.counts.services, a.counts.paths), (6, 9));
+    assert_eq!(
+        a.sentences[0],
+        "If South Africa (ZA) becomes unavailable, 1 of 6 national services loses its hosting: mixed; 3 lose their route: bank, both, gov-portal; 1 is degraded: dual."
+    );
+}
+
+#[test]
+fn the_briefs_sentence_reads_as_written() {
+    let a = answer(
+        za(),
+        &[
+            ("bank", via_za("bank")),
+            ("gov-portal", via_za("gov-portal")),
+            ("dual/ipv4", domestic("dual")),
+            ("dual/ipv6", via_za("dual")),
+            ("home", domestic("home")),
+            ("shop", in_ie("shop")),
+        ],
+    );
+    assert_eq!(
+        a.sentences,
+        [
+            "If South Africa (ZA) becomes unavailable, 2 of 5 national services lose their route: bank, gov-portal; 1 is degraded: dual.",
+            "2 services are unaffected: home, shop.",
+        ]
+    );
+}
+
+#[test]
+fn indeterminate_paths_are_unknown_rather_than_guessed() {
+    let a = answer(
+        za(),
+        &[
+            ("lost", unlocated("lost")),
+            // One family through ZA, the other not located: nothing is
+            // known to survive.
+            ("half/ipv4", via_za("half")),
+            ("half/ipv6", unlocated("half")),
+            // One family clear, the other not located: it keeps working.
+            ("fine/ipv4", domestic("fine")),
+            ("fine/ipv6", unlocated("fine")),
+        ],
+    );
+    assert_eq!(effect_of(&a, "lost"), Effect::Unknown);
+    assert_eq!(
+        service(&a, "lost").paths[0].depends,
+        PathDependency::Unknown
+    );
+    assert_eq!(effect_of(&a, "half"), Effect::Unknown);
+    assert!(service(&a, "half")
+        .reason
+        .starts_with("some paths depend on ZA and the others are too little located to tell"));
+    assert_eq!(effect_of(&a, "fine"), Effect::Unaffected);
+    assert_eq!(a.counts.unknown, 2);
+    assert_eq!(
+        a.sentences,
+        [
+            "If South Africa (ZA) becomes unavailable, none of the 3 national services loses its route or its hosting as far as their located paths show.",
+            "2 services cannot be judged, too little of their paths being located: half, lost.",
+        ]
+    );
+    // A located hop in ZA on an indeterminate path is still a dependency.
+    let ends_abroad = record(
+        "abroad",
+        "192.0.2.77",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.4.2", ZA),
+            silent(3),
+        ],
+    );
+    assert_eq!(ends_abroad.verdict.class, VerdictClass::Indeterminate);
+    let a = answer(za(), &[("abroad", ends_abroad)]);
+    assert_eq!(effect_of(&a, "abroad"), Effect::LosesRoute);
+}
+
+#[test]
+fn ases_match_by_number_and_organisations_by_text_in_any_case() {
+    let paths = [
+        ("bank", via_za("bank")),
+        ("shop", in_ie("shop")),
+        ("home", domestic("home")),
+    ];
+    let a = answer(Failure::asn("AS64510").unwrap(), &paths);
+    assert_eq!(effect_of(&a, "bank"), Effect::LosesRoute);
+    assert_eq!(effect_of(&a, "shop"), Effect::Unaffected);
+    assert_eq!(a.failure.kind, FailureKind::Asn);
+    assert_eq!(a.failure.asn, Some(64510));
+    assert_eq!(a.failure.description, "AS64510 (Cloudy Transit (Pty) Ltd)");
+    assert_eq!(
+        a.networks,
+        [NetworkMatch {
+            asn: 64510,
+            name: Some("Cloudy Transit (Pty) Ltd".into()),
+            services: vec!["bank".into()],
+        }]
+    );
+    // The hosting network: the destination's AS.
+    let a = answer(Failure::asn("64520").unwrap(), &paths);
+    assert_eq!(effect_of(&a, "shop"), Effect::LosesHosting);
+
+    for text in ["cloudy", "CLOUDY TRANSIT", "  Cloudy ", "(pty)"] {
+        let a = answer(Failure::org(text).unwrap(), &paths);
+        assert_eq!(effect_of(&a, "bank"), Effect::LosesRoute, "{text}");
+        assert_eq!(effect_of(&a, "home"), Effect::Unaffected, "{text}");
+        assert_eq!(a.networks.len(), 1, "{text}");
+    }
+    let a = answer(Failure::org("Cloudy").unwrap(), &paths);
+    assert_eq!(a.failure.description, "organisation matching `Cloudy`");
+    assert_eq!(
+        a.sentences[..2],
+        [
+            "If the organisation matching `Cloudy` becomes unavailable, 1 of 3 national services loses its route: bank.",
+            "`Cloudy` matches the organisation of AS64510 (Cloudy Transit (Pty) Ltd).",
+        ]
+    );
+    // A text that matches nothing: nothing depends on it, no error.
+    let a = answer(Failure::org("Nimbus").unwrap(), &paths);
+    assert_eq!(a.counts.unaffected, 3);
+    assert!(a.networks.is_empty());
+    assert_eq!(
+        a.sentences,
+        [
+            "If the organisation matching `Nimbus` becomes unavailable, none of the 3 national services loses its route or its hosting.",
+            "No hop of the latest paths belongs to a network whose organisation matches `Nimbus`: nothing depends on it.",
+        ]
+    );
+    // An AS no hop is in keeps its bare number.
+    let a = answer(Failure::asn("64999").unwrap(), &paths);
+    assert_eq!(a.failure.description, "AS64999");
+    assert_eq!(a.sentences[1], "No hop of the latest paths is in AS64999.");
+}
+
+#[test]
+fn hops_whose_country_the_verdict_does_not_accept_do_not_count() {
+    // Hop 2 answers too fast to be in ZA: implausible, a suspect country.
+    let implausible = At {
+        plausible: false,
+        ..ZA
+    };
+    let fast = record(
+        "fast",
+        "198.51.100.10",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.4.2", implausible),
+            hop(3, "198.51.100.10", LS),
+        ],
+    );
+    assert_eq!(fast.verdict.suspect_countries[0].country.as_str(), "ZA");
+    // A ZA claim below the policy's minimum confidence: suspected.
+    let weak = At {
+        confidence: Confidence::Low,
+        ..ZA
+    };
+    let suspected = judged(
+        "weak",
+        "198.51.100.10",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.4.2", weak),
+            hop(3, "198.51.100.10", LS),
+        ],
+        Confidence::Medium,
+    );
+    assert!(suspected.verdict.claims[0].suspected);
+    let paths = [("fast", fast), ("weak", suspected)];
+    let a = answer(za(), &paths);
+    assert_eq!(effect_of(&a, "fast"), Effect::Unaffected);
+    assert_eq!(effect_of(&a, "weak"), Effect::Unaffected);
+    assert_eq!(
+        a.sentences[1],
+        "No located hop of the latest paths is in South Africa (ZA)."
+    );
+    // The AS is a fact about the address: it still counts, without the
+    // rejected location.
+    let a = answer(Failure::asn("64510").unwrap(), &paths);
+    assert_eq!(effect_of(&a, "fast"), Effect::LosesRoute);
+    let hop = &service(&a, "fast").paths[0].hops[0];
+    assert_eq!((hop.ttl, hop.country), (2, None));
+    let hop = &service(&a, "weak").paths[0].hops[0];
+    assert_eq!((hop.ttl, hop.country), (2, None));
+}
+
+#[test]
+fn unreached_paths_are_route_and_echoes_past_the_destination_are_ignored() {
+    // Never reached: every ZA hop is route, even the last.
+    let unreached = record(
+        "gone",
+        "198.51.100.99",
+        vec![
+            hop(1, "198.18.1.2", LS),
+            hop(2, "198.18.4.2", ZA),
+            hop(3, "198.18.6.2", LS),
+        ],
+    );
+    assert!(!unreached.trace.reached);
+    // The destination (hop 3, LS) answers again at hop 4, geolocated in ZA
+    // by a stale entry: that is not transit.
+    let mut echo = domestic("echo");
+    echo.trace.hops.push(hop(4, "198.51.100.10", ZA));
+    let a = answer(za(), &[("gone", unreached), ("echo", echo)]);
+    assert_eq!(effect_of(&a, "gone"), Effect::LosesRoute);
+    assert_eq!(effect_of(&a, "echo"), Effect::Unaffected);
+}
+
+#[test]
+fn nothing_stored_is_nothing_to_judge() {
+    let a = answer(za(), &[]);
+    assert_eq!(a.counts, Counts::default());
+    assert!(a.services.is_empty());
+    assert_eq!(
+        a.sentences,
+        ["No national service has a trace at or before 2027-01-15T08:01:00Z: there is nothing to judge."]
+    );
+    assert_eq!(
+        text::render(&a),
+        "No national service has a trace at or before 2027-01-15T08:01:00Z: there is nothing to judge.\n"
+    );
+}
+
+#[test]
+fn failures_parse_or_say_why_not() {
+    assert_eq!(
+        Failure::country("za"),
+        Ok(Failure::Country("ZA".parse().unwrap()))
+    );
+    for bad in ["XX", "ZAF", "", "Z1"] {
+        let e = Failure::country(bad).unwrap_err().to_string();
+        assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        assert!(e.contains("ISO 3166-1"), "{e}");
+    }
+    assert_eq!(Failure::asn("64510"), Ok(Failure::Asn(64510)));
+    assert_eq!(Failure::asn("as64510"), Ok(Failure::Asn(64510)));
+    for bad in ["AS", "x", "-1", "4294967296", "64 510"] {
+        let e = Failure::asn(bad).unwrap_err().to_string();
+        assert!(e.contains("is not an AS number"), "{bad}: {e}");
+    }
+    assert_eq!(Failure::org(" Cloudy "), Ok(Failure::Org("Cloudy".into())));
+    assert_eq!(Failure::org("  "), Err(InvalidFailure::EmptyOrg));
+}
+
+#[test]
+fn the_text_form_has_the_sentences_and_a_row_per_matching_hop() {
+    let a = answer(
+        za(),
+        &[
+            ("dual/ipv4", domestic("dual")),
+            ("dual/ipv6", via_za("dual")),
+            ("bank", via_za("bank")),
+        ],
+    );
+    let text = text::render(&a);
+    assert!(text.starts_with(&format!("{}\n", a.sentences[0])), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("service")).unwrap();
+    assert!(lines[header].contains("matching hops"));
+    assert!(lines[header + 1].starts_with("bank"));
+    assert!(lines[header + 1].contains("loses route"));
+    assert!(lines[header + 1]
+        .contains("2 198.18.4.2 (ZA, AS64510 Cloudy Transit (Pty) Ltd, high confidence)"));
+    assert!(lines[header + 2].contains("4 198.18.5.2"));
+    assert!(lines[header + 3].starts_with("dual"));
+    assert!(lines[header + 3].contains("degraded"));
+    assert!(lines[header + 3].contains("dual/ipv4"));
+    assert!(lines[header + 4].contains("dual/ipv6"));
+    assert!(text.contains(": 3 paths of 2 services."), "{text}");
+    assert!(text.contains("Matching hops are those in South Africa (ZA)."));
+}
+
+#[test]
+fn path_keys_group_by_service() {
+    let k = PathKey::of_family("dual", PathFamily::Ipv6);
+    let r = via_za("dual");
+    let a = what_if(za(), Timestamp::from_unix(T0).unwrap(), [(&k, &r)]);
+    assert_eq!(a.services[0].name, "dual");
+    assert_eq!(a.services[0].paths[0].path_key, "dual/ipv6");
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["schema"], WHATIF_SCHEMA);
+    assert_eq!(json["failure"]["kind"], "country");
+    assert_eq!(json["failure"]["country"], "ZA");
+    assert!(json["failure"].get("asn").is_none());
+    assert_eq!(json["services"][0]["effect"], "loses_route");
+    assert_eq!(json["services"][0]["paths"][0]["depends"], "route");
+    assert!(json["services"][0]["paths"][0].get("trace_id").is_none());
+    assert_eq!(
+        json["services"][0]["paths"][0]["hops"][0]["role"],
+        "transit"
+    );
+}
