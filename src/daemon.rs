@@ -289,6 +289,12 @@ impl StateView for DaemonState {
         Ok(())
     }
 
+    fn operators(&self) -> crate::operators::OperatorTable {
+        self.generation()
+            .and_then(|g| g.report.operators.clone())
+            .unwrap_or_else(|| crate::operators::OperatorTable::shipped().clone())
+    }
+
     fn report(&self, period: &Query, format: ReportFormat) -> Result<String, ViewError> {
         let store = Store::open_read_only(&self.store_file)?;
         store.limit_cache(http::STREAM_CACHE_KIB)?;

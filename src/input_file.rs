@@ -21,6 +21,7 @@
 //! | RIPE Atlas probe metadata | 256 MiB | every Atlas probe ever is ~50 MB of JSON |
 //! | geofeed CSV (RFC 8805) | 64 MiB | the largest published feeds are a few MB |
 //! | PeeringDB dump (JSON) | 512 MiB | a full dump of every object is ~150 MB |
+//! | operator table (`[dependency] operators`) | 4 MiB | the shipped table is ~5 KB; every AS allocated is ~120,000 lines |
 
 use std::fmt;
 use std::fs::{File, Metadata};
@@ -53,6 +54,8 @@ pub enum FileKind {
     PeeringDb,
     /// Operator rules for location hints in host names (`hostname_rules`).
     HostnameRules,
+    /// A deployment's operator table (`[dependency] operators`).
+    Operators,
 }
 
 impl FileKind {
@@ -72,6 +75,7 @@ impl FileKind {
             Self::Geofeed => Some(64 << 20),
             Self::PeeringDb => Some(512 << 20),
             Self::HostnameRules => Some(4 << 20),
+            Self::Operators => Some(4 << 20),
         }
     }
 
@@ -90,6 +94,7 @@ impl FileKind {
             Self::Geofeed => "geofeed CSV",
             Self::PeeringDb => "PeeringDB dump",
             Self::HostnameRules => "host name rules file",
+            Self::Operators => "operator table",
         }
     }
 }

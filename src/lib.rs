@@ -15,7 +15,7 @@
 //!           state)                http API)
 //!                                                                               import (Atlas, scamper) ─► pipeline
 //!                                                                               dependency (latest records ─► what fails if a country, AS or company does)
-//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    units, input_file, atomic_file, text_enum, ip_text
+//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    operators    units, input_file, atomic_file, text_enum, ip_text
 //! ```
 //!
 //! Commands and the daemon sit on top and are imported by nothing; the
@@ -37,7 +37,7 @@
 //! | `reverse_dns` | hop addresses to PTR names: bounded cache, bounded queries, a deadline per trace, name validation, its metric families |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity; which hop locations a stored verdict counted |
-//! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; its text form (`whatif`, `/api/v1/whatif`) |
+//! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; who hosts each service (the destination's operator, where it is based, accepted or not); its text form (`whatif`, `/api/v1/whatif`) |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | `paths` | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state and metric families |
@@ -50,6 +50,7 @@
 //! | `record_json` | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
 //! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord`, `PathKey` |
 //! | [`config`] | the TOML file: raw mirror → validation → [`config::Config`]; errors with positions |
+//! | [`operators`] | the operator table: AS number → organisation, the country it is based in, its kind; shipped in `data/operators/`, extended by a deployment's file (a leaf beside `model`) |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
 //! | [`input_file`] | every named file read bounded: regular files only, a maximum per kind, checked before reading (a leaf) |
 //! | `atomic_file` | replacing a file atomically and durably (write, fsync, rename, fsync the folder; a leaf) |
@@ -77,6 +78,7 @@ pub mod input_file;
 mod ip_text;
 pub mod metrics;
 pub mod model;
+pub mod operators;
 mod paths;
 pub mod pipeline;
 pub mod privilege;

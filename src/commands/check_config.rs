@@ -1,8 +1,8 @@
 //! `transitwatch check-config`: load and validate a configuration file, open
 //! every file the daemon would open with it, and say what it holds.
 //!
-//! The daemon reads the webhook secret and CA files while loading the
-//! configuration, then opens the `[geoip]` files (each MMDB read and its
+//! The daemon reads the webhook secret and CA files and the operator
+//! table (`[dependency] operators`) while loading the configuration, then opens the `[geoip]` files (each MMDB read and its
 //! schema recognised, the overrides CSV and geofeeds parsed, the PeeringDB
 //! dump read and its references checked). `check-config` does the
 //! same, so a configuration it calls ok starts; unlike the daemon it looks
@@ -118,6 +118,14 @@ pub fn run(path: &Path) -> Result<String, CliError> {
         },
         count(cfg.geoip.registration.len(), "registration database")
     );
+    let more = match &cfg.dependency.operators {
+        Some(file) => format!(
+            "{more}, operator table {} ({} networks known)",
+            file.display(),
+            cfg.dependency.table.len()
+        ),
+        None => more,
+    };
     Ok(format!(
         "{}: ok (vantage {} in {}, home {}, {} targets, {databases} GeoIP database{}{}{more})",
         path.display(),

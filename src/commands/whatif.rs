@@ -83,9 +83,10 @@ pub fn failure(opts: &WhatIfOptions) -> Result<Failure, CliError> {
 /// without them: exit 1).
 pub fn run(opts: &WhatIfOptions, out: &mut impl Write) -> Result<WhatIf, CliError> {
     let failure = failure(opts)?;
-    let path = match (&opts.store, &opts.config) {
+    let config = opts.config.as_ref().map(|c| Config::load(c)).transpose()?;
+    let path = match (&opts.store, &config) {
         (Some(store), _) => store.clone(),
-        (None, Some(config)) => Config::load(config)?.store.path,
+        (None, Some(config)) => config.store.path.clone(),
         (None, None) => return Err(CliError::Usage("give --config or --store".into())),
     };
     let now = Timestamp::now();
@@ -103,7 +104,12 @@ pub fn run(opts: &WhatIfOptions, out: &mut impl Write) -> Result<WhatIf, CliErro
         }
         other => CliError::Runtime(other.to_string()),
     })?;
+    // The configuration's operator table (with `[dependency] operators`)
+    // names the operators `--org` also matches; the shipped one without it.
     let mut assessment = Assessment::new(failure, at);
+    if let Some(config) = config {
+        assessment = assessment.with_operators(config.dependency.table);
+    }
     let mut unreadable = 0u64;
     store
         .latest_per_path(Some(at.unix()), |stored| match stored {

@@ -21,6 +21,7 @@ pub use error::ConfigError;
 
 use crate::input_file::FileKind;
 use crate::model::{Confidence, CountryCode, Protocol};
+use crate::operators::OperatorTable;
 use crate::probe::ProbeSettings;
 use position::Source;
 use raw::RawConfig;
@@ -79,6 +80,8 @@ pub struct Config {
     pub alert: AlertConfig,
     /// Reverse DNS names of hop addresses.
     pub rdns: RdnsConfig,
+    /// Who operates the networks services depend on.
+    pub dependency: DependencyConfig,
     /// SHA-256 of the file's bytes (lower-case hex): recorded with every
     /// stored trace, so a trace says which configuration produced it.
     pub sha256: String,
@@ -198,6 +201,29 @@ pub struct TargetConfig {
     pub family: Family,
     /// Countries the path may cross without a violation.
     pub allowed_countries: Vec<CountryCode>,
+    /// Operators the country chose to depend on for this service (names of
+    /// the operator table, as written; matched case-insensitively): a
+    /// hosting by one of them is reported as accepted, not alerted.
+    pub accepted_operators: Vec<String>,
+}
+
+/// `[dependency]`: who operates the networks services depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyConfig {
+    /// The deployment's operator table, resolved against the config folder.
+    pub operators: Option<PathBuf>,
+    /// The shipped operator table with that file's entries over it (by AS
+    /// number); the shipped table alone when no file is named.
+    pub table: OperatorTable,
+}
+
+impl Default for DependencyConfig {
+    fn default() -> Self {
+        Self {
+            operators: None,
+            table: OperatorTable::shipped().clone(),
+        }
+    }
 }
 
 /// Alert delivery: the built-in notifier's webhooks and its delivery

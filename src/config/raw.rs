@@ -17,6 +17,7 @@ pub(super) struct RawConfig {
     pub(super) target: Option<Vec<Spanned<RawTarget>>>,
     pub(super) alert: Option<RawAlert>,
     pub(super) rdns: Option<RawRdns>,
+    pub(super) dependency: Option<RawDependency>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +90,7 @@ pub(super) struct RawTarget {
     pub(super) port: Option<Spanned<i64>>,
     pub(super) family: Option<Spanned<String>>,
     pub(super) allowed_countries: Option<Vec<Spanned<String>>>,
+    pub(super) accepted_operators: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,4 +125,11 @@ pub(super) struct RawRdns {
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) max_wait: Option<Spanned<String>>,
     pub(super) cache_size: Option<Spanned<i64>>,
+}
+
+/// `[dependency]`: who operates the networks services depend on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDependency {
+    pub(super) operators: Option<Spanned<String>>,
 }

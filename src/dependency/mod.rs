@@ -22,13 +22,16 @@
 //!   the location was accepted; the evidence still gives the location only
 //!   when the verdict accepted it;
 //! - `Org(text)`: when its AS organisation (`as_org`) contains the text,
-//!   case-insensitively (Unicode lower case, the text trimmed). A
+//!   case-insensitively (Unicode lower case, the text trimmed), or the
+//!   name of its AS's operator in the operator table ([`crate::operators`])
+//!   does: `Amazon` finds AS16509 whatever name the geolocation source gave
+//!   it (`AMAZON-02`), and every other AS the table gives Amazon. A
 //!   substring, not a whole word, because AS names are written as their
 //!   holders register them (`CLOUDFLARENET`, `AMAZON-02`, `Telkom SA
 //!   Ltd.`): "cloudflare" must find the first. Since a short text can match
-//!   more than meant, the answer lists every matching network (AS number
-//!   and name). A text that matches nothing is no error: nothing depends on
-//!   it, and the answer says so.
+//!   more than meant, the answer lists every matching network (AS number,
+//!   name and operator). A text that matches nothing is no error: nothing
+//!   depends on it, and the answer says so.
 //!
 //! **How a path depends** ([`PathDependency`]). The destination is the hop
 //! that answered from the target's address ([`crate::model::Trace::destination_hop`],
@@ -55,19 +58,25 @@
 //! a path through a failed network may be rerouted, a service hosted there
 //! may have a standby elsewhere.
 //!
+//! **Who hosts a service** ([`hosting`]): the organisation behind the
+//! destination's AS (from the operator table), where it is based, and
+//! whether the country accepted it for that service.
+//!
 //! # Later slices
 //!
 //! Dependencies that the route data does not show are left for later: the
-//! name servers a service's name needs (DNS), and who hosts its address
-//! (the hosting company behind the destination's network, a CDN in front
-//! of it). They fit as further [`PathDependency`]-like findings per service
-//! (a `dns` list beside `paths`) and further [`Effect`]s (`loses_dns`),
-//! counted and worded here like the two the routes give.
+//! name servers a service's name needs (DNS), and a CDN in front of a
+//! service's own hosting. They fit as further [`PathDependency`]-like
+//! findings per service (a `dns` list beside `paths`) and further
+//! [`Effect`]s (`loses_dns`), counted and worded here like the two the
+//! routes give.
 
+pub mod hosting;
 pub mod text;
 
 use crate::analysis::AcceptedLocations;
 use crate::model::{Confidence, CountryCode, Hop, PathKey, TraceRecord, VerdictClass};
+use crate::operators::OperatorTable;
 use crate::units::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,7 +95,8 @@ pub enum Failure {
     Country(CountryCode),
     /// An autonomous system: every hop whose origin AS it is.
     Asn(u32),
-    /// An organisation: every hop whose AS organisation contains this text,
+    /// An organisation: every hop whose AS organisation, or whose AS's
+    /// operator in the operator table, contains this text,
     /// case-insensitively.
     Org(String),
 }
@@ -163,16 +173,23 @@ impl Failure {
         }
     }
 
-    /// Whether `hop`, whose accepted location is `country`, is part of it.
-    fn matches(&self, hop: &Hop, country: Option<CountryCode>) -> bool {
+    /// Whether `hop`, whose accepted location is `country`, is part of it
+    /// (an organisation also by the operator `operators` give its AS).
+    fn matches(&self, hop: &Hop, country: Option<CountryCode>, operators: &OperatorTable) -> bool {
         match self {
             Self::Country(c) => country == Some(*c),
             Self::Asn(n) => hop.geo.asn == Some(*n),
-            Self::Org(text) => hop
-                .geo
-                .as_org
-                .as_deref()
-                .is_some_and(|org| org.to_lowercase().contains(&text.to_lowercase())),
+            Self::Org(text) => {
+                hop.geo
+                    .as_org
+                    .as_deref()
+                    .is_some_and(|org| org.to_lowercase().contains(&text.to_lowercase()))
+                    || hop
+                        .geo
+                        .asn
+                        .and_then(|n| operators.get(n))
+                        .is_some_and(|op| op.name_contains(text))
+            }
         }
     }
 
@@ -349,6 +366,9 @@ pub struct NetworkMatch {
     pub asn: u32,
     /// Its organisation, as the geolocation sources name it.
     pub name: Option<String>,
+    /// Its operator, when the operator table lists the AS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// The services with a matching hop in it, by name.
     pub services: Vec<String>,
 }
@@ -399,21 +419,32 @@ pub struct WhatIf {
 pub struct Assessment {
     failure: Failure,
     at: Timestamp,
+    operators: OperatorTable,
     services: BTreeMap<String, Vec<PathImpact>>,
     /// AS number → (name, services).
     networks: BTreeMap<u32, (Option<String>, BTreeSet<String>)>,
 }
 
 impl Assessment {
-    /// An empty assessment of `failure` for the latest paths at `at`.
+    /// An empty assessment of `failure` for the latest paths at `at`, with
+    /// the shipped operator table.
     #[must_use]
-    pub const fn new(failure: Failure, at: Timestamp) -> Self {
+    pub fn new(failure: Failure, at: Timestamp) -> Self {
         Self {
             failure,
             at,
+            operators: OperatorTable::shipped().clone(),
             services: BTreeMap::new(),
             networks: BTreeMap::new(),
         }
+    }
+
+    /// The same, with `operators` (the configuration's table) naming the
+    /// operators of ASes.
+    #[must_use]
+    pub fn with_operators(mut self, operators: OperatorTable) -> Self {
+        self.operators = operators;
+        self
     }
 
     /// Judge the latest record of the path `key` (with its stored id, when
@@ -433,7 +464,7 @@ impl Assessment {
                 _ => HopRole::Transit,
             };
             let country = accepted.country(hop);
-            if !self.failure.matches(hop, country) {
+            if !self.failure.matches(hop, country, &self.operators) {
                 continue;
             }
             if let Some(asn) = hop.geo.asn {
@@ -499,12 +530,14 @@ impl Assessment {
                 paths,
             });
         }
+        let operators = &self.operators;
         let networks: Vec<NetworkMatch> = self
             .networks
             .into_iter()
             .map(|(asn, (name, services))| NetworkMatch {
                 asn,
                 name,
+                operator: operators.get(asn).map(|op| op.name.clone()),
                 services: services.into_iter().collect(),
             })
             .collect();
@@ -771,9 +804,11 @@ fn sentences(
     } else if let Failure::Org(text) = failure {
         let list: Vec<String> = networks
             .iter()
-            .map(|m| match &m.name {
-                Some(name) => format!("AS{} ({name})", m.asn),
-                None => format!("AS{}", m.asn),
+            .map(|m| match (&m.name, &m.operator) {
+                (Some(name), Some(op)) => format!("AS{} ({name}, operated by {op})", m.asn),
+                (Some(name), None) => format!("AS{} ({name})", m.asn),
+                (None, Some(op)) => format!("AS{} (operated by {op})", m.asn),
+                (None, None) => format!("AS{}", m.asn),
             })
             .collect();
         if !list.is_empty() {

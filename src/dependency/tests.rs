@@ -422,6 +422,7 @@ fn ases_match_by_number_and_organisations_by_text_in_any_case() {
         [NetworkMatch {
             asn: 64510,
             name: Some("Cloudy Transit (Pty) Ltd".into()),
+            operator: None,
             services: vec!["bank".into()],
         }]
     );
@@ -617,4 +618,75 @@ fn path_keys_group_by_service() {
         json["services"][0]["paths"][0]["hops"][0]["role"],
         "transit"
     );
+}
+
+#[test]
+fn organisations_match_by_the_operator_table_too() {
+    const AMAZON_AT_HOME: At = At {
+        country: Some("LS"),
+        asn: Some(16509),
+        org: Some("AMAZON-02"),
+        confidence: Confidence::High,
+        plausible: true,
+    };
+    const UNNAMED_AMAZON: At = At {
+        org: None,
+        asn: Some(14618),
+        ..AMAZON_AT_HOME
+    };
+    let hosted = |name: &str, at: At| {
+        record(
+            name,
+            "198.51.100.30",
+            vec![hop(1, "198.18.1.2", LS), hop(2, "198.51.100.30", at)],
+        )
+    };
+    let paths = [
+        ("portal", hosted("portal", AMAZON_AT_HOME)),
+        ("tax", hosted("tax", UNNAMED_AMAZON)),
+        ("bank", via_za("bank")),
+    ];
+    // The portal's AS name contains the text; the tax service's AS14618
+    // has no name at all: only the operator table says it is Amazon's.
+    for text in ["Amazon", "amazon", " AMAZON "] {
+        let a = answer(Failure::org(text).unwrap(), &paths);
+        assert_eq!(effect_of(&a, "portal"), Effect::LosesHosting, "{text}");
+        assert_eq!(effect_of(&a, "tax"), Effect::LosesHosting, "{text}");
+        assert_eq!(effect_of(&a, "bank"), Effect::Unaffected, "{text}");
+        let networks: Vec<(u32, Option<&str>)> = a
+            .networks
+            .iter()
+            .map(|m| (m.asn, m.operator.as_deref()))
+            .collect();
+        assert_eq!(networks, [(14618, Some("Amazon")), (16509, Some("Amazon"))]);
+    }
+    let a = answer(Failure::org("Amazon").unwrap(), &paths);
+    assert_eq!(
+        a.sentences[1],
+        "`Amazon` matches the organisations of AS14618 (operated by Amazon), AS16509 (AMAZON-02, operated by Amazon)."
+    );
+    // Only the name of the AS's own operator counts: Cloudflare's does not
+    // match a network Amazon operates.
+    let a = answer(Failure::org("Cloudflare").unwrap(), &paths);
+    assert!(a.networks.is_empty());
+    // A deployment's table names its own operators.
+    let own = crate::operators::OperatorTable::parse(
+        "[[operator]]\nname = \"Nimbus Carrier\"\ncountry = \"ZA\"\nkind = \"transit\"\nasns = [64510]\n",
+    )
+    .unwrap();
+    let table = crate::operators::OperatorTable::shipped().overlaid(&own);
+    let mut assessment = Assessment::new(
+        Failure::org("nimbus").unwrap(),
+        Timestamp::from_unix(T0 + 60).unwrap(),
+    )
+    .with_operators(table);
+    for (name, r) in &paths {
+        assessment.add(&key(name), r, None);
+    }
+    let a = assessment.finish();
+    assert_eq!(effect_of(&a, "bank"), Effect::LosesRoute);
+    assert_eq!(a.networks[0].operator.as_deref(), Some("Nimbus Carrier"));
+    // Without it, the shipped table knows no Nimbus.
+    let a = answer(Failure::org("nimbus").unwrap(), &paths);
+    assert!(a.networks.is_empty());
 }

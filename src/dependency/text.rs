@@ -72,7 +72,7 @@ pub fn render(answer: &WhatIf) -> String {
     }
     let matching = match answer.failure.kind {
         FailureKind::Org => format!(
-            "of the networks whose organisation matches `{}`",
+            "of the networks whose organisation, or operator in the operator table, matches `{}`",
             answer.failure.org.as_deref().unwrap_or_default()
         ),
         FailureKind::Country | FailureKind::Asn => format!("in {}", answer.failure.description),

@@ -207,6 +207,11 @@ pub trait StateView: Send + Sync + 'static {
         let _ = each;
         Err(ViewError::NoHistory)
     }
+    /// The operator table `/api/v1/whatif?org=` also matches organisations
+    /// against (the configuration's); by default the shipped one.
+    fn operators(&self) -> crate::operators::OperatorTable {
+        crate::operators::OperatorTable::shipped().clone()
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then stops
@@ -704,7 +709,8 @@ fn whatif_query(raw: Option<&str>) -> Result<Failure, QueryError> {
 /// the blocking pool; 503 when the view keeps none.
 async fn what_if<S: StateView>(view: Arc<S>, failure: Failure) -> Response<Full<Bytes>> {
     let made = tokio::task::spawn_blocking(move || {
-        let mut assessment = Assessment::new(failure, crate::units::Timestamp::now());
+        let mut assessment = Assessment::new(failure, crate::units::Timestamp::now())
+            .with_operators(view.operators());
         view.each_latest(&mut |key, record| assessment.add(key, record, None))?;
         Ok::<_, ViewError>(assessment.finish())
     })

@@ -257,6 +257,9 @@ fn service(o: &mut String, s: &ServiceReport) {
         count_of(s.traces, "trace"),
         count_of(s.change_count, "route change")
     );
+    if let Some(h) = &s.hosting {
+        let _ = writeln!(o, "<p class=\"hosting\">Hosting: {}</p>", esc(&h.sentence));
+    }
     shares_table(o, "the service", &s.time_share, &s.trace_share);
     for p in &s.paths {
         shares_table(

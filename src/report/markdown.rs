@@ -127,6 +127,9 @@ pub fn render(report: &Report) -> String {
             count_of(s.traces, "trace"),
             count_of(s.change_count, "route change")
         );
+        if let Some(h) = &s.hosting {
+            let _ = writeln!(out, "Hosting: {}\n", h.sentence);
+        }
         let _ = writeln!(out, "| share | of the period | of traces |\n|---|---|---|");
         shares_rows(&mut out, &s.time_share, &s.trace_share);
         for path in &s.paths {

@@ -28,7 +28,11 @@ pub mod map;
 pub mod markdown;
 pub mod shapes;
 
-use crate::model::{TraceRecord, VerdictClass};
+use crate::dependency::hosting::{
+    national, path_hosting, service_hosting, NationalHosting, ServiceHosting,
+};
+use crate::model::{CountryCode, TraceRecord, VerdictClass};
+use crate::operators::OperatorTable;
 use crate::store::{ProvenanceCount, Query, Store, StoreError, TimelineRow};
 use crate::units::Timestamp;
 use serde::Serialize;
@@ -70,6 +74,9 @@ pub struct Options {
     /// The daemon's address as people reach it: services' sections link
     /// to `{url}/report#service-NAME`.
     pub external_url: Option<String>,
+    /// The operator table naming who hosts each service (the
+    /// configuration's); `None`: the shipped one.
+    pub operators: Option<OperatorTable>,
 }
 
 impl Options {
@@ -94,6 +101,7 @@ impl Options {
                                 .iter()
                                 .map(|c| c.as_str().to_string())
                                 .collect(),
+                            accepted_operators: t.accepted_operators.clone(),
                         },
                     )
                 })
@@ -102,6 +110,7 @@ impl Options {
             min_confidence: Some(config.policy.min_confidence.as_str().to_string()),
             config_sha256: Some(config.sha256.clone()),
             external_url: config.alert.external_url.clone(),
+            operators: Some(config.dependency.table.clone()),
             ..Self::default()
         }
     }
@@ -155,6 +164,8 @@ pub struct ServiceRule {
     pub category: String,
     /// Countries its paths may cross.
     pub allowed_countries: Vec<String>,
+    /// Operators the country accepts hosting it (`accepted_operators`).
+    pub accepted_operators: Vec<String>,
 }
 
 /// The whole report. Fractions are of the period (time) or of traces.
@@ -204,6 +215,9 @@ pub struct Summary {
     /// services' paths last took, with the services on it (what the map
     /// draws).
     pub routes: Vec<RouteFigure>,
+    /// Who hosts the services: those hosted by foreign-based, domestic and
+    /// unknown operators (from each path's last trace).
+    pub hosting: NationalHosting,
 }
 
 /// A route some services' paths took last, as countries in path order.
@@ -394,6 +408,9 @@ pub struct ServiceReport {
     pub span_count: u64,
     /// The last trace of each path.
     pub evidence: Vec<Evidence>,
+    /// Who hosts it, from each path's last trace: where its destination
+    /// is, the organisation operating that network and where it is based.
+    pub hosting: Option<ServiceHosting>,
 }
 
 /// A measured span of a service's timeline.
@@ -855,8 +872,15 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
     }
     let mut services = Vec::new();
     let mut networks: BTreeMap<u32, NetworkSeen> = BTreeMap::new();
+    let operators = opts
+        .operators
+        .as_ref()
+        .unwrap_or_else(|| OperatorTable::shipped());
+    let home: Option<CountryCode> = opts.home.as_deref().and_then(|h| h.parse().ok());
     for (name, keys) in &by_service {
         let rule = opts.services.get(name);
+        let accepted = rule.map_or(&[][..], |r| r.accepted_operators.as_slice());
+        let mut hosting = Vec::new();
         let category = rule.map_or_else(|| "uncategorised".to_string(), |r| r.category.clone());
         // Elementary spans of the service's combined timeline.
         let mut bounds: Vec<i64> = vec![start, end];
@@ -969,6 +993,14 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 last_trace = last_trace.max(last.at);
                 if let Ok(Some(stored)) = store.get(last.id) {
                     evidence.push(evidence_of(k.0.clone(), last.id, &stored.record));
+                    hosting.push(path_hosting(
+                        &k.0,
+                        &stored.record,
+                        Some(last.id),
+                        home,
+                        operators,
+                        accepted,
+                    ));
                 }
             }
             paths.push(PathReport {
@@ -1031,6 +1063,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 timeline,
                 span_count,
                 evidence,
+                hosting: (!hosting.is_empty()).then(|| service_hosting(name, hosting)),
             },
             time,
             by_traces,
@@ -1081,8 +1114,16 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
             .then(b.time_share.total_cmp(&a.time_share))
             .then(a.country.cmp(&b.country))
     });
-    let sentences = sentences(n, services_foreign, &country_figures);
+    let mut sentences = sentences(n, services_foreign, &country_figures);
     let services: Vec<ServiceReport> = services.into_iter().map(|(s, _, _)| s).collect();
+    let hosting = national(
+        services
+            .iter()
+            .filter_map(|s| s.hosting.as_ref().map(|h| (s.name.as_str(), h))),
+    );
+    if hosting.services > 0 {
+        sentences.push(hosting.sentence.clone());
+    }
     let routes = routes(&services);
     let unmeasured_seconds = gaps.iter().map(|(a, b)| b - a).sum();
     let report = Report {
@@ -1116,6 +1157,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 })
                 .collect(),
             routes,
+            hosting,
         },
         services,
         method: Method {

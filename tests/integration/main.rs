@@ -21,6 +21,7 @@ mod geo_conformance;
 mod geo_schemas;
 mod geo_sources;
 mod hostile;
+mod hosting;
 mod hostname_hints;
 mod import_data;
 mod log_colour;

@@ -498,7 +498,7 @@ fn every_figure_of_the_report_matches_the_known_history_in_every_format() {
 
 /// The report is valid under its published schema (Python's jsonschema,
 /// an independent validator; skipped with a message where it is missing).
-fn schema_valid(report: &serde_json::Value) {
+pub(crate) fn schema_valid(report: &serde_json::Value) {
     let check = "import json, sys, jsonschema\n\
         schema = json.load(open(sys.argv[1]))\n\
         jsonschema.Draft202012Validator.check_schema(schema)\n\

@@ -4,6 +4,7 @@
 //! `target` and `alert` have their own files, single values are in `value`.
 
 mod alert;
+mod dependency;
 mod probe;
 mod rdns;
 mod target;
@@ -19,6 +20,7 @@ use super::{
 use crate::model::{Confidence, InvalidConfidence};
 use crate::units::parse_size;
 use alert::validate_alert;
+use dependency::validate_dependency;
 use probe::validate_probe;
 use rdns::validate_rdns;
 use std::path::{Path, PathBuf};
@@ -39,7 +41,14 @@ pub(in crate::config) fn validate_config(
     let probe = validate_probe(&raw.probe.unwrap_or_default(), src)?;
     let metrics = validate_metrics(raw.metrics.unwrap_or_default(), src)?;
     let store = validate_store(raw.store.unwrap_or_default(), base, src)?;
-    let targets = validate_targets(&raw.target.unwrap_or_default(), &probe, &policy, src)?;
+    let dependency = validate_dependency(raw.dependency.unwrap_or_default(), base, src)?;
+    let targets = validate_targets(
+        &raw.target.unwrap_or_default(),
+        &probe,
+        &policy,
+        &dependency.table,
+        src,
+    )?;
     let alert = validate_alert(raw.alert.unwrap_or_default(), base, src)?;
     let rdns = validate_rdns(&raw.rdns.unwrap_or_default(), src)?;
     Ok(Config {
@@ -53,6 +62,7 @@ pub(in crate::config) fn validate_config(
         targets,
         alert,
         rdns,
+        dependency,
         sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(src.text.as_bytes())),
     })
 }

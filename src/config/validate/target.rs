@@ -11,6 +11,7 @@ use crate::config::{
     ConfigError, Family, PolicyConfig, ProbeConfig, TargetConfig, DEFAULT_CATEGORY,
 };
 use crate::model::{CountryCode, Protocol};
+use crate::operators::OperatorTable;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use toml::Spanned;
@@ -20,13 +21,14 @@ pub(super) fn validate_targets(
     raw: &[Spanned<RawTarget>],
     probe: &ProbeConfig,
     policy: &PolicyConfig,
+    operators: &OperatorTable,
     src: &Source<'_>,
 ) -> Result<Vec<TargetConfig>, ConfigError> {
     let mut seen = HashSet::new();
     let mut targets = Vec::with_capacity(raw.len());
     for (i, target) in raw.iter().enumerate() {
         let prefix = format!("target[{i}]");
-        let validated = validate_target(target, &prefix, probe, policy, src)?;
+        let validated = validate_target(target, &prefix, probe, policy, operators, src)?;
         if !seen.insert(validated.name.clone()) {
             let span = target.get_ref().name.as_ref().map(Spanned::span);
             return Err(src.invalid(
@@ -46,6 +48,7 @@ fn validate_target(
     prefix: &str,
     probe: &ProbeConfig,
     policy: &PolicyConfig,
+    operators: &OperatorTable,
     src: &Source<'_>,
 ) -> Result<TargetConfig, ConfigError> {
     let raw = spanned.get_ref();
@@ -131,6 +134,10 @@ fn validate_target(
         }
         None => vec![policy.home],
     };
+    let accepted_operators = match &raw.accepted_operators {
+        Some(list) => validate_accepted(list, &field("accepted_operators"), operators, src)?,
+        None => Vec::new(),
+    };
     Ok(TargetConfig {
         name,
         host: host_text.to_string(),
@@ -139,7 +146,43 @@ fn validate_target(
         port,
         family,
         allowed_countries,
+        accepted_operators,
     })
+}
+
+/// `accepted_operators`: names of the operator table (case-insensitive),
+/// each once.
+fn validate_accepted(
+    list: &[Spanned<String>],
+    field: &str,
+    operators: &OperatorTable,
+    src: &Source<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut names: Vec<String> = Vec::with_capacity(list.len());
+    for (i, name) in list.iter().enumerate() {
+        let text = name.get_ref().trim();
+        if !operators.iter().any(|(_, op)| op.is_named(text)) {
+            let mut known: Vec<&str> = operators.iter().map(|(_, op)| op.name.as_str()).collect();
+            known.sort_unstable();
+            known.dedup();
+            return Err(src.invalid(
+                Some(name.span()),
+                format!("{field}[{i}]"),
+                format!(
+                    "`{}` names no operator of the operator table (add it with `[dependency] operators`); its operators are {}",
+                    name.get_ref().escape_debug(),
+                    known.join(", ")
+                ),
+            ));
+        }
+        if !names
+            .iter()
+            .any(|n| n.to_lowercase() == text.to_lowercase())
+        {
+            names.push(text.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// Why `host` is not a host name or an IP address (with a hint for the

@@ -1,0 +1,137 @@
+//! `[dependency]`: the deployment's operator table, read and checked while
+//! the configuration loads, its errors naming that file, the line and the
+//! field (`operator[2].country`).
+
+use super::value::validate_path;
+use crate::config::position::Source;
+use crate::config::raw::RawDependency;
+use crate::config::{ConfigError, DependencyConfig};
+use crate::input_file::{self, FileKind};
+use crate::operators::{OperatorTable, OperatorsError};
+use std::path::Path;
+
+/// The operator table: the shipped one, with the named file's entries over
+/// it.
+pub(super) fn validate_dependency(
+    raw: RawDependency,
+    base: &Path,
+    src: &Source<'_>,
+) -> Result<DependencyConfig, ConfigError> {
+    let Some(file) = raw.operators else {
+        return Ok(DependencyConfig::default());
+    };
+    let field = "dependency.operators";
+    let path = validate_path(&file, field, base, src)?;
+    let text = input_file::read_to_string(&path, FileKind::Operators)
+        .map_err(|e| src.invalid(Some(file.span()), field, e.to_string()))?;
+    let own = Source {
+        text: &text,
+        path: &path,
+    };
+    let table = OperatorTable::parse(&text).map_err(|e| match e {
+        OperatorsError::Syntax(e) => own.syntax(&e),
+        OperatorsError::Invalid {
+            span,
+            field,
+            message,
+        } => own.invalid(Some(span), field, message),
+    })?;
+    Ok(DependencyConfig {
+        operators: Some(path),
+        table: OperatorTable::shipped().overlaid(&table),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+
+    const BASE: &str = "[vantage]\nname = \"maseru\"\ncountry = \"LS\"\n";
+
+    fn load(dir: &std::path::Path, text: &str) -> Result<Config, ConfigError> {
+        let path = dir.join("transitwatch.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    #[test]
+    fn the_operator_table_is_read_at_load_and_its_errors_name_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ops = dir.path().join("operators.toml");
+        let with_file = format!("{BASE}[dependency]\noperators = \"operators.toml\"\n");
+        // Absent: the shipped table.
+        let cfg = load(dir.path(), BASE).unwrap();
+        assert_eq!(cfg.dependency.operators, None);
+        assert_eq!(cfg.dependency.table.get(16509).unwrap().name, "Amazon");
+        // A file: over the shipped table, by AS number.
+        std::fs::write(
+            &ops,
+            "[[operator]]\nname = \"Lesotho Cloud\"\ncountry = \"LS\"\nkind = \"hosting\"\nasns = [64501, 16509]\n",
+        )
+        .unwrap();
+        let cfg = load(dir.path(), &with_file).unwrap();
+        assert_eq!(cfg.dependency.operators.as_deref(), Some(ops.as_path()));
+        assert_eq!(
+            cfg.dependency.table.get(16509).unwrap().name,
+            "Lesotho Cloud"
+        );
+        assert_eq!(cfg.dependency.table.get(14618).unwrap().name, "Amazon");
+        // A bad country: the operator file, its line and field.
+        std::fs::write(
+            &ops,
+            "# mine\n[[operator]]\nname = \"X\"\ncountry = \"EU\"\nkind = \"cloud\"\nasns = [64501]\n",
+        )
+        .unwrap();
+        let e = load(dir.path(), &with_file).unwrap_err();
+        assert_eq!(e.path(), ops.as_path());
+        assert_eq!(e.position(), Some((4, 11)));
+        assert_eq!(e.field(), Some("operator[0].country"));
+        // An unknown key: a syntax error at it, its field named.
+        std::fs::write(
+            &ops,
+            "[[operator]]\nname = \"X\"\ncountry = \"DE\"\nkind = \"cloud\"\nasns = [64501]\nnote = \"\"\n",
+        )
+        .unwrap();
+        let e = load(dir.path(), &with_file).unwrap_err();
+        assert_eq!(e.path(), ops.as_path());
+        assert_eq!(e.position().map(|p| p.0), Some(6));
+        assert_eq!(e.field(), Some("operator[0].note"), "{e}");
+        // A missing file: the configuration's line naming it.
+        std::fs::remove_file(&ops).unwrap();
+        let e = load(dir.path(), &with_file).unwrap_err();
+        assert_eq!(e.field(), Some("dependency.operators"));
+        assert_eq!(e.position().map(|p| p.0), Some(5));
+        assert!(e.to_string().contains("operator table"), "{e}");
+        // An unknown key of `[dependency]`.
+        let e = load(
+            dir.path(),
+            &format!("{BASE}[dependency]\noperator = \"x\"\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `operator`"), "{e}");
+    }
+
+    #[test]
+    fn accepted_operators_are_names_of_the_table_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = |list: &str| {
+            format!("{BASE}[[target]]\nname = \"gov\"\nhost = \"gov.ls\"\naccepted_operators = {list}\n")
+        };
+        let cfg = load(
+            dir.path(),
+            &target("[\"amazon\", \" Cloudflare\", \"AMAZON\"]"),
+        )
+        .unwrap();
+        assert_eq!(cfg.targets[0].accepted_operators, ["amazon", "Cloudflare"]);
+        let cfg = load(
+            dir.path(),
+            &format!("{BASE}[[target]]\nname = \"gov\"\nhost = \"gov.ls\"\n"),
+        )
+        .unwrap();
+        assert!(cfg.targets[0].accepted_operators.is_empty());
+        let e = load(dir.path(), &target("[\"Amazon\", \"Amazn\"]")).unwrap_err();
+        assert_eq!(e.field(), Some("target[0].accepted_operators[1]"));
+        assert_eq!(e.position().map(|p| p.0), Some(7));
+        assert!(e.to_string().contains("`Amazn` names no operator"), "{e}");
+    }
+}
