@@ -141,6 +141,26 @@ pub enum Command {
         #[arg(long, value_name = "T")]
         at: Option<String>,
     },
+    /// What each name depends on in DNS: its CNAME chain, addresses, the
+    /// zone of the name (and of its alias target) and their name servers.
+    Dns {
+        /// Service host names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Recursive DNS server asked, ADDR or ADDR:PORT (repeatable;
+        /// default: the system's).
+        #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_dns_server)]
+        dns_server: Vec<SocketAddr>,
+        /// The longest one query may take (e.g. 2s).
+        #[arg(long, value_parser = parse_duration, default_value = "2s")]
+        timeout: Duration,
+        /// The longest one name's resolution may take (e.g. 10s).
+        #[arg(long, value_parser = parse_duration, default_value = "10s")]
+        deadline: Duration,
+        /// Print one JSON object per name per line (transitwatch.dns/1).
+        #[arg(long)]
+        json: bool,
+    },
     /// Trace one target (a configured name, a host name or an address).
     Trace(TraceArgs),
     /// Load and validate a configuration file.

@@ -3,7 +3,7 @@
 //! Data flows one way, and every arrow of the module graph points down:
 //!
 //! ```text
-//!  top       main (CLI) ─► commands {trace, geo, check_config, analyze, export, report, whatif}   daemon (run: reload, drain, stop)
+//!  top       main (CLI) ─► commands {trace, geo, check_config, analyze, export, report, whatif, dns}   daemon (run: reload, drain, stop)
 //!                              │                                                           │   ▲ scheduler (intervals, concurrency)
 //!                              ▼                                                           ▼
 //!  middle                   pipeline: probe ──► Trace ──► reverse_dns ──► geo (enrich) ──► analysis ──► TraceRecord
@@ -14,7 +14,8 @@
 //!          (route    (webhooks)  (/metrics,      (history)       (datasets)    (table, JSON)
 //!           state)                http API)
 //!                                                                               import (Atlas, scamper) ─► pipeline
-//!                                                                               dependency (latest records ─► what fails if a country, AS or company does)
+//!                                                                               dependency (latest records ─► what fails if a country, AS or company does;
+//!                                                                                           dns: a name ─► its CNAME chain, zones, name servers)
 //!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    operators    units, input_file, atomic_file, text_enum, ip_text
 //! ```
 //!
@@ -22,12 +23,13 @@
 //! pipeline is the one way from a measurement to a judged record, used by
 //! both; output modules read records and never each other (`metrics`
 //! registers the families `alert` and `store` own); `dependency`, pure
-//! like `analysis`, turns records into answers for `whatif` and the API;
+//! like `analysis`, turns records into answers for `whatif` and the API
+//! (its `dns` part alone asks DNS servers, through `reverse_dns`'s resolver);
 //! `model` and the leaves depend on nothing of the crate but each other.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`, `report`, `whatif`), and their exit codes |
+//! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`, `report`, `whatif`, `dns`), and their exit codes |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop, the state directory |
 //! | [`state_dir`] | the state directory: one holder (lock), private modes, its key, sealed state files and their save metric (a leaf) |
 //! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution; typed trace outcomes |
@@ -37,7 +39,7 @@
 //! | `reverse_dns` | hop addresses to PTR names: bounded cache, bounded queries, a deadline per trace, name validation, its metric families |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity; which hop locations a stored verdict counted |
-//! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; who hosts each service (the destination's operator, where it is based, accepted or not); its text form (`whatif`, `/api/v1/whatif`) |
+//! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; who hosts each service (the destination's operator, where it is based, accepted or not); its text form (`whatif`, `/api/v1/whatif`); and, its one part with I/O (`dependency::dns`), what a service's name needs from DNS: CNAME chain, addresses, the zone and name servers of the name and of its alias target, typed problems, under a deadline (`transitwatch dns`) |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | `paths` | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state and metric families |

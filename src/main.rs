@@ -222,6 +222,32 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             commands::whatif::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }
+        Command::Dns {
+            names,
+            dns_server,
+            timeout,
+            deadline,
+            json,
+        } => {
+            let opts = commands::dns::DnsOptions {
+                names,
+                servers: dns_server,
+                timeout,
+                deadline,
+                json,
+            };
+            let runtime = runtime()?;
+            let resolved =
+                runtime.block_on(commands::dns::run(&opts, &mut std::io::stdout().lock()))?;
+            runtime.shutdown_background();
+            if resolved {
+                Ok(())
+            } else {
+                Err(CliError::Runtime(
+                    "some names have no address (see their problems)".into(),
+                ))
+            }
+        }
         Command::Trace(args) => {
             require_net_raw()?;
             let opts = args.into_options();

@@ -1,5 +1,5 @@
 //! The one-shot commands (`trace`, `geo`, `check-config`, `analyze`,
-//! `export`, `report`, `whatif`), one module per job, and [`CliError`], whose kind decides the
+//! `export`, `report`, `whatif`, `dns`), one module per job, and [`CliError`], whose kind decides the
 //! exit code.
 //!
 //! This is the top layer beside [`crate::daemon`]: each command turns its
@@ -9,6 +9,7 @@
 
 pub mod analyze;
 pub mod check_config;
+pub mod dns;
 pub mod export;
 pub mod geo;
 pub mod report;

@@ -2,7 +2,8 @@
 //! unavailable: the national services that lose their route or their
 //! hosting, from the latest path of each.
 //!
-//! Pure functions, no I/O: the caller hands in the latest record of every
+//! Pure functions, no I/O (but [`dns`], which asks DNS servers what a
+//! service's name depends on): the caller hands in the latest record of every
 //! path (the store's [`crate::store::Store::latest_per_path`] for
 //! `transitwatch whatif`, the path book for the daemon's `/api/v1/whatif`)
 //! and gets a [`WhatIf`]: every figure and sentence computed once here, so
@@ -65,12 +66,15 @@
 //! # Later slices
 //!
 //! Dependencies that the route data does not show are left for later: the
-//! name servers a service's name needs (DNS), and a CDN in front of a
-//! service's own hosting. They fit as further [`PathDependency`]-like
+//! name servers a service's name needs (DNS: [`dns`] resolves them, for
+//! `transitwatch dns`; the daemon does not ask yet, nor are their
+//! addresses traced or judged), and a CDN in front of a service's own
+//! hosting. They fit as further [`PathDependency`]-like
 //! findings per service (a `dns` list beside `paths`) and further
 //! [`Effect`]s (`loses_dns`), counted and worded here like the two the
 //! routes give.
 
+pub mod dns;
 pub mod hosting;
 pub mod text;
 

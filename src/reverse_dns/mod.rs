@@ -22,7 +22,7 @@
 //! its hits and bounds negative and failed answers separately).
 
 mod metrics;
-mod name;
+pub(crate) mod name;
 
 pub use metrics::RdnsMetrics;
 
@@ -167,43 +167,7 @@ impl ReverseDns {
     /// # Errors
     /// No servers are configured and `/etc/resolv.conf` cannot be read.
     pub fn new(config: &RdnsConfig, metrics: RdnsMetrics) -> Result<Self, ReverseDnsError> {
-        let servers = if config.servers.is_empty() {
-            let (system, _) = hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| ReverseDnsError::SystemConfig(e.to_string()))?;
-            system
-                .name_servers
-                .into_iter()
-                .map(|s| {
-                    let port = s.connections.first().map_or(53, |c| c.port);
-                    std::net::SocketAddr::new(s.ip, port)
-                })
-                .collect()
-        } else {
-            config.servers.clone()
-        };
-        let name_servers = servers
-            .iter()
-            .map(|addr| {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
-            })
-            .collect();
-        let mut opts = ResolverOpts::default();
-        opts.timeout = config.timeout;
-        // One try: the caller's wait is short, and a failure is cached.
-        opts.attempts = 0;
-        opts.cache_size = 0;
-        opts.use_hosts_file = ResolveHosts::Never;
-        let resolver = TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(name_servers),
-            TokioRuntimeProvider::default(),
-        )
-        .with_options(opts)
-        .build()
-        .map_err(|e| ReverseDnsError::SystemConfig(e.to_string()))?;
+        let resolver = resolver(&config.servers, config.timeout)?;
         let cache = Cache::builder()
             .max_capacity(config.cache_size as u64)
             .expire_after(ByTtl)
@@ -338,6 +302,57 @@ impl Inner {
             Ok(Err(e)) => classify(&e),
         }
     }
+}
+
+/// A hickory resolver asking `servers` (the system's, from
+/// `/etc/resolv.conf`, when empty) over UDP and TCP, recursion desired,
+/// each query given one try of at most `timeout`, without a cache and
+/// without the hosts file. Must be called within a tokio runtime.
+///
+/// # Errors
+/// No servers are given and `/etc/resolv.conf` cannot be read.
+pub(crate) fn resolver(
+    servers: &[std::net::SocketAddr],
+    timeout: Duration,
+) -> Result<TokioResolver, ReverseDnsError> {
+    let servers: Vec<std::net::SocketAddr> = if servers.is_empty() {
+        let (system, _) = hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| ReverseDnsError::SystemConfig(e.to_string()))?;
+        system
+            .name_servers
+            .into_iter()
+            .map(|s| {
+                let port = s.connections.first().map_or(53, |c| c.port);
+                std::net::SocketAddr::new(s.ip, port)
+            })
+            .collect()
+    } else {
+        servers.to_vec()
+    };
+    let name_servers = servers
+        .iter()
+        .map(|addr| {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = addr.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = addr.port();
+            NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+        })
+        .collect();
+    let mut opts = ResolverOpts::default();
+    opts.timeout = timeout;
+    // One try: the callers' waits are short, and bounded by their own
+    // deadlines.
+    opts.attempts = 0;
+    opts.cache_size = 0;
+    opts.use_hosts_file = ResolveHosts::Never;
+    TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(name_servers),
+        TokioRuntimeProvider::default(),
+    )
+    .with_options(opts)
+    .build()
+    .map_err(|e| ReverseDnsError::SystemConfig(e.to_string()))
 }
 
 /// The outcome of a failed lookup.

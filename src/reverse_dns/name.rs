@@ -12,7 +12,7 @@ const MAX_LABEL: usize = 63;
 
 /// `labels` (as the wire carries them) as one lower-case host name, or
 /// `None` when they do not make a host name.
-pub(super) fn host_name<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+pub(crate) fn host_name<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
     let mut name = String::new();
     for label in labels {
         if label.is_empty() || label.len() > MAX_LABEL {

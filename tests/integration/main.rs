@@ -16,6 +16,7 @@ mod atlas_evidence;
 mod cli_errors;
 mod config_file;
 mod dashboards_rules;
+mod dns_dependencies;
 mod export_cli;
 mod geo_conformance;
 mod geo_schemas;

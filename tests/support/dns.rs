@@ -6,7 +6,12 @@
 //!   configuration serving PTR records (`local-data-ptr`) in static zones
 //!   for 198.18.0.0/15, 2001:db8::/32 and 127.0.0.0/8; an address without
 //!   a record has no name (NXDOMAIN: the root is a static zone too, so
-//!   nothing is ever asked further).
+//!   nothing is ever asked further). [`Unbound::with_zones`] serves
+//!   arbitrary `local-zone`/`local-data` lines besides (zones with NS,
+//!   SOA, A, AAAA and CNAME records, for the DNS dependency tests;
+//!   unbound answers NS and CNAME queries of `static` local zones from
+//!   their local data as given, and follows no CNAME itself when asked
+//!   for type CNAME).
 //! - [`Hostile::silent`]: a UDP socket and a TCP listener that take every
 //!   query and never answer.
 //! - [`Hostile::garbage`]: answers every query badly, in turn (the n-th
@@ -59,14 +64,34 @@ impl Unbound {
         Unbound::start_at(Some(lab), test, records)
     }
 
+    /// [`Unbound::start`] serving `lines` too: whole `local-zone: ...` and
+    /// `local-data: ...` lines of unbound's `server:` clause (e.g.
+    /// `local-zone: "gov.ls.test." static`, `local-data: "gov.ls.test. NS
+    /// ns1.gov.ls.test."`). unbound's own default zone `test.` (NS
+    /// localhost) is replaced by an empty static zone, so that a name
+    /// under `test.` has only the records given here.
+    pub fn with_zones(test: &str, lines: &[&str]) -> Option<Unbound> {
+        Unbound::start_full(None, test, &[], lines)
+    }
+
     fn start_at(lab: Option<&Lab>, test: &str, records: &[(&str, &str)]) -> Option<Unbound> {
+        Unbound::start_full(lab, test, records, &[])
+    }
+
+    fn start_full(
+        lab: Option<&Lab>,
+        test: &str,
+        records: &[(&str, &str)],
+        lines: &[&str],
+    ) -> Option<Unbound> {
         if !super::have_all(test, &["unbound"]) {
             return None;
         }
         let dir = tempfile::tempdir().expect("temporary folder");
         let port = free_port();
         let conf = dir.path().join("unbound.conf");
-        std::fs::write(&conf, config(dir.path(), port, records)).expect("write unbound.conf");
+        std::fs::write(&conf, config(dir.path(), port, records, lines))
+            .expect("write unbound.conf");
         let mut command = match lab {
             Some(lab) => lab.command("v", "unbound"),
             None => Command::new("unbound"),
@@ -114,7 +139,7 @@ impl Unbound {
 }
 
 /// unbound's configuration: no recursion anywhere, only the local zones.
-fn config(dir: &Path, port: u16, records: &[(&str, &str)]) -> String {
+fn config(dir: &Path, port: u16, records: &[(&str, &str)], lines: &[&str]) -> String {
     let mut text = format!(
         r#"server:
     interface: 127.0.0.1
@@ -141,6 +166,12 @@ fn config(dir: &Path, port: u16, records: &[(&str, &str)]) -> String {
     );
     for (addr, name) in records {
         text.push_str(&format!("    local-data-ptr: \"{addr} {name}\"\n"));
+    }
+    if !lines.is_empty() {
+        text.push_str("    local-zone: \"test.\" static\n");
+    }
+    for line in lines {
+        text.push_str(&format!("    {}\n", line.trim()));
     }
     text.push_str("remote-control:\n    control-enable: no\n");
     text
