@@ -388,7 +388,7 @@ fn the_command_prints_text_and_json_lines_with_exit_codes() {
     );
     assert_eq!(lines[1]["problems"][0]["kind"], "cname_loop");
     for line in &lines {
-        schema_valid(line);
+        crate::support::schema::assert_valid("dns.schema.json", line);
     }
     assert_eq!(lines[1]["problems"][0]["query"], "CNAME");
 
@@ -403,39 +403,4 @@ fn the_command_prints_text_and_json_lines_with_exit_codes() {
         .output()
         .expect("run transitwatch dns");
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// `answer` is valid under `schemas/dns.schema.json` (python3's
-/// jsonschema; a skip line without it).
-fn schema_valid(answer: &serde_json::Value) {
-    let check = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
-    if Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        eprintln!("SKIPPED dns schema check: python3 jsonschema missing (pip install jsonschema)");
-        return;
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", check])
-        .arg(crate::support::root().join("schemas/dns.schema.json"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
-        answer.to_string().as_bytes(),
-    )
-    .expect("write the answer");
-    let out = child.wait_with_output().expect("python3 ends");
-    assert!(
-        out.status.success(),
-        "the answer breaks its schema: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

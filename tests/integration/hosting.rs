@@ -92,7 +92,7 @@ fn the_report_says_who_hosts_each_service_and_whether_it_is_accepted() {
 
     // The store alone: the shipped table, home from the vantage.
     let plain = report(&["--store".as_ref(), db.as_os_str()]);
-    crate::report::schema_valid(&plain);
+    crate::support::schema::assert_valid("report.schema.json", &plain);
     let gov = &service(&plain, "gov")["hosting"];
     assert_eq!(gov["place"], "home", "{gov}");
     assert_eq!(gov["home"], "LS");
@@ -137,7 +137,7 @@ fn the_report_says_who_hosts_each_service_and_whether_it_is_accepted() {
     // With the configuration: Amazon accepted for gov (any case).
     let cfg = config(dir.path(), &db, "", "accepted_operators = [\"amazon\"]");
     let accepted = report(&["--config".as_ref(), cfg.as_os_str()]);
-    crate::report::schema_valid(&accepted);
+    crate::support::schema::assert_valid("report.schema.json", &accepted);
     let gov = &service(&accepted, "gov")["hosting"];
     assert_eq!(gov["operated_by"], "foreign_based");
     assert_eq!(gov["accepted"], true);

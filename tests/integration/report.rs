@@ -440,7 +440,7 @@ fn every_figure_of_the_report_matches_the_known_history_in_every_format() {
     assert_eq!(method["provenance"][0]["geoip"][0]["type"], "GeoLite2-City");
     assert_eq!(method["provenance"][0]["traces"], 5 * traces);
 
-    schema_valid(&json);
+    crate::support::schema::assert_valid("report.schema.json", &json);
 
     // The same numbers in Markdown and HTML.
     let md = report(&db, "md");
@@ -494,43 +494,6 @@ fn every_figure_of_the_report_matches_the_known_history_in_every_format() {
             || html.contains("xmlns=\"http://www.w3.org/2000/svg\"")
     );
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
-}
-
-/// The report is valid under its published schema (Python's jsonschema,
-/// an independent validator; skipped with a message where it is missing).
-pub(crate) fn schema_valid(report: &serde_json::Value) {
-    let check = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
-    if Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        eprintln!(
-            "SKIPPED report schema check: python3 jsonschema missing (pip install jsonschema)"
-        );
-        return;
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", check])
-        .arg(support::root().join("schemas/report.schema.json"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        report.to_string().as_bytes(),
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the report breaks its schema: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The part of a rendered report about one service.
@@ -619,7 +582,7 @@ fn the_method_names_the_overrides_file_and_its_hash_beside_older_traces() {
         serde_json::json!([{"kind": "overrides", "path": overrides.to_str().unwrap(), "sha256": sha256}])
     );
     assert_eq!(generations[1]["traces"], 5);
-    schema_valid(&json);
+    crate::support::schema::assert_valid("report.schema.json", &json);
 
     for format in ["md", "html"] {
         let text = report(&db, format);

@@ -14,7 +14,8 @@
 //! each process is killed on drop. `records` builds trace records
 //! like the daemon's; `dashboards` walks the Grafana dashboards' JSON.
 //! `browser` drives headless Chromium in a network namespace and
-//! `report_page` checks the report page it shows against the JSON report.
+//! `report_page` checks the report page it shows against the JSON report;
+//! `schema` checks JSON documents against the published schemas.
 #![allow(dead_code)]
 
 pub mod browser;
@@ -24,6 +25,7 @@ pub mod dns;
 pub mod loopback;
 pub mod records;
 pub mod report_page;
+pub mod schema;
 pub mod services;
 pub mod webhook;
 
