@@ -390,14 +390,9 @@ pub async fn resolve(name: &str, resolver: &DnsResolver, deadline: Instant) -> D
 
     // The canonical name's addresses.
     if let Some(canonical) = &canonical {
-        let (v4, v6) = tokio::join!(
-            ask.addresses(canonical, QueryType::A),
-            ask.addresses(canonical, QueryType::AAAA)
-        );
-        for (addrs, problem) in [v4, v6] {
-            out.addresses.extend(addrs);
-            out.problems.extend(problem);
-        }
+        let (addresses, problems) = ask.both_families(canonical).await;
+        out.addresses.extend(addresses);
+        out.problems.extend(problems);
     }
     out.canonical = canonical;
 
@@ -462,6 +457,18 @@ impl Asker<'_> {
         }
     }
 
+    /// `name`'s IPv4 and IPv6 addresses, asked at once, and the problems
+    /// of either query.
+    async fn both_families(&self, name: &str) -> (Vec<IpAddr>, Vec<Problem>) {
+        let (v4, v6) = tokio::join!(
+            self.addresses(name, QueryType::A),
+            self.addresses(name, QueryType::AAAA)
+        );
+        let mut addresses = v4.0;
+        addresses.extend(v6.0);
+        (addresses, v4.1.into_iter().chain(v6.1).collect())
+    }
+
     /// `name`'s addresses of one family, or the problem.
     async fn addresses(&self, name: &str, query: QueryType) -> (Vec<IpAddr>, Option<Problem>) {
         match self.query(name, query).await {
@@ -516,14 +523,8 @@ impl Asker<'_> {
                     }
                     let mut nameservers = Vec::with_capacity(names.len());
                     for ns in names {
-                        let (v4, v6) = tokio::join!(
-                            self.addresses(&ns, QueryType::A),
-                            self.addresses(&ns, QueryType::AAAA)
-                        );
-                        let mut addresses = v4.0;
-                        addresses.extend(v6.0);
-                        problems.extend(v4.1);
-                        problems.extend(v6.1);
+                        let (addresses, failed) = self.both_families(&ns).await;
+                        problems.extend(failed);
                         nameservers.push(Nameserver {
                             name: ns,
                             addresses,
