@@ -316,6 +316,66 @@ fn a_silent_server_gives_timeouts_within_the_deadline() {
 }
 
 #[test]
+fn servfail_and_refused_are_named_for_every_part() {
+    for (rcode, kind) in [(2, ProblemKind::ServFail), (5, ProblemKind::Refused)] {
+        let server = Hostile::answering(rcode);
+        let addr: SocketAddr = server.server().parse().unwrap();
+        let d = run(
+            addr,
+            "portal.gov.ls.test",
+            Duration::from_millis(500),
+            Duration::from_secs(5),
+        );
+        assert!(d.addresses.is_empty(), "{d:#?}");
+        assert_eq!(d.zone, None, "{d:#?}");
+        for query in [
+            QueryType::CNAME,
+            QueryType::A,
+            QueryType::AAAA,
+            QueryType::NS,
+        ] {
+            assert!(
+                d.problems
+                    .iter()
+                    .any(|p| p.query == query && p.kind == kind),
+                "no {kind:?} for {query:?}: {:#?}",
+                d.problems
+            );
+        }
+    }
+}
+
+#[test]
+fn a_servfail_on_the_nameservers_leaves_the_addresses_standing() {
+    let server = Hostile::failing_ns();
+    let addr: SocketAddr = server.server().parse().unwrap();
+    let d = run(
+        addr,
+        "portal.gov.ls.test",
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        d.addresses,
+        ["198.51.100.10".parse::<std::net::IpAddr>().unwrap()],
+        "{d:#?}"
+    );
+    assert_eq!(d.zone, None, "{d:#?}");
+    assert!(
+        d.problems
+            .iter()
+            .any(|p| p.query == QueryType::NS && p.kind == ProblemKind::ServFail),
+        "{:#?}",
+        d.problems
+    );
+    assert!(
+        d.problems.iter().all(|p| p.query == QueryType::NS),
+        "only the nameservers are unknown: {:#?}",
+        d.problems
+    );
+}
+
+#[test]
 fn a_garbage_server_gives_problems_and_no_panic() {
     let server = Hostile::garbage();
     let addr: SocketAddr = server.server().parse().unwrap();

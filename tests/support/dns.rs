@@ -21,6 +21,10 @@
 //!   truncated reply, whose TCP retry gets a length prefix of 65535 and a
 //!   few random bytes before the connection closes.
 //!
+//! - [`Hostile::answering`]: every query answered with one response code
+//!   (SERVFAIL, REFUSED) and no records; [`Hostile::failing_ns`]: NS
+//!   queries SERVFAIL, A queries one address, anything else no data.
+//!
 //! At the vantage the hostile server is this test binary again, started
 //! inside the namespace to run [`serve_from_env`] (the ignored test
 //! `reverse_dns::hostile_dns_server`): a thread of this process cannot
@@ -182,6 +186,11 @@ fn config(dir: &Path, port: u16, records: &[(&str, &str)], lines: &[&str]) -> St
 enum Manner {
     Silent,
     Garbage,
+    /// Every query answered with this response code and no records.
+    Rcode(u8),
+    /// NS queries answered SERVFAIL, A queries with one address
+    /// (198.51.100.10), any other query with no data.
+    FailingNs,
 }
 
 /// A server that never answers well; stopped on drop.
@@ -214,6 +223,19 @@ impl Hostile {
     /// Answers every query with garbage (see the module's text).
     pub fn garbage() -> Hostile {
         Hostile::start(Manner::Garbage)
+    }
+
+    /// Answers every query with `rcode` (2 SERVFAIL, 5 REFUSED) and no
+    /// records, over UDP.
+    pub fn answering(rcode: u8) -> Hostile {
+        Hostile::start(Manner::Rcode(rcode))
+    }
+
+    /// Answers NS queries SERVFAIL and A queries with 198.51.100.10 (any
+    /// other query: no data), over UDP: a zone whose nameservers cannot be
+    /// learnt while its names still resolve.
+    pub fn failing_ns() -> Hostile {
+        Hostile::start(Manner::FailingNs)
     }
 
     /// [`Hostile::silent`] at the lab's vantage; its log in `dir`.
@@ -383,37 +405,51 @@ fn serve_udp(
         let Some(question_end) = question_end(query) else {
             continue;
         };
+        let qtype = u16::from_be_bytes([query[question_end - 4], query[question_end - 3]]);
         let n = queries.load(Ordering::SeqCst) - 1;
-        let reply = match n % 5 {
-            0 => random_bytes(&mut seed, 64),
-            1 => {
-                let mut r = reply(
-                    query,
-                    question_end,
-                    0,
-                    Some(&[b"core1", b"example", b"net"]),
-                );
-                r[0] ^= 0x5a;
-                r
-            }
-            2 => {
-                let long = [[b'x'; 63]; 5];
-                let labels: Vec<&[u8]> = long.iter().map(|l| &l[..]).collect();
-                reply(query, question_end, 0, Some(&labels))
-            }
-            3 => reply(
+        let reply = match manner {
+            Manner::Rcode(rcode) => answer(query, question_end, rcode, None),
+            Manner::FailingNs => match qtype {
+                2 => answer(query, question_end, 2, None),
+                1 => answer(query, question_end, 0, Some((1, &[198, 51, 100, 10]))),
+                _ => answer(query, question_end, 0, None),
+            },
+            Manner::Silent | Manner::Garbage => garbage(query, question_end, n, &mut seed),
+        };
+        let _ = socket.send_to(&reply, from);
+    }
+}
+
+/// The n-th garbage answer to `query` (see the module's text).
+fn garbage(query: &[u8], question_end: usize, n: usize, seed: &mut u64) -> Vec<u8> {
+    match n % 5 {
+        0 => random_bytes(seed, 64),
+        1 => {
+            let mut r = reply(
                 query,
                 question_end,
                 0,
-                Some(&[b"bad name", b"nul\0", b"semi;colon"]),
-            ),
-            _ => {
-                let mut r = reply(query, question_end, 0, None);
-                r[2] |= 0x02; // TC: try TCP
-                r
-            }
-        };
-        let _ = socket.send_to(&reply, from);
+                Some(&[b"core1", b"example", b"net"]),
+            );
+            r[0] ^= 0x5a;
+            r
+        }
+        2 => {
+            let long = [[b'x'; 63]; 5];
+            let labels: Vec<&[u8]> = long.iter().map(|l| &l[..]).collect();
+            reply(query, question_end, 0, Some(&labels))
+        }
+        3 => reply(
+            query,
+            question_end,
+            0,
+            Some(&[b"bad name", b"nul\0", b"semi;colon"]),
+        ),
+        _ => {
+            let mut r = reply(query, question_end, 0, None);
+            r[2] |= 0x02; // TC: try TCP
+            r
+        }
     }
 }
 
@@ -457,6 +493,18 @@ fn question_end(msg: &[u8]) -> Option<usize> {
 /// A reply to `query`: its id and question, `rcode`, and one PTR record
 /// of `labels` when given (the labels as they are, however bad).
 fn reply(query: &[u8], question_end: usize, rcode: u8, labels: Option<&[&[u8]]>) -> Vec<u8> {
+    let rdata = labels.map(wire_name);
+    answer(
+        query,
+        question_end,
+        rcode,
+        rdata.as_deref().map(|r| (12, r)),
+    )
+}
+
+/// A reply to `query`: its id and question, `rcode`, and one record of
+/// the asked name when given (its type and data, as they are).
+fn answer(query: &[u8], question_end: usize, rcode: u8, record: Option<(u16, &[u8])>) -> Vec<u8> {
     let mut out = query[..2].to_vec();
     out.extend_from_slice(&[
         0x85,
@@ -464,18 +512,19 @@ fn reply(query: &[u8], question_end: usize, rcode: u8, labels: Option<&[&[u8]]>)
         0,
         1,
         0,
-        u8::from(labels.is_some()),
+        u8::from(record.is_some()),
         0,
         0,
         0,
         0,
     ]);
     out.extend_from_slice(&query[12..question_end]);
-    if let Some(labels) = labels {
-        let rdata = wire_name(labels);
-        out.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1, 0, 0, 0x0e, 0x10]);
+    if let Some((rtype, rdata)) = record {
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
         out.extend_from_slice(&u16::try_from(rdata.len()).expect("short").to_be_bytes());
-        out.extend_from_slice(&rdata);
+        out.extend_from_slice(rdata);
     }
     out
 }
