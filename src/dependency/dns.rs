@@ -510,17 +510,6 @@ impl Asker<'_> {
                     names.sort();
                     names.dedup();
                     names.truncate(MAX_NAMESERVERS);
-                    if names.is_empty() {
-                        problems.push(problem(
-                            ProblemKind::NoNameservers,
-                            candidate,
-                            QueryType::NS,
-                        ));
-                        return Some(Zone {
-                            name: candidate.to_string(),
-                            nameservers: Vec::new(),
-                        });
-                    }
                     let mut nameservers = Vec::with_capacity(names.len());
                     for ns in names {
                         let (addresses, failed) = self.both_families(&ns).await;
@@ -530,6 +519,7 @@ impl Asker<'_> {
                             addresses,
                         });
                     }
+                    // No usable name, or none with an address: lame.
                     if nameservers.iter().all(|n| n.addresses.is_empty()) {
                         problems.push(problem(
                             ProblemKind::NoNameservers,
