@@ -5,7 +5,7 @@
 set -euo pipefail
 # chromium (headless) and poppler-utils (pdfinfo): the report's browser tests
 # (tests/support/browser.rs), which run the browser in a network namespace.
-packages=(time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound bind9-dnsutils chromium poppler-utils)
+packages=(time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound nsd bind9-dnsutils chromium poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -19,6 +19,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   # system resolver service the package brings is not wanted.
   if [[ " ${missing[*]} " == *" unbound "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now unbound >/dev/null 2>&1 || true
+  fi
+  # Likewise nsd: the lab runs one per zone on lab addresses; the system's
+  # authoritative server would only hold port 53.
+  if [[ " ${missing[*]} " == *" nsd "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now nsd >/dev/null 2>&1 || true
   fi
 fi
 # The geo conformance test reads MMDBs with Python's maxminddb as its

@@ -147,6 +147,10 @@ pub struct DaemonOptions {
 /// The configuration of one generation (replaced whole by a reload).
 struct Generation {
     jobs: HashMap<String, Job>,
+    /// How name servers' dependency paths are judged: home is the home
+    /// country, nothing else allowed (a server is no service with its own
+    /// policy; several services may share it).
+    nameserver_policy: Policy,
     geo: Arc<GeoDb>,
     vantage_at: Option<Coordinates>,
     provenance: Arc<Provenance>,
@@ -166,6 +170,13 @@ impl Generation {
         });
         Self {
             jobs: jobs_of(config),
+            nameserver_policy: Policy {
+                home: Some(config.policy.home),
+                also_home: Vec::new(),
+                allowed: vec![config.policy.home],
+                min_confidence: config.policy.min_confidence,
+                counts_only: false,
+            },
             geo: Arc::new(geo),
             vantage_at: vantage_at(config),
             provenance,
@@ -281,8 +292,9 @@ impl StateView for DaemonState {
             Err(poisoned) => poisoned.into_inner(),
         };
         for (key, record, _) in book.iter() {
-            // Saved paths of targets no longer configured are not services.
-            if generation.jobs.contains_key(key.target()) {
+            // Saved paths of targets no longer configured are not services
+            // (name servers' paths are read beside the services').
+            if key.is_dependency() || generation.jobs.contains_key(key.target()) {
                 each(key, record);
             }
         }
@@ -456,9 +468,41 @@ fn start_scheduler(
         prober: prober.clone(),
         hints: Arc::clone(hints),
         names: names.cloned(),
+        dependencies: dependencies(config),
     };
     let task = tokio::spawn(scheduler::run(schedule, outcomes.clone(), stop_rx));
     Running { stop, task }
+}
+
+/// How `[dependency] dns` resolves targets' dependencies: none when it is
+/// off, or (logged) when the resolver cannot be set up; tracing goes on
+/// without them.
+fn dependencies(config: &Config) -> Option<scheduler::Dependencies> {
+    let d = &config.dependency;
+    if !d.dns {
+        return None;
+    }
+    let settings = crate::dependency::dns::DnsSettings {
+        servers: if d.dns_servers.is_empty() {
+            config.rdns.servers.clone()
+        } else {
+            d.dns_servers.clone()
+        },
+        timeout: d.dns_timeout,
+    };
+    let resolver = crate::dependency::dns::DnsResolver::new(&settings)
+        .inspect_err(|e| tracing::error!(error = %e, "DNS dependencies are not resolved"))
+        .ok()?;
+    let protocol = config.probe.settings.protocol;
+    // A name server listens on port 53 whatever the services' ports.
+    let port = (protocol != crate::model::Protocol::Icmp).then_some(53);
+    Some(scheduler::Dependencies {
+        resolver,
+        deadline: d.dns_deadline,
+        trace_nameservers: d.trace_nameservers,
+        settings: probe_settings(&config.probe, protocol, port),
+        claimed: Arc::default(),
+    })
 }
 
 /// Run the daemon until a `Stop` control.
@@ -497,7 +541,7 @@ pub async fn run(
     metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
     let book = load_book(&files)?;
     for (key, record, changes) in book.iter() {
-        if generation.jobs.contains_key(key.target()) {
+        if key.is_dependency() || generation.jobs.contains_key(key.target()) {
             metrics.restore(
                 &key.to_string(),
                 record,
@@ -575,7 +619,9 @@ pub async fn run(
                         .metrics
                         .set_report_url(new_config.alert.external_url.as_deref());
                     if let Ok(mut book) = shared.book.lock() {
-                        book.retain(|key| names.iter().any(|n| key.belongs_to(n)));
+                        book.retain(|key| {
+                            key.is_dependency() || names.iter().any(|n| key.belongs_to(n))
+                        });
                     }
                     if let Ok(Some(notifier)) = shared.notifier.lock().as_deref() {
                         notifier.reconfigure(&new_config.alert);
@@ -721,9 +767,13 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
     let Some(generation) = shared.generation() else {
         return;
     };
-    // A trace of a target removed by a reload has nobody to report to.
-    let Some(job) = generation.jobs.get(&outcome.name) else {
-        return;
+    // A trace of a target removed by a reload has nobody to report to; a
+    // name server's path is judged under the name servers' policy.
+    let job = generation.jobs.get(&outcome.name);
+    let policy = match job {
+        Some(job) => &job.policy,
+        None if crate::model::is_dependency_target(&outcome.name) => &generation.nameserver_policy,
+        None => return,
     };
     match outcome.result {
         Ok(trace) => {
@@ -732,7 +782,8 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
                     h.insert(outcome.key.clone(), rtt);
                 }
             }
-            let record = judge(trace, &generation.geo, generation.vantage_at, &job.policy);
+            let mut record = judge(trace, &generation.geo, generation.vantage_at, policy);
+            record.dns = outcome.dns.as_deref().cloned().map(Box::new);
             let (applied, record) = match shared.book.lock() {
                 Ok(mut book) => {
                     let applied = book.apply(&outcome.key, record);
@@ -746,7 +797,9 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
                 if applied.changed {
                     tracing::info!(target = %outcome.key, path = %record.verdict.path_id, class = record.verdict.class.as_str(), "route changed");
                 }
-                if let Ok(Some(notifier)) = shared.notifier.lock().as_deref() {
+                // Name servers' paths alert through the services that depend
+                // on them (the Prometheus rules), not one by one.
+                if let (Some(job), Ok(Some(notifier))) = (job, shared.notifier.lock().as_deref()) {
                     let subject = Subject {
                         key: &outcome.key,
                         category: &job.category,
@@ -760,7 +813,7 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
                     path_key: outcome.key.clone(),
                     record,
                     duration: Some(outcome.duration),
-                    packet_size: Some(job.settings.packet_size),
+                    packet_size: job.map(|job| job.settings.packet_size),
                     provenance: Arc::clone(&generation.provenance),
                 });
             }

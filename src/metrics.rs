@@ -712,11 +712,12 @@ impl Metrics {
     pub fn retain_targets(&self, keep: &[String]) {
         let Ok(inner) = &self.inner else { return };
         let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
-        inner
-            .targets
-            .lock()
-            .targets
-            .retain(|key, _| keep.contains(configured_name(key)));
+        inner.targets.lock().targets.retain(|key, _| {
+            let name = configured_name(key);
+            // Name servers' paths belong to no configured target; they
+            // go when the daemon forgets them.
+            keep.contains(name) || crate::model::is_dependency_target(name)
+        });
         inner
             .target_count
             .set(i64::try_from(keep.len()).unwrap_or(i64::MAX));

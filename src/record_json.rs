@@ -179,7 +179,13 @@ fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
         out.extend_from_slice(b",\"exchanges\":");
         nested(out, &v.exchanges);
     }
-    out.extend_from_slice(b"}}");
+    out.push(b'}');
+    if let Some(dns) = &record.dns {
+        // Only the daemon's records carry it: the generic path is enough.
+        out.extend_from_slice(b",\"dns\":");
+        nested(out, dns);
+    }
+    out.push(b'}');
 }
 
 fn write_hop(w: &mut RecordWriter, out: &mut Vec<u8>, hop: &Hop) {

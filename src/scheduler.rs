@@ -10,8 +10,18 @@
 //! and is reported as an outcome; the loop goes on. The loops stop when the
 //! `stop` signal turns true; a trace already running finishes and is still
 //! reported, so a stop drains rather than drops.
+//!
+//! With [`Dependencies`], a named target's DNS dependencies are resolved in
+//! the same attempt, beside its addresses (both bounded, neither holding a
+//! probe permit), and travel with each of its outcomes into the record.
+//! Each name server address found is then traced as a dependency path
+//! ([`PathKey::nameserver`]) under the same permits, at most once per
+//! interval however many targets share it: the first loop to claim an
+//! address in an interval traces it.
 
 use crate::analysis::Policy;
+use crate::dependency::dns::{self as dependency_dns, DnsResolver};
+use crate::model::dns::DnsDependencies;
 use crate::model::{Family, PathFamily, PathKey, Trace, VantageRef};
 use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
 use crate::resolve::{self, ResolveError};
@@ -75,6 +85,27 @@ pub struct TraceOutcome {
     pub result: Result<Trace, TraceError>,
     /// Wall time of the attempt.
     pub duration: Duration,
+    /// The target's DNS dependencies resolved in this attempt (named
+    /// targets, with [`Dependencies`]); `None` for dependency paths.
+    pub dns: Option<Arc<DnsDependencies>>,
+}
+
+/// How targets' DNS dependencies are resolved and their name servers
+/// traced.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    /// Asks the recursive servers.
+    pub resolver: DnsResolver,
+    /// The longest one target's resolution may take.
+    pub deadline: Duration,
+    /// Whether name server addresses are traced as dependency paths.
+    pub trace_nameservers: bool,
+    /// How name servers are probed.
+    pub settings: ProbeSettings,
+    /// When each name server path was last claimed for a trace.
+    // std Mutex: a lookup and an insert, never held across an await; it
+    // is what keeps two loops from tracing one shared server twice.
+    pub claimed: Arc<Mutex<HashMap<PathKey, tokio::time::Instant>>>,
 }
 
 /// Timing of the loops.
@@ -106,6 +137,8 @@ pub struct Schedule<P> {
     pub hints: RttHints,
     /// Names the hops of every measured trace (none: no names).
     pub names: Option<ReverseDns>,
+    /// Resolves named targets' DNS dependencies (none: not resolved).
+    pub dependencies: Option<Dependencies>,
 }
 
 /// Run every job's loop until `stop` turns true; returns when every loop and
@@ -123,6 +156,7 @@ pub async fn run<P: Prober + Clone + 'static>(
         prober,
         hints,
         names,
+        dependencies,
     } = schedule;
     // Caps the traces in flight across all targets: each holds sockets and
     // a blocking thread, and routers rate-limit bursts of ICMP.
@@ -137,6 +171,7 @@ pub async fn run<P: Prober + Clone + 'static>(
             permits: Arc::clone(&permits),
             hints: Arc::clone(&hints),
             names: names.clone(),
+            dependencies: dependencies.clone(),
             outcomes: outcomes.clone(),
             seed: 0x9E37_79B9_7F4A_7C15 ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         };
@@ -153,6 +188,7 @@ struct LoopCtx<P> {
     permits: Arc<Semaphore>,
     hints: RttHints,
     names: Option<ReverseDns>,
+    dependencies: Option<Dependencies>,
     outcomes: mpsc::Sender<TraceOutcome>,
     seed: u64,
 }
@@ -185,11 +221,24 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Resolve the job's host and trace every address.
+/// Resolve the job's host (and its DNS dependencies) and trace every
+/// address, then the name servers no other loop has claimed lately.
 async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
     let job = &ctx.job;
     let started = tokio::time::Instant::now();
-    let addrs = match resolve::resolve(&job.host, job.family).await {
+    let named = job.host.parse::<IpAddr>().is_err();
+    let (resolved, dns) = tokio::join!(resolve::resolve(&job.host, job.family), async {
+        match &ctx.dependencies {
+            Some(d) if named => {
+                let deadline = tokio::time::Instant::now() + d.deadline;
+                Some(Arc::new(
+                    dependency_dns::resolve(&job.host, &d.resolver, deadline).await,
+                ))
+            }
+            _ => None,
+        }
+    });
+    let addrs = match resolved {
         Ok(addrs) => addrs,
         Err(e) => {
             let _ = ctx
@@ -199,6 +248,7 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
                     key: PathKey::whole(job.name.clone()),
                     result: Err(e.into()),
                     duration: started.elapsed(),
+                    dns,
                 })
                 .await;
             return;
@@ -206,10 +256,6 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
     };
     for addr in addrs {
         let key = job.key(addr);
-        let Ok(permit) = ctx.permits.acquire().await else {
-            return;
-        };
-        let rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
         let request = TraceRequest {
             target: ProbeTarget {
                 name: job.name.clone(),
@@ -218,25 +264,99 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
             },
             vantage: ctx.vantage.clone(),
             settings: job.settings.clone(),
-            rtt_hint,
+            rtt_hint: None,
         };
-        let began = tokio::time::Instant::now();
-        let mut result = ctx.prober.trace(request).await.map_err(TraceError::from);
-        // Waiting for names holds no socket: the next trace may start.
-        drop(permit);
-        if let (Ok(trace), Some(names)) = (&mut result, &ctx.names) {
-            names.name_hops(trace).await;
+        if !trace_one(ctx, &job.name, key, request, dns.clone()).await {
+            return;
         }
-        let _ = ctx
-            .outcomes
-            .send(TraceOutcome {
-                name: job.name.clone(),
-                key,
-                result,
-                duration: began.elapsed(),
-            })
-            .await;
     }
+    if let (Some(d), Some(dns)) = (&ctx.dependencies, &dns) {
+        if d.trace_nameservers {
+            trace_nameservers(ctx, d, dns).await;
+        }
+    }
+}
+
+/// Trace each name server address of `dns`'s zones that no loop claimed in
+/// the last interval (less the jitter): one address per family and server.
+async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &DnsDependencies) {
+    let fresh = ctx.cadence.interval.saturating_sub(ctx.cadence.jitter);
+    let servers = dns
+        .zone
+        .iter()
+        .chain(dns.target_zone.iter())
+        .flat_map(|zone| zone.nameservers.iter());
+    for server in servers {
+        let mut families: Vec<PathFamily> = Vec::new();
+        for addr in &server.addresses {
+            let family = PathFamily::of(addr);
+            if families.contains(&family) {
+                continue;
+            }
+            families.push(family);
+            let key = PathKey::nameserver(&server.name, family);
+            let now = tokio::time::Instant::now();
+            let claimed = d
+                .claimed
+                .lock()
+                .is_ok_and(|mut claimed| match claimed.get(&key) {
+                    Some(at) if now.duration_since(*at) < fresh => false,
+                    _ => {
+                        claimed.insert(key.clone(), now);
+                        true
+                    }
+                });
+            if !claimed {
+                continue;
+            }
+            let name = key.target().to_string();
+            let request = TraceRequest {
+                target: ProbeTarget {
+                    name: name.clone(),
+                    host: server.name.clone(),
+                    addr: *addr,
+                },
+                vantage: ctx.vantage.clone(),
+                settings: d.settings.clone(),
+                rtt_hint: None,
+            };
+            if !trace_one(ctx, &name, key, request, None).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Trace one path under a permit, name its hops, send the outcome; `false`
+/// when the schedule is closing (no permit, or nobody listens).
+async fn trace_one<P: Prober>(
+    ctx: &LoopCtx<P>,
+    name: &str,
+    key: PathKey,
+    mut request: TraceRequest,
+    dns: Option<Arc<DnsDependencies>>,
+) -> bool {
+    let Ok(permit) = ctx.permits.acquire().await else {
+        return false;
+    };
+    request.rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
+    let began = tokio::time::Instant::now();
+    let mut result = ctx.prober.trace(request).await.map_err(TraceError::from);
+    // Waiting for names holds no socket: the next trace may start.
+    drop(permit);
+    if let (Ok(trace), Some(names)) = (&mut result, &ctx.names) {
+        names.name_hops(trace).await;
+    }
+    ctx.outcomes
+        .send(TraceOutcome {
+            name: name.to_string(),
+            key,
+            result,
+            duration: began.elapsed(),
+            dns,
+        })
+        .await
+        .is_ok()
 }
 
 /// splitmix64: cheap, seedable, good enough to spread start times.

@@ -205,6 +205,10 @@ pub struct TargetConfig {
     /// the operator table, as written; matched case-insensitively): a
     /// hosting by one of them is reported as accepted, not alerted.
     pub accepted_operators: Vec<String>,
+    /// Foreign countries the country chose to depend on for this
+    /// service's hosting and DNS: a dependency there is reported as
+    /// accepted, not alerted (transit is `allowed_countries`).
+    pub accepted_countries: Vec<CountryCode>,
 }
 
 /// `[dependency]`: who operates the networks services depend on.
@@ -215,6 +219,20 @@ pub struct DependencyConfig {
     /// The shipped operator table with that file's entries over it (by AS
     /// number); the shipped table alone when no file is named.
     pub table: OperatorTable,
+    /// Whether every named target's DNS dependencies (CNAME chain, zones,
+    /// name servers) are resolved every cycle and kept in its records.
+    pub dns: bool,
+    /// The recursive servers asked; empty: `[rdns] servers`, and when
+    /// those are empty too, the system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<SocketAddr>,
+    /// The longest one DNS query may take.
+    pub dns_timeout: Duration,
+    /// The longest one target's whole resolution may take.
+    pub dns_deadline: Duration,
+    /// Whether each name server address found is traced as a dependency
+    /// path (`dns:NAME/ipv4`), once per interval however many targets
+    /// share it, under the probe concurrency bound.
+    pub trace_nameservers: bool,
 }
 
 impl Default for DependencyConfig {
@@ -222,6 +240,11 @@ impl Default for DependencyConfig {
         Self {
             operators: None,
             table: OperatorTable::shipped().clone(),
+            dns: false,
+            dns_servers: Vec::new(),
+            dns_timeout: Duration::from_secs(2),
+            dns_deadline: Duration::from_secs(10),
+            trace_nameservers: true,
         }
     }
 }

@@ -91,6 +91,7 @@ pub(super) struct RawTarget {
     pub(super) family: Option<Spanned<String>>,
     pub(super) allowed_countries: Option<Vec<Spanned<String>>>,
     pub(super) accepted_operators: Option<Vec<Spanned<String>>>,
+    pub(super) accepted_countries: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,4 +133,9 @@ pub(super) struct RawRdns {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDependency {
     pub(super) operators: Option<Spanned<String>>,
+    pub(super) dns: Option<Spanned<bool>>,
+    pub(super) dns_servers: Option<Vec<Spanned<String>>>,
+    pub(super) dns_timeout: Option<Spanned<String>>,
+    pub(super) dns_deadline: Option<Spanned<String>>,
+    pub(super) trace_nameservers: Option<Spanned<bool>>,
 }

@@ -42,21 +42,18 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
-use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::Instant;
 
+pub use crate::model::dns::{
+    CnameStep, DnsDependencies, Nameserver, Problem, ProblemKind, QueryType, Zone, MAX_CHAIN,
+    MAX_NAMESERVERS,
+};
 pub use crate::reverse_dns::ReverseDnsError as DnsSetupError;
 
 /// The answer format's schema name and version (`--json`).
 pub const DNS_SCHEMA: &str = "transitwatch.dns/1";
-
-/// Most CNAME steps followed.
-pub const MAX_CHAIN: usize = 8;
-
-/// Most name servers kept per zone.
-pub const MAX_NAMESERVERS: usize = 16;
 
 /// The servers asked and the bound on each query.
 #[derive(Debug, Clone)]
@@ -105,139 +102,13 @@ impl DnsResolver {
     }
 }
 
-/// What a service's name depends on in DNS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DnsDependencies {
-    /// The service's name as asked (lower case, no trailing dot).
-    pub name: String,
-    /// Each alias step, from the name towards its canonical name.
-    pub cname_chain: Vec<CnameStep>,
-    /// Where the chain ended: the name whose addresses these are; `None`
-    /// when it did not end (loop, too long, no answer).
-    pub canonical: Option<String>,
-    /// The canonical name's A and AAAA addresses, in the answers' order.
-    pub addresses: Vec<IpAddr>,
-    /// The zone of the service's own name and its name servers.
-    pub zone: Option<Zone>,
-    /// The zone of the canonical name, when the name is an alias.
-    pub target_zone: Option<Zone>,
-    /// What could not be established.
-    pub problems: Vec<Problem>,
-}
-
-impl DnsDependencies {
-    /// Whether the name came to at least one address.
-    #[must_use]
-    pub fn resolved(&self) -> bool {
-        !self.addresses.is_empty()
-    }
-}
-
-/// One CNAME record: `name` is an alias of `target`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CnameStep {
-    pub name: String,
-    pub target: String,
-}
-
-/// A zone and its name servers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Zone {
-    /// The zone's apex.
-    pub name: String,
-    /// Its name servers (by name), at most [`MAX_NAMESERVERS`].
-    pub nameservers: Vec<Nameserver>,
-}
-
-/// A name server and its addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Nameserver {
-    pub name: String,
-    pub addresses: Vec<IpAddr>,
-}
-
-/// The query types asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum QueryType {
-    A,
-    #[allow(clippy::upper_case_acronyms)]
-    AAAA,
-    #[allow(clippy::upper_case_acronyms)]
-    CNAME,
-    NS,
-}
-
-impl QueryType {
-    const fn record_type(self) -> RecordType {
-        match self {
-            Self::A => RecordType::A,
-            Self::AAAA => RecordType::AAAA,
-            Self::CNAME => RecordType::CNAME,
-            Self::NS => RecordType::NS,
-        }
-    }
-
-    /// The type's name (`A`, `NS`).
-    #[must_use]
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::AAAA => "AAAA",
-            Self::CNAME => "CNAME",
-            Self::NS => "NS",
-        }
-    }
-}
-
-/// What could not be established about one name and query type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    #[serde(flatten)]
-    pub kind: ProblemKind,
-    /// The name it concerns.
-    pub name: String,
-    /// The query type it concerns.
-    pub query: QueryType,
-}
-
-/// Why something could not be established.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
-pub enum ProblemKind {
-    /// No answer within the query timeout, or the deadline passed first.
-    Timeout,
-    /// The server failed (`SERVFAIL`).
-    ServFail,
-    /// The name does not exist (`NXDOMAIN`).
-    NxDomain,
-    /// A zone without name servers, or none of whose name servers has an
-    /// address (lame).
-    NoNameservers,
-    /// A name came twice in the CNAME chain.
-    CnameLoop,
-    /// The chain goes on beyond [`MAX_CHAIN`] steps.
-    ChainTooLong,
-    /// The server refused (`REFUSED`).
-    Refused,
-    /// Anything else: another response code, a broken answer, a name that
-    /// is no host name, no server reachable.
-    Other(String),
-}
-
-impl ProblemKind {
-    /// The kind's name (`timeout`, `nx_domain`, as in the JSON).
-    #[must_use]
-    pub const fn label(&self) -> &'static str {
-        match self {
-            Self::Timeout => "timeout",
-            Self::ServFail => "serv_fail",
-            Self::NxDomain => "nx_domain",
-            Self::NoNameservers => "no_nameservers",
-            Self::CnameLoop => "cname_loop",
-            Self::ChainTooLong => "chain_too_long",
-            Self::Refused => "refused",
-            Self::Other(_) => "other",
-        }
+/// The record type a [`QueryType`] asks for.
+const fn record_type(query: QueryType) -> RecordType {
+    match query {
+        QueryType::A => RecordType::A,
+        QueryType::AAAA => RecordType::AAAA,
+        QueryType::CNAME => RecordType::CNAME,
+        QueryType::NS => RecordType::NS,
     }
 }
 
@@ -442,14 +313,14 @@ impl Asker<'_> {
         let lookup = self
             .resolver
             .resolver
-            .lookup(fqdn.clone(), query.record_type());
+            .lookup(fqdn.clone(), record_type(query));
         match tokio::time::timeout_at(until, lookup).await {
             Err(_) => Answer::Failed(ProblemKind::Timeout),
             Ok(Ok(lookup)) => Answer::Records(
                 lookup
                     .answers()
                     .iter()
-                    .filter(|r| r.record_type() == query.record_type() && r.name == fqdn)
+                    .filter(|r| r.record_type() == record_type(query) && r.name == fqdn)
                     .map(|r| r.data.clone())
                     .collect(),
             ),

@@ -63,19 +63,23 @@
 //! destination's AS (from the operator table), where it is based, and
 //! whether the country accepted it for that service.
 //!
-//! # Later slices
+//! **Who answers for its name** ([`nameservers`]): the zones a service's
+//! name needs (its own, and its alias target's), their name servers, where
+//! they are and who runs them, from the DNS dependencies its record keeps
+//! and the latest dependency path to each server (`dns:NAME/ipv4`).
 //!
-//! Dependencies that the route data does not show are left for later: the
-//! name servers a service's name needs (DNS: [`dns`] resolves them, for
-//! `transitwatch dns`; the daemon does not ask yet, nor are their
-//! addresses traced or judged), and a CDN in front of a service's own
-//! hosting. They fit as further [`PathDependency`]-like
-//! findings per service (a `dns` list beside `paths`) and further
-//! [`Effect`]s (`loses_dns`), counted and worded here like the two the
-//! routes give.
+//! **How its DNS fares.** A name server depends on the failure when every
+//! one of its dependency paths does (hosting or route; a server with no
+//! traced path is not known to); a zone is lost when it has name servers
+//! and every one of them depends on the failure; a service loses its DNS
+//! when its own zone or its alias target's zone is lost (`loses_dns` on
+//! the service, and its effect is [`Effect::LosesDns`] when its paths
+//! alone would have left it working, degraded or unknown). The zones and
+//! servers are those of the service's latest record that carries them.
 
 pub mod dns;
 pub mod hosting;
+pub mod nameservers;
 pub mod text;
 
 use crate::analysis::AcceptedLocations;
@@ -246,6 +250,9 @@ pub enum Effect {
     LosesHosting,
     /// Every path depends on it, through hops before the destination only.
     LosesRoute,
+    /// Its paths would keep working (some or all), but every name server
+    /// of a zone its name needs depends on it.
+    LosesDns,
     /// Some paths depend on it, at least one other does not.
     Degraded,
     /// No path depends on it, at least one is known not to.
@@ -261,6 +268,7 @@ impl Effect {
         match self {
             Self::LosesHosting => "loses hosting",
             Self::LosesRoute => "loses route",
+            Self::LosesDns => "loses DNS",
             Self::Degraded => "degraded",
             Self::Unaffected => "unaffected",
             Self::Unknown => "unknown",
@@ -361,6 +369,37 @@ pub struct ServiceImpact {
     pub reason: String,
     /// Its paths, by key.
     pub paths: Vec<PathImpact>,
+    /// Whether a zone its name needs is lost (whatever its paths do).
+    pub loses_dns: bool,
+    /// The zones its name needs and how their name servers depend on it
+    /// (empty when its records keep no DNS dependencies).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<ZoneImpact>,
+}
+
+/// One zone a service's name needs, and whether it survives the failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneImpact {
+    /// The zone's apex.
+    pub zone: String,
+    /// The service's own zone, or its alias target's.
+    pub role: nameservers::ZoneRole,
+    /// Every name server depends on the failure.
+    pub lost: bool,
+    /// Its name servers, by name.
+    pub nameservers: Vec<NameserverImpact>,
+}
+
+/// One name server and how its dependency paths depend on the failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NameserverImpact {
+    /// The server's name.
+    pub name: String,
+    /// Hosting or route when every path of it depends; none when one does
+    /// not; unknown when it has no path, or none is located enough.
+    pub depends: PathDependency,
+    /// Its dependency paths (`dns:NAME/ipv4`), by key.
+    pub paths: Vec<PathImpact>,
 }
 
 /// A network some matching hops belong to.
@@ -388,6 +427,11 @@ pub struct Counts {
     pub loses_hosting: u32,
     /// Services that lose their route.
     pub loses_route: u32,
+    /// Services whose effect is losing their DNS (paths alone would not
+    /// stop them).
+    pub loses_dns_only: u32,
+    /// Services that lose their DNS, whatever their paths do.
+    pub loses_dns: u32,
     /// Services that keep working on some path.
     pub degraded: u32,
     /// Services that do not depend on it.
@@ -425,6 +469,11 @@ pub struct Assessment {
     at: Timestamp,
     operators: OperatorTable,
     services: BTreeMap<String, Vec<PathImpact>>,
+    /// Name servers' dependency paths, by server (`dns:NAME`).
+    nameservers: BTreeMap<String, Vec<PathImpact>>,
+    /// Each service's zones from its latest record that has them: when,
+    /// and (zone, role, server names).
+    zones: BTreeMap<String, (Timestamp, Vec<nameservers::ZoneNames>)>,
     /// AS number → (name, services).
     networks: BTreeMap<u32, (Option<String>, BTreeSet<String>)>,
 }
@@ -439,6 +488,8 @@ impl Assessment {
             at,
             operators: OperatorTable::shipped().clone(),
             services: BTreeMap::new(),
+            nameservers: BTreeMap::new(),
+            zones: BTreeMap::new(),
             networks: BTreeMap::new(),
         }
     }
@@ -471,7 +522,7 @@ impl Assessment {
             if !self.failure.matches(hop, country, &self.operators) {
                 continue;
             }
-            if let Some(asn) = hop.geo.asn {
+            if let Some(asn) = hop.geo.asn.filter(|_| !key.is_dependency()) {
                 let network = self.networks.entry(asn).or_default();
                 if network.0.is_none() {
                     network.0.clone_from(&hop.geo.as_org);
@@ -498,7 +549,23 @@ impl Assessment {
         } else {
             PathDependency::None
         };
-        let paths = self.services.entry(service).or_default();
+        if let Some(dns) = &record.dns {
+            let newer = self
+                .zones
+                .get(&service)
+                .is_none_or(|(at, _)| *at < trace.started_at);
+            if newer {
+                self.zones.insert(
+                    service.clone(),
+                    (trace.started_at, nameservers::zone_names(dns)),
+                );
+            }
+        }
+        let paths = if key.is_dependency() {
+            self.nameservers.entry(service).or_default()
+        } else {
+            self.services.entry(service).or_default()
+        };
         paths.push(PathImpact {
             path_key: key.to_string(),
             trace_id,
@@ -517,21 +584,34 @@ impl Assessment {
         let mut counts = Counts::default();
         let mut services = Vec::with_capacity(self.services.len());
         for (name, paths) in self.services {
-            let effect = effect(&paths);
+            let dns = self.zones.get(&name).map_or_else(Vec::new, |(_, zones)| {
+                zone_impacts(zones, &self.nameservers)
+            });
+            let loses_dns = dns.iter().any(|z| z.lost);
+            let effect = match effect(&paths) {
+                Effect::Degraded | Effect::Unaffected | Effect::Unknown if loses_dns => {
+                    Effect::LosesDns
+                }
+                other => other,
+            };
             counts.services += 1;
             counts.paths += u32::try_from(paths.len()).unwrap_or(u32::MAX);
+            counts.loses_dns += u32::from(loses_dns);
             *match effect {
                 Effect::LosesHosting => &mut counts.loses_hosting,
                 Effect::LosesRoute => &mut counts.loses_route,
+                Effect::LosesDns => &mut counts.loses_dns_only,
                 Effect::Degraded => &mut counts.degraded,
                 Effect::Unaffected => &mut counts.unaffected,
                 Effect::Unknown => &mut counts.unknown,
             } += 1;
             services.push(ServiceImpact {
-                reason: reason(effect, &paths, &label),
+                reason: reason(effect, &paths, &dns, &label),
                 name,
                 effect,
                 paths,
+                loses_dns,
+                dns,
             });
         }
         let operators = &self.operators;
@@ -548,7 +628,14 @@ impl Assessment {
         let failure = report_failure(&self.failure, &networks);
         let any_match = services
             .iter()
-            .flat_map(|s| &s.paths)
+            .flat_map(|s| {
+                s.paths.iter().chain(
+                    s.dns
+                        .iter()
+                        .flat_map(|z| &z.nameservers)
+                        .flat_map(|n| &n.paths),
+                )
+            })
             .any(|p| !p.hops.is_empty());
         let sentences = sentences(
             &self.failure,
@@ -584,6 +671,51 @@ pub fn what_if<'a>(
         assessment.add(key, record, None);
     }
     assessment.finish()
+}
+
+/// The zones of a service with how their servers' paths depend.
+fn zone_impacts(
+    zones: &[nameservers::ZoneNames],
+    paths: &BTreeMap<String, Vec<PathImpact>>,
+) -> Vec<ZoneImpact> {
+    zones
+        .iter()
+        .map(|(zone, role, servers)| {
+            let nameservers: Vec<NameserverImpact> = servers
+                .iter()
+                .map(|name| {
+                    let paths = paths
+                        .get(&format!("{}{name}", crate::model::NAMESERVER_PREFIX))
+                        .cloned()
+                        .unwrap_or_default();
+                    let depends = if paths.is_empty() {
+                        PathDependency::Unknown
+                    } else if paths.iter().all(|p| p.depends.depends()) {
+                        if paths.iter().any(|p| p.depends == PathDependency::Hosting) {
+                            PathDependency::Hosting
+                        } else {
+                            PathDependency::Route
+                        }
+                    } else if paths.iter().any(|p| p.depends == PathDependency::None) {
+                        PathDependency::None
+                    } else {
+                        PathDependency::Unknown
+                    };
+                    NameserverImpact {
+                        name: name.clone(),
+                        depends,
+                        paths,
+                    }
+                })
+                .collect();
+            ZoneImpact {
+                zone: zone.clone(),
+                role: *role,
+                lost: !nameservers.is_empty() && nameservers.iter().all(|n| n.depends.depends()),
+                nameservers,
+            }
+        })
+        .collect()
 }
 
 /// A service's effect from its paths' dependencies (module docs).
@@ -654,9 +786,36 @@ fn path_words(path: &PathImpact, label: &str) -> String {
     }
 }
 
+/// A lost zone in words: "every name server of bank.ls (ns1.bank.ls)
+/// depends on ZA: dns:ns1.bank.ls/ipv4 crosses ZA at hop 2 (198.18.4.2)".
+fn zone_words(zone: &ZoneImpact, label: &str) -> String {
+    let names: Vec<&str> = zone.nameservers.iter().map(|n| n.name.as_str()).collect();
+    let each: Vec<String> = zone
+        .nameservers
+        .iter()
+        .flat_map(|n| &n.paths)
+        .map(|p| path_words(p, label))
+        .collect();
+    format!(
+        "every name server of {} ({}) depends on {label}: {}",
+        zone.zone,
+        names.join(", "),
+        each.join("; ")
+    )
+}
+
 /// A service's reason in words.
-fn reason(effect: Effect, paths: &[PathImpact], label: &str) -> String {
-    let each: Vec<String> = paths.iter().map(|p| path_words(p, label)).collect();
+fn reason(effect: Effect, paths: &[PathImpact], dns: &[ZoneImpact], label: &str) -> String {
+    let lost: Vec<String> = dns
+        .iter()
+        .filter(|z| z.lost)
+        .map(|z| zone_words(z, label))
+        .collect();
+    if effect == Effect::LosesDns {
+        return lost.join("; ");
+    }
+    let mut each: Vec<String> = paths.iter().map(|p| path_words(p, label)).collect();
+    each.extend(lost.into_iter().map(|z| format!("and {z}")));
     let lead = match effect {
         Effect::LosesHosting | Effect::LosesRoute if paths.len() > 1 => {
             format!("every path depends on {label}: ")
@@ -762,6 +921,12 @@ fn sentences(
             "lose their route",
         ),
         (
+            Effect::LosesDns,
+            counts.loses_dns_only,
+            "loses its DNS (its name servers)",
+            "lose their DNS (their name servers)",
+        ),
+        (
             Effect::Degraded,
             counts.degraded,
             "is degraded",
@@ -778,6 +943,19 @@ fn sentences(
             count.to_string()
         };
         clauses.push(format!("{who} {verb}: {}", with(effect)));
+    }
+    let also_dns = counts.loses_dns - counts.loses_dns_only;
+    if also_dns > 0 {
+        clauses.push(format!(
+            "{also_dns} of those losing their route or hosting also {} their DNS: {}",
+            if also_dns == 1 { "loses" } else { "lose" },
+            names_words(
+                services
+                    .iter()
+                    .filter(|s| s.loses_dns && s.effect != Effect::LosesDns)
+                    .map(|s| s.name.as_str())
+            )
+        ));
     }
     let mut out = Vec::new();
     if clauses.is_empty() {

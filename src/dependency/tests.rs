@@ -3,7 +3,10 @@
 
 use super::*;
 use crate::analysis::{analyze, Policy};
+use crate::model::dns::{DnsDependencies, Nameserver, Problem, ProblemKind, QueryType, Zone};
 use crate::model::{GeoSource, HopGeo, PathFamily, Protocol, RttMs, TargetRef, Trace, VantageRef};
+use nameservers::{service_dns, DnsPolicy, ZoneRole};
+use std::str::FromStr;
 
 const T0: i64 = 1_800_000_000;
 
@@ -689,4 +692,318 @@ fn organisations_match_by_the_operator_table_too() {
     // Without it, the shipped table knows no Nimbus.
     let a = answer(Failure::org("nimbus").unwrap(), &paths);
     assert!(a.networks.is_empty());
+}
+
+// ---- DNS: name servers as dependencies -------------------------------
+
+/// A zone `name` served by `servers` (each with one address).
+fn zone(name: &str, servers: &[&str]) -> Zone {
+    Zone {
+        name: name.into(),
+        nameservers: servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Nameserver {
+                name: (*s).into(),
+                addresses: vec![format!("198.18.99.{}", i + 1).parse().unwrap()],
+            })
+            .collect(),
+    }
+}
+
+/// What `name` depends on: its zone, and an alias into `target` when given.
+fn dns_of(name: &str, own: Option<Zone>, alias: Option<(&str, Zone)>) -> DnsDependencies {
+    DnsDependencies {
+        name: name.into(),
+        cname_chain: alias
+            .iter()
+            .map(|(t, _)| crate::model::dns::CnameStep {
+                name: name.into(),
+                target: (*t).into(),
+            })
+            .collect(),
+        canonical: Some(alias.as_ref().map_or(name, |(t, _)| *t).into()),
+        addresses: vec!["198.51.100.10".parse().unwrap()],
+        zone: own,
+        target_zone: alias.map(|(_, z)| z),
+        problems: Vec::new(),
+    }
+}
+
+fn with_dns(mut r: TraceRecord, dns: DnsDependencies) -> TraceRecord {
+    r.dns = Some(Box::new(dns));
+    r
+}
+
+#[test]
+fn a_service_whose_every_name_server_depends_on_za_loses_its_dns() {
+    let paths = [
+        // bank's own path stays home; its only server is reached via ZA.
+        (
+            "bank",
+            with_dns(
+                domestic("bank"),
+                dns_of("bank.ls", Some(zone("bank.ls", &["ns1.bank.ls"])), None),
+            ),
+        ),
+        ("dns:ns1.bank.ls/ipv4", via_za("dns:ns1.bank.ls")),
+        // gov: two servers, one behind ZA, one at home: the zone survives.
+        (
+            "gov",
+            with_dns(
+                domestic("gov"),
+                dns_of(
+                    "portal.gov.ls",
+                    Some(zone("gov.ls", &["ns1.gov.ls", "ns2.gov.ls"])),
+                    None,
+                ),
+            ),
+        ),
+        ("dns:ns1.gov.ls/ipv4", domestic("dns:ns1.gov.ls")),
+        ("dns:ns2.gov.ls/ipv4", in_za("dns:ns2.gov.ls")),
+        // tax: its server was never traced: not known to depend.
+        (
+            "tax",
+            with_dns(
+                domestic("tax"),
+                dns_of("tax.ls", Some(zone("tax.ls", &["ns.tax.ls"])), None),
+            ),
+        ),
+        // pay: loses its route, and its DNS with it.
+        (
+            "pay",
+            with_dns(
+                via_za("pay"),
+                dns_of("pay.ls", Some(zone("bank.ls", &["ns1.bank.ls"])), None),
+            ),
+        ),
+    ];
+    let a = answer(za(), &paths);
+    // Name servers' paths are no services.
+    assert_eq!(a.counts.services, 4);
+    assert_eq!(effect_of(&a, "bank"), Effect::LosesDns);
+    let bank = service(&a, "bank");
+    assert!(bank.loses_dns);
+    assert_eq!(bank.dns[0].zone, "bank.ls");
+    assert!(bank.dns[0].lost);
+    assert_eq!(bank.dns[0].nameservers[0].depends, PathDependency::Route);
+    assert_eq!(
+        bank.reason,
+        "every name server of bank.ls (ns1.bank.ls) depends on ZA: dns:ns1.bank.ls/ipv4 crosses ZA at hops 2 and 4 (198.18.4.2, 198.18.5.2)"
+    );
+    let gov = service(&a, "gov");
+    assert_eq!(gov.effect, Effect::Unaffected);
+    assert!(!gov.loses_dns);
+    let servers: Vec<PathDependency> = gov.dns[0].nameservers.iter().map(|n| n.depends).collect();
+    assert_eq!(servers, [PathDependency::None, PathDependency::Hosting]);
+    let tax = service(&a, "tax");
+    assert_eq!(tax.effect, Effect::Unaffected);
+    assert_eq!(tax.dns[0].nameservers[0].depends, PathDependency::Unknown);
+    let pay = service(&a, "pay");
+    assert_eq!(pay.effect, Effect::LosesRoute);
+    assert!(pay.loses_dns);
+    assert!(pay.reason.contains("; and every name server of bank.ls"));
+    assert_eq!(
+        (
+            a.counts.loses_route,
+            a.counts.loses_dns_only,
+            a.counts.loses_dns
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        a.sentences[0],
+        "If South Africa (ZA) becomes unavailable, 1 of 4 national services loses its route: pay; 1 loses its DNS (its name servers): bank; 1 of those losing their route or hosting also loses their DNS: pay."
+    );
+    // A network seen only on a name server's path lists no "dns:" service.
+    assert!(a
+        .networks
+        .iter()
+        .all(|n| n.services.iter().all(|s| !s.starts_with("dns:"))));
+    // Ireland: nothing of it.
+    let a = answer(Failure::Country("IE".parse().unwrap()), &paths);
+    assert_eq!(a.counts.loses_dns, 0);
+}
+
+fn latest_of<'r>(
+    paths: &'r [(&str, TraceRecord)],
+) -> impl Fn(&PathKey) -> Option<(&'r TraceRecord, Option<i64>)> {
+    move |k: &PathKey| {
+        paths
+            .iter()
+            .find(|(key_text, _)| *key_text == k.to_string())
+            .map(|(_, r)| (r, None))
+    }
+}
+
+fn ls_policy<'a>(countries: &'a [CountryCode], operators: &'a [String]) -> DnsPolicy<'a> {
+    DnsPolicy {
+        home: Some("LS".parse().unwrap()),
+        accepted_countries: countries,
+        accepted_operators: operators,
+    }
+}
+
+fn emerald() -> OperatorTable {
+    OperatorTable::parse(
+        "[[operator]]\nname = \"Emerald Cloud\"\ncountry = \"US\"\nkind = \"hosting\"\nasns = [64520]\n",
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_alias_into_a_zone_served_only_from_one_foreign_country_is_flagged_unless_accepted() {
+    let dns = dns_of(
+        "id.gov.ls",
+        Some(zone("gov.ls", &["ns1.gov.ls"])),
+        Some((
+            "ls-id.cloud.ie",
+            zone("cloud.ie", &["ns1.cloud.ie", "ns2.cloud.ie"]),
+        )),
+    );
+    let paths = [
+        ("dns:ns1.gov.ls/ipv4", domestic("dns:ns1.gov.ls")),
+        ("dns:ns1.cloud.ie/ipv4", in_ie("dns:ns1.cloud.ie")),
+        ("dns:ns2.cloud.ie/ipv4", in_ie("dns:ns2.cloud.ie")),
+    ];
+    let at = Timestamp::from_unix(T0).unwrap();
+    let table = emerald();
+    let d = service_dns(&dns, at, latest_of(&paths), &table, ls_policy(&[], &[]));
+    assert_eq!(d.cname_chain, ["id.gov.ls -> ls-id.cloud.ie"]);
+    let own = &d.zones[0];
+    assert_eq!((own.role, own.flagged), (ZoneRole::Own, false));
+    assert_eq!(own.countries, [CountryCode::from_str("LS").unwrap()]);
+    let cloud = &d.zones[1];
+    assert_eq!(cloud.role, ZoneRole::AliasTarget);
+    assert_eq!(cloud.single_foreign_country, Some("IE".parse().unwrap()));
+    assert_eq!(
+        cloud.single_foreign_operator.as_deref(),
+        Some("Emerald Cloud")
+    );
+    assert!(cloud.flagged && !cloud.accepted && d.flagged);
+    assert_eq!(
+        cloud.sentence,
+        "cloud.ie (its alias target's zone): every name server (2) is in Ireland (IE) and run by Emerald Cloud, a foreign-based operator; the paths to them cross Ireland (IE)."
+    );
+    assert!(d.sentence.starts_with("id.gov.ls is an alias of ls-id.cloud.ie. gov.ls (its zone): 1 name server, in Lesotho (LS)."));
+    // Accepting the country alone leaves the operator flag standing.
+    let ie = ["IE".parse().unwrap()];
+    let d = service_dns(&dns, at, latest_of(&paths), &table, ls_policy(&ie, &[]));
+    assert!(d.zones[1].flagged);
+    // Accepting both: reported, not flagged.
+    let ops = ["emerald cloud".to_string()];
+    let d = service_dns(&dns, at, latest_of(&paths), &table, ls_policy(&ie, &ops));
+    assert!(d.zones[1].accepted && !d.zones[1].flagged && !d.flagged);
+    assert!(d.zones[1].sentence.contains("(an accepted dependency)"));
+    // Without the operator in the table, only the country flag is raised.
+    let d = service_dns(
+        &dns,
+        at,
+        latest_of(&paths),
+        &OperatorTable::empty(),
+        ls_policy(&ie, &[]),
+    );
+    assert_eq!(d.zones[1].single_foreign_operator, None);
+    assert!(d.zones[1].accepted && !d.flagged);
+}
+
+#[test]
+fn servers_in_two_countries_or_not_all_located_raise_no_flag_and_say_so() {
+    let dns = dns_of("x.ls", Some(zone("x.ls", &["a.x.ls", "b.x.ls"])), None);
+    let at = Timestamp::from_unix(T0).unwrap();
+    let table = OperatorTable::empty();
+    // One in South Africa, one in Ireland: two foreign countries, no single one.
+    let paths = [
+        ("dns:a.x.ls/ipv4", in_za("dns:a.x.ls")),
+        ("dns:b.x.ls/ipv4", in_ie("dns:b.x.ls")),
+    ];
+    let d = service_dns(&dns, at, latest_of(&paths), &table, ls_policy(&[], &[]));
+    assert_eq!(d.zones[0].single_foreign_country, None);
+    assert_eq!(d.zones[0].countries.len(), 2);
+    // One in Ireland, the other never traced: not enough to say "all".
+    let paths = [("dns:a.x.ls/ipv4", in_ie("dns:a.x.ls"))];
+    let d = service_dns(&dns, at, latest_of(&paths), &table, ls_policy(&[], &[]));
+    let z = &d.zones[0];
+    assert_eq!(
+        (z.located, z.single_foreign_country, z.flagged),
+        (1, None, false)
+    );
+    assert!(z.sentence.contains("1 of 2 not located"), "{}", z.sentence);
+    // An unlocated server (indeterminate path) is no evidence either.
+    let paths = [
+        ("dns:a.x.ls/ipv4", in_ie("dns:a.x.ls")),
+        ("dns:b.x.ls/ipv4", unlocated("dns:b.x.ls")),
+    ];
+    let d = service_dns(&dns, at, latest_of(&paths), &table, ls_policy(&[], &[]));
+    assert_eq!(d.zones[0].single_foreign_country, None);
+}
+
+#[test]
+fn what_could_not_be_established_is_said_and_the_rest_stands() {
+    // A lame zone (no server has an address), a CNAME loop, a SERVFAIL:
+    // each a problem; the zone that was found is still judged.
+    let mut dns = dns_of("loop.ls", None, None);
+    dns.canonical = None;
+    dns.addresses.clear();
+    dns.cname_chain = vec![
+        crate::model::dns::CnameStep {
+            name: "loop.ls".into(),
+            target: "loop2.ls".into(),
+        },
+        crate::model::dns::CnameStep {
+            name: "loop2.ls".into(),
+            target: "loop.ls".into(),
+        },
+    ];
+    dns.problems = vec![
+        Problem {
+            kind: ProblemKind::CnameLoop,
+            name: "loop.ls".into(),
+            query: QueryType::CNAME,
+        },
+        Problem {
+            kind: ProblemKind::ServFail,
+            name: "loop.ls".into(),
+            query: QueryType::NS,
+        },
+    ];
+    let d = service_dns(
+        &dns,
+        Timestamp::from_unix(T0).unwrap(),
+        |_| None,
+        &OperatorTable::empty(),
+        ls_policy(&[], &[]),
+    );
+    assert!(d.zones.is_empty() && !d.flagged);
+    assert_eq!(
+        d.sentence,
+        "loop.ls is an alias of a name that could not be resolved. The zone of loop.ls could not be found: who answers for it is not known. Not established: loop.ls CNAME (cname_loop), loop.ls NS (serv_fail)."
+    );
+    // A zone without name servers: said, and nothing flagged.
+    let mut lame = dns_of("lame.ls", Some(zone("lame.ls", &[])), None);
+    lame.problems.push(Problem {
+        kind: ProblemKind::NoNameservers,
+        name: "lame.ls".into(),
+        query: QueryType::NS,
+    });
+    let d = service_dns(
+        &lame,
+        Timestamp::from_unix(T0).unwrap(),
+        |_| None,
+        &OperatorTable::empty(),
+        ls_policy(&[], &[]),
+    );
+    assert!(!d.flagged);
+    assert!(d
+        .sentence
+        .contains("lame.ls (its zone): no name server could be found"));
+    assert!(d
+        .sentence
+        .ends_with("Not established: lame.ls NS (no_nameservers)."));
+    // And whatif: a service with a lame zone does not lose a DNS it never had
+    // evidence for; its paths decide.
+    let paths = [("lame", with_dns(via_za("lame"), lame))];
+    let a = answer(za(), &paths);
+    let s = service(&a, "lame");
+    assert_eq!((s.effect, s.loses_dns), (Effect::LosesRoute, false));
 }

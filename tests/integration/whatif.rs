@@ -140,6 +140,7 @@ fn a_country_fails_the_services_whose_latest_paths_cross_or_end_in_it() {
         za["counts"],
         serde_json::json!({
             "services": 5, "paths": 6, "loses_hosting": 0, "loses_route": 2,
+            "loses_dns_only": 0, "loses_dns": 0,
             "degraded": 1, "unaffected": 2, "unknown": 0
         })
     );

@@ -14,7 +14,7 @@
 #   lab.sh names                 print the lab's PTR names as ADDRESS NAME
 #
 # Topology (IPv4 198.18.0.0/15 links, IPv6 2001:db8::/32, services in
-# 198.51.100.0/24 and 203.0.113.0/24):
+# 198.51.100.0/24 and 203.0.113.0/24, one nameserver in 198.18.210.0/24):
 #
 #   v ── r1 ─┬─ ls2 ──────────── gw ── dom   (domestic service, LS)
 #            ├─ za1 ── za2 ───── gw          (alternative route via ZA)
@@ -38,10 +38,24 @@
 # (za1-za2) the LAN of an exchange in Johannesburg (lab-peeringdb.json).
 #
 # A DNS server (unbound, when installed) runs at the vantage on DNS_V4 and
-# DNS_V6 port 53 and answers PTR (and forward) queries for every lab
-# address with carrier-style names (NAMES below); it knows nothing else and
-# never asks another server. The vantage's resolv.conf does not point at
-# it: only what is configured to ask it does.
+# DNS_V6 port 53, as an ISP's recursive resolver would. It answers PTR (and
+# forward) queries for every lab address with carrier-style names (NAMES
+# below) from local data, and resolves three zones (ZONES below) from their
+# own authoritative servers (nsd, when installed), so that resolving a
+# service's name can cross other countries than reaching the service does:
+#   gov.ls.test    served at home, on dom, from the domestic service range:
+#                  queries to it take whatever route the services take (LS,
+#                  or ZA after `lab.sh route PREFIX za`);
+#   bank.ls.test   served on dom too, but from 198.18.210.0/24, which r1
+#                  always sends via ZA (route_set leaves it alone): the
+#                  bank is reached at home, its name only through South
+#                  Africa;
+#   cloud.ie.test  served in Dublin on ie: id.gov.ls.test is a CNAME to
+#                  ls-id.cloud.ie.test, a national name whose address and
+#                  nameserver are abroad.
+# Every other name is refused; nothing outside the lab is ever asked. The
+# vantage's resolv.conf does not point at it: only what is configured to ask
+# it does (the tracer reads the vantage's hosts file).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,13 +103,31 @@ NAMES=(
   "9 1 et-0-0-1.dub1.ie.lab-carrier.net"
   "9 2 shop1.dub1.ie.lab-carrier.net"
 )
-# The services' own names (also in the vantage's hosts file).
+# The services' own names (also in the vantage's hosts file, where the
+# cloud host ls-id.cloud.ie.test goes by its national name id.gov.ls.test)
+# and the nameservers' names.
 SERVICE_NAMES=(
   "198.51.100.10 portal.gov.ls.test"
   "2001:db8:100::10 portal.gov.ls.test"
   "198.51.100.20 bank.ls.test"
   "203.0.113.10 shop.ie.test"
   "2001:db8:113::10 shop.ie.test"
+  "203.0.113.20 ls-id.cloud.ie.test"
+  "2001:db8:113::20 ls-id.cloud.ie.test"
+  "198.51.100.53 ns1.gov.ls.test"
+  "2001:db8:100::53 ns1.gov.ls.test"
+  "198.18.210.53 ns1.bank.ls.test"
+  "2001:db8:210::53 ns1.bank.ls.test"
+  "203.0.113.53 ns1.cloud.ie.test"
+  "2001:db8:113::53 ns1.cloud.ie.test"
+)
+# zone, node, IPv4 and IPv6 address of its one authoritative server (nsd).
+# Names under these zones get only PTR records from the vantage's unbound:
+# their A and AAAA come from the zone's server (zone_records below).
+ZONES=(
+  "gov.ls.test dom 198.51.100.53 2001:db8:100::53"
+  "bank.ls.test dom 198.18.210.53 2001:db8:210::53"
+  "cloud.ie.test ie 203.0.113.53 2001:db8:113::53"
 )
 DNS_V4=198.18.0.53
 DNS_V6=2001:db8::53
@@ -140,6 +172,16 @@ ZA_DELAY_MS=2.5
 IE_DELAY_MS=80
 DOMESTIC_HOST=portal.gov.ls.test
 FOREIGN_HOST=shop.ie.test
+NS_GOV_V4=198.51.100.53
+NS_GOV_V6=2001:db8:100::53
+NS_BANK_V4=198.18.210.53
+NS_BANK_V6=2001:db8:210::53
+NS_CLOUD_V4=203.0.113.53
+NS_CLOUD_V6=2001:db8:113::53
+CLOUD_V4=203.0.113.20
+CLOUD_V6=2001:db8:113::20
+CLOUD_HOST=id.gov.ls.test
+BANK_HOST=bank.ls.test
 EOF
 }
 
@@ -255,7 +297,17 @@ up() {
   for a in 2001:db8:100::10 2001:db8:100::20; do
     in_ns "$p" dom ip -6 addr add "$a/128" dev lo
   done
-  in_ns "$p" ie ip -6 addr add 2001:db8:113::10/128 dev lo
+  for a in 2001:db8:113::10 2001:db8:113::20; do
+    in_ns "$p" ie ip -6 addr add "$a/128" dev lo
+  done
+  # The nameservers' addresses are assigned (nsd binds to them, and an AnyIP
+  # range does not let it bind IPv6).
+  local z a4 a6
+  for spec in "${ZONES[@]}"; do
+    read -r z n a4 a6 <<<"$spec"
+    in_ns "$p" "$n" ip addr add "$a4/32" dev lo
+    in_ns "$p" "$n" ip -6 addr add "$a6/128" dev lo nodad
+  done
 
   # Forward routes towards the services.
   in_ns "$p" r1 ip route add 198.18.3.0/24 via 198.18.2.2
@@ -284,6 +336,15 @@ up() {
   in_ns "$p" gw ip -6 route add 2001:db8:100::/64 via 2001:db8:7::2
   in_ns "$p" ie1 ip route add 203.0.113.0/24 via 198.18.9.2
   in_ns "$p" ie1 ip -6 route add 2001:db8:113::/64 via 2001:db8:9::2
+  # 198.18.210.0/24 (bank.ls.test's nameserver on dom) is routed via ZA
+  # always, outside route_set: a domestic name that only resolves through
+  # South Africa while the service itself stays on the LS route. Answers
+  # return by the default routes, via LS.
+  for spec in "r1 4" "za1 5" "za2 6" "gw 7"; do
+    read -r n l <<<"$spec"
+    in_ns "$p" "$n" ip route add 198.18.210.0/24 via "198.18.$l.2"
+    in_ns "$p" "$n" ip -6 route add 2001:db8:210::/64 via "2001:db8:$l::2"
+  done
   # 198.19.0.0/16 is a block of 65,534 more domestic service addresses on
   # dom (via the LS route), for scale tests and benchmarks.
   in_ns "$p" dom ip route add local 198.19.0.0/16 dev lo
@@ -312,10 +373,13 @@ up() {
 198.51.100.20 bank.ls.test
 203.0.113.10 shop.ie.test
 2001:db8:113::10 shop.ie.test
+203.0.113.20 id.gov.ls.test
+2001:db8:113::20 id.gov.ls.test
 198.18.200.1 silent.ls.test
 EOF
   echo "nameserver 127.0.0.1" >"$etc/resolv.conf"
 
+  nameservers "$p"
   dns "$p"
 }
 
@@ -368,16 +432,131 @@ names() {
   printf '%s\n' "${SERVICE_NAMES[@]}"
 }
 
+# The zones' authoritative servers: one nsd per zone of ZONES, in the
+# zone's node on its nameserver's two addresses, everything in the run
+# directory. Without nsd the zones have no servers (a note on stderr) and
+# the vantage's unbound answers their services' names from local data.
+nameservers() {
+  local p=$1 dir spec z n a4 a6 base
+  if ! command -v nsd >/dev/null; then
+    echo "lab.sh: nsd is not installed, the lab's zones have no authoritative servers (scripts/setup.sh installs it)" >&2
+    return 0
+  fi
+  dir=$(run_dir "$p")
+  for spec in "${ZONES[@]}"; do
+    read -r z n a4 a6 <<<"$spec"
+    base="$dir/nsd-$z"
+    zone_records "$z" "$a4" "$a6" >"$base.zone"
+    # No database, no privilege drop, no control channel: the server's whole
+    # state is this directory, which down removes.
+    cat >"$base.conf" <<EOF
+server:
+  ip-address: $a4
+  ip-address: $a6
+  port: 53
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: ""
+  database: ""
+  zonelistfile: "$base.zonelist"
+  xfrdfile: "$base.xfrd"
+  xfrdir: "$dir"
+  pidfile: ""
+  logfile: "$base.log"
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: "$z"
+  zonefile: "$base.zone"
+EOF
+    # `ip netns exec` and setsid exec: $! is nsd itself (in the foreground
+    # it becomes "nsd: xfrd", parent of the rest, and stops them on TERM).
+    ip netns exec "$(ns "$p" "$n")" setsid nsd -d -c "$base.conf" </dev/null >>"$base.log" 2>&1 &
+    echo $! >"$base.pid"
+  done
+  for spec in "${ZONES[@]}"; do
+    read -r z n a4 a6 <<<"$spec"
+    base="$dir/nsd-$z"
+    listening "$p" "$n" "$base.pid" "$a4" "$a6" ||
+      { echo "lab.sh: nsd for $z did not start: $(cat "$base.log")" >&2; exit 1; }
+  done
+}
+
+# zone_records ZONE NS_V4 NS_V6: the zone file of ZONE, whose one
+# nameserver ns1.ZONE has the addresses NS_V4 and NS_V6.
+zone_records() {
+  local z=$1 a4=$2 a6=$3
+  cat <<EOF
+\$ORIGIN $z.
+\$TTL 300
+@ IN SOA ns1.$z. hostmaster.$z. 1 3600 600 86400 300
+@ IN NS ns1.$z.
+ns1 IN A $a4
+ns1 IN AAAA $a6
+EOF
+  case "$z" in
+    gov.ls.test)
+      cat <<'EOF'
+portal IN A 198.51.100.10
+portal IN AAAA 2001:db8:100::10
+id IN CNAME ls-id.cloud.ie.test.
+EOF
+      ;;
+    bank.ls.test) echo "@ IN A 198.51.100.20" ;;
+    cloud.ie.test)
+      cat <<'EOF'
+ls-id IN A 203.0.113.20
+ls-id IN AAAA 2001:db8:113::20
+EOF
+      ;;
+  esac
+}
+
+# Whether name $1 is in one of the ZONES (served by its own nameserver).
+in_zones() {
+  local spec z
+  for spec in "${ZONES[@]}"; do
+    read -r z _ <<<"$spec"
+    case "$1" in "$z" | *".$z") return 0 ;; esac
+  done
+  return 1
+}
+
+# listening PREFIX NODE PIDFILE ADDRESS...: wait until the process of
+# PIDFILE listens on UDP port 53 of every ADDRESS inside NODE (hang guard:
+# 10 s); fails if it exits or does not.
+listening() {
+  local p=$1 n=$2 file=$3 a i
+  shift 3
+  local want=$# pats=()
+  for a in "$@"; do
+    case "$a" in
+      *:*) pats+=(-e "[$a]:53") ;;
+      *) pats+=(-e "$a:53") ;;
+    esac
+  done
+  for i in $(seq 200); do
+    [ "$(in_ns "$p" "$n" ss -Hlnu 'sport = :53' | grep -cF "${pats[@]}")" -ge "$want" ] && return 0
+    alive "$(cat "$file")" || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
 # The lab's DNS server: unbound at the vantage on DNS_V4 and DNS_V6,
-# answering from local data only. Without unbound the lab has no DNS server
-# (a note on stderr; the tests that need one skip).
+# answering from local data and, when their nsd servers run, resolving the
+# ZONES from them. Without unbound the lab has no DNS server (a note on
+# stderr; the tests that need one skip).
 dns() {
-  local p=$1 dir conf addr name i
+  local p=$1 dir conf addr name spec z n a4 a6 delegated=""
   if ! command -v unbound >/dev/null; then
     echo "lab.sh: unbound is not installed, the lab has no DNS server (scripts/setup.sh installs it)" >&2
     return 0
   fi
   dir=$(run_dir "$p")
+  [ -s "$dir/nsd-${ZONES[0]%% *}.pid" ] && delegated=yes
   conf="$dir/unbound.conf"
   in_ns "$p" v ip addr add "$DNS_V4/32" dev lo
   in_ns "$p" v ip -6 addr add "$DNS_V6/128" dev lo nodad
@@ -402,8 +581,8 @@ server:
   access-control: ::1/128 allow
   access-control: 198.18.0.0/15 allow
   access-control: 2001:db8::/32 allow
-  # Local data only: every other name is refused; nothing is ever asked of
-  # another server.
+  # Local data, and the lab's own zones from their servers: every other
+  # name is refused; nothing outside the lab is ever asked.
   local-zone: "." refuse
   local-zone: "18.198.in-addr.arpa." static
   local-zone: "100.51.198.in-addr.arpa." static
@@ -414,24 +593,36 @@ server:
   local-zone: "lab-carrier.net." static
   local-zone: "test." static
 EOF
+    if [ -n "$delegated" ]; then
+      # The zones are resolved, not answered here (transparent: no local
+      # data of theirs exists, so every query goes to the stub's server).
+      for spec in "${ZONES[@]}"; do
+        read -r z _ <<<"$spec"
+        echo "  local-zone: \"$z.\" transparent"
+      done
+    fi
     while read -r addr name; do
       echo "  local-data-ptr: \"$addr $name\""
+      # An A or AAAA here would mask the zone's own answer.
+      [ -n "$delegated" ] && in_zones "$name" && continue
       case "$addr" in
         *:*) echo "  local-data: \"$name. AAAA $addr\"" ;;
         *) echo "  local-data: \"$name. A $addr\"" ;;
       esac
     done < <(names)
+    if [ -n "$delegated" ]; then
+      for spec in "${ZONES[@]}"; do
+        read -r z n a4 a6 <<<"$spec"
+        printf 'stub-zone:\n  name: "%s."\n  stub-addr: %s\n  stub-addr: %s\n' "$z" "$a4" "$a6"
+      done
+    fi
     printf 'remote-control:\n  control-enable: no\n'
   } >"$conf"
   # `ip netns exec` and setsid exec: $! is unbound itself.
   ip netns exec "$(ns "$p" v)" setsid unbound -d -c "$conf" </dev/null >>"$dir/unbound.log" 2>&1 &
   echo $! >"$dir/unbound.pid"
-  # Ready once it listens on both addresses (hang guard: 10 s).
-  for i in $(seq 200); do
-    [ "$(in_ns "$p" v ss -Hlnu 'sport = :53' | grep -cF -e "$DNS_V4:" -e "[$DNS_V6]:")" -ge 2 ] && return 0
-    alive "$(cat "$dir/unbound.pid")" || break
-    sleep 0.05
-  done
+  # Ready once it listens on both addresses.
+  listening "$p" v "$dir/unbound.pid" "$DNS_V4" "$DNS_V6" && return 0
   echo "lab.sh: unbound did not start: $(cat "$dir/unbound.log")" >&2
   exit 1
 }
@@ -454,10 +645,13 @@ stop_pid() {
 }
 
 # Whether process $1 runs (an exited one that its new parent has not reaped
-# yet, a zombie, does not).
+# yet, a zombie, does not). The state follows the command name in
+# parentheses, which may hold spaces (nsd renames its processes "nsd: xfrd").
 alive() {
-  local state
-  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  local stat state
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  state=${stat##*) }
+  state=${state%% *}
   [ -n "$state" ] && [ "$state" != Z ]
 }
 

@@ -1,14 +1,16 @@
 //! `[dependency]`: the deployment's operator table, read and checked while
 //! the configuration loads, its errors naming that file, the line and the
-//! field (`operator[2].country`).
+//! field (`operator[2].country`); and whether (and from which servers, how
+//! quickly) each target's DNS dependencies are resolved every cycle.
 
-use super::value::validate_path;
+use super::value::{validate_duration, validate_path};
 use crate::config::position::Source;
 use crate::config::raw::RawDependency;
-use crate::config::{ConfigError, DependencyConfig};
+use crate::config::{parse_dns_server, ConfigError, DependencyConfig};
 use crate::input_file::{self, FileKind};
 use crate::operators::{OperatorTable, OperatorsError};
 use std::path::Path;
+use std::time::Duration;
 
 /// The operator table: the shipped one, with the named file's entries over
 /// it.
@@ -17,8 +19,52 @@ pub(super) fn validate_dependency(
     base: &Path,
     src: &Source<'_>,
 ) -> Result<DependencyConfig, ConfigError> {
+    let defaults = DependencyConfig::default();
+    let dns = raw.dns.as_ref().map_or(defaults.dns, |d| *d.get_ref());
+    let trace_nameservers = raw
+        .trace_nameservers
+        .as_ref()
+        .map_or(defaults.trace_nameservers, |d| *d.get_ref());
+    let dns_servers = raw
+        .dns_servers
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, server)| {
+            parse_dns_server(server.get_ref()).map_err(|e| {
+                src.invalid(
+                    Some(server.span()),
+                    format!("dependency.dns_servers[{i}]"),
+                    e.to_string(),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let dns_timeout = validate_duration(
+        raw.dns_timeout.as_ref(),
+        "dependency.dns_timeout",
+        defaults.dns_timeout,
+        (Duration::from_millis(10), Duration::from_secs(30)),
+        src,
+    )?;
+    let dns_deadline = validate_duration(
+        raw.dns_deadline.as_ref(),
+        "dependency.dns_deadline",
+        defaults.dns_deadline,
+        (dns_timeout, Duration::from_secs(300)),
+        src,
+    )?;
+    let resolution = DependencyConfig {
+        dns,
+        dns_servers,
+        dns_timeout,
+        dns_deadline,
+        trace_nameservers,
+        ..defaults
+    };
     let Some(file) = raw.operators else {
-        return Ok(DependencyConfig::default());
+        return Ok(resolution);
     };
     let field = "dependency.operators";
     let path = validate_path(&file, field, base, src)?;
@@ -39,6 +85,7 @@ pub(super) fn validate_dependency(
     Ok(DependencyConfig {
         operators: Some(path),
         table: OperatorTable::shipped().overlaid(&table),
+        ..resolution
     })
 }
 

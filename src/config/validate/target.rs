@@ -138,6 +138,13 @@ fn validate_target(
         Some(list) => validate_accepted(list, &field("accepted_operators"), operators, src)?,
         None => Vec::new(),
     };
+    let mut accepted_countries: Vec<CountryCode> = Vec::new();
+    for code in raw.accepted_countries.as_deref().unwrap_or_default() {
+        let code = validate_country(code, &field("accepted_countries"), src)?;
+        if !accepted_countries.contains(&code) {
+            accepted_countries.push(code);
+        }
+    }
     Ok(TargetConfig {
         name,
         host: host_text.to_string(),
@@ -147,6 +154,7 @@ fn validate_target(
         family,
         allowed_countries,
         accepted_operators,
+        accepted_countries,
     })
 }
 

@@ -6,6 +6,8 @@
 //! export) read it. The serialized form of [`TraceRecord`] is the public
 //! `transitwatch.trace/1` schema: fields are only ever added to it.
 
+pub mod dns;
+
 use crate::text_enum::text_enum;
 use crate::units::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -223,6 +225,32 @@ impl PathKey {
     pub fn belongs_to(&self, name: &str) -> bool {
         self.target == name
     }
+
+    /// The dependency path to the name server `name` in one family
+    /// (`dns:ns1.gov.ls/ipv4`).
+    #[must_use]
+    pub fn nameserver(name: &str, family: PathFamily) -> Self {
+        Self::of_family(format!("{NAMESERVER_PREFIX}{name}"), family)
+    }
+
+    /// Whether this is a dependency path (to a name server), not a
+    /// configured service's.
+    #[must_use]
+    pub fn is_dependency(&self) -> bool {
+        is_dependency_target(&self.target)
+    }
+}
+
+/// What a dependency path's target name starts with: `dns:NAME` is the
+/// path to name server NAME, traced because a service's zone depends on
+/// it. Configured target names cannot contain `:`, so the two never meet.
+pub const NAMESERVER_PREFIX: &str = "dns:";
+
+/// Whether the target name `name` is a dependency path's, not a configured
+/// service's.
+#[must_use]
+pub fn is_dependency_target(name: &str) -> bool {
+    name.starts_with(NAMESERVER_PREFIX)
 }
 
 impl fmt::Display for PathKey {
@@ -698,6 +726,11 @@ pub struct TraceRecord {
     pub trace: Trace,
     /// What it means.
     pub verdict: PathVerdict,
+    /// What the target's name depended on in DNS when it was traced
+    /// (`[dependency] dns`): absent for address targets, imported traces,
+    /// dependency paths and older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Box<dns::DnsDependencies>>,
 }
 
 impl TraceRecord {
@@ -708,6 +741,7 @@ impl TraceRecord {
             schema: TRACE_SCHEMA.to_string(),
             trace,
             verdict,
+            dns: None,
         }
     }
 }
