@@ -34,10 +34,14 @@
 use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
 use crate::config::{Config, RdnsConfig};
+use crate::dependency::overview::{overview, Accepted, Overview};
 use crate::geo::GeoDb;
 use crate::http::{self, StateView, ViewError};
+use crate::metrics::DependencyView;
 use crate::metrics::Metrics;
+use crate::model::CountryCode;
 use crate::model::{Coordinates, PathKey, TraceRecord, VantageRef};
+use crate::operators::OperatorTable;
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
@@ -48,7 +52,7 @@ use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles
 use crate::store::writer::{HistoryWriter, Written};
 use crate::store::{GeoIpDatabase, LocationFile, NewTrace, Provenance, Query, Retention, Store};
 use crate::units::Timestamp;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -156,6 +160,12 @@ struct Generation {
     provenance: Arc<Provenance>,
     /// The live report's categories and rules, from this configuration.
     report: crate::report::Options,
+    /// Each target's accepted dependencies, for the dependency overview.
+    accepted: BTreeMap<String, Accepted>,
+    /// The operator table, for the dependency overview.
+    operators: OperatorTable,
+    /// The home country.
+    home: CountryCode,
 }
 
 impl Generation {
@@ -181,6 +191,19 @@ impl Generation {
             vantage_at: vantage_at(config),
             provenance,
             report: crate::report::Options::of_config(config),
+            accepted: config
+                .targets
+                .iter()
+                .map(|t| {
+                    let accepted = Accepted {
+                        countries: t.accepted_countries.clone(),
+                        operators: t.accepted_operators.clone(),
+                    };
+                    (t.name.clone(), accepted)
+                })
+                .collect(),
+            operators: config.dependency.table.clone(),
+            home: config.policy.home,
         }
     }
 }
@@ -201,6 +224,9 @@ struct DaemonState {
     notifier: Mutex<Option<Notifier>>,
     // The history database, read by `/api/v1/traces`.
     store_file: PathBuf,
+    // The last dependency overview, replaced whole by each refresh; the
+    // HTTP side clones the Arc and releases at once.
+    dependencies: Mutex<Option<Arc<Overview>>>,
 }
 
 impl DaemonState {
@@ -299,6 +325,11 @@ impl StateView for DaemonState {
             }
         }
         Ok(())
+    }
+
+    fn dependencies(&self) -> Option<serde_json::Value> {
+        let overview = self.dependencies.lock().ok()?.clone()?;
+        serde_json::to_value(&*overview).ok()
     }
 
     fn operators(&self) -> crate::operators::OperatorTable {
@@ -501,6 +532,7 @@ fn dependencies(config: &Config) -> Option<scheduler::Dependencies> {
         deadline: d.dns_deadline,
         trace_nameservers: d.trace_nameservers,
         settings: probe_settings(&config.probe, protocol, port),
+        family: config.probe.family,
         claimed: Arc::default(),
     })
 }
@@ -560,6 +592,7 @@ pub async fn run(
         ready: AtomicBool::new(generation.jobs.is_empty()),
         notifier: Mutex::new(Some(notifier)),
         store_file: store_file.clone(),
+        dependencies: Mutex::new(None),
     });
     let hints: RttHints = Arc::default();
     let counted = Arc::clone(&shared);
@@ -757,6 +790,7 @@ async fn consume(
                         tracing::error!(error = %e, "cannot save the paths; they are kept in memory");
                     }
                 }
+                refresh_dependencies(&shared);
             }
         }
     }
@@ -830,6 +864,39 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
         if pending.is_empty() {
             shared.ready.store(true, Ordering::Release);
         }
+    }
+}
+
+/// Recompute the dependency overview from the path book's latest records
+/// and publish it (metrics and `/api/v1/dependencies`).
+fn refresh_dependencies(shared: &DaemonState) {
+    let Some(generation) = shared.generation() else {
+        return;
+    };
+    let overview = {
+        // Held for the computation (pure, milliseconds for a thousand
+        // paths): the records are read in place rather than copied; the
+        // consumer waits that long at most once per save period.
+        let Ok(book) = shared.book.lock() else {
+            return;
+        };
+        let paths = book
+            .iter()
+            .filter(|(key, _, _)| key.is_dependency() || generation.jobs.contains_key(key.target()))
+            .map(|(key, record, _)| (key, record, None));
+        overview(
+            Timestamp::now(),
+            paths,
+            &generation.operators,
+            Some(generation.home),
+            &generation.accepted,
+        )
+    };
+    shared
+        .metrics
+        .set_dependencies(DependencyView::of(&overview));
+    if let Ok(mut slot) = shared.dependencies.lock() {
+        *slot = Some(Arc::new(overview));
     }
 }
 

@@ -102,6 +102,9 @@ pub struct Dependencies {
     pub trace_nameservers: bool,
     /// How name servers are probed.
     pub settings: ProbeSettings,
+    /// Which of a name server's addresses are traced (`[probe] family`:
+    /// `auto` traces its first address only).
+    pub family: Family,
     /// When each name server path was last claimed for a trace.
     // std Mutex: a lookup and an insert, never held across an await; it
     // is what keeps two loops from tracing one shared server twice.
@@ -278,7 +281,8 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
 }
 
 /// Trace each name server address of `dns`'s zones that no loop claimed in
-/// the last interval (less the jitter): one address per family and server.
+/// the last interval (less the jitter): one address per family and server,
+/// of the families the probe family admits.
 async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &DnsDependencies) {
     let fresh = ctx.cadence.interval.saturating_sub(ctx.cadence.jitter);
     let servers = dns
@@ -288,9 +292,11 @@ async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &
         .flat_map(|zone| zone.nameservers.iter());
     for server in servers {
         let mut families: Vec<PathFamily> = Vec::new();
-        for addr in &server.addresses {
+        let admitted = server.addresses.iter().filter(|a| d.family.admits(a));
+        let take = if d.family == Family::Auto { 1 } else { 2 };
+        for addr in admitted {
             let family = PathFamily::of(addr);
-            if families.contains(&family) {
+            if families.len() == take || families.contains(&family) {
                 continue;
             }
             families.push(family);

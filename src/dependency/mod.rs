@@ -80,6 +80,7 @@
 pub mod dns;
 pub mod hosting;
 pub mod nameservers;
+pub mod overview;
 pub mod text;
 
 use crate::analysis::AcceptedLocations;

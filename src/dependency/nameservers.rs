@@ -122,6 +122,10 @@ pub struct NameserverFinding {
     pub operator: Option<String>,
     /// Where that operator is based.
     pub operated_by: OperatorBase,
+    /// The operator's country (its parent company's).
+    pub operator_country: Option<CountryCode>,
+    /// Whether the operator is one the service accepts.
+    pub accepted: bool,
     /// Its dependency paths, by key (empty: not traced yet).
     pub paths: Vec<NameserverPath>,
 }
@@ -162,6 +166,8 @@ pub struct ServiceDns {
     pub name: String,
     /// When (the start of the record that keeps it).
     pub resolved_at: Timestamp,
+    /// The home country it was judged against.
+    pub home: Option<CountryCode>,
     /// The alias chain, as `name -> target` steps.
     pub cname_chain: Vec<String>,
     /// Its canonical name, when the chain ended.
@@ -217,6 +223,7 @@ pub fn service_dns<'r>(
     let mut out = ServiceDns {
         name: dns.name.clone(),
         resolved_at,
+        home: policy.home,
         cname_chain: dns
             .cname_chain
             .iter()
@@ -247,6 +254,8 @@ fn nameserver<'r>(
         asn: None,
         operator: None,
         operated_by: OperatorBase::Unknown,
+        operator_country: None,
+        accepted: false,
         paths: Vec::new(),
     };
     for family in [PathFamily::Ipv4, PathFamily::Ipv6] {
@@ -272,6 +281,8 @@ fn nameserver<'r>(
             if let Some(op) = &hosting.operator {
                 finding.operator = Some(op.name.clone());
                 finding.operated_by = hosting.operated_by;
+                finding.operator_country = Some(op.country);
+                finding.accepted = hosting.accepted;
             }
         }
         finding.paths.push(NameserverPath {

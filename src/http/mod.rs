@@ -9,6 +9,7 @@
 //! | `GET /api/v1/targets` | JSON, as [`StateView::targets`] gives it |
 //! | `GET /api/v1/targets/{name}/latest` | JSON array of the target's latest records; 204 (no body) for a configured target not traced yet; 404 JSON error for an unknown name |
 //! | `GET /api/v1/traces?since=&until=&target=&limit=` | stored trace records as JSON Lines (`application/x-ndjson`), streamed; 400 JSON error for a bad parameter, 503 when no history can be read |
+//! | `GET /api/v1/dependencies` | JSON: every service's hosting and DNS verdicts, the national DNS figures and what fails if each country or operator seen on the paths becomes unavailable ([`crate::dependency::overview`]), as of the daemon's last refresh (every few seconds); 503 before the first |
 //! | `GET /api/v1/whatif?country=` (or `asn=`, `org=`) | JSON: what fails if that country, AS or organisation becomes unavailable ([`crate::dependency`]), from the latest record of every path ([`StateView::each_latest`]); 400 JSON error for a missing, repeated, unknown or bad parameter, 503 when the view keeps no latest records |
 //! | `GET /` and `GET /report?since=&until=&format=` | the regulator's report of the history ([`crate::report`]): standalone HTML by default, `md` or `json`; made on a history reader; 400 JSON error for a bad parameter, 503 when no history can be read |
 //!
@@ -206,6 +207,13 @@ pub trait StateView: Send + Sync + 'static {
     fn each_latest(&self, each: &mut dyn FnMut(&PathKey, &TraceRecord)) -> Result<(), ViewError> {
         let _ = each;
         Err(ViewError::NoHistory)
+    }
+    /// The latest dependency overview (`/api/v1/dependencies`): every
+    /// service's hosting and DNS verdicts and what fails if each country
+    /// or operator seen does; `None` (answered 503) before the first one
+    /// or when the view keeps none.
+    fn dependencies(&self) -> Option<serde_json::Value> {
+        None
     }
     /// The operator table `/api/v1/whatif?org=` also matches organisations
     /// against (the configuration's); by default the shipped one.
@@ -457,6 +465,7 @@ enum Route {
     Traces,
     Report,
     WhatIf,
+    Dependencies,
 }
 
 impl Route {
@@ -468,6 +477,7 @@ impl Route {
             "/api/v1/targets" => Some(Self::Targets),
             "/api/v1/traces" => Some(Self::Traces),
             "/api/v1/whatif" => Some(Self::WhatIf),
+            "/api/v1/dependencies" => Some(Self::Dependencies),
             "/" | "/report" => Some(Self::Report),
             _ => {
                 // Target names are `[A-Za-z0-9_.-]+`, so they need no
@@ -484,15 +494,25 @@ impl Route {
     fn share(&self) -> Share {
         match self {
             Self::Metrics | Self::Healthz | Self::Readyz => Share::Monitoring,
-            Self::Targets | Self::Latest(_) | Self::Traces | Self::Report | Self::WhatIf => {
-                Share::Api
-            }
+            Self::Targets
+            | Self::Latest(_)
+            | Self::Traces
+            | Self::Report
+            | Self::WhatIf
+            | Self::Dependencies => Share::Api,
         }
     }
 
     /// The answer, from the view. May block.
     fn answer<S: StateView>(self, view: &S) -> Response<Full<Bytes>> {
         match self {
+            Self::Dependencies => match view.dependencies() {
+                Some(overview) => reply(StatusCode::OK, JSON, overview.to_string()),
+                None => json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no dependency overview yet: it is made from the first traces, within seconds of them",
+                ),
+            },
             Self::Metrics => match view.metrics() {
                 Ok(text) => reply(StatusCode::OK, METRICS_CONTENT_TYPE, text),
                 Err(error) => {

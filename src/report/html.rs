@@ -127,6 +127,7 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(o, "</tbody></table>");
     }
+    dependencies(&mut o, report);
     super::map::write(&mut o, report);
     timeline(&mut o, report);
     let _ = writeln!(o, "<h2 id=\"services\">Services</h2>");
@@ -260,6 +261,9 @@ fn service(o: &mut String, s: &ServiceReport) {
     if let Some(h) = &s.hosting {
         let _ = writeln!(o, "<p class=\"hosting\">Hosting: {}</p>", esc(&h.sentence));
     }
+    if let Some(d) = &s.dns {
+        let _ = writeln!(o, "<p class=\"dns\">DNS: {}</p>", esc(&d.sentence));
+    }
     shares_table(o, "the service", &s.time_share, &s.trace_share);
     for p in &s.paths {
         shares_table(
@@ -315,6 +319,42 @@ fn service(o: &mut String, s: &ServiceReport) {
         let _ = writeln!(o, "</tbody></table>");
     }
     let _ = writeln!(o, "</section>");
+}
+
+/// What fails if each country or operator seen does: a table with a row
+/// per failure that takes something down, the rest named after it.
+fn dependencies(o: &mut String, report: &Report) {
+    let d = &report.summary.dependencies;
+    let rows: Vec<&super::AtRisk> = d
+        .at_risk
+        .iter()
+        .filter(|r| {
+            !(r.loses_hosting.is_empty() && r.loses_route.is_empty() && r.loses_dns.is_empty())
+        })
+        .collect();
+    if rows.is_empty() && d.dns.services == 0 {
+        return;
+    }
+    let _ = writeln!(o, "<h2 id=\"dependencies\">What fails if</h2>");
+    for sentence in &d.dns.sentences {
+        let _ = writeln!(o, "<p>{}</p>", esc(sentence));
+    }
+    if rows.is_empty() {
+        let _ = writeln!(o, "<p>No country or operator seen on the latest paths takes a service's route, hosting or DNS with it.</p>");
+        return;
+    }
+    let _ = writeln!(o, "<table><thead><tr><th>if this becomes unavailable</th><th>services losing their hosting</th><th>their route</th><th>their DNS</th></tr></thead><tbody>");
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.failure.description),
+            esc(&r.loses_hosting.join(", ")),
+            esc(&r.loses_route.join(", ")),
+            esc(&r.loses_dns.join(", "))
+        );
+    }
+    let _ = writeln!(o, "</tbody></table>");
 }
 
 fn shares_table(o: &mut String, what: &str, time: &Shares, traces: &Shares) {

@@ -94,6 +94,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    dependencies(&mut out, report);
     let _ = writeln!(out, "\n## Services\n");
     for s in &report.services {
         let _ = writeln!(out, "### {} ({})\n", s.name, s.category);
@@ -129,6 +130,9 @@ pub fn render(report: &Report) -> String {
         );
         if let Some(h) = &s.hosting {
             let _ = writeln!(out, "Hosting: {}\n", h.sentence);
+        }
+        if let Some(d) = &s.dns {
+            let _ = writeln!(out, "DNS: {}\n", d.sentence);
         }
         let _ = writeln!(out, "| share | of the period | of traces |\n|---|---|---|");
         shares_rows(&mut out, &s.time_share, &s.trace_share);
@@ -247,6 +251,44 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "- {} (`{class}`): {meaning}", class_text(class));
     }
     out
+}
+
+/// What fails if each country or operator seen does (as the HTML's
+/// table).
+fn dependencies(out: &mut String, report: &Report) {
+    let d = &report.summary.dependencies;
+    let rows: Vec<&super::AtRisk> = d
+        .at_risk
+        .iter()
+        .filter(|r| {
+            !(r.loses_hosting.is_empty() && r.loses_route.is_empty() && r.loses_dns.is_empty())
+        })
+        .collect();
+    if rows.is_empty() && d.dns.services == 0 {
+        return;
+    }
+    let _ = writeln!(out, "\n## What fails if\n");
+    for sentence in &d.dns.sentences {
+        let _ = writeln!(out, "{sentence}\n");
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "No country or operator seen on the latest paths takes a service's route, hosting or DNS with it.");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| if this becomes unavailable | services losing their hosting | their route | their DNS |\n|---|---|---|---|"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            r.failure.description,
+            r.loses_hosting.join(", "),
+            r.loses_route.join(", "),
+            r.loses_dns.join(", ")
+        );
+    }
 }
 
 fn shares_rows(out: &mut String, time: &Shares, traces: &Shares) {

@@ -31,7 +31,9 @@ pub mod shapes;
 use crate::dependency::hosting::{
     national, path_hosting, service_hosting, NationalHosting, ServiceHosting,
 };
-use crate::model::{CountryCode, TraceRecord, VerdictClass};
+use crate::dependency::nameservers::ServiceDns;
+use crate::dependency::overview::{overview, Accepted, AtRisk, NationalDns, Overview};
+use crate::model::{CountryCode, PathKey, TraceRecord, VerdictClass};
 use crate::operators::OperatorTable;
 use crate::store::{ProvenanceCount, Query, Store, StoreError, TimelineRow};
 use crate::units::Timestamp;
@@ -102,6 +104,11 @@ impl Options {
                                 .map(|c| c.as_str().to_string())
                                 .collect(),
                             accepted_operators: t.accepted_operators.clone(),
+                            accepted_countries: t
+                                .accepted_countries
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect(),
                         },
                     )
                 })
@@ -166,6 +173,9 @@ pub struct ServiceRule {
     pub allowed_countries: Vec<String>,
     /// Operators the country accepts hosting it (`accepted_operators`).
     pub accepted_operators: Vec<String>,
+    /// Foreign countries accepted for its hosting and DNS
+    /// (`accepted_countries`).
+    pub accepted_countries: Vec<String>,
 }
 
 /// The whole report. Fractions are of the period (time) or of traces.
@@ -218,6 +228,20 @@ pub struct Summary {
     /// Who hosts the services: those hosted by foreign-based, domestic and
     /// unknown operators (from each path's last trace).
     pub hosting: NationalHosting,
+    /// Beyond the route, from the latest path of every service and name
+    /// server at the period's end: who answers for the services' names,
+    /// and what fails if each country or operator seen does (the figures
+    /// of `transitwatch whatif` and of the daemon's metrics).
+    pub dependencies: DependencyFigures,
+}
+
+/// The dependency figures of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DependencyFigures {
+    /// National DNS figures.
+    pub dns: NationalDns,
+    /// What fails if each country or operator seen does.
+    pub at_risk: Vec<AtRisk>,
 }
 
 /// A route some services' paths took last, as countries in path order.
@@ -411,6 +435,9 @@ pub struct ServiceReport {
     /// Who hosts it, from each path's last trace: where its destination
     /// is, the organisation operating that network and where it is based.
     pub hosting: Option<ServiceHosting>,
+    /// Who answers for its name, from its latest record that keeps its DNS
+    /// dependencies and the latest paths to its name servers.
+    pub dns: Option<ServiceDns>,
 }
 
 /// A measured span of a service's timeline.
@@ -743,6 +770,56 @@ impl Tally {
     }
 }
 
+/// The dependency overview from the latest path of every service and name
+/// server starting before `end`, under the configured rules.
+fn dependency_overview(
+    store: &Store,
+    opts: &Options,
+    end: i64,
+    operators: &OperatorTable,
+    home: Option<CountryCode>,
+) -> Result<Overview, ReportError> {
+    let mut latest: Vec<(PathKey, TraceRecord, Option<i64>)> = Vec::new();
+    store.latest_per_path(Some(end - 1), |stored| {
+        // A row that cannot be read is left out, like a missing trace.
+        if let Ok(stored) = stored {
+            let key = stored
+                .path_key
+                .parse()
+                .unwrap_or_else(|_| PathKey::whole(stored.record.trace.target.name.clone()));
+            let configured = opts.services.is_empty()
+                || key.is_dependency()
+                || opts.services.contains_key(key.target());
+            if configured {
+                latest.push((key, stored.record, Some(stored.id)));
+            }
+        }
+    })?;
+    let accepted: BTreeMap<String, Accepted> = opts
+        .services
+        .iter()
+        .map(|(name, rule)| {
+            let accepted = Accepted {
+                countries: rule
+                    .accepted_countries
+                    .iter()
+                    .filter_map(|c| c.parse().ok())
+                    .collect(),
+                operators: rule.accepted_operators.clone(),
+            };
+            (name.clone(), accepted)
+        })
+        .collect();
+    let at = Timestamp::from_unix(end - 1).unwrap_or_else(|_| Timestamp::now());
+    Ok(overview(
+        at,
+        latest.iter().map(|(k, r, id)| (k, r, *id)),
+        operators,
+        home,
+        &accepted,
+    ))
+}
+
 /// Build the report of the traces in the store for `opts`' period.
 ///
 /// # Errors
@@ -865,6 +942,10 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
     // Services.
     let mut by_service: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (key, s) in &series {
+        // Name servers' paths are dependencies of services, not services.
+        if crate::model::is_dependency_target(&s.target) {
+            continue;
+        }
         by_service
             .entry(s.target.clone())
             .or_default()
@@ -1064,6 +1145,7 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 span_count,
                 evidence,
                 hosting: (!hosting.is_empty()).then(|| service_hosting(name, hosting)),
+                dns: None,
             },
             time,
             by_traces,
@@ -1115,7 +1197,15 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
             .then(a.country.cmp(&b.country))
     });
     let mut sentences = sentences(n, services_foreign, &country_figures);
-    let services: Vec<ServiceReport> = services.into_iter().map(|(s, _, _)| s).collect();
+    let mut services: Vec<ServiceReport> = services.into_iter().map(|(s, _, _)| s).collect();
+    let overview = dependency_overview(store, opts, end, operators, home)?;
+    for s in &mut services {
+        s.dns = overview
+            .services
+            .iter()
+            .find(|d| d.name == s.name)
+            .and_then(|d| d.dns.clone());
+    }
     let hosting = national(
         services
             .iter()
@@ -1123,6 +1213,16 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
     );
     if hosting.services > 0 {
         sentences.push(hosting.sentence.clone());
+    }
+    sentences.extend(overview.dns.sentences.iter().cloned());
+    for risk in &overview.at_risk {
+        let foreign_country = risk.failure.country.is_some_and(|c| Some(c) != home);
+        let lost = !risk.loses_hosting.is_empty()
+            || !risk.loses_route.is_empty()
+            || !risk.loses_dns.is_empty();
+        if foreign_country && lost {
+            sentences.push(risk.sentence.clone());
+        }
     }
     let routes = routes(&services);
     let unmeasured_seconds = gaps.iter().map(|(a, b)| b - a).sum();
@@ -1158,6 +1258,10 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
                 .collect(),
             routes,
             hosting,
+            dependencies: DependencyFigures {
+                dns: overview.dns,
+                at_risk: overview.at_risk,
+            },
         },
         services,
         method: Method {

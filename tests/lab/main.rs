@@ -10,6 +10,7 @@ mod support;
 
 mod alert;
 mod daemon;
+mod dependencies;
 mod evidence;
 mod geo;
 mod links;

@@ -32,6 +32,16 @@
 //! (`transitwatch_state_saves_total`, see [`SaveMetrics`]) and the reverse
 //! DNS resolver's (`transitwatch_rdns_*`, see `reverse_dns`). [`Metrics`]
 //! hands out their handles.
+//!
+//! The dependency families (`transitwatch_services_at_risk`,
+//! `transitwatch_service_dns_*`, `transitwatch_service_foreign_operator`,
+//! see [`dependency`]) come from a second collector that publishes one
+//! [`DependencyView`], replaced whole each time the daemon recomputes the
+//! dependency overview.
+
+mod dependency;
+
+pub use dependency::DependencyView;
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
@@ -432,9 +442,13 @@ impl Collector for TargetCollector {
             }
             let Some(path) = &view.path else { continue };
             let service = t.split_once('/').map_or(t, |(name, _)| name);
-            with_verdict.insert(service);
-            for country in &path.foreign {
-                dependents.entry(*country).or_default().insert(service);
+            // Name servers' paths are no services: they count through the
+            // services that depend on them (the dependency families).
+            if !crate::model::is_dependency_target(service) {
+                with_verdict.insert(service);
+                for country in &path.foreign {
+                    dependents.entry(*country).or_default().insert(service);
+                }
             }
             for class in CLASSES {
                 out[VERDICT].push(&[t, class.as_str()], flag(class == path.class));
@@ -548,6 +562,7 @@ pub struct Metrics {
 struct Inner {
     registry: Registry,
     targets: Arc<TargetTable>,
+    dependencies: Arc<dependency::DependencyTable>,
     trace_duration: Histogram,
     config_reload_success: IntGauge,
     config_reload_timestamp: Gauge,
@@ -723,6 +738,13 @@ impl Metrics {
             .set(i64::try_from(keep.len()).unwrap_or(i64::MAX));
     }
 
+    /// Publish the dependency findings (replacing the previous ones whole).
+    pub fn set_dependencies(&self, view: DependencyView) {
+        if let Ok(inner) = &self.inner {
+            inner.dependencies.set(view);
+        }
+    }
+
     /// The alert notifier's families, as a handle its tasks keep.
     #[must_use]
     pub fn alerts(&self) -> AlertMetrics {
@@ -802,6 +824,12 @@ impl Inner {
         registry
             .register(Box::new(TargetCollector(Arc::clone(&targets))))
             .map_err(|e| setup_error("target families", &e))?;
+        let dependencies = Arc::new(dependency::DependencyTable::new()?);
+        registry
+            .register(Box::new(dependency::DependencyCollector(Arc::clone(
+                &dependencies,
+            ))))
+            .map_err(|e| setup_error("dependency families", &e))?;
 
         let trace_duration = register(
             &registry,
@@ -875,6 +903,7 @@ impl Inner {
         Ok(Self {
             registry,
             targets,
+            dependencies,
             trace_duration,
             config_reload_success,
             config_reload_timestamp,
