@@ -388,6 +388,7 @@ fn name_servers_are_traced_judged_and_counted_in_whatif_metrics_and_report() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let stored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    support::schema::assert_valid("whatif.schema.json", &stored);
     assert_eq!(stored["counts"]["services"], 4, "{}", text(&out));
     assert_eq!(stored["counts"]["loses_dns"], 1);
     assert_eq!(stored["counts"]["loses_dns_only"], 1);
@@ -423,6 +424,7 @@ fn name_servers_are_traced_judged_and_counted_in_whatif_metrics_and_report() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    support::schema::assert_valid("report.schema.json", &report);
     let services: Vec<&str> = report["services"]
         .as_array()
         .unwrap()
@@ -447,4 +449,23 @@ fn name_servers_are_traced_judged_and_counted_in_whatif_metrics_and_report() {
         .find(|s| s["name"] == "id")
         .unwrap();
     assert_eq!(id["dns"]["zones"][1]["single_foreign_country"], "IE");
+    // The Markdown says it in words, with the same services.
+    let out = lab.transitwatch(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "md",
+    ]);
+    let md = text(&out);
+    assert!(md.contains("## What fails if"), "{md}");
+    assert!(md.contains("| South Africa (ZA) |  |  | bank |"), "{md}");
+    assert!(
+        md.contains("1 of 4 national services depends on name servers all in one foreign country or run by one foreign-based operator: id."),
+        "{md}"
+    );
+    assert!(
+        md.contains("cloud.ie.test (its alias target's zone): every name server (1) is in Ireland (IE) and run by Emerald Cloud, a foreign-based operator"),
+        "{md}"
+    );
 }

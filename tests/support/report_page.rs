@@ -167,8 +167,11 @@ pub fn assert_figures(page: &mut Page, report: &Value) {
             .lines()
             .map(cells)
             .find(|row| {
-                row.first()
-                    .is_some_and(|c| c.contains(name) && c.contains(&format!("({code})")))
+                // A table row (a sentence naming the country is one cell).
+                row.len() > 1
+                    && row
+                        .first()
+                        .is_some_and(|c| c.contains(name) && c.contains(&format!("({code})")))
             })
             .unwrap_or_else(|| panic!("no row of the countries table for {name} in:\n{text}"));
         for share in &shares {
