@@ -181,4 +181,65 @@ mod tests {
         assert_eq!(e.position().map(|p| p.0), Some(7));
         assert!(e.to_string().contains("`Amazn` names no operator"), "{e}");
     }
+
+    #[test]
+    fn dns_resolution_keys_have_defaults_and_bad_values_name_their_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = load(dir.path(), BASE).unwrap().dependency;
+        assert!(!d.dns && d.trace_nameservers && d.dns_servers.is_empty());
+        let cfg = load(
+            dir.path(),
+            &format!(
+                "{BASE}[dependency]\ndns = true\ndns_servers = [\"192.0.2.53\", \"[2001:db8::53]:5353\"]\ndns_timeout = \"500ms\"\ndns_deadline = \"3s\"\ntrace_nameservers = false\n"
+            ),
+        )
+        .unwrap();
+        let d = cfg.dependency;
+        assert!(d.dns && !d.trace_nameservers);
+        assert_eq!(
+            d.dns_servers,
+            [
+                "192.0.2.53:53".parse().unwrap(),
+                "[2001:db8::53]:5353".parse().unwrap()
+            ]
+        );
+        assert_eq!(d.dns_timeout, std::time::Duration::from_millis(500));
+        assert_eq!(d.dns_deadline, std::time::Duration::from_secs(3));
+        for (text, field, line) in [
+            (
+                "dns_servers = [\"ns.example\"]",
+                "dependency.dns_servers[0]",
+                5,
+            ),
+            ("dns_timeout = \"1h\"", "dependency.dns_timeout", 5),
+            (
+                "dns_timeout = \"2s\"\ndns_deadline = \"1s\"",
+                "dependency.dns_deadline",
+                6,
+            ),
+        ] {
+            let e = load(dir.path(), &format!("{BASE}[dependency]\n{text}\n")).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{e}");
+            assert_eq!(e.position().map(|p| p.0), Some(line), "{e}");
+        }
+        // A target's accepted countries: codes, checked.
+        let target = "[[target]]\nname = \"id\"\nhost = \"id.gov.ls\"\n";
+        let cfg = load(
+            dir.path(),
+            &format!("{BASE}{target}accepted_countries = [\"ie\", \"IE\", \"ZA\"]\n"),
+        )
+        .unwrap();
+        let codes: Vec<&str> = cfg.targets[0]
+            .accepted_countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(codes, ["IE", "ZA"]);
+        let e = load(
+            dir.path(),
+            &format!("{BASE}{target}accepted_countries = [\"Ireland\"]\n"),
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("target[0].accepted_countries"), "{e}");
+    }
 }
