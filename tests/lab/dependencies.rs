@@ -469,3 +469,120 @@ fn name_servers_are_traced_judged_and_counted_in_whatif_metrics_and_report() {
         "{md}"
     );
 }
+
+const FAULTY: &str = r#"
+[[target]]
+name = "dark"
+host = "www.dark.ls.test"
+category = "government"
+
+[[target]]
+name = "lame"
+host = "www.lame.ls.test"
+category = "government"
+
+[[target]]
+name = "gov-portal"
+host = "portal.gov.ls.test"
+category = "government"
+"#;
+
+#[test]
+fn a_silent_or_failing_name_server_is_recorded_and_the_route_verdicts_stand() {
+    let Some(lab) = Lab::up("a_silent_or_failing_name_server") else {
+        return;
+    };
+    let Some(dns) = lab.dns_server("a_silent_or_failing_name_server") else {
+        return;
+    };
+    if !support::have_all("a_silent_or_failing_name_server", &["curl", "nsd"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("operators.toml"), OPERATORS).unwrap();
+    let state = dir.path().join("state");
+    let config = write_config(
+        dir.path(),
+        &[
+            &store_section(dir.path()),
+            &dependency_section(&dns),
+            FAULTY,
+        ],
+    );
+    let daemon = LabDaemon::start(&lab, &config, &state);
+    daemon.wait_ready();
+    let m = daemon.wait_metrics("the DNS problems of both faulty zones", |m| {
+        ["dark", "lame"].iter().all(|t| {
+            m.get("transitwatch_service_dns_problems", &[("target", t)])
+                .is_some_and(|n| n >= 1.0)
+        }) && m.verdict("dns:ns1.gov.ls.test/ipv4").is_some()
+    });
+    // The routes are judged as if nothing had happened to DNS.
+    for target in ["dark", "lame", "gov-portal"] {
+        assert_eq!(m.verdict(target), Some("domestic"), "{target}");
+    }
+    assert_eq!(
+        m.get(
+            "transitwatch_service_dns_problems",
+            &[("target", "gov-portal")]
+        ),
+        Some(0.0)
+    );
+    // The records say what could not be established, and why.
+    let problems = |target: &str| -> Vec<(String, String)> {
+        let (code, body) = daemon.get(&format!("/api/v1/targets/{target}/latest"));
+        assert_eq!(code, 200, "{body}");
+        let latest: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(latest[0]["verdict"]["class"], "domestic", "{body}");
+        assert!(latest[0]["dns"]["zone"].is_null(), "{body}");
+        latest[0]["dns"]["problems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no problems in {body}"))
+            .iter()
+            .map(|p| {
+                (
+                    p["kind"].as_str().unwrap().to_string(),
+                    p["query"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // Nobody answers for dark.ls.test: the resolver gives up (in time, or
+    // says SERVFAIL once it has marked the server down).
+    let dark = problems("dark");
+    assert!(
+        dark.iter()
+            .any(|(kind, query)| query == "NS" && (kind == "timeout" || kind == "serv_fail")),
+        "{dark:?}"
+    );
+    // gov.ls.test's server refuses lame.ls.test: SERVFAIL for every part.
+    let lame = problems("lame");
+    assert!(
+        lame.iter()
+            .any(|(kind, query)| kind == "serv_fail" && query == "NS"),
+        "{lame:?}"
+    );
+    // The overview says it in words.
+    let (_, body) = daemon.get("/api/v1/dependencies");
+    let overview: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        names(&overview["dns"]["incomplete"]),
+        ["dark", "lame"],
+        "{body}"
+    );
+    let lame_dns = overview["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "lame")
+        .unwrap()["dns"]["sentence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        lame_dns.contains("The zone of www.lame.ls.test could not be found")
+            && lame_dns.contains("(serv_fail)"),
+        "{lame_dns}"
+    );
+    daemon.assert_running();
+}

@@ -53,6 +53,12 @@
 #   cloud.ie.test  served in Dublin on ie: id.gov.ls.test is a CNAME to
 #                  ls-id.cloud.ie.test, a national name whose address and
 #                  nameserver are abroad.
+# Two more zones are delegated to servers that cannot answer for them
+# (FAULT_ZONES), for the faults a daemon must survive: dark.ls.test to an
+# address nobody answers (198.18.200.53, dropped on dom), lame.ls.test to
+# gov.ls.test's nsd, which refuses it (the resolver then says SERVFAIL).
+# Their services' addresses are in the vantage's hosts file, so they are
+# traced all the same.
 # Every other name is refused; nothing outside the lab is ever asked. The
 # vantage's resolv.conf does not point at it: only what is configured to ask
 # it does (the tracer reads the vantage's hosts file).
@@ -128,6 +134,11 @@ ZONES=(
   "gov.ls.test dom 198.51.100.53 2001:db8:100::53"
   "bank.ls.test dom 198.18.210.53 2001:db8:210::53"
   "cloud.ie.test ie 203.0.113.53 2001:db8:113::53"
+)
+# zone, the address its stub points at (none of them answers for it)
+FAULT_ZONES=(
+  "dark.ls.test 198.18.200.53"
+  "lame.ls.test 198.51.100.53"
 )
 DNS_V4=198.18.0.53
 DNS_V6=2001:db8::53
@@ -376,6 +387,8 @@ up() {
 203.0.113.20 id.gov.ls.test
 2001:db8:113::20 id.gov.ls.test
 198.18.200.1 silent.ls.test
+198.51.100.30 www.dark.ls.test
+198.51.100.31 www.lame.ls.test
 EOF
   echo "nameserver 127.0.0.1" >"$etc/resolv.conf"
 
@@ -596,7 +609,7 @@ EOF
     if [ -n "$delegated" ]; then
       # The zones are resolved, not answered here (transparent: no local
       # data of theirs exists, so every query goes to the stub's server).
-      for spec in "${ZONES[@]}"; do
+      for spec in "${ZONES[@]}" "${FAULT_ZONES[@]}"; do
         read -r z _ <<<"$spec"
         echo "  local-zone: \"$z.\" transparent"
       done
@@ -614,6 +627,10 @@ EOF
       for spec in "${ZONES[@]}"; do
         read -r z n a4 a6 <<<"$spec"
         printf 'stub-zone:\n  name: "%s."\n  stub-addr: %s\n  stub-addr: %s\n' "$z" "$a4" "$a6"
+      done
+      for spec in "${FAULT_ZONES[@]}"; do
+        read -r z a4 <<<"$spec"
+        printf 'stub-zone:\n  name: "%s."\n  stub-addr: %s\n' "$z" "$a4"
       done
     fi
     printf 'remote-control:\n  control-enable: no\n'
