@@ -9,7 +9,15 @@
 //! The numbering is rotated by a per-process offset so that two transitwatch
 //! processes on one host (a daemon and a `trace` command) are unlikely to
 //! share identifiers.
+//!
+//! Free slots are handed out oldest-returned first: a tracer's late
+//! replies (an echo reply or time-exceeded still on its way when the round
+//! ended) carry its identifier and sequence numbers, which the next tracer
+//! of the same slot would take for its own (every ICMP tracer starts at
+//! the same sequence). Reusing the slot returned longest ago puts every
+//! other free slot's use between the two.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -58,8 +66,9 @@ impl Slot {
 
 struct Inner {
     // std Mutex: held only to push or pop a few integers, never across an
-    // await, so a blocking lock is cheaper than an async one.
-    free: Mutex<Vec<u16>>,
+    // await, so a blocking lock is cheaper than an async one. A queue:
+    // slots are taken from the front and returned to the back.
+    free: Mutex<VecDeque<u16>>,
     // Counts free slots so that callers wait (asynchronously) for capacity
     // instead of failing; a permit guarantees the free list has a slot.
     available: Arc<Semaphore>,
@@ -86,7 +95,7 @@ impl SlotPool {
         let offset = (std::process::id() % u32::from(u16::MAX)) as u16;
         Self {
             inner: Arc::new(Inner {
-                free: Mutex::new((0..size).rev().collect()),
+                free: Mutex::new((0..size).collect()),
                 available: Arc::new(Semaphore::new(usize::from(size))),
                 offset,
             }),
@@ -100,10 +109,11 @@ impl SlotPool {
             .await
             .ok()?;
         let mut free = self.inner.free.lock().ok()?;
-        let at = free.len().checked_sub(usize::from(count))?;
+        if free.len() < usize::from(count) {
+            return None;
+        }
         let slots = free
-            .split_off(at)
-            .into_iter()
+            .drain(..usize::from(count))
             .map(|index| Slot {
                 index,
                 offset: self.inner.offset,
@@ -163,6 +173,22 @@ mod tests {
             let max = tcp.iter().max().copied().unwrap_or_default();
             assert!(u32::from(max) + u32::from(TCP_SEQ_BLOCK) < u32::from(u16::MAX - 1024));
         }
+    }
+
+    #[tokio::test]
+    async fn a_returned_slot_is_reused_last() {
+        let pool = SlotPool::new(5);
+        let first = pool.lease(1).await.unwrap();
+        let id = first.slots()[0].trace_id();
+        drop(first);
+        // Every other slot comes before it again.
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let lease = pool.lease(1).await.unwrap();
+            seen.push(lease.slots()[0].trace_id());
+        }
+        assert!(!seen.contains(&id), "{id} reused among {seen:?}");
+        assert_eq!(pool.lease(1).await.unwrap().slots()[0].trace_id(), id);
     }
 
     #[tokio::test]
