@@ -62,10 +62,31 @@ command -v mmdblookup >/dev/null && mmdblookup --file "$overlay" --ip "$ZA1_V4" 
 say "A destination that never answers (exit code 1 is expected)"
 at_vantage "$bin" trace "$UNANSWERED_V4" --deadline 1s "${geo[@]}" "${names[@]}" || echo "(exit code $?)"
 
-say "The daemon on the lab: five targets, traced every 2 seconds"
+say "What a national name depends on in DNS: id.gov.ls.test is an alias into a cloud zone in Ireland"
+at_vantage "$bin" dns "$CLOUD_HOST" "$BANK_HOST" --dns-server "$DNS_V4:53"
+
+say "The daemon on the lab: six targets traced every 2 seconds, their DNS resolved and their name servers traced"
 bash $lab route $prefix ls
 bash $lab route $prefix za 198.51.100.20/32
 work=$(mktemp -d)
+# The lab's networks as operators: who runs them, based where.
+cat >"$work/operators.toml" <<'TOML'
+[[operator]]
+name = "Lab Telecom Lesotho"
+country = "LS"
+kind = "transit"
+asns = [64500, 64501]
+[[operator]]
+name = "Lab Transit South Africa"
+country = "ZA"
+kind = "transit"
+asns = [64510]
+[[operator]]
+name = "Emerald Cloud"
+country = "US"
+kind = "hosting"
+asns = [64520]
+TOML
 cat >"$work/transitwatch.toml" <<TOML
 [vantage]
 name = "maseru-lab"
@@ -83,6 +104,9 @@ deadline = "1s"
 listen = "127.0.0.1:19968"
 [store]
 path = "$work/transitwatch.db"
+[dependency]
+dns = true
+operators = "$work/operators.toml"
 [alert]
 retry_initial = "500ms"
 [[alert.webhook]]
@@ -99,6 +123,10 @@ category = "finance"
 [[target]]
 name = "shop"
 host = "shop.ie.test"
+[[target]]
+name = "id"
+host = "$CLOUD_HOST"
+category = "government"
 [[target]]
 name = "silent"
 host = "silent.ls.test"
@@ -139,6 +167,19 @@ for line in open(sys.argv[1]):
         print("  " + a["annotations"]["description"])
 PY
 
+say "Beyond the route: who answers for each service's name, and what fails if South Africa does"
+scrape /api/v1/dependencies | python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+for s in o["dns"]["sentences"]:
+    print("  " + s)
+for s in o["services"]:
+    if s["dns"]:
+        print("  %-11s %s" % (s["name"], s["dns"]["sentence"]))
+for r in o["at_risk"]:
+    print("  " + r["sentence"])'
+scrape /metrics | grep -E '^transitwatch_(services_at_risk\{failure_kind="country"|service_dns_flagged|path_verdict\{target="dns:.*\} 1)'
+
 say "SIGTERM: the daemon drains and stops"
 kill -TERM $daemon
 wait $daemon && echo "daemon exited cleanly"
@@ -167,4 +208,7 @@ for s in report["services"]:
     print("  %-11s now %-20s %s" % (s["name"], s["current"]["class"] if s["current"] else "-", shares or "home only"))
 PY
 echo "The report is in $report_dir/report.html (standalone HTML), report.md and report.json"
+
+say "What fails if South Africa becomes unavailable, from the stored history (route, hosting and DNS)"
+$bin whatif --config "$work/transitwatch.toml" --country ZA
 

@@ -154,6 +154,13 @@ impl OperatorTable {
         SHIPPED_TABLE.get_or_init(|| Self::parse(SHIPPED).unwrap_or_else(|_| Self::empty()))
     }
 
+    /// The SHA-256 (hex) of the shipped table's text, as reports state it.
+    #[must_use]
+    pub fn shipped_sha256() -> String {
+        use sha2::{Digest, Sha256};
+        hex_of(&Sha256::digest(SHIPPED.as_bytes()))
+    }
+
     /// A table without operators.
     #[must_use]
     pub fn empty() -> Self {
@@ -315,6 +322,15 @@ impl fmt::Display for OperatorTable {
 fn parse_country(text: &str) -> Option<CountryCode> {
     let code: CountryCode = text.trim().parse().ok()?;
     (code.as_str() == "XK" || code.name().is_some()).then_some(code)
+}
+
+/// Lower-case hex.
+fn hex_of(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]

@@ -206,8 +206,9 @@ pub struct TargetConfig {
     /// hosting by one of them is reported as accepted, not alerted.
     pub accepted_operators: Vec<String>,
     /// Foreign countries the country chose to depend on for this
-    /// service's hosting and DNS: a dependency there is reported as
-    /// accepted, not alerted (transit is `allowed_countries`).
+    /// service's DNS: a zone whose name servers are all there is reported
+    /// as accepted, not alerted (where its paths and destination may be is
+    /// `allowed_countries`).
     pub accepted_countries: Vec<CountryCode>,
 }
 
@@ -216,6 +217,8 @@ pub struct TargetConfig {
 pub struct DependencyConfig {
     /// The deployment's operator table, resolved against the config folder.
     pub operators: Option<PathBuf>,
+    /// The SHA-256 (hex) of that file's bytes as read.
+    pub operators_sha256: Option<String>,
     /// The shipped operator table with that file's entries over it (by AS
     /// number); the shipped table alone when no file is named.
     pub table: OperatorTable,
@@ -239,6 +242,7 @@ impl Default for DependencyConfig {
     fn default() -> Self {
         Self {
             operators: None,
+            operators_sha256: None,
             table: OperatorTable::shipped().clone(),
             dns: false,
             dns_servers: Vec::new(),

@@ -29,7 +29,7 @@ type LatestPath<'a> = (&'a PathKey, &'a TraceRecord, Option<i64>);
 /// `accepted_operators`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Accepted {
-    /// Foreign countries accepted for hosting and DNS.
+    /// Foreign countries accepted for DNS.
     pub countries: Vec<CountryCode>,
     /// Operators accepted (names of the operator table).
     pub operators: Vec<String>,

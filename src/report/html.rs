@@ -167,6 +167,18 @@ pub fn render(report: &Report) -> String {
     if let Some(c) = &m.min_confidence {
         let _ = writeln!(o, "<li>Minimum confidence for a violation: {}</li>", esc(c));
     }
+    let t = &m.operator_table;
+    let _ = writeln!(
+        o,
+        "<li>Operator table: built in (sha256 <code>{}</code>){}, {} ASes</li>",
+        esc(&t.shipped_sha256),
+        t.file.as_ref().map_or_else(String::new, |f| format!(
+            " with <code>{}</code> over it (sha256 <code>{}</code>)",
+            esc(f),
+            esc(t.file_sha256.as_deref().unwrap_or(""))
+        )),
+        t.asns
+    );
     if let Some(sha) = &m.config_sha256 {
         let _ = writeln!(
             o,

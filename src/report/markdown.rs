@@ -208,6 +208,17 @@ pub fn render(report: &Report) -> String {
     if let Some(c) = &m.min_confidence {
         let _ = writeln!(out, "- Minimum confidence for a violation: {c}");
     }
+    let t = &m.operator_table;
+    let _ = writeln!(
+        out,
+        "- Operator table: built in (sha256 {}){}, {} ASes",
+        t.shipped_sha256,
+        t.file.as_ref().map_or_else(String::new, |f| format!(
+            " with {f} over it (sha256 {})",
+            t.file_sha256.as_deref().unwrap_or("")
+        )),
+        t.asns
+    );
     if let Some(sha) = &m.config_sha256 {
         let _ = writeln!(out, "- Configuration given to the report: sha256 {sha}");
     }

@@ -79,6 +79,9 @@ pub struct Options {
     /// The operator table naming who hosts each service (the
     /// configuration's); `None`: the shipped one.
     pub operators: Option<OperatorTable>,
+    /// The deployment's operator file over the shipped table, when the
+    /// configuration names one: its path and SHA-256.
+    pub operator_file: Option<(String, String)>,
 }
 
 impl Options {
@@ -118,6 +121,12 @@ impl Options {
             config_sha256: Some(config.sha256.clone()),
             external_url: config.alert.external_url.clone(),
             operators: Some(config.dependency.table.clone()),
+            operator_file: config
+                .dependency
+                .operators
+                .as_ref()
+                .zip(config.dependency.operators_sha256.as_ref())
+                .map(|(path, sha)| (path.display().to_string(), sha.clone())),
             ..Self::default()
         }
     }
@@ -173,7 +182,7 @@ pub struct ServiceRule {
     pub allowed_countries: Vec<String>,
     /// Operators the country accepts hosting it (`accepted_operators`).
     pub accepted_operators: Vec<String>,
-    /// Foreign countries accepted for its hosting and DNS
+    /// Foreign countries accepted for its DNS
     /// (`accepted_countries`).
     pub accepted_countries: Vec<String>,
 }
@@ -553,8 +562,24 @@ pub struct Method {
     pub config_sha256: Option<String>,
     /// The services' rules, when the configuration was given.
     pub rules: BTreeMap<String, ServiceRule>,
+    /// The operator table behind the hosting and DNS verdicts.
+    pub operator_table: OperatorTableSource,
     /// What each class means.
     pub classes: BTreeMap<String, String>,
+}
+
+/// The operator table the hosting and DNS verdicts were made with: the
+/// shipped one (its SHA-256 and size), and the deployment's file over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorTableSource {
+    /// SHA-256 of the shipped table (`data/operators/operators.toml`).
+    pub shipped_sha256: String,
+    /// ASes the table used lists (shipped and file together).
+    pub asns: usize,
+    /// The deployment's file (`[dependency] operators`), when one was given.
+    pub file: Option<String>,
+    /// Its SHA-256.
+    pub file_sha256: Option<String>,
 }
 
 /// Why a report could not be made.
@@ -1285,6 +1310,12 @@ pub fn build(store: &Store, opts: &Options) -> Result<Report, ReportError> {
             min_confidence: opts.min_confidence.clone(),
             config_sha256: opts.config_sha256.clone(),
             rules: opts.services.clone(),
+            operator_table: OperatorTableSource {
+                shipped_sha256: OperatorTable::shipped_sha256(),
+                asns: operators.len(),
+                file: opts.operator_file.as_ref().map(|f| f.0.clone()),
+                file_sha256: opts.operator_file.as_ref().map(|f| f.1.clone()),
+            },
             classes: class_meanings(),
         },
     };

@@ -449,6 +449,20 @@ fn name_servers_are_traced_judged_and_counted_in_whatif_metrics_and_report() {
         .find(|s| s["name"] == "id")
         .unwrap();
     assert_eq!(id["dns"]["zones"][1]["single_foreign_country"], "IE");
+    // The operator table behind the verdicts is named with its hash.
+    let table = &report["method"]["operator_table"];
+    let sha = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(OPERATORS.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(table["file_sha256"], sha.as_str(), "{table}");
+    assert!(
+        table["file"].as_str().unwrap().ends_with("operators.toml"),
+        "{table}"
+    );
     // The Markdown says it in words, with the same services.
     let out = lab.transitwatch(&[
         "report",

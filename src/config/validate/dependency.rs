@@ -82,8 +82,16 @@ pub(super) fn validate_dependency(
             message,
         } => own.invalid(Some(span), field, message),
     })?;
+    let sha256 = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     Ok(DependencyConfig {
         operators: Some(path),
+        operators_sha256: Some(sha256),
         table: OperatorTable::shipped().overlaid(&table),
         ..resolution
     })
