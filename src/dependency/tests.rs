@@ -1007,3 +1007,93 @@ fn what_could_not_be_established_is_said_and_the_rest_stands() {
     let s = service(&a, "lame");
     assert_eq!((s.effect, s.loses_dns), (Effect::LosesRoute, false));
 }
+
+#[test]
+fn the_overview_assesses_every_foreign_country_and_operator_seen_and_counts_services() {
+    use overview::{overview, Accepted};
+    let table = OperatorTable::parse(
+        "[[operator]]\nname = \"Cloudy Transit\"\ncountry = \"ZA\"\nkind = \"transit\"\nasns = [64510]\n\n[[operator]]\nname = \"Emerald Cloud\"\ncountry = \"US\"\nkind = \"hosting\"\nasns = [64520]\n",
+    )
+    .unwrap();
+    let paths = [
+        (
+            "bank",
+            with_dns(
+                domestic("bank"),
+                dns_of("bank.ls", Some(zone("bank.ls", &["ns1.bank.ls"])), None),
+            ),
+        ),
+        ("dns:ns1.bank.ls/ipv4", via_za("dns:ns1.bank.ls")),
+        (
+            "id",
+            with_dns(
+                in_ie("id"),
+                dns_of(
+                    "id.gov.ls",
+                    Some(zone("gov.ls", &["ns1.gov.ls"])),
+                    Some(("ls-id.cloud.ie", zone("cloud.ie", &["ns1.cloud.ie"]))),
+                ),
+            ),
+        ),
+        ("dns:ns1.gov.ls/ipv4", domestic("dns:ns1.gov.ls")),
+        ("dns:ns1.cloud.ie/ipv4", in_ie("dns:ns1.cloud.ie")),
+        ("tax", via_za("tax")),
+    ];
+    let keyed: Vec<(PathKey, &TraceRecord)> = paths.iter().map(|(k, r)| (key(k), r)).collect();
+    let mut accepted = BTreeMap::new();
+    accepted.insert(
+        "tax".to_string(),
+        Accepted {
+            countries: vec!["ZA".parse().unwrap()],
+            operators: Vec::new(),
+        },
+    );
+    let o = overview(
+        Timestamp::from_unix(T0 + 60).unwrap(),
+        keyed.iter().map(|(k, r)| (k, *r, None)),
+        &table,
+        Some("LS".parse().unwrap()),
+        &accepted,
+    );
+    // Services only, by name; the name servers' paths count through them.
+    let names: Vec<&str> = o.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["bank", "id", "tax"]);
+    assert!(o.services[2].dns.is_none());
+    // Failures: the foreign countries located (IE, ZA), then the operators
+    // seen (by the table's names); never home.
+    let failures: Vec<&str> = o
+        .at_risk
+        .iter()
+        .map(|r| r.failure.description.as_str())
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "Ireland (IE)",
+            "South Africa (ZA)",
+            "organisation matching `Cloudy Transit`",
+            "organisation matching `Emerald Cloud`"
+        ]
+    );
+    let za = &o.at_risk[1];
+    assert_eq!(za.loses_route, ["tax"]);
+    assert_eq!(za.loses_dns, ["bank"]);
+    let ie = &o.at_risk[0];
+    assert_eq!(
+        (ie.loses_hosting.as_slice(), ie.loses_dns.as_slice()),
+        (&["id".to_string()][..], &["id".to_string()][..])
+    );
+    // National DNS: id's alias zone is all in Ireland and run by one
+    // foreign-based operator; bank's server is reached through ZA.
+    assert_eq!(o.dns.services, 2);
+    assert_eq!(o.dns.flagged, ["id"]);
+    assert_eq!(o.dns.countries[&"ZA".parse().unwrap()], ["bank"]);
+    assert_eq!(
+        o.dns.sentences[0],
+        "1 of 2 national services depends on name servers all in one foreign country or run by one foreign-based operator: id."
+    );
+    assert_eq!(
+        o.dns.sentences[1],
+        "The name servers of 1 of 2 national services are in or reached through Ireland (IE): id."
+    );
+}
