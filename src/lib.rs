@@ -67,6 +67,7 @@
 pub mod alert;
 pub mod allocator;
 pub mod analysis;
+pub mod asn_registry;
 mod atomic_file;
 pub mod commands;
 pub mod config;
