@@ -15,8 +15,9 @@
 //!           state)                http API)
 //!                                                                               import (Atlas, scamper) ─► pipeline
 //!                                                                               dependency (latest records ─► what fails if a country, AS or company does;
-//!                                                                                           dns: a name ─► its CNAME chain, zones, name servers)
-//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey)    config    operators    units, input_file, atomic_file, text_enum, ip_text
+//!                                                                                           dns: a name ─► its CNAME chain, zones, name servers;
+//!                                                                                           overview: hosting, DNS verdicts, services at risk ─► metrics, report)
+//!  bottom   model (Trace, Hop, PathVerdict, TraceRecord, PathKey, dns)    config    operators, asn_registry    units, input_file, atomic_file, text_enum, ip_text
 //! ```
 //!
 //! Commands and the daemon sit on top and are imported by nothing; the
@@ -39,11 +40,11 @@
 //! | `reverse_dns` | hop addresses to PTR names: bounded cache, bounded queries, a deadline per trace, name validation, its metric families |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |
 //! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity; which hop locations a stored verdict counted |
-//! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; who hosts each service (the destination's operator, where it is based, accepted or not); its text form (`whatif`, `/api/v1/whatif`); and, its one part with I/O (`dependency::dns`), what a service's name needs from DNS: CNAME chain, addresses, the zone and name servers of the name and of its alias target, typed problems, under a deadline (`transitwatch dns`) |
+//! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; who hosts each service (the destination's operator, where it is based, accepted or not); its text form (`whatif`, `/api/v1/whatif`); who answers for each service's name (`nameservers`: zones, name servers located by their dependency paths, one-foreign-country and one-foreign-operator flags, accepted or not) and whether a service loses its DNS; the `overview` of all of it that the daemon's metrics, `/api/v1/dependencies` and the report share; and, its one part with I/O (`dependency::dns`), what a service's name needs from DNS: CNAME chain, addresses, the zone and name servers of the name and of its alias target, typed problems, under a deadline (`transitwatch dns`, and the daemon every cycle) |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | `paths` | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state and metric families |
-//! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs |
+//! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs; and the dependency families (services at risk, DNS flags, foreign operators) from the overview |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the writer thread, its metric family |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
@@ -52,6 +53,7 @@
 //! | `record_json` | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
 //! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord`, `PathKey` |
 //! | [`config`] | the TOML file: raw mirror → validation → [`config::Config`]; errors with positions |
+//! | [`asn_registry`] | AS number → published AS name and registration country (90,743 ASes, shipped in `data/asn/`), the base of an organisation the operator table does not list (a leaf beside `model`) |
 //! | [`operators`] | the operator table: AS number → organisation, the country it is based in, its kind; shipped in `data/operators/`, extended by a deployment's file (a leaf beside `model`) |
 //! | [`units`] | durations, sizes and [`units::Timestamp`] as text and back (a leaf) |
 //! | [`input_file`] | every named file read bounded: regular files only, a maximum per kind, checked before reading (a leaf) |

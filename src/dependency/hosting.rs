@@ -17,10 +17,14 @@
 //! **The operator** is the one the operator table
 //! ([`crate::operators`]) gives the destination's origin AS, and its base
 //! the country its parent company is in: `domestic` when that is home,
-//! `foreign_based` otherwise, `unknown` when the table does not list the
-//! AS (or no AS is known): nothing is guessed from the AS name. The AS is
-//! a fact about the address, so it counts whether or not the location is
-//! accepted.
+//! `foreign_based` otherwise. When the table does not list the AS, the AS
+//! registry ([`crate::asn_registry`]) gives the AS's published name and
+//! the country the AS is registered in, and that country is the base
+//! (`based_on: as_registration`, weaker than the table's parent company:
+//! a subsidiary registers its AS where it operates); `unknown` when
+//! neither knows the AS (or no AS is known): nothing is guessed from the
+//! AS name. The AS is a fact about the address, so it counts whether or
+//! not the location is accepted.
 //!
 //! **Accepted**: the operator is one of the target's
 //! `accepted_operators` (names compared case-insensitively), a managed
@@ -36,6 +40,7 @@
 
 use super::names_words;
 use crate::analysis::AcceptedLocations;
+use crate::asn_registry::AsnRegistry;
 use crate::model::{CountryCode, TraceRecord};
 use crate::operators::{Operator, OperatorTable};
 use crate::units::Timestamp;
@@ -57,6 +62,16 @@ pub enum HostingPlace {
     Unknown,
 }
 
+/// What a base was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaseSource {
+    /// The operator table: the parent company's country.
+    OperatorTable,
+    /// The AS registry: the country the AS is registered in.
+    AsRegistration,
+}
+
 /// Where the organisation operating a service's network is based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,7 +80,8 @@ pub enum OperatorBase {
     Domestic,
     /// In another country.
     ForeignBased,
-    /// Not known: the operator table does not list the AS.
+    /// Not known: neither the operator table nor the AS registry places
+    /// the AS.
     Unknown,
 }
 
@@ -103,10 +119,16 @@ pub struct PathHosting {
     pub as_org: Option<String>,
     /// The AS's operator, when the operator table lists it.
     pub operator: Option<Operator>,
+    /// The AS's name in the AS registry.
+    pub as_name: Option<String>,
+    /// The country the AS is registered in (the AS registry).
+    pub registered_country: Option<CountryCode>,
     /// Home, abroad or unknown.
     pub place: HostingPlace,
     /// Where the operator is based.
     pub operated_by: OperatorBase,
+    /// What that base was read from (`None`: unknown).
+    pub based_on: Option<BaseSource>,
     /// Whether the operator is one of the service's accepted operators.
     pub accepted: bool,
     /// The home country it was judged against (the service states it).
@@ -146,7 +168,8 @@ pub struct NationalHosting {
     pub accepted: Vec<String>,
     /// Hosted by a domestic operator.
     pub domestic: Vec<String>,
-    /// In networks the operator table does not list (or unreached).
+    /// In networks neither the operator table nor the AS registry places
+    /// (or unreached).
     pub unknown: Vec<String>,
     /// The finding in plain words.
     pub sentence: String,
@@ -170,13 +193,20 @@ pub fn path_hosting(
     let country = destination.and_then(|hop| AcceptedLocations::of(&record.verdict).country(hop));
     let asn = destination.and_then(|hop| hop.geo.asn);
     let operator = asn.and_then(|n| operators.get(n)).cloned();
+    let registered = asn.and_then(|n| AsnRegistry::shipped().get(n));
+    let registered_country = registered.and_then(|e| e.country);
     let place = match (country, home) {
         (Some(c), Some(h)) if c == h => HostingPlace::Home,
         (Some(_), Some(_)) => HostingPlace::Abroad,
         _ => HostingPlace::Unknown,
     };
-    let operated_by = match (&operator, home) {
-        (Some(op), Some(h)) if op.country == h => OperatorBase::Domestic,
+    let (base, based_on) = match (&operator, registered_country) {
+        (Some(op), _) => (Some(op.country), Some(BaseSource::OperatorTable)),
+        (None, Some(c)) => (Some(c), Some(BaseSource::AsRegistration)),
+        (None, None) => (None, None),
+    };
+    let operated_by = match (base, home) {
+        (Some(b), Some(h)) if b == h => OperatorBase::Domestic,
         (Some(_), Some(_)) => OperatorBase::ForeignBased,
         _ => OperatorBase::Unknown,
     };
@@ -193,9 +223,34 @@ pub fn path_hosting(
             .as_ref()
             .is_some_and(|op| accepted.iter().any(|name| op.is_named(name))),
         operator,
+        as_name: registered.map(|e| e.name.to_string()),
+        registered_country,
         place,
         operated_by,
+        based_on: based_on.filter(|_| home.is_some()),
         home,
+    }
+}
+
+impl PathHosting {
+    /// The organisation behind the destination: the operator table's
+    /// name, else the AS registry's.
+    #[must_use]
+    pub fn organisation(&self) -> Option<&str> {
+        self.operator
+            .as_ref()
+            .map(|op| op.name.as_str())
+            .or(self.as_name.as_deref())
+    }
+
+    /// Where that organisation is based: its parent company's country
+    /// (the table), else the AS's registration country.
+    #[must_use]
+    pub fn organisation_country(&self) -> Option<CountryCode> {
+        self.operator
+            .as_ref()
+            .map(|op| op.country)
+            .or(self.registered_country)
     }
 }
 
@@ -284,11 +339,20 @@ fn clause(subject: &str, p: &PathHosting) -> String {
             let name = p
                 .as_org
                 .as_deref()
+                .filter(|o| !o.trim().is_empty())
+                .or(p.as_name.as_deref())
                 .map(|o| format!(" ({o})"))
                 .unwrap_or_default();
-            format!(
-                "in AS{asn}{name}, which the operator table does not list: where its operator is based is unknown"
-            )
+            match p.registered_country {
+                Some(c) => format!(
+                    "in AS{asn}{name}, registered in {} ({c}) — {} by the AS's registration (the operator table does not list it)",
+                    c.name().unwrap_or("an unknown country"),
+                    p.operated_by.words()
+                ),
+                None => format!(
+                    "in AS{asn}{name}, which neither the operator table nor the AS registry places: where its operator is based is unknown"
+                ),
+            }
         }
         (None, None) => "in a network of unknown AS: who operates it is unknown".to_string(),
     };
@@ -384,7 +448,7 @@ pub fn national<'a>(
     if n > 0 && !out.unknown.is_empty() {
         let u = out.unknown.len();
         s.push_str(&format!(
-            " {u} {} not be judged (not reached, or in networks the operator table does not list): {}.",
+            " {u} {} not be judged (not reached, or in networks neither the operator table nor the AS registry places): {}.",
             if u == 1 { "service could" } else { "services could" },
             names_words(out.unknown.iter().map(String::as_str))
         ));
@@ -556,8 +620,25 @@ mod tests {
         assert!(h.operators.is_empty() && !h.accepted);
         assert_eq!(
             h.sentence,
-            "news is hosted at home (LS) in AS64502 (AMAZON-LOOKALIKE), which the operator table does not list: where its operator is based is unknown."
+            "news is hosted at home (LS) in AS64502 (AMAZON-LOOKALIKE), which neither the operator table nor the AS registry places: where its operator is based is unknown."
         );
+        // An AS the table does not list but the AS registry knows: based
+        // where the AS is registered, and said to be read from there.
+        let h = judge("telco", &record("telco", "LS", 33567, "", true), &[]);
+        assert_eq!(h.operated_by, OperatorBase::Domestic);
+        let p = &h.paths[0];
+        assert_eq!(p.based_on, Some(BaseSource::AsRegistration));
+        assert_eq!(p.registered_country, Some("LS".parse().unwrap()));
+        assert_eq!(p.organisation(), Some("Econet Telecom Lesotho (PTY) LTD"));
+        let h = judge("cable", &record("cable", "LS", 37100, "", true), &[]);
+        assert_eq!(h.operated_by, OperatorBase::ForeignBased);
+        assert_eq!(
+            h.sentence,
+            "cable is hosted at home (LS) in AS37100 (SEACOM Limited), registered in Mauritius (MU) — a foreign-based operator by the AS's registration (the operator table does not list it)."
+        );
+        // The table wins over the registration: Amazon's parent company.
+        let h = judge("shop", &record("shop", "LS", 16509, "", true), &[]);
+        assert_eq!(h.paths[0].based_on, Some(BaseSource::OperatorTable));
         // Not reached: unknown on both counts.
         let h = judge(
             "mail",
@@ -624,7 +705,7 @@ mod tests {
         assert_eq!(n.unknown, ["d"]);
         assert_eq!(
             n.sentence,
-            "2 of 4 national services are hosted by foreign-based operators: a, b. Of them, a is hosted by an operator the country accepted for it (`accepted_operators`). 1 service could not be judged (not reached, or in networks the operator table does not list): d."
+            "2 of 4 national services are hosted by foreign-based operators: a, b. Of them, a is hosted by an operator the country accepted for it (`accepted_operators`). 1 service could not be judged (not reached, or in networks neither the operator table nor the AS registry places): d."
         );
         let n = national([("c", &c)]);
         assert_eq!(

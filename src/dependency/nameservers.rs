@@ -118,7 +118,8 @@ pub struct NameserverFinding {
     pub country: Option<CountryCode>,
     /// Its origin AS.
     pub asn: Option<u32>,
-    /// The AS's operator, when the operator table lists it.
+    /// The organisation behind its AS: the operator table's name, else
+    /// the AS registry's.
     pub operator: Option<String>,
     /// Where that operator is based.
     pub operated_by: OperatorBase,
@@ -278,10 +279,10 @@ fn nameserver<'r>(
             finding.asn = hosting.asn;
         }
         if finding.operator.is_none() {
-            if let Some(op) = &hosting.operator {
-                finding.operator = Some(op.name.clone());
+            if let Some(name) = hosting.organisation() {
+                finding.operator = Some(name.to_string());
                 finding.operated_by = hosting.operated_by;
-                finding.operator_country = Some(op.country);
+                finding.operator_country = hosting.organisation_country();
                 finding.accepted = hosting.accepted;
             }
         }

@@ -122,12 +122,15 @@ impl DependencyView {
         for s in &overview.services {
             let t = &s.name;
             for p in &s.hosting.paths {
-                if let (Some(op), OperatorBase::ForeignBased) = (&p.operator, p.operated_by) {
+                if let (Some(name), OperatorBase::ForeignBased) = (p.organisation(), p.operated_by)
+                {
                     let row = vec![
                         t.clone(),
                         "hosting".into(),
-                        op.name.clone(),
-                        op.country.to_string(),
+                        name.to_string(),
+                        p.organisation_country()
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
                         yes(p.accepted),
                     ];
                     if !v.rows[OPERATOR].iter().any(|(r, _)| *r == row) {

@@ -179,6 +179,12 @@ pub fn render(report: &Report) -> String {
         )),
         t.asns
     );
+    // The AS registry's names are DB-IP's (CC BY 4.0): a page showing
+    // them links back, as its licence asks.
+    let _ = writeln!(
+        o,
+        "<li>AS names and registration countries where the operator table has none: the AS registry (AS names by RouteViews, DB-IP and the NRO via ip-location-db, CC BY 4.0, <a href='https://db-ip.com'>IP Geolocation by DB-IP</a>; AS countries by IPtoASN, PDDL 1.0)</li>"
+    );
     if let Some(sha) = &m.config_sha256 {
         let _ = writeln!(
             o,
