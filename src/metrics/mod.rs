@@ -35,7 +35,7 @@
 //!
 //! The dependency families (`transitwatch_services_at_risk`,
 //! `transitwatch_service_dns_*`, `transitwatch_service_foreign_operator`,
-//! see [`dependency`]) come from a second collector that publishes one
+//! see `src/metrics/dependency.rs`) come from a second collector that publishes one
 //! [`DependencyView`], replaced whole each time the daemon recomputes the
 //! dependency overview.
 
