@@ -877,9 +877,24 @@ fn refresh_dependencies(shared: &DaemonState) {
         // Held for the computation (pure, milliseconds for a thousand
         // paths): the records are read in place rather than copied; the
         // consumer waits that long at most once per save period.
-        let Ok(book) = shared.book.lock() else {
+        let Ok(mut book) = shared.book.lock() else {
             return;
         };
+        // A name server no service's latest record names any more (its
+        // zone changed, the target went, `[dependency] dns` was turned
+        // off) is forgotten: its path says nothing about any service.
+        let named: HashSet<String> = book
+            .iter()
+            .filter(|(key, _, _)| generation.jobs.contains_key(key.target()))
+            .filter_map(|(_, record, _)| record.dns.as_deref())
+            .flat_map(|dns| dns.zone.iter().chain(dns.target_zone.iter()))
+            .flat_map(|zone| &zone.nameservers)
+            .map(|ns| format!("{}{}", crate::model::NAMESERVER_PREFIX, ns.name))
+            .collect();
+        book.retain(|key| !key.is_dependency() || named.contains(key.target()));
+        shared
+            .metrics
+            .retain_dependency_paths(|name| named.contains(name));
         let paths = book
             .iter()
             .filter(|(key, _, _)| key.is_dependency() || generation.jobs.contains_key(key.target()))

@@ -738,6 +738,16 @@ impl Metrics {
             .set(i64::try_from(keep.len()).unwrap_or(i64::MAX));
     }
 
+    /// Forget the name servers' paths whose server `keep` does not accept
+    /// (by its dependency target name, `dns:NAME`).
+    pub fn retain_dependency_paths(&self, keep: impl Fn(&str) -> bool) {
+        let Ok(inner) = &self.inner else { return };
+        inner.targets.lock().targets.retain(|key, _| {
+            let name = configured_name(key);
+            !crate::model::is_dependency_target(name) || keep(name)
+        });
+    }
+
     /// Publish the dependency findings (replacing the previous ones whole).
     pub fn set_dependencies(&self, view: DependencyView) {
         if let Ok(inner) = &self.inner {

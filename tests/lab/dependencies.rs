@@ -599,4 +599,16 @@ fn a_silent_or_failing_name_server_is_recorded_and_the_route_verdicts_stand() {
         "{lame_dns}"
     );
     daemon.assert_running();
+
+    // Turned off by a reload: the records stop carrying DNS dependencies,
+    // and the name servers' paths, which no service names any more, go.
+    write_config(dir.path(), &[&store_section(dir.path()), FAULTY]);
+    daemon.signal("HUP");
+    let m = daemon.wait_metrics("the name servers' paths to be forgotten", |m| {
+        m.verdict("dns:ns1.gov.ls.test/ipv4").is_none()
+            && m.get("transitwatch_service_dns_problems", &[("target", "dark")])
+                .is_none()
+    });
+    assert_eq!(m.verdict("gov-portal"), Some("domestic"));
+    daemon.assert_running();
 }
