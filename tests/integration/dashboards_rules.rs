@@ -1,5 +1,5 @@
 //! The Grafana dashboards (`dashboards/`) and the Prometheus rules
-//! (`config/prometheus/`) against the metrics contract of `src/metrics.rs`.
+//! (`config/prometheus/`) against the metrics contract of `src/metrics/`.
 //!
 //! Dashboards: valid JSON, unique panel ids, a grid of at most 24 columns
 //! without overlaps, every panel and query on the `${datasource}` variable,
@@ -56,10 +56,20 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     names
 }
 
-/// The family names `src/metrics.rs` defines: its string literals that are
-/// exactly a `transitwatch_...` name.
+/// The family names `src/metrics/` defines: the string literals of its
+/// modules that are exactly a `transitwatch_...` name.
 fn exported_families() -> BTreeSet<String> {
-    let source = read("src/metrics.rs");
+    let dir = root().join("src/metrics");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("reading src/metrics").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
+    let source: String = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect();
     let mut families = BTreeSet::new();
     for (at, _) in source.match_indices("\"transitwatch_") {
         let rest = &source[at + 1..];
@@ -70,7 +80,7 @@ fn exported_families() -> BTreeSet<String> {
     }
     assert!(
         families.contains("transitwatch_path_verdict") && families.len() >= 10,
-        "reading the families from src/metrics.rs found only {families:?}"
+        "reading the families from src/metrics/ found only {families:?}"
     );
     families
 }
@@ -331,7 +341,7 @@ fn dashboard_queries_use_exported_families() {
             let unknown = unknown_names(&query, &families);
             assert!(
                 unknown.is_empty(),
-                "{file}: `{query}` uses {unknown:?}, which src/metrics.rs does not export"
+                "{file}: `{query}` uses {unknown:?}, which src/metrics/ does not export"
             );
         }
     }
@@ -346,7 +356,7 @@ fn rules_use_exported_families() {
         let unknown = unknown_names(&read(file), &families);
         assert!(
             unknown.is_empty(),
-            "{file} uses {unknown:?}, which src/metrics.rs does not export"
+            "{file} uses {unknown:?}, which src/metrics/ does not export"
         );
     }
 }
@@ -497,7 +507,10 @@ fn promtool_parses_every_dashboard_query() {
 
 /// The overview's headline queries on a foreign-transit path and a domestic
 /// one: half the services transit abroad, and AS 37100 (the ZA hops) carries
-/// half of them; unknown countries and ASNs are no dependency.
+/// half of them; unknown countries and ASNs are no dependency. A name
+/// server's dependency path (`dns:...`, through ZA, AS 64999, not
+/// answering, a violation) counts in no service figure, only in the name
+/// servers' table; "What fails if" gives one row per failure.
 #[test]
 fn overview_dependency_queries_return_data() {
     let Some(promtool) = promtool("overview queries evaluate") else {
@@ -517,6 +530,8 @@ fn overview_dependency_queries_return_data() {
         Value::String(with_sample_variables(expr)).to_string()
     };
     let l = r#"job="transitwatch",instance="127.0.0.1:19968""#;
+    // A name server's dependency path, no service.
+    const NS: &str = "dns:ns1.bank.ls.test/ipv4";
     let series = [
         format!(r#"transitwatch_path_verdict{{{l},target="gov-portal",class="foreign_transit"}}"#),
         format!(r#"transitwatch_path_verdict{{{l},target="central-bank",class="domestic"}}"#),
@@ -536,8 +551,26 @@ fn overview_dependency_queries_return_data() {
         format!(
             r#"transitwatch_hop_info{{{l},target="central-bank",ttl="1",addr="10.0.0.1",country="LS",asn="33567"}}"#
         ),
+        format!(r#"transitwatch_path_verdict{{{l},target="{NS}",class="foreign_transit"}}"#),
+        format!(r#"transitwatch_path_violation{{{l},target="{NS}"}}"#),
+        format!(r#"transitwatch_path_reached{{{l},target="{NS}"}}"#),
+        format!(
+            r#"transitwatch_hop_info{{{l},target="{NS}",ttl="2",addr="196.1.2.1",country="ZA",asn="64999"}}"#
+        ),
+        format!(
+            r#"transitwatch_services_at_risk{{{l},failure_kind="country",failure="ZA",loses="hosting"}}"#
+        ),
+        format!(
+            r#"transitwatch_services_at_risk{{{l},failure_kind="country",failure="ZA",loses="route"}}"#
+        ),
+        format!(
+            r#"transitwatch_services_at_risk{{{l},failure_kind="country",failure="ZA",loses="dns"}}"#
+        ),
     ];
-    let values = ["1x5", "1x5", "0.5x5", "1x5", "1x5", "1x5", "1x5", "1x5"];
+    let values = [
+        "1x5", "1x5", "0.5x5", "1x5", "1x5", "1x5", "1x5", "1x5", "1x5", "1x5", "0x5", "1x5",
+        "0x5", "1x5", "1x5",
+    ];
     let mut input = String::new();
     for (s, v) in series.iter().zip(values) {
         input.push_str(&format!(
@@ -545,10 +578,11 @@ fn overview_dependency_queries_return_data() {
             Value::String(s.clone())
         ));
     }
-    // The zero-valued classes of both targets.
+    // The zero-valued classes of the targets.
     for (target, class) in [
         ("gov-portal", "domestic"),
         ("central-bank", "foreign_transit"),
+        (NS, "domestic"),
     ] {
         input.push_str(&format!(
             "      - series: {}\n        values: '0x5'\n",
@@ -562,10 +596,20 @@ fn overview_dependency_queries_return_data() {
          \x20   promql_expr_test:\n\
          \x20     - expr: {share}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{}}'\n            value: 0.5\n\
          \x20     - expr: {by_as}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{asn=\"37100\"}}'\n            value: 0.5\n\
-         \x20     - expr: {by_country}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{__name__=\"transitwatch_country_dependency_ratio\",country=\"ZA\",instance=\"127.0.0.1:19968\",job=\"transitwatch\"}}'\n            value: 0.5\n",
+         \x20     - expr: {by_country}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{__name__=\"transitwatch_country_dependency_ratio\",country=\"ZA\",instance=\"127.0.0.1:19968\",job=\"transitwatch\"}}'\n            value: 0.5\n\
+         \x20     - expr: {measured}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{}}'\n            value: 2\n\
+         \x20     - expr: {breaking}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{}}'\n            value: 0\n\
+         \x20     - expr: {silent}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{}}'\n            value: 0\n\
+         \x20     - expr: {at_risk}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{failure=\"ZA\",failure_kind=\"country\",instance=\"127.0.0.1:19968\",job=\"transitwatch\"}}'\n            value: 0\n\
+         \x20     - expr: {name_servers}\n        eval_time: 3m\n        exp_samples:\n          - labels: '{{__name__=\"transitwatch_path_verdict\",class=\"foreign_transit\",instance=\"127.0.0.1:19968\",job=\"transitwatch\",target=\"{NS}\"}}'\n            value: 1\n",
         share = query("National services with foreign transit"),
         by_as = query("Dependency by foreign AS"),
         by_country = query("Dependency by foreign country"),
+        measured = query("Services measured"),
+        breaking = query("Services breaking their country policy"),
+        silent = query("Services not answering"),
+        at_risk = query("What fails if"),
+        name_servers = query("Name servers' paths"),
     );
     let dir = scratch("overview");
     std::fs::write(dir.join("overview.test.yml"), tests).expect("writing overview.test.yml");
