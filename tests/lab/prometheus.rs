@@ -771,7 +771,30 @@ family = "both"
 name = "silent"
 host = "silent.ls.test"
 category = "government"
+
+# An alias into a cloud zone in Ireland run by a US-based operator: its
+# DNS is flagged, its hosting and DNS depend on a foreign operator.
+[[target]]
+name = "id"
+host = "id.gov.ls.test"
+category = "identity"
 "#;
+
+/// The lab's networks as operators (who runs them, based where), and the
+/// DNS dependencies resolved from the lab's resolver, so that every panel
+/// of the "Beyond the route" row has series.
+fn dependency_section(dir: &std::path::Path, dns: &str) -> String {
+    std::fs::write(
+        dir.join("operators.toml"),
+        "[[operator]]\nname = \"Lab Telecom Lesotho\"\ncountry = \"LS\"\nkind = \"transit\"\nasns = [64500, 64501]\n\n\
+         [[operator]]\nname = \"Lab Transit South Africa\"\ncountry = \"ZA\"\nkind = \"transit\"\nasns = [64510]\n\n\
+         [[operator]]\nname = \"Emerald Cloud\"\ncountry = \"US\"\nkind = \"hosting\"\nasns = [64520]\n",
+    )
+    .unwrap();
+    format!(
+        "\n[dependency]\ndns = true\ndns_servers = [\"{dns}\"]\noperators = \"operators.toml\"\n"
+    )
+}
 
 #[test]
 fn every_dashboard_query_returns_data_from_a_real_prometheus() {
@@ -780,11 +803,24 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         return;
     }
     let Some(lab) = Lab::up(test) else { return };
+    let Some(dns) = lab.dns_server(test) else {
+        return;
+    };
+    if !support::have_all(test, &["nsd"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     // The bank's address goes through South Africa from the start; the
     // portal's is moved there during the run.
     lab.route_prefixes("za", &["198.51.100.20/32"]);
-    let config = write_config(dir.path(), &[&store_section(dir.path()), DASHBOARD_TARGETS]);
+    let config = write_config(
+        dir.path(),
+        &[
+            &store_section(dir.path()),
+            &dependency_section(dir.path(), &dns),
+            DASHBOARD_TARGETS,
+        ],
+    );
     let daemon = LabDaemon::start(&lab, &config, &dir.path().join("state"));
     let prom_config = prometheus_config(dir.path(), false);
     let prometheus = services::prometheus(&lab, &prom_config, dir.path());
@@ -795,16 +831,27 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // Every target has a verdict, and Prometheus has seen the portal's
     // domestic route a few times.
     services::wait_for(
-        "a verdict for all six paths of the five services in Prometheus",
+        "a verdict for all seven paths of the six services and the three name servers in Prometheus",
         WAIT,
         || {
-            let targets = prom.scalar("count(count by (target) (transitwatch_path_verdict))")?;
+            let targets = prom.scalar(
+                "count(count by (target) (transitwatch_path_verdict{target!~\"dns:.*\"}))",
+            )?;
+            let servers = prom.scalar(
+                "count(count by (target) (transitwatch_path_verdict{target=~\"dns:.*\"}))",
+            )?;
+            let flagged = prom.scalar("sum(transitwatch_service_dns_flagged)")?;
             let domestic = prom.scalar(
                 "count_over_time(transitwatch_path_verdict{target=\"gov-portal\",class=\"domestic\"}[1h])",
             )?;
             let now_domestic =
                 prom.scalar("transitwatch_path_verdict{target=\"gov-portal\",class=\"domestic\"}")?;
-            (targets == 6.0 && domestic >= 3.0 && now_domestic == 1.0).then_some(())
+            (targets == 7.0
+                && servers == 3.0
+                && flagged == 1.0
+                && domestic >= 3.0
+                && now_domestic == 1.0)
+                .then_some(())
         },
         logs,
     );
@@ -853,7 +900,11 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // countries crossed.
     let services = [
         "bank",
+        "dns:ns1.bank.ls.test/ipv4",
+        "dns:ns1.cloud.ie.test/ipv4",
+        "dns:ns1.gov.ls.test/ipv4",
         "gov-portal",
+        "id",
         "national-id",
         "shop/ipv4",
         "shop/ipv6",
@@ -871,36 +922,50 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         ["IE", "ZA"]
     );
 
-    // The headline numbers are the lab's: of five services (six paths: the
-    // dual-stack shop counts once), the bank and the moved portal transit
-    // ZA (AS64510), the shop is hosted in IE (AS64520), the silent one does
-    // not answer.
+    // The headline numbers are the lab's: of six services (seven paths:
+    // the dual-stack shop counts once; the name servers' paths are no
+    // services), the bank and the moved portal transit ZA (AS64510), the
+    // shop and id are hosted in IE (AS64520), the silent one does not
+    // answer.
     let overview = "overview.json";
     let all = "";
     let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
     let share = results.single(overview, "National services with foreign transit", all);
-    assert!(near(share, 0.4), "share with foreign transit: {share}");
-    assert_eq!(results.single(overview, "Services measured", all), 5.0);
+    assert!(
+        near(share, 2.0 / 6.0),
+        "share with foreign transit: {share}"
+    );
+    assert_eq!(results.single(overview, "Services measured", all), 6.0);
     assert_eq!(results.single(overview, "Services not answering", all), 1.0);
     assert_eq!(
         results.single(overview, "Services breaking their country policy", all),
-        3.0
+        4.0
     );
     let by_country = results.by_label(overview, "Dependency by foreign country", all, "country");
     assert_eq!(by_country.len(), 2, "{by_country:?}");
     assert!(
-        near(by_country["ZA"], 0.4) && near(by_country["IE"], 0.2),
+        near(by_country["ZA"], 2.0 / 6.0) && near(by_country["IE"], 2.0 / 6.0),
         "{by_country:?}"
     );
     let by_as = results.by_label(overview, "Dependency by foreign AS", all, "asn");
     assert_eq!(by_as.len(), 2, "{by_as:?}");
     assert!(
-        near(by_as["64510"], 0.4) && near(by_as["64520"], 0.2),
+        near(by_as["64510"], 2.0 / 6.0) && near(by_as["64520"], 2.0 / 6.0),
         "{by_as:?}"
+    );
+    // Beyond the route: id's alias zone is all in Ireland, run by one
+    // foreign-based operator.
+    assert_eq!(
+        results.single(
+            overview,
+            "Services whose DNS is all in one foreign country or operator",
+            all
+        ),
+        1.0
     );
     // Per-path figures stay per path.
     let verdicts = results.by_label(overview, "Verdict per path", all, "target");
-    assert_eq!(verdicts.len(), 6, "{verdicts:?}");
+    assert_eq!(verdicts.len(), 7, "{verdicts:?}");
 
     let detail = "path-detail.json";
     for (target, class) in [
@@ -910,6 +975,8 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         ("shop/ipv4", "foreign_destination"),
         ("shop/ipv6", "foreign_destination"),
         ("silent", "indeterminate"),
+        ("id", "foreign_destination"),
+        ("dns:ns1.bank.ls.test/ipv4", "foreign_transit"),
     ] {
         let at = format!("target={target}");
         let verdict = results.by_label(detail, "Verdict", &at, "class");
