@@ -45,7 +45,9 @@ pub enum Command {
     },
     /// Classify the traces of a RIPE Atlas or scamper results file.
     Analyze {
-        /// The results file (JSON Lines or a JSON array).
+        /// The results file (JSON Lines or a JSON array), plain or
+        /// compressed with gzip, bzip2, zstd or xz (told by its content);
+        /// `-` reads standard input.
         #[arg(long)]
         input: PathBuf,
         /// Its format: atlas or scamper.

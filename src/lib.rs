@@ -72,6 +72,7 @@ pub mod analysis;
 pub mod asn_registry;
 mod atomic_file;
 pub mod commands;
+pub mod compressed;
 pub mod config;
 pub mod daemon;
 pub mod dependency;

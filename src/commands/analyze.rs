@@ -19,7 +19,9 @@ use std::path::PathBuf;
 /// Options of `transitwatch analyze`.
 #[derive(Debug, Clone)]
 pub struct AnalyzeOptions {
-    /// RIPE Atlas or scamper results (JSON Lines or a JSON array).
+    /// RIPE Atlas or scamper results (JSON Lines or a JSON array), plain
+    /// or compressed (gzip, bzip2, zstd, xz; told by content); `-` is
+    /// standard input.
     pub input: PathBuf,
     /// Which format the input is in.
     pub format: crate::import::InputFormat,
@@ -179,10 +181,18 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         Some(p) => probe_metadata(p)?,
         None => HashMap::new(),
     };
-    // A regular file, a FIFO or a pipe; the reader bounds each record.
-    let file = input_file::open_stream(&opts.input, FileKind::TraceInput)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let reader = std::io::BufReader::with_capacity(1 << 18, file);
+    // A regular file, a FIFO, a pipe or standard input, plain or
+    // compressed; the reader bounds each record.
+    let raw: Box<dyn std::io::Read + Send> = if opts.input.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            input_file::open_stream(&opts.input, FileKind::TraceInput)
+                .map_err(|e| CliError::Usage(e.to_string()))?,
+        )
+    };
+    let (_, reader) = crate::compressed::decoded(raw, 1 << 18)
+        .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", opts.input.display())))?;
     let context = Classify {
         pipeline: &pipeline,
         probes: &probes,

@@ -14,6 +14,7 @@ mod analysis_scenarios;
 mod analyze_cli;
 mod atlas_evidence;
 mod cli_errors;
+mod compressed_input;
 mod config_file;
 mod dashboards_rules;
 mod dns_dependencies;
