@@ -204,6 +204,8 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         n => n,
     };
     let mut tally = Tally::default();
+    let mut skipped: std::collections::BTreeMap<&'static str, usize> =
+        std::collections::BTreeMap::new();
     let report = |e: &crate::import::ImportError| {
         eprintln!(
             "transitwatch: {}:{}: {}",
@@ -222,7 +224,8 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         // Records are gathered here and written a block at a time: a block
         // at least as large as `out`'s buffer goes straight through it.
         let mut records = Vec::with_capacity(RECORD_BLOCK + (1 << 14));
-        for item in crate::import::read(reader, opts.format) {
+        let mut items = crate::import::read(reader, opts.format);
+        for item in items.by_ref() {
             match item {
                 Ok(imported) => classifier.classify(imported, &mut records, &mut tally),
                 Err(e) => {
@@ -236,12 +239,32 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
             }
         }
         out.write_all(&records).map_err(write_err)?;
+        skipped.clone_from(items.skipped());
+    }
+    // Measurements that give no trace are said, never passed over.
+    let skipped_words: Vec<String> = skipped
+        .iter()
+        .map(|(kind, n)| match *kind {
+            "tracelb" => format!("{n} tracelb (load-balanced path graphs, MDA)"),
+            kind => format!("{n} {kind}"),
+        })
+        .collect();
+    if opts.json && !skipped_words.is_empty() {
+        eprintln!(
+            "transitwatch: note: {}: records that are no single traceroute were skipped, not analysed: {}",
+            opts.input.display(),
+            skipped_words.join(", ")
+        );
     }
     if !opts.json {
         writeln!(out, "{} traces from {}", tally.traces, opts.input.display())
             .map_err(write_err)?;
         for (class, n) in &tally.classes {
             writeln!(out, "  {class:<20} {n}").map_err(write_err)?;
+        }
+        if !skipped_words.is_empty() {
+            writeln!(out, "  skipped, not analysed: {}", skipped_words.join(", "))
+                .map_err(write_err)?;
         }
         let mut by_count: Vec<(&CountryCode, &usize)> = tally.foreign.iter().collect();
         by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

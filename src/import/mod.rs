@@ -139,6 +139,16 @@ pub struct Reader<R> {
     atlas: atlas::Assembly,
 }
 
+impl<R> Reader<R> {
+    /// The measurements read so far that give no trace, by record type
+    /// (scamper `tracelb`, `ping`, ...): what a summary must not pass over
+    /// in silence.
+    #[must_use]
+    pub fn skipped(&self) -> &std::collections::BTreeMap<&'static str, usize> {
+        self.scamper.skipped()
+    }
+}
+
 impl<R: BufRead> Iterator for Reader<R> {
     type Item = Result<Imported, ImportError>;
 
@@ -811,5 +821,23 @@ mod tests {
         let b: std::net::IpAddr = "10.0.0.2".parse().unwrap();
         let c: std::net::IpAddr = "10.0.0.3".parse().unwrap();
         assert_eq!(rank_addrs(&[a, b, b, c]), vec![b, a, c]);
+    }
+
+    #[test]
+    fn measurements_that_give_no_trace_are_counted_by_type() {
+        let input = [
+            r#"{"type":"cycle-start","list_name":"default","id":1,"hostname":"v","start_time":1638999960}"#,
+            r#"{"type":"tracelb","src":"10.0.0.1","dst":"192.0.2.1","nodes":[]}"#,
+            r#"{"type":"tracelb","src":"10.0.0.1","dst":"192.0.2.2","nodes":[]}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"list"}"#,
+            r#"{"type":"cycle-stop","list_name":"default","id":1,"hostname":"v","stop_time":1638999990}"#,
+        ]
+        .join("\n");
+        let mut reader = read(std::io::Cursor::new(input), InputFormat::Scamper);
+        assert_eq!(reader.by_ref().count(), 0);
+        let skipped: Vec<(&str, usize)> = reader.skipped().iter().map(|(k, n)| (*k, *n)).collect();
+        // The cycle and list records frame measurements: not counted.
+        assert_eq!(skipped, [("ping", 1), ("tracelb", 2)]);
     }
 }

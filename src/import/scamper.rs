@@ -149,9 +149,23 @@ struct TracelbNode {
 pub(crate) struct Stream {
     /// Cycles started and not yet stopped.
     open_cycles: Vec<Cycle>,
+    /// Measurements read and not analysed, by record type (`tracelb`,
+    /// `ping`, ...; the cycle and list records that frame them are not
+    /// counted: they are no measurements).
+    skipped: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Stream {
+    /// Count a measurement record that is not analysed.
+    fn skip(&mut self, kind: &'static str) {
+        *self.skipped.entry(kind).or_default() += 1;
+    }
+
+    /// The measurements read and not analysed so far, by record type.
+    pub(crate) fn skipped(&self) -> &std::collections::BTreeMap<&'static str, usize> {
+        &self.skipped
+    }
+
     /// Convert one raw record; `Ok(None)` for records that are not traces.
     pub(super) fn convert(&mut self, bytes: &[u8]) -> Result<Option<Converted>, String> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
@@ -163,9 +177,20 @@ impl Stream {
                 "trace" => convert_trace(value).map(Some),
                 "cycle-start" => self.start_cycle(value).map(|()| None),
                 "cycle-stop" => self.stop_cycle(value).map(|()| None),
-                "tracelb" => check_tracelb(value).map(|()| None),
-                kind if SKIPPED_TYPES.contains(&kind) => Ok(None),
-                kind => Err(format!("unknown scamper record type `{kind}`")),
+                "tracelb" => {
+                    check_tracelb(value)?;
+                    self.skip("tracelb");
+                    Ok(None)
+                }
+                // The records that frame measurements are no measurements.
+                "cycle-def" | "list" => Ok(None),
+                kind => match SKIPPED_TYPES.iter().copied().find(|t| *t == kind) {
+                    Some(measurement) => {
+                        self.skip(measurement);
+                        Ok(None)
+                    }
+                    None => Err(format!("unknown scamper record type `{kind}`")),
+                },
             },
             Some(other) => Err(format!("field `type` must be a string, not {other}")),
             None => convert_mlab(value),

@@ -143,6 +143,27 @@ fn mlab_scamper_files_through_the_command() {
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
         let want = usize::from(name.starts_with("mlab_scamper2_"));
         assert_eq!(records(&out.stdout).len(), want, "{name}");
+        // The scamper1 files hold a load-balanced trace (tracelb), which
+        // gives no single path: said on stderr and in the summary, not
+        // passed over as "0 traces".
+        if want == 0 {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("were skipped, not analysed: 1 tracelb"),
+                "{name}: {stderr}"
+            );
+            let summary = Command::new(bin())
+                .args(["analyze", "--input-format", "scamper", "--input"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let summary = String::from_utf8_lossy(&summary.stdout);
+            assert!(
+                summary.contains("0 traces")
+                    && summary.contains("skipped, not analysed: 1 tracelb"),
+                "{name}: {summary}"
+            );
+        }
     }
 }
 
