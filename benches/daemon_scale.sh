@@ -19,6 +19,28 @@
 # that serves a PTR name for every hop address (the three routers and the
 # N targets in 198.19.0.0/16); the cycle then includes every trace's names.
 # Without it `[rdns] enabled = false`, as before reverse DNS existed.
+#
+# DEPS=1 benches/daemon_scale.sh [N]: DNS dependencies. The N targets get
+# names, svcI.zK.ls.test (K = I mod 50: 50 zones), each at the address the
+# address mode uses (198.19.0.1 + I), written into the vantage's hosts file
+# so the tracer itself asks no DNS. An unbound at the vantage
+# (127.0.0.1:5353) serves the zones from local data: per zone SOA, NS
+# ns1/ns2.zK.ls.test at 198.19.200.K+1 and 198.19.201.K+1 (on the domestic
+# host, so 2 x 50 = 100 name server addresses, 100 dependency paths), and
+# every service's A. Two daemon cycles in the same run, lab and unbound:
+# `[dependency] dns = false`, then `dns = true` asking that unbound
+# (dns_timeout 1s, dns_deadline 5s); `[rdns] enabled = false` in both.
+# Name servers are traced after their target, so a cycle ends when /readyz
+# is 200 and every dependency path has a verdict (/metrics polled every
+# 0.2 s). Each cycle: wall time to ready, and to all paths (the later of
+# ready and the last dependency path's
+# `transitwatch_last_trace_timestamp_seconds`), CPU and peak RSS (read
+# before the scrape that saw the last path), traces (the sum of
+# `transitwatch_trace_runs_total`), then from the store: rows, and each
+# service's DNS record (zones found, problems); unbound's query count
+# (logged when it stops) and the vantage's UDP receive-buffer drops. About
+# a minute, plus the build. scamper is not run in this mode: it resolves no
+# DNS dependencies, so it is no peer for what is measured here.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/as_root.sh"
 cd "$(dirname "$0")/.."
@@ -26,8 +48,14 @@ n=${1:-1000}
 prefix=twscale$$
 lab=tests/lab/lab.sh
 rdns=${RDNS:-0}
-tools="scamper curl python3"
-[ "$rdns" = 1 ] && tools="$tools unbound"
+deps=${DEPS:-0}
+if [ "$deps" = 1 ]; then
+  [ "$rdns" = 1 ] && { echo "RDNS=1 and DEPS=1 do not combine" >&2; exit 2; }
+  tools="curl python3 unbound"
+else
+  tools="scamper curl python3"
+  [ "$rdns" = 1 ] && tools="$tools unbound"
+fi
 for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 2; }
 done
@@ -44,13 +72,13 @@ trap cleanup EXIT
 bash $lab up "$prefix" >/dev/null
 in_lab() { ip netns exec "$prefix-v" "$@"; }
 
-python3 - "$n" "$work" "$rdns" <<'PY'
+python3 - "$n" "$work" "$rdns" "$deps" <<'PY'
 import sys, ipaddress
-n, work, rdns = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+n, work, rdns, deps = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 base = int(ipaddress.ip_address("198.19.0.1"))
 addrs = [str(ipaddress.ip_address(base + i)) for i in range(n)]
 open(f"{work}/targets.txt", "w").write("\n".join(addrs) + "\n")
-with open(f"{work}/transitwatch.toml", "w") as f:
+def daemon_config(f, state):
     f.write(f'''[vantage]
 name = "bench"
 country = "LS"
@@ -60,18 +88,9 @@ jitter = "1ms"
 [metrics]
 listen = "127.0.0.1:19968"
 [store]
-path = "{work}/state/transitwatch.db"
+path = "{work}/{state}/transitwatch.db"
 ''')
-    if rdns:
-        f.write('[rdns]\nservers = ["127.0.0.1:5353"]\n')
-    else:
-        f.write('[rdns]\nenabled = false\n')
-    for i, a in enumerate(addrs):
-        f.write(f'[[target]]\nname = "t{i}"\nhost = "{a}"\n')
-# unbound's zone: every hop of the cycle has a name; nothing is asked further.
-routers = {"198.18.1.2": "ae1-0.cr1.msu", "198.18.2.2": "xe-0-0-0.cr2.msu", "198.18.3.2": "gw1.msu"}
-with open(f"{work}/unbound.conf", "w") as f:
-    f.write(f'''server:
+unbound_head = f'''server:
     interface: 127.0.0.1
     port: 5353
     do-ip6: no
@@ -87,19 +106,170 @@ with open(f"{work}/unbound.conf", "w") as f:
     access-control: 127.0.0.0/8 allow
     module-config: "iterator"
     local-zone: "." static
+'''
+if deps:
+    # svcI.zK.ls.test at the address mode's address; 50 zones, two name
+    # servers each on the domestic host (198.19.0.0/16 is AnyIP there).
+    zones = min(n, 50)
+    names = [f"svc{i}.z{i % 50}.ls.test" for i in range(n)]
+    with open(f"{work}/hosts", "w") as f:
+        for a, name in zip(addrs, names):
+            f.write(f"{a} {name}\n")
+    for mode in ("off", "on"):
+        with open(f"{work}/transitwatch-{mode}.toml", "w") as f:
+            daemon_config(f, f"state-{mode}")
+            f.write('[rdns]\nenabled = false\n[dependency]\n')
+            if mode == "on":
+                f.write('dns = true\ndns_servers = ["127.0.0.1:5353"]\n'
+                        'dns_timeout = "1s"\ndns_deadline = "5s"\n')
+            else:
+                f.write('dns = false\n')
+            for i, name in enumerate(names):
+                f.write(f'[[target]]\nname = "t{i}"\nhost = "{name}"\n')
+    # Static zones: local data answers, a name without the type asked gets
+    # NOERROR with the zone's SOA (a proper negative answer; without the
+    # SOA record unbound sends none), nothing is ever recursed.
+    with open(f"{work}/unbound.conf", "w") as f:
+        f.write(unbound_head)
+        for k in range(zones):
+            z = f"z{k}.ls.test"
+            f.write(f'''    local-zone: "{z}." static
+    local-data: "{z}. 3600 IN SOA ns1.{z}. hostmaster.{z}. 1 3600 600 86400 300"
+    local-data: "{z}. 3600 IN NS ns1.{z}."
+    local-data: "{z}. 3600 IN NS ns2.{z}."
+    local-data: "ns1.{z}. 3600 IN A 198.19.200.{k + 1}"
+    local-data: "ns2.{z}. 3600 IN A 198.19.201.{k + 1}"
 ''')
+        for a, name in zip(addrs, names):
+            f.write(f'    local-data: "{name}. 3600 IN A {a}"\n')
+        f.write("remote-control:\n    control-enable: no\n")
+    sys.exit(0)
+with open(f"{work}/transitwatch.toml", "w") as f:
+    daemon_config(f, "state")
+    if rdns:
+        f.write('[rdns]\nservers = ["127.0.0.1:5353"]\n')
+    else:
+        f.write('[rdns]\nenabled = false\n')
+    for i, a in enumerate(addrs):
+        f.write(f'[[target]]\nname = "t{i}"\nhost = "{a}"\n')
+# unbound's zone: every hop of the cycle has a name; nothing is asked further.
+routers = {"198.18.1.2": "ae1-0.cr1.msu", "198.18.2.2": "xe-0-0-0.cr2.msu", "198.18.3.2": "gw1.msu"}
+with open(f"{work}/unbound.conf", "w") as f:
+    f.write(unbound_head)
     for a, name in routers.items():
         f.write(f'    local-data-ptr: "{a} {name}.lab.example.net"\n')
     for i, a in enumerate(addrs):
         f.write(f'    local-data-ptr: "{a} host-{i}.scale.lab.example.net"\n')
     f.write("remote-control:\n    control-enable: no\n")
 PY
-if [ "$rdns" = 1 ]; then
+if [ "$rdns" = 1 ] || [ "$deps" = 1 ]; then
   ip netns exec "$prefix-v" unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" &
+  unbound_pid=$!
   until grep -q "start of service" "$work/unbound.log"; do
     kill -0 $! 2>/dev/null || { echo "unbound did not start: $(cat "$work/unbound.log")" >&2; exit 1; }
     sleep 0.05
   done
+fi
+
+if [ "$deps" = 1 ]; then
+  # The tracer resolves the names from the vantage's hosts file (lab.sh up
+  # wrote it; `ip netns exec` bind-mounts it), never from DNS.
+  cat "$work/hosts" >>"/etc/netns/$prefix-v/hosts"
+  zones=$(( n < 50 ? n : 50 ))
+  # deps_cycle off|on PATHS: one cycle, ended when /readyz is 200 and PATHS
+  # dependency paths have a trace; appends its figures to $work/results.
+  deps_cycle() {
+    local mode=$1 want=$2 t0 t1 ut st cpu rss guard seen m=$work/metrics-$1.txt
+    t0=$(date +%s%N)
+    # exec'ed by `ip netns exec`, so $! is the daemon itself
+    ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch-$mode.toml" \
+      --state-dir "$work/state-$mode" 2>"$work/tw-$mode.log" &
+    pid=$!
+    guard=$(( $(date +%s) + 600 ))
+    until in_lab curl -sf -o /dev/null http://127.0.0.1:19968/readyz; do
+      kill -0 "$pid" 2>/dev/null || { echo "transitwatch ($mode) exited: $(tail -n 5 "$work/tw-$mode.log")" >&2; exit 1; }
+      [ "$(date +%s)" -lt "$guard" ] || { echo "transitwatch ($mode): not ready after 600 s" >&2; exit 1; }
+      sleep 0.05
+    done
+    t1=$(date +%s%N)
+    # Name servers are traced after their target: wait until every
+    # dependency path has a verdict (hang guard 300 s). CPU and RSS are read
+    # before each scrape, so the scrape that sees the last path is not counted.
+    guard=$(( $(date +%s) + 300 ))
+    while :; do
+      read -r ut st < <(awk '{print $14, $15}' "/proc/$pid/stat")
+      rss=$(awk '/VmHWM/ {print $2/1024}' "/proc/$pid/status")
+      in_lab curl -sf -o "$m" http://127.0.0.1:19968/metrics
+      seen=$(python3 -c "
+import re,sys
+print(len(set(re.findall(r'^transitwatch_path_verdict\{target=\"(dns:[^\"]*)\"', open(sys.argv[1]).read(), re.M))))" "$m")
+      [ "$seen" -ge "$want" ] && break
+      [ "$(date +%s)" -lt "$guard" ] || { echo "transitwatch ($mode): $seen of $want dependency paths traced after 300 s" >&2; exit 1; }
+      sleep 0.2
+    done
+    cpu=$(python3 -c "import os; print(($ut+$st)/os.sysconf('SC_CLK_TCK'))")
+    kill -TERM "$pid"; wait "$pid" || true; pid=
+    # traces that could not run say why in the daemon's log
+    grep "trace failed" "$work/tw-$mode.log" | head -n 3 | sed "s/^/transitwatch ($mode): /" >&2 || true
+    python3 - "$mode" "$t0" "$t1" "$cpu" "$rss" "$m" "$work/state-$mode/transitwatch.db" >>"$work/results" <<'PY'
+import collections, json, re, sqlite3, sys
+mode, t0, t1, cpu, rss, metrics, db = sys.argv[1:]
+t0, t1 = int(t0), int(t1)
+text = open(metrics).read()
+def samples(family):
+    for m in re.finditer(r'^' + family + r'\{([^}]*)\} (\S+)$', text, re.M):
+        yield dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))), float(m.group(2))
+runs = list(samples("transitwatch_trace_runs_total"))
+last = [v for l, v in samples("transitwatch_last_trace_timestamp_seconds") if l["target"].startswith("dns:")]
+ready = (t1 - t0) / 1e9
+# every path traced: ready, and the last dependency path's trace finished
+all_paths = max([ready] + [v - t0 / 1e9 for v in last])
+con = sqlite3.connect(db)
+rows = con.execute("SELECT count(*) FROM traces").fetchone()[0]
+dep_rows = con.execute("SELECT count(*) FROM traces WHERE path_key LIKE 'dns:%'").fetchone()[0]
+records = [json.loads(r) for (r,) in con.execute("SELECT record FROM traces WHERE path_key NOT LIKE 'dns:%'")]
+dns = [r["dns"] for r in records if r.get("dns")]
+problems = collections.Counter(f'{p["kind"]} {p["query"]}' for d in dns for p in d.get("problems", []))
+print(json.dumps({
+    "mode": mode, "ready": ready, "all": all_paths, "cpu": float(cpu), "rss": float(rss),
+    "traces": int(sum(v for _, v in runs)),
+    "outcomes": {o: int(sum(v for l, v in runs if l["outcome"] == o)) for o in ("reached", "unreached", "error")},
+    "dep_paths": len({l["target"] for l, _ in runs if l["target"].startswith("dns:")}),
+    "dep_reached": int(sum(v for l, v in runs if l["target"].startswith("dns:") and l["outcome"] == "reached")),
+    "rows": rows, "dep_rows": dep_rows, "dns_records": len(dns),
+    "zones": sum(1 for d in dns if d.get("zone")),
+    "problems": dict(problems),
+}))
+PY
+  }
+  # UDP datagrams the vantage's sockets dropped for a full receive buffer
+  udp_drops() { in_lab awk '/^Udp:/ { if (h) print $6; h = 1 }' /proc/net/snmp; }
+  : >"$work/results"
+  deps_cycle off 0
+  drops=$(udp_drops)
+  deps_cycle on $(( zones * 2 ))
+  drops=$(( $(udp_drops) - drops ))
+  # unbound logs its query count when it stops (the first cycle asks it nothing)
+  kill -TERM "$unbound_pid"; wait "$unbound_pid" || true
+  queries=$(sed -n 's/.*server stats for thread 0: \([0-9]*\) queries.*/\1/p' "$work/unbound.log" | head -n 1)
+  python3 - "$work/results" "$n" "$zones" "${queries:-?}" "$drops" <<'PY'
+import json, sys
+results, n, zones, queries, drops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+cycles = {c["mode"]: c for c in map(json.loads, open(results))}
+off, on = cycles["off"], cycles["on"]
+print(f"{n} named targets in {zones} zones, 2 name servers each ({2 * zones} name server addresses); "
+      "unbound at the vantage; one cycle each, concurrency 64, 3 probes per hop")
+print(f"{'mode':<40} {'wall s (ready)':>14} {'wall s (all paths)':>18} {'cpu s':>7} {'peak RSS MB':>12} {'traces':>7} {'x off':>6}")
+for name, c in (("[dependency] dns = false", off), ("[dependency] dns = true", on)):
+    print(f"{name:<40} {c['ready']:>14.2f} {c['all']:>18.2f} {c['cpu']:>7.2f} {c['rss']:>12.1f} {c['traces']:>7} {c['all'] / off['all']:>6.2f}")
+print(f"dns = true: {on['dep_paths']} dependency paths ({on['dep_reached']} reached); "
+      f"{on['dns_records']} service records with DNS dependencies, {on['zones']} with their zone; "
+      f"problems: {on['problems'] or 'none'}; unbound answered {queries} queries; "
+      f"UDP datagrams dropped at the vantage (receive buffer full): {drops}")
+print(f"trace outcomes: off {off['outcomes']}, on {on['outcomes']}; stored rows: off {off['rows']} "
+      f"({off['dep_rows']} dependency paths), on {on['rows']} ({on['dep_rows']} dependency paths)")
+PY
+  exit 0
 fi
 
 # transitwatch: one cycle

@@ -59,6 +59,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+/// DNS dependency resolutions in flight at most (each holds up to two UDP
+/// sockets at a time: far within the descriptors the probe budget leaves
+/// for everything but the tracers).
+const RESOLUTIONS: usize = 16;
 /// How long a graceful stop waits for traces in flight.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 /// How often the path book is saved while running.
@@ -533,6 +537,7 @@ fn dependencies(config: &Config) -> Option<scheduler::Dependencies> {
         trace_nameservers: d.trace_nameservers,
         settings: probe_settings(&config.probe, protocol, port),
         family: config.probe.family,
+        resolutions: Arc::new(tokio::sync::Semaphore::new(RESOLUTIONS)),
         claimed: Arc::default(),
     })
 }

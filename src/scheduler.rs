@@ -12,8 +12,10 @@
 //! reported, so a stop drains rather than drops.
 //!
 //! With [`Dependencies`], a named target's DNS dependencies are resolved in
-//! the same attempt, beside its addresses (both bounded, neither holding a
-//! probe permit), and travel with each of its outcomes into the record.
+//! the same attempt, while its addresses are traced (the traces do not
+//! wait for them; at most a bounded number of resolutions run at once, none
+//! holding a probe permit), and travel with each of its outcomes into the
+//! record.
 //! Each name server address found is then traced as a dependency path
 //! ([`PathKey::nameserver`]) under the same permits, at most once per
 //! interval however many targets share it: the first loop to claim an
@@ -105,6 +107,11 @@ pub struct Dependencies {
     /// Which of a name server's addresses are traced (`[probe] family`:
     /// `auto` traces its first address only).
     pub family: Family,
+    /// Resolutions in flight at most, over all targets.
+    // Each holds a few UDP sockets (one per query in flight); the tracers'
+    // select() needs every descriptor below 1024, and the probe fd budget
+    // leaves only a small reserve for everything else.
+    pub resolutions: Arc<tokio::sync::Semaphore>,
     /// When each name server path was last claimed for a trace.
     // std Mutex: a lookup and an insert, never held across an await; it
     // is what keeps two loops from tracing one shared server twice.
@@ -224,15 +231,20 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Resolve the job's host (and its DNS dependencies) and trace every
-/// address, then the name servers no other loop has claimed lately.
+/// Resolve the job's host and trace every address while its DNS
+/// dependencies are resolved beside (the traces do not wait for them;
+/// their outcomes carry them), then trace the name servers no other loop
+/// has claimed lately.
 async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
     let job = &ctx.job;
-    let started = tokio::time::Instant::now();
     let named = job.host.parse::<IpAddr>().is_err();
-    let (resolved, dns) = tokio::join!(resolve::resolve(&job.host, job.family), async {
+    let dependencies = async {
         match &ctx.dependencies {
             Some(d) if named => {
+                // Each resolution holds a few UDP sockets: bounded, so the
+                // descriptors stay within the budget the tracers' select()
+                // needs (below 1024).
+                let _permit = d.resolutions.acquire().await.ok()?;
                 let deadline = tokio::time::Instant::now() + d.deadline;
                 Some(Arc::new(
                     dependency_dns::resolve(&job.host, &d.resolver, deadline).await,
@@ -240,36 +252,43 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
             }
             _ => None,
         }
-    });
-    let addrs = match resolved {
-        Ok(addrs) => addrs,
-        Err(e) => {
-            let _ = ctx
-                .outcomes
-                .send(TraceOutcome {
+    };
+    let traces = async {
+        let started = tokio::time::Instant::now();
+        let addrs = match resolve::resolve(&job.host, job.family).await {
+            Ok(addrs) => addrs,
+            Err(e) => {
+                return Some(vec![TraceOutcome {
                     name: job.name.clone(),
                     key: PathKey::whole(job.name.clone()),
                     result: Err(e.into()),
                     duration: started.elapsed(),
-                    dns,
-                })
-                .await;
-            return;
-        }
-    };
-    for addr in addrs {
-        let key = job.key(addr);
-        let request = TraceRequest {
-            target: ProbeTarget {
-                name: job.name.clone(),
-                host: job.host.clone(),
-                addr,
-            },
-            vantage: ctx.vantage.clone(),
-            settings: job.settings.clone(),
-            rtt_hint: None,
+                    dns: None,
+                }])
+            }
         };
-        if !trace_one(ctx, &job.name, key, request, dns.clone()).await {
+        let mut measured = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let request = TraceRequest {
+                target: ProbeTarget {
+                    name: job.name.clone(),
+                    host: job.host.clone(),
+                    addr,
+                },
+                vantage: ctx.vantage.clone(),
+                settings: job.settings.clone(),
+                rtt_hint: None,
+            };
+            measured.push(measure(ctx, &job.name, job.key(addr), request).await?);
+        }
+        Some(measured)
+    };
+    let (dns, measured) = tokio::join!(dependencies, traces);
+    // `None`: the schedule is closing.
+    let Some(measured) = measured else { return };
+    for mut outcome in measured {
+        outcome.dns.clone_from(&dns);
+        if ctx.outcomes.send(outcome).await.is_err() {
             return;
         }
     }
@@ -326,25 +345,25 @@ async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &
                 settings: d.settings.clone(),
                 rtt_hint: None,
             };
-            if !trace_one(ctx, &name, key, request, None).await {
+            let Some(outcome) = measure(ctx, &name, key, request).await else {
+                return;
+            };
+            if ctx.outcomes.send(outcome).await.is_err() {
                 return;
             }
         }
     }
 }
 
-/// Trace one path under a permit, name its hops, send the outcome; `false`
-/// when the schedule is closing (no permit, or nobody listens).
-async fn trace_one<P: Prober>(
+/// Trace one path under a permit and name its hops; `None` when the
+/// schedule is closing (no permit).
+async fn measure<P: Prober>(
     ctx: &LoopCtx<P>,
     name: &str,
     key: PathKey,
     mut request: TraceRequest,
-    dns: Option<Arc<DnsDependencies>>,
-) -> bool {
-    let Ok(permit) = ctx.permits.acquire().await else {
-        return false;
-    };
+) -> Option<TraceOutcome> {
+    let permit = ctx.permits.acquire().await.ok()?;
     request.rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
     let began = tokio::time::Instant::now();
     let mut result = ctx.prober.trace(request).await.map_err(TraceError::from);
@@ -353,16 +372,13 @@ async fn trace_one<P: Prober>(
     if let (Ok(trace), Some(names)) = (&mut result, &ctx.names) {
         names.name_hops(trace).await;
     }
-    ctx.outcomes
-        .send(TraceOutcome {
-            name: name.to_string(),
-            key,
-            result,
-            duration: began.elapsed(),
-            dns,
-        })
-        .await
-        .is_ok()
+    Some(TraceOutcome {
+        name: name.to_string(),
+        key,
+        result,
+        duration: began.elapsed(),
+        dns: None,
+    })
 }
 
 /// splitmix64: cheap, seedable, good enough to spread start times.
