@@ -36,4 +36,5 @@ mod state_dir;
 mod store;
 mod structure;
 mod systemd_unit;
+mod trace_schema;
 mod whatif;
