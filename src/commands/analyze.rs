@@ -249,6 +249,26 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
             kind => format!("{n} {kind}"),
         })
         .collect();
+    // Results the probe metadata cannot place are said: their verdicts
+    // have no home to be judged against unless `--home` gives one.
+    let probe_line = (tally.unknown_probe_results > 0).then(|| {
+        format!(
+            "{} result(s) of {} probe(s) not in the probe metadata{}: {}",
+            tally.unknown_probe_results,
+            tally.unknown_probes.len(),
+            opts.probes
+                .as_ref()
+                .map_or_else(String::new, |p| format!(" ({})", p.display())),
+            if home.is_some() {
+                "judged from the home country given instead"
+            } else {
+                "no vantage country, so indeterminate (--home judges them from one)"
+            }
+        )
+    });
+    if let (true, Some(line)) = (opts.json, &probe_line) {
+        eprintln!("transitwatch: note: {}: {line}", opts.input.display());
+    }
     if opts.json && !skipped_words.is_empty() {
         eprintln!(
             "transitwatch: note: {}: records that are no single traceroute were skipped, not analysed: {}",
@@ -262,9 +282,20 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         for (class, n) in &tally.classes {
             writeln!(out, "  {class:<20} {n}").map_err(write_err)?;
         }
+        if !tally.indeterminate.is_empty() {
+            let why: Vec<String> = tally
+                .indeterminate
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            writeln!(out, "  indeterminate because: {}", why.join(", ")).map_err(write_err)?;
+        }
         if !skipped_words.is_empty() {
             writeln!(out, "  skipped, not analysed: {}", skipped_words.join(", "))
                 .map_err(write_err)?;
+        }
+        if let Some(line) = &probe_line {
+            writeln!(out, "  {line}").map_err(write_err)?;
         }
         let mut by_count: Vec<(&CountryCode, &usize)> = tally.foreign.iter().collect();
         by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -307,6 +338,26 @@ struct Tally {
     classes: std::collections::BTreeMap<&'static str, usize>,
     foreign: std::collections::BTreeMap<CountryCode, usize>,
     evidence: EvidenceTally,
+    /// Why the `indeterminate` verdicts are (see [`indeterminate_reason`]).
+    indeterminate: std::collections::BTreeMap<&'static str, usize>,
+    /// Results whose probe the given metadata does not list, and the
+    /// distinct probes.
+    unknown_probe_results: usize,
+    unknown_probes: std::collections::BTreeSet<u64>,
+}
+
+/// Why a trace's verdict is `indeterminate`, in the summary's words: no
+/// home to judge against (no vantage country: the probe is not in the
+/// metadata and no `--home`), a destination that never answered, or one
+/// that answered from where no source locates it.
+fn indeterminate_reason(record: &crate::model::TraceRecord) -> &'static str {
+    if record.trace.vantage.country.is_none() {
+        "no vantage country"
+    } else if !record.trace.reached {
+        "destination not reached"
+    } else {
+        "destination not located"
+    }
 }
 
 impl Tally {
@@ -320,6 +371,11 @@ impl Tally {
             *self.foreign.entry(k).or_default() += n;
         }
         self.evidence.merge(&other.evidence);
+        for (k, n) in other.indeterminate {
+            *self.indeterminate.entry(k).or_default() += n;
+        }
+        self.unknown_probe_results += other.unknown_probe_results;
+        self.unknown_probes.extend(other.unknown_probes);
     }
 }
 
@@ -546,10 +602,12 @@ impl Classifier<'_> {
         tally: &mut Tally,
     ) {
         let mut trace = imported.trace;
-        let probe = imported
-            .prb_id
-            .and_then(|id| self.probes.get(&id).copied())
-            .unwrap_or_default();
+        let known = imported.prb_id.and_then(|id| self.probes.get(&id).copied());
+        if let (Some(id), None, false) = (imported.prb_id, known, self.probes.is_empty()) {
+            tally.unknown_probe_results += 1;
+            tally.unknown_probes.insert(id);
+        }
+        let probe = known.unwrap_or_default();
         trace.vantage.country = probe.country.or(trace.vantage.country).or(self.home);
         let policy = Policy {
             home: trace.vantage.country,
@@ -578,6 +636,12 @@ impl Classifier<'_> {
             .or_default() += 1;
         for c in &record.verdict.foreign_countries {
             *tally.foreign.entry(*c).or_default() += 1;
+        }
+        if record.verdict.class == crate::model::VerdictClass::Indeterminate {
+            *tally
+                .indeterminate
+                .entry(indeterminate_reason(&record))
+                .or_default() += 1;
         }
         if self.json {
             self.writer.write(records, &record);

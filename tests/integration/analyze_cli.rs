@@ -40,9 +40,17 @@ fn atlas_results_become_trace_records() {
         .arg(data.join("atlas/probes_meta.json"))
         .output()
         .unwrap();
-    // Every result imports, those whose name never resolved included.
+    // Every result imports, those whose name never resolved included;
+    // the results whose probes the metadata lacks are said, once.
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(out.stderr.is_empty(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("transitwatch: note: ")
+            && stderr.contains(": 95 result(s) of 24 probe(s) not in the probe metadata (")
+            && stderr.contains("no vantage country, so indeterminate"),
+        "{stderr}"
+    );
     let recs = records(&out.stdout);
     assert_eq!(recs.len(), lines);
     for r in &recs {
@@ -77,7 +85,8 @@ fn atlas_results_become_trace_records() {
         .count();
     assert!(with_country >= 80, "{with_country} of {}", recs.len());
 
-    // The summary form counts the same traces.
+    // The summary form counts the same traces, and says why the
+    // indeterminate ones are.
     let out = Command::new(bin())
         .args(["analyze", "--input"])
         .arg(&input)
@@ -86,6 +95,36 @@ fn atlas_results_become_trace_records() {
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
         summary.starts_with(&format!("{} traces", recs.len())),
+        "{summary}"
+    );
+    let reasons = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("indeterminate because: "))
+        .unwrap_or_else(|| panic!("no reasons in {summary}"));
+    let total: usize = reasons
+        .split(", ")
+        .map(|r| r.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    let indeterminate = recs
+        .iter()
+        .filter(|r| r["verdict"]["class"] == "indeterminate")
+        .count();
+    // Without --probes or --home no result has a vantage country.
+    assert_eq!(total, indeterminate, "{summary}");
+    assert!(reasons.contains("no vantage country"), "{summary}");
+    // With the metadata and a home for the rest, nobody lacks one.
+    let out = Command::new(bin())
+        .args(["analyze", "--home", "LS", "--input"])
+        .arg(&input)
+        .arg("--probes")
+        .arg(data.join("atlas/probes_meta.json"))
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("95 result(s) of 24 probe(s) not in the probe metadata")
+            && summary.contains("judged from the home country given instead")
+            && !summary.contains("no vantage country"),
         "{summary}"
     );
 }
