@@ -185,6 +185,13 @@ fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
         out.extend_from_slice(b",\"dns\":");
         nested(out, dns);
     }
+    if let Some(ids) = &record.atlas {
+        out.extend_from_slice(b",\"atlas\":{\"msm_id\":");
+        opt_int(out, ids.msm_id);
+        out.extend_from_slice(b",\"prb_id\":");
+        int(out, ids.prb_id);
+        out.push(b'}');
+    }
     out.push(b'}');
 }
 
@@ -840,6 +847,12 @@ mod tests {
             let mut record = TraceRecord::new(trace, verdict);
             if self.chance(10) {
                 record.schema = self.string();
+            }
+            if self.chance(30) {
+                record.atlas = Some(crate::model::AtlasIds {
+                    msm_id: self.chance(50).then(|| self.next() >> 20),
+                    prb_id: self.next() >> 40,
+                });
             }
             record
         }

@@ -601,6 +601,10 @@ impl Classifier<'_> {
         records: &mut Vec<u8>,
         tally: &mut Tally,
     ) {
+        let atlas = imported.prb_id.map(|prb_id| crate::model::AtlasIds {
+            msm_id: imported.msm_id,
+            prb_id,
+        });
         let mut trace = imported.trace;
         let known = imported.prb_id.and_then(|id| self.probes.get(&id).copied());
         if let (Some(id), None, false) = (imported.prb_id, known, self.probes.is_empty()) {
@@ -618,13 +622,14 @@ impl Classifier<'_> {
         // Each probe is its own vantage point: its coordinates bound how far
         // its hops can be.
         let vantage_at = probe.at.or(self.pipeline.vantage_at());
-        let record = crate::pipeline::judge_cached(
+        let mut record = crate::pipeline::judge_cached(
             trace,
             self.pipeline.geo(),
             &mut self.cache,
             vantage_at,
             &policy,
         );
+        record.atlas = atlas;
         tally.traces += 1;
         // Only the summary shows it; records (`--json`) go out uncounted.
         if !self.json {

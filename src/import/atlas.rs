@@ -337,6 +337,7 @@ fn finish(
             hops,
         },
         prb_id: Some(header.prb_id),
+        msm_id: header.msm_id,
         late_replies: assembly.late_replies,
     })
 }

@@ -53,6 +53,8 @@ pub struct Imported {
     pub trace: Trace,
     /// The RIPE Atlas probe id, for Atlas results.
     pub prb_id: Option<u64>,
+    /// The RIPE Atlas measurement id, when an Atlas result names it.
+    pub msm_id: Option<u64>,
     /// Replies that arrived after their probe's timeout (Atlas `late`).
     /// They are left out of the hops' addresses, counts and round-trip times.
     pub late_replies: u32,
@@ -106,6 +108,7 @@ pub struct InvalidInputFormat(pub String);
 pub(crate) struct Converted {
     trace: Trace,
     prb_id: Option<u64>,
+    msm_id: Option<u64>,
     late_replies: u32,
 }
 
@@ -169,6 +172,7 @@ impl<R: BufRead> Iterator for Reader<R> {
                         line,
                         trace: c.trace,
                         prb_id: c.prb_id,
+                        msm_id: c.msm_id,
                         late_replies: c.late_replies,
                     }))
                 }
@@ -230,6 +234,7 @@ impl AtlasConverter {
                 line,
                 trace: c.trace,
                 prb_id: c.prb_id,
+                msm_id: c.msm_id,
                 late_replies: c.late_replies,
             })
             .map_err(|message| ImportError::new(line, message))

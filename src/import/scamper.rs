@@ -398,6 +398,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             hops,
         },
         prb_id: None,
+        msm_id: None,
         late_replies: 0,
     })
 }

@@ -731,6 +731,19 @@ pub struct TraceRecord {
     /// dependency paths and older records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Box<dns::DnsDependencies>>,
+    /// The RIPE Atlas ids of an imported Atlas result, so that a verdict
+    /// leads back to the measurement and probe it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atlas: Option<AtlasIds>,
+}
+
+/// A RIPE Atlas result's own ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtlasIds {
+    /// The measurement (`msm_id`), when the result names it.
+    pub msm_id: Option<u64>,
+    /// The probe (`prb_id`).
+    pub prb_id: u64,
 }
 
 impl TraceRecord {
@@ -742,6 +755,7 @@ impl TraceRecord {
             trace,
             verdict,
             dns: None,
+            atlas: None,
         }
     }
 }

@@ -55,6 +55,12 @@ fn atlas_results_become_trace_records() {
     assert_eq!(recs.len(), lines);
     for r in &recs {
         assert_eq!(r["schema"], "transitwatch.trace/1");
+        // The result's own ids lead back to its measurement and probe.
+        let prb = r["atlas"]["prb_id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no prb_id: {r}"));
+        assert_eq!(r["vantage"]["name"], format!("atlas-prb-{prb}"));
+        assert!(r["atlas"]["msm_id"].as_u64().is_some(), "{r}");
         assert!(r["verdict"]["class"].is_string());
         let target = r["target"].as_object().unwrap();
         assert!(target.contains_key("addr"), "the field stays: {r}");
