@@ -10,7 +10,7 @@
 //! the per-service families a few series per zone and name server (at
 //! most 16 servers a zone, two zones a service).
 
-use super::{gauge, setup_error, FamilyDef, FamilyOut, MetricsError};
+use super::{gauge, FamilyDef, FamilyOut, MetricsError};
 use crate::dependency::hosting::OperatorBase;
 use crate::dependency::overview::Overview;
 use crate::dependency::FailureKind;
@@ -208,21 +208,9 @@ pub(super) struct DependencyTable {
 
 impl DependencyTable {
     pub(super) fn new() -> Result<Self, MetricsError> {
-        let descs = FAMILIES
-            .iter()
-            .map(|def| {
-                Desc::new(
-                    def.name.to_string(),
-                    def.help.to_string(),
-                    def.labels.iter().map(|l| (*l).to_string()).collect(),
-                    HashMap::new(),
-                )
-                .map_err(|e| setup_error(def.name, &e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            descs: super::descs(&FAMILIES)?,
             view: Mutex::new(Arc::default()),
-            descs,
         })
     }
 

@@ -815,18 +815,7 @@ impl Metrics {
 impl Inner {
     fn new(version: &str) -> Result<Self, MetricsError> {
         let registry = Registry::new();
-        let descs = TARGET_FAMILIES
-            .iter()
-            .map(|def| {
-                Desc::new(
-                    def.name.to_string(),
-                    def.help.to_string(),
-                    def.labels.iter().map(|l| (*l).to_string()).collect(),
-                    HashMap::new(),
-                )
-                .map_err(|e| setup_error(def.name, &e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let descs = descs(&TARGET_FAMILIES)?;
         let targets = Arc::new(TargetTable {
             state: Mutex::new(State::default()),
             descs,
@@ -941,6 +930,21 @@ where
         .register(Box::new(metric.clone()))
         .map_err(|e| setup_error(name, &e))?;
     Ok(metric)
+}
+
+/// The descriptions a collector of `defs` registers.
+fn descs(defs: &[FamilyDef]) -> Result<Vec<Desc>, MetricsError> {
+    defs.iter()
+        .map(|def| {
+            Desc::new(
+                def.name.to_string(),
+                def.help.to_string(),
+                def.labels.iter().map(|l| (*l).to_string()).collect(),
+                HashMap::new(),
+            )
+            .map_err(|e| setup_error(def.name, &e))
+        })
+        .collect()
 }
 
 fn setup_error(name: &'static str, error: &dyn fmt::Display) -> MetricsError {

@@ -343,13 +343,7 @@ fn service(o: &mut String, s: &ServiceReport) {
 /// per failure that takes something down, the rest named after it.
 fn dependencies(o: &mut String, report: &Report) {
     let d = &report.summary.dependencies;
-    let rows: Vec<&super::AtRisk> = d
-        .at_risk
-        .iter()
-        .filter(|r| {
-            !(r.loses_hosting.is_empty() && r.loses_route.is_empty() && r.loses_dns.is_empty())
-        })
-        .collect();
+    let rows: Vec<&super::AtRisk> = d.losses().collect();
     if rows.is_empty() && d.dns.services == 0 {
         return;
     }

@@ -253,6 +253,16 @@ pub struct DependencyFigures {
     pub at_risk: Vec<AtRisk>,
 }
 
+impl DependencyFigures {
+    /// The failures that take some service's hosting, route or DNS with
+    /// them (the rows the HTML and Markdown tables show).
+    pub fn losses(&self) -> impl Iterator<Item = &AtRisk> {
+        self.at_risk.iter().filter(|r| {
+            !(r.loses_hosting.is_empty() && r.loses_route.is_empty() && r.loses_dns.is_empty())
+        })
+    }
+}
+
 /// A route some services' paths took last, as countries in path order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteFigure {

@@ -83,30 +83,39 @@ fn names(list: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// A lab with its DNS server and the tools these tests need; `None` (after
+/// a skip line) without them.
+fn lab_with_dns(test: &str) -> Option<(Lab, String)> {
+    let lab = Lab::up(test)?;
+    let dns = lab.dns_server(test)?;
+    support::have_all(test, &["curl", "nsd"]).then_some((lab, dns))
+}
+
+/// The daemon at the vantage over `targets` with DNS dependencies on and
+/// the lab's operator table, ready; and its configuration file.
+fn start<'l>(
+    lab: &'l Lab,
+    dns: &str,
+    dir: &std::path::Path,
+    targets: &str,
+) -> (std::path::PathBuf, LabDaemon<'l>) {
+    std::fs::write(dir.join("operators.toml"), OPERATORS).unwrap();
+    let config = write_config(
+        dir,
+        &[&store_section(dir), &dependency_section(dns), targets],
+    );
+    let daemon = LabDaemon::start(lab, &config, &dir.join("state"));
+    daemon.wait_ready();
+    (config, daemon)
+}
+
 #[test]
 fn name_servers_are_traced_judged_and_counted_in_whatif_metrics_and_report() {
-    let Some(lab) = Lab::up("name_servers_are_traced_judged") else {
+    let Some((lab, dns)) = lab_with_dns("name_servers_are_traced_judged") else {
         return;
     };
-    let Some(dns) = lab.dns_server("name_servers_are_traced_judged") else {
-        return;
-    };
-    if !support::have_all("name_servers_are_traced_judged", &["curl", "nsd"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("operators.toml"), OPERATORS).unwrap();
-    let state = dir.path().join("state");
-    let config = write_config(
-        dir.path(),
-        &[
-            &store_section(dir.path()),
-            &dependency_section(&dns),
-            TARGETS,
-        ],
-    );
-    let daemon = LabDaemon::start(&lab, &config, &state);
-    daemon.wait_ready();
+    let (config, daemon) = start(&lab, &dns, dir.path(), TARGETS);
     let ns_bank = "dns:ns1.bank.ls.test/ipv4";
     let ns_gov = "dns:ns1.gov.ls.test/ipv4";
     let ns_cloud = "dns:ns1.cloud.ie.test/ipv4";
@@ -503,28 +512,11 @@ category = "government"
 
 #[test]
 fn a_silent_or_failing_name_server_is_recorded_and_the_route_verdicts_stand() {
-    let Some(lab) = Lab::up("a_silent_or_failing_name_server") else {
+    let Some((lab, dns)) = lab_with_dns("a_silent_or_failing_name_server") else {
         return;
     };
-    let Some(dns) = lab.dns_server("a_silent_or_failing_name_server") else {
-        return;
-    };
-    if !support::have_all("a_silent_or_failing_name_server", &["curl", "nsd"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("operators.toml"), OPERATORS).unwrap();
-    let state = dir.path().join("state");
-    let config = write_config(
-        dir.path(),
-        &[
-            &store_section(dir.path()),
-            &dependency_section(&dns),
-            FAULTY,
-        ],
-    );
-    let daemon = LabDaemon::start(&lab, &config, &state);
-    daemon.wait_ready();
+    let (_, daemon) = start(&lab, &dns, dir.path(), FAULTY);
     let m = daemon.wait_metrics("the DNS problems of both faulty zones", |m| {
         ["dark", "lame"].iter().all(|t| {
             m.get("transitwatch_service_dns_problems", &[("target", t)])

@@ -3,10 +3,10 @@
 //! field (`operator[2].country`); and whether (and from which servers, how
 //! quickly) each target's DNS dependencies are resolved every cycle.
 
-use super::value::{validate_duration, validate_path};
+use super::value::{validate_dns_servers, validate_duration, validate_path};
 use crate::config::position::Source;
 use crate::config::raw::RawDependency;
-use crate::config::{parse_dns_server, ConfigError, DependencyConfig};
+use crate::config::{ConfigError, DependencyConfig};
 use crate::input_file::{self, FileKind};
 use crate::operators::{OperatorTable, OperatorsError};
 use std::path::Path;
@@ -25,22 +25,8 @@ pub(super) fn validate_dependency(
         .trace_nameservers
         .as_ref()
         .map_or(defaults.trace_nameservers, |d| *d.get_ref());
-    let dns_servers = raw
-        .dns_servers
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, server)| {
-            parse_dns_server(server.get_ref()).map_err(|e| {
-                src.invalid(
-                    Some(server.span()),
-                    format!("dependency.dns_servers[{i}]"),
-                    e.to_string(),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let dns_servers =
+        validate_dns_servers(raw.dns_servers.as_deref(), "dependency.dns_servers", src)?;
     let dns_timeout = validate_duration(
         raw.dns_timeout.as_ref(),
         "dependency.dns_timeout",

@@ -1,10 +1,10 @@
 //! The `[rdns]` table: whether hop addresses get their reverse DNS names,
 //! which servers are asked, and how long a query and a trace may wait.
 
-use super::value::{validate_duration, validate_int};
+use super::value::{validate_dns_servers, validate_duration, validate_int};
 use crate::config::position::Source;
 use crate::config::raw::RawRdns;
-use crate::config::{parse_dns_server, ConfigError, RdnsConfig};
+use crate::config::{ConfigError, RdnsConfig};
 use std::time::Duration;
 
 /// The `[rdns]` table; every key has a default.
@@ -14,22 +14,7 @@ pub(super) fn validate_rdns(raw: &RawRdns, src: &Source<'_>) -> Result<RdnsConfi
         .enabled
         .as_ref()
         .map_or(defaults.enabled, |e| *e.get_ref());
-    let servers = raw
-        .servers
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, server)| {
-            parse_dns_server(server.get_ref()).map_err(|e| {
-                src.invalid(
-                    Some(server.span()),
-                    format!("rdns.servers[{i}]"),
-                    e.to_string(),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let servers = validate_dns_servers(raw.servers.as_deref(), "rdns.servers", src)?;
     let timeout = validate_duration(
         raw.timeout.as_ref(),
         "rdns.timeout",

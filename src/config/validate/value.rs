@@ -10,6 +10,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+/// A list of DNS servers (`ADDR` or `ADDR:PORT`, port 53 by default),
+/// each error naming its place (`FIELD[i]`).
+pub(super) fn validate_dns_servers(
+    list: Option<&[Spanned<String>]>,
+    field: &str,
+    src: &Source<'_>,
+) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+    list.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, server)| {
+            crate::config::parse_dns_server(server.get_ref()).map_err(|e| {
+                src.invalid(Some(server.span()), format!("{field}[{i}]"), e.to_string())
+            })
+        })
+        .collect()
+}
+
 /// An assigned ISO 3166-1 alpha-2 country code (or XK).
 pub(super) fn validate_country(
     code: &Spanned<String>,
