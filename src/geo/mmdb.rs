@@ -43,6 +43,10 @@ pub struct DatabaseInfo {
     pub ip_version: u16,
     /// Metadata `node_count`: the size of the search tree.
     pub node_count: u32,
+    /// Who made it, as its `database_type` tells (`MaxMind`, `DB-IP`, ...).
+    pub vendor: &'static str,
+    /// SHA-256 (lower-case hex) of the file's bytes as read.
+    pub sha256: String,
 }
 
 /// A location as one database tells it.
@@ -90,6 +94,14 @@ impl MmdbSource {
                 path: path.to_path_buf(),
                 source,
             })?;
+        // The fingerprint of exactly the bytes that answer lookups.
+        let sha256 = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
         let not_mmdb = |reason| GeoError::NotMmdb {
             path: path.to_path_buf(),
             reason,
@@ -132,11 +144,13 @@ impl MmdbSource {
                 .is_none_or(|mut networks| networks.next().is_some());
         let info = DatabaseInfo {
             path: path.to_path_buf(),
+            vendor: super::schema::vendor(&meta.database_type),
             database_type: meta.database_type.clone(),
             schema,
             build_epoch: meta.build_epoch,
             ip_version: meta.ip_version,
             node_count: meta.node_count,
+            sha256,
         };
         Ok(Self {
             info,

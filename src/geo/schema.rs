@@ -333,6 +333,19 @@ enum Claim {
     Unknown,
 }
 
+/// Who made a database, by its `database_type`: `MaxMind`, `DB-IP`,
+/// `IPinfo`, `transitwatch` (built by `geo build`) or `other`.
+#[must_use]
+pub fn vendor(database_type: &str) -> &'static str {
+    match classify(database_type).0 {
+        Vendor::MaxMind => "MaxMind",
+        Vendor::DbIp => "DB-IP",
+        Vendor::IpInfo => "IPinfo",
+        Vendor::Transitwatch => "transitwatch",
+        Vendor::Other => "other",
+    }
+}
+
 fn classify(database_type: &str) -> (Vendor, Claim) {
     let t = database_type.to_ascii_lowercase();
     // DB-IP's ASN file calls itself "DBIP-ASN-Lite (compat=GeoLite2-ASN)":

@@ -1116,6 +1116,8 @@ mod tests {
             build_epoch: epoch,
             ip_version: 6,
             node_count: 1,
+            vendor: "MaxMind",
+            sha256: "00".repeat(32),
         };
         metrics.set_geoip_databases(&[db("GeoLite2-City", 1), db("GeoLite2-City", 1)]);
         let text = metrics.render().unwrap();

@@ -514,7 +514,15 @@ impl ProvenanceEntry {
             .iter()
             .map(|d| {
                 let built = d.built.map_or_else(|| "unknown".into(), |b| b.to_string());
-                format!("{} ({}, built {built})", d.database_type, d.kind)
+                let made = d
+                    .vendor
+                    .as_ref()
+                    .map_or_else(String::new, |v| format!("{v}, "));
+                let sha = d
+                    .sha256
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(", sha256 {s}"));
+                format!("{} ({made}{}, built {built}{sha})", d.database_type, d.kind)
             })
             .collect();
         if dbs.is_empty() {
@@ -535,6 +543,10 @@ pub struct DatabaseEntry {
     pub database_type: String,
     /// Its build date.
     pub built: Option<Timestamp>,
+    /// Who made it, when recorded.
+    pub vendor: Option<String>,
+    /// SHA-256 of the file, when recorded.
+    pub sha256: Option<String>,
 }
 
 /// A location file other than an MMDB in force.
@@ -1344,6 +1356,8 @@ fn provenance_entry(p: ProvenanceCount) -> ProvenanceEntry {
                 built: i64::try_from(db.build_epoch)
                     .ok()
                     .and_then(|e| Timestamp::from_unix(e).ok()),
+                vendor: db.vendor,
+                sha256: db.sha256,
             })
             .collect(),
         location_files: p

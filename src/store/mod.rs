@@ -197,6 +197,14 @@ pub struct GeoIpDatabase {
     pub database_type: String,
     /// Metadata `build_epoch`, Unix seconds.
     pub build_epoch: u64,
+    /// Who made it (`MaxMind`, `DB-IP`, ...); absent in rows written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// SHA-256 (lower-case hex) of the file; absent in rows written before
+    /// it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl GeoIpDatabase {
@@ -209,6 +217,8 @@ impl GeoIpDatabase {
                 kind: db.schema.as_str().to_string(),
                 database_type: db.database_type.clone(),
                 build_epoch: db.build_epoch,
+                vendor: Some(db.vendor.to_string()),
+                sha256: Some(db.sha256.clone()),
             })
             .collect()
     }
@@ -248,10 +258,12 @@ impl LocationFile {
 ///
 /// **Stored** in the `geoip` column as one JSON list (the schema predates
 /// the location files and is unchanged): the databases first, each
-/// `{"kind", "type", "build_epoch"}`, then the location files, each
-/// `{"kind", "path", "sha256"}`. An entry with a `sha256` is a file, any
-/// other a database, so a row written before files were recorded (a list
-/// of databases only) reads as it always did, with no files. Generations
+/// `{"kind", "type", "build_epoch", "vendor", "sha256"}` (the last two since
+/// they were recorded), then the location files, each `{"kind", "path",
+/// "sha256"}`. An entry with a `type` is a database, any other a file, so a
+/// row written before files were recorded (a list of databases only) reads
+/// as it always did, with no files, and older database entries read
+/// without vendor and fingerprint. Generations
 /// are told apart by the column's text, so new file bytes (a reload) make a
 /// new generation in reports. A transitwatch older than this cannot read
 /// rows that list files (their entries lack `type`).
@@ -296,10 +308,12 @@ fn decode_geoip(text: &str) -> serde_json::Result<(Vec<GeoIpDatabase>, Vec<Locat
     let entries: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(text)?;
     let (mut databases, mut files) = (Vec::new(), Vec::new());
     for entry in entries {
-        if entry.contains_key("sha256") {
-            files.push(serde_json::from_value(entry.into())?);
-        } else {
+        // A database has a `type` (and, since they were recorded, a
+        // `sha256` too); a location file has a `path` and no `type`.
+        if entry.contains_key("type") {
             databases.push(serde_json::from_value(entry.into())?);
+        } else {
+            files.push(serde_json::from_value(entry.into())?);
         }
     }
     Ok((databases, files))
@@ -946,6 +960,8 @@ mod tests {
                 kind: "city".to_string(),
                 database_type: "GeoLite2-City".to_string(),
                 build_epoch: 1_700_000_000,
+                vendor: None,
+                sha256: None,
             }],
             location_files: files,
             version: "0.1.0".to_string(),
@@ -968,17 +984,31 @@ mod tests {
                 {"kind": "overrides", "path": "/etc/transitwatch/overrides.csv", "sha256": "ab".repeat(32)}
             ])
         );
-        assert_eq!(decode_geoip(&text).unwrap(), (p.geoip.clone(), vec![file]));
+        assert_eq!(
+            decode_geoip(&text).unwrap(),
+            (p.geoip.clone(), vec![file.clone()])
+        );
         // Without files the column is what it always was.
         let old = provenance(Vec::new());
         let text = encode_geoip(&old).unwrap();
         assert_eq!(text, serde_json::to_string(&old.geoip).unwrap());
-        assert_eq!(decode_geoip(&text).unwrap(), (old.geoip, Vec::new()));
+        assert_eq!(
+            decode_geoip(&text).unwrap(),
+            (old.geoip.clone(), Vec::new())
+        );
         assert_eq!(decode_geoip("[]").unwrap(), (Vec::new(), Vec::new()));
         // A damaged entry is still an error, naming what is missing.
         let e = decode_geoip(r#"[{"kind": "overrides", "sha256": "ab"}]"#).unwrap_err();
         assert!(e.to_string().contains("path"), "{e}");
         let e = decode_geoip(r#"[{"kind": "city", "type": "X"}]"#).unwrap_err();
         assert!(e.to_string().contains("build_epoch"), "{e}");
+        // A database with its vendor and fingerprint: still a database,
+        // beside an older one without them.
+        let mut new = provenance(vec![file.clone()]);
+        new.geoip[0].vendor = Some("MaxMind".to_string());
+        new.geoip[0].sha256 = Some("cd".repeat(32));
+        new.geoip.push(old.geoip[0].clone());
+        let text = encode_geoip(&new).unwrap();
+        assert_eq!(decode_geoip(&text).unwrap(), (new.geoip, vec![file]));
     }
 }

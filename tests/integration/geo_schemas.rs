@@ -497,6 +497,22 @@ fn every_schema_is_detected_and_read() {
         assert_eq!(info.database_type, case.database_type);
         assert_eq!(info.path, case.file);
         assert!(info.node_count > 0 && info.build_epoch > 1_600_000_000);
+        // The fingerprint of the file as read, and who made it.
+        let sha = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(std::fs::read(&case.file).unwrap())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        assert_eq!(info.sha256, sha, "{}", case.database_type);
+        let maker = match case.database_type {
+            t if t.starts_with("Geo") => "MaxMind",
+            t if t.starts_with("DBIP") => "DB-IP",
+            "ipinfo lite" => "IPinfo",
+            _ => "other",
+        };
+        assert_eq!(info.vendor, maker, "{}", case.database_type);
         let geo = db.locate(ip(case.addr));
         check(&geo, &case.want, case.database_type, case.database_type);
         // Outside every record: nothing, from any schema.

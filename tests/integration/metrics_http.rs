@@ -789,6 +789,8 @@ fn reload_and_database_families() {
             build_epoch: 1_700_000_000,
             ip_version: 6,
             node_count: 10,
+            vendor: "MaxMind",
+            sha256: "00".repeat(32),
         },
         DatabaseInfo {
             path: "/var/lib/GeoIP/GeoLite2-ASN.mmdb".into(),
@@ -797,6 +799,8 @@ fn reload_and_database_families() {
             build_epoch: 1_700_000_001,
             ip_version: 6,
             node_count: 10,
+            vendor: "MaxMind",
+            sha256: "00".repeat(32),
         },
     ]);
     let (_, s) = render(&metrics);
@@ -873,6 +877,8 @@ fn every_family_has_help_and_no_timestamps() {
         build_epoch: 1,
         ip_version: 6,
         node_count: 1,
+        vendor: "MaxMind",
+        sha256: "00".repeat(32),
     }]);
     let (text, samples) = render(&metrics);
     let mut typed = Vec::new();

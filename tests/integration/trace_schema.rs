@@ -627,6 +627,8 @@ fn exported_records_with_evidence_claims_exchanges_and_dns_fit_the_schema() {
                 kind: "asn".to_string(),
                 database_type: "GeoLite2-ASN".to_string(),
                 build_epoch: 1_700_000_000,
+                vendor: None,
+                sha256: None,
             }],
             location_files: vec![
                 LocationFile {

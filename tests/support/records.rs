@@ -133,6 +133,8 @@ pub fn provenance() -> Arc<Provenance> {
             kind: "city".to_string(),
             database_type: "GeoLite2-City".to_string(),
             build_epoch: 1_700_000_000,
+            vendor: None,
+            sha256: None,
         }],
         location_files: Vec::new(),
         version: "0.1.0".to_string(),
