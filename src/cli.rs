@@ -69,6 +69,12 @@ pub enum Command {
         /// Print trace records as JSON lines instead of a summary.
         #[arg(long)]
         json: bool,
+        /// Also write how the verdicts were made to this file (JSON,
+        /// `transitwatch.provenance/1`): version, configuration, GeoIP
+        /// databases and location files with their SHA-256s, the input's
+        /// SHA-256 and compression, and the run's counts.
+        #[arg(long, value_name = "FILE")]
+        provenance: Option<PathBuf>,
     },
     /// Write stored traces as JSON Lines, per-hop CSV or RIPE Atlas results.
     Export {

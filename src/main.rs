@@ -148,6 +148,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             home,
             probes,
             json,
+            provenance,
         } => {
             let opts = commands::analyze::AnalyzeOptions {
                 input,
@@ -159,6 +160,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 probes,
                 json,
                 threads: 0,
+                provenance,
             };
             commands::analyze::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
         }

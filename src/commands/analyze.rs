@@ -41,6 +41,69 @@ pub struct AnalyzeOptions {
     /// Threads that classify RIPE Atlas results (0: one per available
     /// core). Records come out in input order whatever the number.
     pub threads: usize,
+    /// Where to write the run's provenance (`--provenance`), if anywhere.
+    pub provenance: Option<PathBuf>,
+}
+
+/// The provenance document's schema name and version.
+pub const PROVENANCE_SCHEMA: &str = "transitwatch.provenance/1";
+
+/// How an `analyze` run's verdicts were made: what `--provenance` writes.
+#[derive(Debug, serde::Serialize)]
+struct RunProvenance<'a> {
+    schema: &'static str,
+    version: &'static str,
+    config_sha256: Option<String>,
+    home: Option<CountryCode>,
+    geoip: Vec<crate::store::GeoIpDatabase>,
+    location_files: Vec<crate::store::LocationFile>,
+    probes: Option<FileFingerprint>,
+    input: InputFingerprint,
+    traces: usize,
+    failed: usize,
+    classes: &'a std::collections::BTreeMap<&'static str, usize>,
+    indeterminate: &'a std::collections::BTreeMap<&'static str, usize>,
+    skipped: &'a std::collections::BTreeMap<&'static str, usize>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct FileFingerprint {
+    path: String,
+    sha256: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct InputFingerprint {
+    path: String,
+    format: &'static str,
+    compression: &'static str,
+    /// Bytes read, as stored (compressed when compressed).
+    bytes: u64,
+    /// SHA-256 of those bytes.
+    sha256: String,
+}
+
+/// Counts and hashes what passes through, for the provenance.
+struct Fingerprinting {
+    inner: Box<dyn std::io::Read + Send>,
+    // Shared with the caller, who reads it once the input is consumed.
+    seen: std::sync::Arc<std::sync::Mutex<(u64, sha2::Sha256)>>,
+}
+
+impl std::io::Read for Fingerprinting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.0 += n as u64;
+            seen.1.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What RIPE Atlas probe metadata says about one probe.
@@ -191,7 +254,21 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
                 .map_err(|e| CliError::Usage(e.to_string()))?,
         )
     };
-    let (_, reader) = crate::compressed::decoded(raw, 1 << 18)
+    // std Mutex: taken per read by the hashing reader (one thread reads),
+    // and once at the end by this function.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new((
+        0u64,
+        <sha2::Sha256 as sha2::Digest>::new(),
+    )));
+    let raw: Box<dyn std::io::Read + Send> = if opts.provenance.is_some() {
+        Box::new(Fingerprinting {
+            inner: raw,
+            seen: std::sync::Arc::clone(&seen),
+        })
+    } else {
+        raw
+    };
+    let (compression, reader) = crate::compressed::decoded(raw, 1 << 18)
         .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", opts.input.display())))?;
     let context = Classify {
         pipeline: &pipeline,
@@ -310,6 +387,48 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
             .map_err(write_err)?;
     }
     out.flush().map_err(write_err)?;
+    if let Some(file) = &opts.provenance {
+        let (bytes, sha256) = match seen.lock() {
+            Ok(seen) => (seen.0, hex(&sha2::Digest::finalize(seen.1.clone()))),
+            Err(_) => (0, String::new()),
+        };
+        let geo = pipeline.geo();
+        let document = RunProvenance {
+            schema: PROVENANCE_SCHEMA,
+            version: env!("CARGO_PKG_VERSION"),
+            config_sha256: config.as_ref().map(|c| c.sha256.clone()),
+            home,
+            geoip: crate::store::GeoIpDatabase::of(geo.databases()),
+            location_files: crate::store::LocationFile::of(geo.location_files()),
+            probes: opts.probes.as_ref().and_then(|p| {
+                let bytes = std::fs::read(p).ok()?;
+                Some(FileFingerprint {
+                    path: p.display().to_string(),
+                    sha256: hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+                })
+            }),
+            input: InputFingerprint {
+                path: opts.input.display().to_string(),
+                format: match opts.format {
+                    crate::import::InputFormat::Atlas => "atlas",
+                    crate::import::InputFormat::Scamper => "scamper",
+                },
+                compression: compression.name(),
+                bytes,
+                sha256,
+            },
+            traces: tally.traces,
+            failed: tally.failed,
+            classes: &tally.classes,
+            indeterminate: &tally.indeterminate,
+            skipped: &skipped,
+        };
+        let mut text = serde_json::to_vec_pretty(&document)
+            .map_err(|e| CliError::Runtime(format!("cannot encode the provenance: {e}")))?;
+        text.push(b'\n');
+        crate::atomic_file::write(file, &text)
+            .map_err(|e| CliError::Runtime(format!("{}: {e}", file.display())))?;
+    }
     if tally.failed > 0 {
         return Err(CliError::Runtime(format!(
             "{} line(s) of {} could not be read (reported above); {} trace(s) analysed",
@@ -808,6 +927,7 @@ mod tests {
                 probes: None,
                 json,
                 threads,
+                provenance: None,
             };
             let mut out = Vec::new();
             let result = analyze(&opts, &mut out);
@@ -951,6 +1071,7 @@ mod evidence_tests {
                 probes: Some(path),
                 json,
                 threads: 1,
+                provenance: None,
             };
             let mut out = Vec::new();
             analyze(&opts, &mut out).unwrap();

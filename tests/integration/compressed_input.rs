@@ -211,3 +211,56 @@ fn a_cut_bzip2_dump_keeps_the_results_before_the_cut_and_says_where_it_broke() {
     let whole = analyze(&plain_path, true, None);
     assert!(whole.stdout.starts_with(&out.stdout));
 }
+
+#[test]
+fn the_provenance_names_the_input_its_compression_and_every_location_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dump(400);
+    let bytes = bzip2(&plain);
+    let file = dir.path().join("dump.jsonl.bz2");
+    std::fs::write(&file, &bytes).unwrap();
+    let provenance = dir.path().join("provenance.json");
+    let overrides = root().join("tests/lab/lab-geo.csv");
+    let out = Command::new(bin())
+        .args(["analyze", "--json", "--home", "LS", "--input"])
+        .arg(&file)
+        .arg("--overrides")
+        .arg(&overrides)
+        .arg("--provenance")
+        .arg(&provenance)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let sha = |b: &[u8]| {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&provenance).unwrap()).unwrap();
+    assert_eq!(p["schema"], "transitwatch.provenance/1");
+    assert_eq!(p["input"]["compression"], "bzip2");
+    assert_eq!(p["input"]["format"], "atlas");
+    assert_eq!(p["input"]["bytes"], bytes.len());
+    assert_eq!(p["input"]["sha256"], sha(&bytes).as_str());
+    assert_eq!(p["home"], "LS");
+    assert_eq!(p["traces"], 400);
+    assert_eq!(p["failed"], 0);
+    let classes: u64 = p["classes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(classes, 400, "{p}");
+    let files = p["location_files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{p}");
+    assert_eq!(files[0]["kind"], "overrides");
+    assert_eq!(
+        files[0]["sha256"],
+        sha(&std::fs::read(&overrides).unwrap()).as_str()
+    );
+    assert_eq!(p["version"], env!("CARGO_PKG_VERSION"));
+}
