@@ -948,8 +948,12 @@ fn sentences(
     let also_dns = counts.loses_dns - counts.loses_dns_only;
     if also_dns > 0 {
         clauses.push(format!(
-            "{also_dns} of those losing their route or hosting also {} their DNS: {}",
-            if also_dns == 1 { "loses" } else { "lose" },
+            "{also_dns} of those losing their route or hosting also {}: {}",
+            if also_dns == 1 {
+                "loses its DNS"
+            } else {
+                "lose their DNS"
+            },
             names_words(
                 services
                     .iter()

@@ -813,7 +813,7 @@ fn a_service_whose_every_name_server_depends_on_za_loses_its_dns() {
     );
     assert_eq!(
         a.sentences[0],
-        "If South Africa (ZA) becomes unavailable, 1 of 4 national services loses its route: pay; 1 loses its DNS (its name servers): bank; 1 of those losing their route or hosting also loses their DNS: pay."
+        "If South Africa (ZA) becomes unavailable, 1 of 4 national services loses its route: pay; 1 loses its DNS (its name servers): bank; 1 of those losing their route or hosting also loses its DNS: pay."
     );
     // A network seen only on a name server's path lists no "dns:" service.
     assert!(a
