@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alert_schema;
 mod alert_webhook;
 mod analysis_scenarios;
 mod analyze_cli;
