@@ -463,6 +463,22 @@ fn firing(subject: Subject<'_>, wanted: &Wanted, record: &TraceRecord) -> Alert 
                 sure = how_sure(v),
             ),
         )
+    } else if v.foreign_countries.is_empty() {
+        // The path stays home, and home is not among the countries the
+        // target's policy allows (`allowed_countries` leaves it out).
+        (
+            format!("{target} is reached only through {home}, which its policy does not allow"),
+            format!(
+                "The path from the vantage point {vantage} to the national service {target} \
+                 ({host}) stays in {home}, which is not among the countries its policy \
+                 allows (`allowed_countries`). Countries on the path, in order: {path}. \
+                 Evidence: {why}.{sure}",
+                host = t.target.host,
+                vantage = t.vantage.name,
+                why = v.explanation.trim_end_matches('.'),
+                sure = how_sure(v),
+            ),
+        )
     } else {
         (
             format!("{target} leaves the allowed countries"),
@@ -706,6 +722,28 @@ pub(crate) mod tests {
         assert!(r.alert.annotations["summary"].contains("back within"));
         assert!(book.observe(subject(), &domestic("t10"), 10).is_empty());
         assert_eq!(book.active(), 0);
+    }
+
+    #[test]
+    fn a_home_path_outside_a_policy_without_home_says_it_stays_home() {
+        let mut book = AlertBook::default();
+        let home = record(VerdictClass::Domestic, true, &["LS", "LS"], "t0");
+        let fired = book.observe(subject(), &home, 0);
+        assert_eq!(fired.len(), 1);
+        let a = &fired[0].alert;
+        assert_eq!(
+            a.annotations["summary"],
+            "gov-portal is reached only through Lesotho, which its policy does not allow"
+        );
+        let d = &a.annotations["description"];
+        assert!(
+            d.contains("stays in Lesotho, which is not among the countries its policy allows"),
+            "{d}"
+        );
+        assert!(
+            !d.contains("another country") && !d.contains("abroad"),
+            "{d}"
+        );
     }
 
     #[test]
