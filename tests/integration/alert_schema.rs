@@ -20,13 +20,10 @@
 use crate::support;
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::records::{domestic, hop, in_ie, lab_geo, record, via_za};
 use support::webhook::{notification_ids, Receiver};
-use support::{root, text};
 use transitwatch::alert::{Notifier, Subject};
 use transitwatch::analysis::Policy;
 use transitwatch::config::{AlertConfig, WebhookConfig, WebhookFormat};
@@ -178,54 +175,6 @@ fn bodies(posts: &[Value]) -> Vec<&Value> {
     posts.iter().map(|p| &p["body"]).collect()
 }
 
-/// For each document, `None` when it is valid under the schema, else the
-/// most relevant error as `JSON-PATH: message` (`jsonschema`'s
-/// `best_match`); all in one Python process. `None` without `jsonschema`.
-fn schema_errors(docs: &[Value]) -> Option<Vec<Option<String>>> {
-    let check = "import json, sys, jsonschema\n\
-        from jsonschema.exceptions import best_match\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        v = jsonschema.Draft202012Validator(schema)\n\
-        for line in sys.stdin:\n\
-        \x20   e = best_match(v.iter_errors(json.loads(line)))\n\
-        \x20   at = ''.join('[%d]' % p if isinstance(p, int) else '.' + p for p in e.absolute_path) if e else ''\n\
-        \x20   print('ok' if e is None else ('$' + at + ': ' + e.message).replace('\\n', ' '))\n";
-    if Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        eprintln!("SKIPPED {SCHEMA} checks: python3 jsonschema missing (pip install jsonschema)");
-        return None;
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", check])
-        .arg(root().join("schemas").join(SCHEMA))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    let mut input = Vec::new();
-    for d in docs {
-        serde_json::to_writer(&mut input, d).unwrap();
-        input.push(b'\n');
-    }
-    let mut stdin = child.stdin.take().expect("its stdin");
-    // Written from a thread: the child answers while it reads.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("python3 ends");
-    writer.join().unwrap().expect("the documents written");
-    assert!(out.status.success(), "{}", text(&out));
-    let answers: Vec<Option<String>> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| (l != "ok").then(|| l.to_string()))
-        .collect();
-    assert_eq!(answers.len(), docs.len(), "{}", text(&out));
-    Some(answers)
-}
-
 /// Every body is valid, and together they show what the notifier writes:
 /// both statuses, both alert names, every label class, the confidence
 /// annotation, the headers.
@@ -344,7 +293,7 @@ fn assert_posts_fit(captured: &Captured, external_url: Option<&str>) {
     }
     // Everything once more in one pass, with the reason of any failure.
     let docs: Vec<Value> = am.into_iter().chain(own).cloned().collect();
-    if let Some(errors) = schema_errors(&docs) {
+    if let Some(errors) = support::schema::errors(SCHEMA, &docs) {
         for (d, e) in docs.iter().zip(errors) {
             assert!(e.is_none(), "{}\n{d:#}", e.unwrap());
         }
@@ -594,7 +543,7 @@ async fn the_schema_refuses_what_the_notifier_never_posts() {
         own_resolved.clone(),
     ];
     docs.extend(cases.iter().map(|(_, d, _)| d.clone()));
-    let Some(errors) = schema_errors(&docs) else {
+    let Some(errors) = support::schema::errors(SCHEMA, &docs) else {
         return;
     };
     for (d, e) in docs.iter().zip(&errors).take(4) {

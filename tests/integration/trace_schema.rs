@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use support::records::{domestic, hop, in_ie, new_trace, via_za};
 use support::{bin, root, text};
@@ -262,54 +262,6 @@ fn covering_sample(records: &[Value]) -> Vec<&Value> {
     sample
 }
 
-/// For each document, `None` when it is valid under the schema, else the
-/// most relevant error as `JSON-PATH: message` (`jsonschema`'s
-/// `best_match`); all in one Python process. `None` without `jsonschema`.
-fn schema_errors(docs: &[Value]) -> Option<Vec<Option<String>>> {
-    let check = "import json, sys, jsonschema\n\
-        from jsonschema.exceptions import best_match\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        v = jsonschema.Draft202012Validator(schema)\n\
-        for line in sys.stdin:\n\
-        \x20   e = best_match(v.iter_errors(json.loads(line)))\n\
-        \x20   at = ''.join('[%d]' % p if isinstance(p, int) else '.' + p for p in e.absolute_path) if e else ''\n\
-        \x20   print('ok' if e is None else ('$' + at + ': ' + e.message).replace('\\n', ' '))\n";
-    if Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        eprintln!("SKIPPED {SCHEMA} checks: python3 jsonschema missing (pip install jsonschema)");
-        return None;
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", check])
-        .arg(root().join("schemas").join(SCHEMA))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    let mut input = Vec::new();
-    for d in docs {
-        serde_json::to_writer(&mut input, d).unwrap();
-        input.push(b'\n');
-    }
-    let mut stdin = child.stdin.take().expect("its stdin");
-    // Written from a thread: the child answers while it reads.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("python3 ends");
-    writer.join().unwrap().expect("the documents written");
-    assert!(out.status.success(), "{}", text(&out));
-    let answers: Vec<Option<String>> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| (l != "ok").then(|| l.to_string()))
-        .collect();
-    assert_eq!(answers.len(), docs.len(), "{}", text(&out));
-    Some(answers)
-}
-
 /// Every record of `what` is valid: a covering sample through
 /// `support::schema::assert_valid`, all of them in one pass.
 fn assert_all_valid(what: &str, records: &[Value]) {
@@ -317,7 +269,7 @@ fn assert_all_valid(what: &str, records: &[Value]) {
     for r in covering_sample(records) {
         support::schema::assert_valid(SCHEMA, r);
     }
-    let Some(errors) = schema_errors(records) else {
+    let Some(errors) = support::schema::errors(SCHEMA, records) else {
         return;
     };
     for (i, (r, e)) in records.iter().zip(errors).enumerate() {
@@ -815,7 +767,7 @@ fn the_schema_refuses_what_records_never_hold() {
     ];
     let mut docs = vec![good.clone()];
     docs.extend(cases.iter().map(|(_, doc, _)| doc.clone()));
-    let Some(errors) = schema_errors(&docs) else {
+    let Some(errors) = support::schema::errors(SCHEMA, &docs) else {
         return;
     };
     assert_eq!(errors[0], None, "the unchanged record is valid");
