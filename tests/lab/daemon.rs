@@ -198,6 +198,7 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
     assert_eq!(m.verdict("gov-portal"), Some("foreign_transit"));
 
     // The live report, from the history of both runs.
+    let before = stored_changes(&daemon);
     let (code, body) = daemon.get("/report?since=1h&format=json");
     assert_eq!(code, 200, "{body}");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -223,7 +224,15 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
         service("gov-portal")["current"]["foreign_countries"],
         serde_json::json!(["ZA"])
     );
-    assert_eq!(service("gov-portal")["change_count"], 1);
+    // The report counts a change wherever consecutive stored traces of a
+    // path differ in route or class. The history decides, not the
+    // network: a trace cut by the route switch (or a reply lost on a
+    // delay line) is a real extra change, so the count is held to the
+    // stored traces before and after the report, and to at least the one
+    // move made here.
+    let after = stored_changes(&daemon);
+    let count = service("gov-portal")["change_count"].as_u64().unwrap();
+    assert!(before >= 1 && before <= count && count <= after, "{before} {count} {after}");
     let za = &report["summary"]["countries"][0];
     assert_eq!(
         (za["country"].as_str(), za["services_any"].as_u64()),
@@ -387,4 +396,25 @@ fn prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces() {
     assert!(out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Route or class changes between consecutive stored traces of each of the
+/// portal's paths, as `/api/v1/traces` lists them.
+fn stored_changes(daemon: &LabDaemon) -> u64 {
+    let (code, body) = daemon.get("/api/v1/traces?target=gov-portal");
+    assert_eq!(code, 200, "{body}");
+    let mut last: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    let mut changes = 0;
+    for line in body.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let state = (
+            r["verdict"]["path_id"].as_str().unwrap_or_default().to_string(),
+            r["verdict"]["class"].as_str().unwrap_or_default().to_string(),
+        );
+        let key = r["stored"]["path_key"].as_str().unwrap_or_default().to_string();
+        if last.insert(key, state.clone()).is_some_and(|was| was != state) {
+            changes += 1;
+        }
+    }
+    changes
 }
