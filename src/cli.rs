@@ -66,9 +66,24 @@ pub enum Command {
         /// speed-of-light checks.
         #[arg(long)]
         probes: Option<PathBuf>,
-        /// Print trace records as JSON lines instead of a summary.
-        #[arg(long)]
+        /// Print trace records as JSON lines instead of a summary (the
+        /// same as --output-format jsonl).
+        #[arg(long, conflicts_with = "output_format")]
         json: bool,
+        /// What to write: summary, jsonl (trace records), csv (a row per
+        /// hop) or parquet (a dataset directory of traces and hops:
+        /// needs --output DIR).
+        #[arg(long, value_name = "FORMAT", default_value = "summary")]
+        output_format: transitwatch::commands::analyze::OutputFormat,
+        /// Write the records to this file (parquet: this directory, which
+        /// must not exist or be empty); the summary then goes to standard
+        /// output.
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Parquet: partition the dataset Hive-style by these columns
+        /// (date, vantage; e.g. date,vantage).
+        #[arg(long, value_name = "COLUMNS")]
+        partition_by: Option<transitwatch::dataset::Partitions>,
         /// Also write how the verdicts were made to this file (JSON,
         /// `transitwatch.provenance/1`): version, configuration, GeoIP
         /// databases and location files with their SHA-256s, the input's
@@ -76,7 +91,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         provenance: Option<PathBuf>,
     },
-    /// Write stored traces as JSON Lines, per-hop CSV or RIPE Atlas results.
+    /// Write stored traces as JSON Lines, per-hop CSV, RIPE Atlas results
+    /// or a Parquet dataset.
     Export {
         /// Configuration file (its [store] path names the history).
         #[arg(long, required_unless_present = "store", conflicts_with = "store")]
@@ -84,7 +100,8 @@ pub enum Command {
         /// The history database itself, instead of --config.
         #[arg(long)]
         store: Option<PathBuf>,
-        /// Output format: jsonl, csv or atlas.
+        /// Output format: jsonl, csv, atlas or parquet (a directory:
+        /// needs --output DIR).
         #[arg(long, default_value = "jsonl")]
         format: transitwatch::export::Format,
         /// Only traces that started at or after T (RFC 3339, a date, or a
@@ -97,9 +114,14 @@ pub enum Command {
         /// Only traces of this target name (all its paths) or path key.
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
-        /// Write to this file instead of standard output.
+        /// Write to this file instead of standard output (parquet: this
+        /// directory, which must not exist or be empty).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Parquet: partition the dataset Hive-style by these columns
+        /// (date, vantage; e.g. date,vantage).
+        #[arg(long, value_name = "COLUMNS")]
+        partition_by: Option<transitwatch::dataset::Partitions>,
     },
     /// Write the regulator's report of the history: which services depend
     /// on which countries, since when and for how much of the period.

@@ -10,7 +10,7 @@
 //!                              │
 //!            ┌──────────┬──────┴─────┬───────────────┬───────────────┬──────────────┐
 //!            ▼          ▼            ▼               ▼               ▼              ▼
-//!  outputs  paths     alert       metrics       store (SQLite) ─► export, report   render / record_json
+//!  outputs  paths     alert       metrics       store (SQLite) ─► export, report   render / record_json, dataset
 //!          (route    (webhooks)  (/metrics,      (history)       (datasets)    (table, JSON)
 //!           state)                http API)
 //!                                                                               import (Atlas, scamper) ─► pipeline
@@ -47,7 +47,8 @@
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs; and the dependency families (services at risk, DNS flags, foreign operators) from the overview |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the writer thread, its metric family |
-//! | [`export`] | stored traces as JSON Lines, per-hop CSV and RIPE Atlas results |
+//! | [`export`] | stored traces as JSON Lines, per-hop CSV, RIPE Atlas results and Parquet |
+//! | [`dataset`] | judged traces as tables (`traces`, `hops`, the flat CSV): the versioned column spec, Arrow batches, Parquet datasets (partitioned Hive-style), CSV rows; used by `export` and `analyze` |
 //! | [`report`] | the regulator's report from the history: every figure computed once, written as JSON, Markdown or standalone HTML |
 //! | `render` | the mtr-style report table |
 //! | `record_json` | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
@@ -75,6 +76,7 @@ pub mod commands;
 pub mod compressed;
 pub mod config;
 pub mod daemon;
+pub mod dataset;
 pub mod dependency;
 pub mod export;
 pub mod geo;

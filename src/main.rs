@@ -148,8 +148,31 @@ fn run(cli: Cli) -> Result<(), CliError> {
             home,
             probes,
             json,
+            output_format,
+            output,
+            partition_by,
             provenance,
         } => {
+            use commands::analyze::{OutputFormat, TableFormat, TableOutput};
+            let partition_by = partition_by.map(|p| p.0).unwrap_or_default();
+            let table = |format| {
+                Some(TableOutput {
+                    format,
+                    partition_by: partition_by.clone(),
+                })
+            };
+            let (json, table) = match output_format {
+                _ if json => (true, None),
+                OutputFormat::Summary => (false, None),
+                OutputFormat::Jsonl => (true, None),
+                OutputFormat::Csv => (false, table(TableFormat::Csv)),
+                OutputFormat::Parquet => (false, table(TableFormat::Parquet)),
+            };
+            if !partition_by.is_empty() && output_format != OutputFormat::Parquet {
+                return Err(CliError::Usage(
+                    "--partition-by is for --output-format parquet".into(),
+                ));
+            }
             let opts = commands::analyze::AnalyzeOptions {
                 input,
                 format: input_format,
@@ -159,6 +182,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 home,
                 probes,
                 json,
+                table,
+                output,
                 threads: 0,
                 provenance,
             };
@@ -172,6 +197,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             until,
             target,
             output,
+            partition_by,
         } => {
             use std::io::IsTerminal as _;
             let opts = commands::export::ExportOptions {
@@ -182,6 +208,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 until,
                 target,
                 output,
+                partition_by: partition_by.map(|p| p.0).unwrap_or_default(),
                 progress: std::io::stderr().is_terminal(),
             };
             commands::export::run(&opts, &mut std::io::stdout().lock()).map(|_| ())

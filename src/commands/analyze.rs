@@ -38,11 +38,63 @@ pub struct AnalyzeOptions {
     pub probes: Option<PathBuf>,
     /// Trace records as JSON lines instead of a summary.
     pub json: bool,
+    /// Trace records as tables instead (CSV, or a Parquet dataset).
+    pub table: Option<TableOutput>,
+    /// Where the records go (a file; a directory for Parquet); the
+    /// summary then goes to the output. Standard output when absent.
+    pub output: Option<PathBuf>,
     /// Threads that classify RIPE Atlas results (0: one per available
     /// core). Records come out in input order whatever the number.
     pub threads: usize,
     /// Where to write the run's provenance (`--provenance`), if anywhere.
     pub provenance: Option<PathBuf>,
+}
+
+/// What `analyze` writes (`--output-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The summary.
+    Summary,
+    /// `transitwatch.trace/1` records, one JSON object per line.
+    Jsonl,
+    /// One CSV row per hop.
+    Csv,
+    /// A Parquet dataset.
+    Parquet,
+}
+
+crate::text_enum::text_enum! {
+    /// The name used on the command line.
+    OutputFormat {
+        Summary => "summary",
+        Jsonl => "jsonl",
+        Csv => "csv",
+        Parquet => "parquet",
+    }
+    parse_error: InvalidOutputFormat
+}
+
+/// Why a text is not an output format of `analyze`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an output format (expected summary, jsonl, csv or parquet)")]
+pub struct InvalidOutputFormat(pub String);
+
+/// A table format of `analyze`'s records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// [`crate::dataset::CSV`] rows.
+    Csv,
+    /// A Parquet dataset ([`crate::dataset::parquet`]).
+    Parquet,
+}
+
+/// Records as tables: which format, partitioned how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableOutput {
+    /// CSV or Parquet.
+    pub format: TableFormat,
+    /// Parquet: the Hive-style partition columns.
+    pub partition_by: Vec<crate::dataset::Partition>,
 }
 
 /// The provenance document's schema name and version.
@@ -78,9 +130,11 @@ struct InputFingerprint {
     format: &'static str,
     compression: &'static str,
     /// Bytes read, as stored (compressed when compressed).
-    bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
     /// SHA-256 of those bytes.
-    sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
 }
 
 /// Counts and hashes what passes through, for the provenance.
@@ -260,7 +314,14 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         0u64,
         <sha2::Sha256 as sha2::Digest>::new(),
     )));
-    let raw: Box<dyn std::io::Read + Send> = if opts.provenance.is_some() {
+    // The input is hashed for a provenance document: `--provenance`, and
+    // the one a Parquet dataset holds.
+    let fingerprint = opts.provenance.is_some()
+        || opts
+            .table
+            .as_ref()
+            .is_some_and(|t| t.format == TableFormat::Parquet);
+    let raw: Box<dyn std::io::Read + Send> = if fingerprint {
         Box::new(Fingerprinting {
             inner: raw,
             seen: std::sync::Arc::clone(&seen),
@@ -270,11 +331,71 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     };
     let (compression, reader) = crate::compressed::decoded(raw, 1 << 18)
         .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", opts.input.display())))?;
+    let form = match (&opts.table, opts.json) {
+        (Some(_), _) => Form::Record,
+        (None, true) => Form::Json,
+        (None, false) => Form::Counted,
+    };
+    if form == Form::Counted && opts.output.is_some() {
+        return Err(CliError::Usage(
+            "--output is for records: give --output-format jsonl, csv or parquet".into(),
+        ));
+    }
+    // The summary goes to the output unless records take it.
+    let summary = form == Form::Counted || opts.output.is_some();
     let context = Classify {
         pipeline: &pipeline,
         probes: &probes,
         home,
-        json: opts.json,
+        form,
+        summary,
+    };
+    let geo = pipeline.geo();
+    let provenance = crate::store::Provenance {
+        config_sha256: config.as_ref().map(|c| c.sha256.clone()),
+        geoip: crate::store::GeoIpDatabase::of(geo.databases()),
+        location_files: crate::store::LocationFile::of(geo.location_files()),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    // Records to a file are written beside it and renamed when complete
+    // (a Parquet dataset is a directory that does the same itself).
+    let mut file_out = match (&opts.output, &opts.table) {
+        (Some(_), Some(t)) if t.format == TableFormat::Parquet => None,
+        (Some(path), _) => Some(PartialFile::create(path)?),
+        (None, _) => None,
+    };
+    let mut sink = match (&opts.table, &mut file_out) {
+        (None, Some(file)) if form == Form::Json => RecordSink::Json(file),
+        (None, None) if form == Form::Json => RecordSink::Json(&mut out),
+        (None, _) => RecordSink::Counted,
+        (Some(table), file) => {
+            let table_out: &mut dyn Write = match file {
+                Some(file) => file,
+                None => &mut out,
+            };
+            match table.format {
+                TableFormat::Csv => RecordSink::Csv {
+                    writer: crate::dataset::csv::CsvWriter::new(table_out).map_err(write_err)?,
+                    next_id: 1,
+                    provenance: &provenance,
+                },
+                TableFormat::Parquet => {
+                    let Some(dir) = &opts.output else {
+                        return Err(CliError::Usage(
+                            "parquet is written to a directory: give --output DIR".into(),
+                        ));
+                    };
+                    RecordSink::Parquet {
+                        dataset: Box::new(
+                            crate::dataset::parquet::Dataset::create(dir, &table.partition_by)
+                                .map_err(dataset_error)?,
+                        ),
+                        next_id: 1,
+                        provenance: &provenance,
+                    }
+                }
+            }
+        }
     };
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -295,27 +416,29 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     // are read in order; Atlas results are independent and may be spread
     // over threads.
     if threads > 1 && opts.format == crate::import::InputFormat::Atlas {
-        analyze_threaded(reader, &context, threads, &mut out, &mut tally, report)?;
+        analyze_threaded(reader, &context, threads, &mut sink, &mut tally, report)?;
     } else {
         let mut classifier = context.classifier();
         // Records are gathered here and written a block at a time: a block
         // at least as large as `out`'s buffer goes straight through it.
-        let mut records = Vec::with_capacity(RECORD_BLOCK + (1 << 14));
+        let mut judged = Judged {
+            lines: Vec::with_capacity(RECORD_BLOCK + (1 << 14)),
+            records: Vec::new(),
+        };
         let mut items = crate::import::read(reader, opts.format);
         for item in items.by_ref() {
             match item {
-                Ok(imported) => classifier.classify(imported, &mut records, &mut tally),
+                Ok(imported) => classifier.classify(imported, &mut judged, &mut tally),
                 Err(e) => {
                     tally.failed += 1;
                     report(&e);
                 }
             }
-            if records.len() >= RECORD_BLOCK {
-                out.write_all(&records).map_err(write_err)?;
-                records.clear();
+            if judged.lines.len() >= RECORD_BLOCK || judged.records.len() >= RECORD_BATCH {
+                sink.put(std::mem::take(&mut judged))?;
             }
         }
-        out.write_all(&records).map_err(write_err)?;
+        sink.put(judged)?;
         skipped.clone_from(items.skipped());
     }
     // Measurements that give no trace are said, never passed over.
@@ -343,17 +466,60 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
             }
         )
     });
-    if let (true, Some(line)) = (opts.json, &probe_line) {
+    if let (false, Some(line)) = (summary, &probe_line) {
         eprintln!("transitwatch: note: {}: {line}", opts.input.display());
     }
-    if opts.json && !skipped_words.is_empty() {
+    if !summary && !skipped_words.is_empty() {
         eprintln!(
             "transitwatch: note: {}: records that are no single traceroute were skipped, not analysed: {}",
             opts.input.display(),
             skipped_words.join(", ")
         );
     }
-    if !opts.json {
+    let (bytes, sha256) = match seen.lock() {
+        Ok(seen) => (seen.0, hex(&sha2::Digest::finalize(seen.1.clone()))),
+        Err(_) => (0, String::new()),
+    };
+    let document = RunProvenance {
+        schema: PROVENANCE_SCHEMA,
+        version: env!("CARGO_PKG_VERSION"),
+        config_sha256: provenance.config_sha256.clone(),
+        home,
+        geoip: provenance.geoip.clone(),
+        location_files: provenance.location_files.clone(),
+        probes: opts.probes.as_ref().and_then(|p| {
+            let bytes = std::fs::read(p).ok()?;
+            Some(FileFingerprint {
+                path: p.display().to_string(),
+                sha256: hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            })
+        }),
+        input: InputFingerprint {
+            path: opts.input.display().to_string(),
+            format: match opts.format {
+                crate::import::InputFormat::Atlas => "atlas",
+                crate::import::InputFormat::Scamper => "scamper",
+            },
+            compression: compression.name(),
+            // Hashed only when a provenance document is asked for.
+            bytes: fingerprint.then_some(bytes),
+            sha256: fingerprint.then_some(sha256),
+        },
+        traces: tally.traces,
+        failed: tally.failed,
+        classes: &tally.classes,
+        indeterminate: &tally.indeterminate,
+        skipped: &skipped,
+    };
+    let mut text = serde_json::to_vec_pretty(&document)
+        .map_err(|e| CliError::Runtime(format!("cannot encode the provenance: {e}")))?;
+    text.push(b'\n');
+    // The records are complete before the summary says so.
+    sink.finish(&text)?;
+    if let Some(file) = file_out {
+        file.commit()?;
+    }
+    if summary {
         writeln!(out, "{} traces from {}", tally.traces, opts.input.display())
             .map_err(write_err)?;
         for (class, n) in &tally.classes {
@@ -388,44 +554,6 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     }
     out.flush().map_err(write_err)?;
     if let Some(file) = &opts.provenance {
-        let (bytes, sha256) = match seen.lock() {
-            Ok(seen) => (seen.0, hex(&sha2::Digest::finalize(seen.1.clone()))),
-            Err(_) => (0, String::new()),
-        };
-        let geo = pipeline.geo();
-        let document = RunProvenance {
-            schema: PROVENANCE_SCHEMA,
-            version: env!("CARGO_PKG_VERSION"),
-            config_sha256: config.as_ref().map(|c| c.sha256.clone()),
-            home,
-            geoip: crate::store::GeoIpDatabase::of(geo.databases()),
-            location_files: crate::store::LocationFile::of(geo.location_files()),
-            probes: opts.probes.as_ref().and_then(|p| {
-                let bytes = std::fs::read(p).ok()?;
-                Some(FileFingerprint {
-                    path: p.display().to_string(),
-                    sha256: hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
-                })
-            }),
-            input: InputFingerprint {
-                path: opts.input.display().to_string(),
-                format: match opts.format {
-                    crate::import::InputFormat::Atlas => "atlas",
-                    crate::import::InputFormat::Scamper => "scamper",
-                },
-                compression: compression.name(),
-                bytes,
-                sha256,
-            },
-            traces: tally.traces,
-            failed: tally.failed,
-            classes: &tally.classes,
-            indeterminate: &tally.indeterminate,
-            skipped: &skipped,
-        };
-        let mut text = serde_json::to_vec_pretty(&document)
-            .map_err(|e| CliError::Runtime(format!("cannot encode the provenance: {e}")))?;
-        text.push(b'\n');
         crate::atomic_file::write(file, &text)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", file.display())))?;
     }
@@ -445,6 +573,163 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
 
 /// How many bytes of records `analyze` gathers before writing them.
 const RECORD_BLOCK: usize = 1 << 16;
+
+/// How many records `analyze` gathers before handing them to a table.
+const RECORD_BATCH: usize = 1024;
+
+/// Where judged traces go once classified, in input order.
+enum RecordSink<'o> {
+    /// Nowhere: the summary counts them.
+    Counted,
+    /// JSON lines, encoded by the classifiers.
+    Json(&'o mut dyn Write),
+    /// CSV rows.
+    Csv {
+        writer: crate::dataset::csv::CsvWriter<&'o mut dyn Write>,
+        next_id: i64,
+        provenance: &'o crate::store::Provenance,
+    },
+    /// A Parquet dataset.
+    Parquet {
+        dataset: Box<crate::dataset::parquet::Dataset>,
+        next_id: i64,
+        provenance: &'o crate::store::Provenance,
+    },
+}
+
+impl RecordSink<'_> {
+    /// Write judged traces; table rows are numbered from 1 in input order.
+    fn put(&mut self, judged: Judged) -> Result<(), CliError> {
+        match self {
+            Self::Counted => {}
+            Self::Json(out) => out.write_all(&judged.lines).map_err(write_err)?,
+            Self::Csv {
+                writer,
+                next_id,
+                provenance,
+            } => {
+                for record in &judged.records {
+                    writer
+                        .write(&table_row(record, next_id, provenance))
+                        .map_err(write_err)?;
+                }
+            }
+            Self::Parquet {
+                dataset,
+                next_id,
+                provenance,
+            } => {
+                for record in &judged.records {
+                    dataset
+                        .write(&table_row(record, next_id, provenance))
+                        .map_err(dataset_error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Complete the output; a Parquet dataset gets the run's provenance
+    /// document beside its tables.
+    fn finish(self, provenance: &[u8]) -> Result<(), CliError> {
+        match self {
+            Self::Counted => Ok(()),
+            Self::Json(out) => out.flush().map_err(write_err),
+            Self::Csv { writer, .. } => writer.finish().and_then(Write::flush).map_err(write_err),
+            Self::Parquet { dataset, .. } => dataset
+                .finish(&[("provenance.json", provenance)])
+                .map(|_| ())
+                .map_err(dataset_error),
+        }
+    }
+}
+
+/// A record as the next row of a table.
+fn table_row<'r>(
+    record: &'r crate::model::TraceRecord,
+    next_id: &mut i64,
+    provenance: &'r crate::store::Provenance,
+) -> crate::dataset::TraceRow<'r> {
+    let id = *next_id;
+    *next_id += 1;
+    crate::dataset::TraceRow {
+        id,
+        record,
+        path_key: None,
+        provenance,
+    }
+}
+
+fn dataset_error(e: crate::dataset::parquet::DatasetError) -> CliError {
+    match e {
+        crate::dataset::parquet::DatasetError::Exists(_) => CliError::Usage(e.to_string()),
+        other => CliError::Runtime(other.to_string()),
+    }
+}
+
+/// A file written under a temporary name beside its target and renamed
+/// into place once complete: a failed run leaves no complete-looking
+/// file (a device or a FIFO is written in place).
+struct PartialFile {
+    out: std::io::BufWriter<std::fs::File>,
+    temporary: Option<PathBuf>,
+    target: PathBuf,
+}
+
+impl PartialFile {
+    fn create(target: &std::path::Path) -> Result<Self, CliError> {
+        let fail = |path: &std::path::Path, e: std::io::Error| {
+            CliError::Runtime(format!("{}: {e}", path.display()))
+        };
+        if std::fs::metadata(target).is_ok_and(|m| !m.is_file()) {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(target)
+                .map_err(|e| fail(target, e))?;
+            return Ok(Self {
+                out: std::io::BufWriter::with_capacity(1 << 16, file),
+                temporary: None,
+                target: target.to_path_buf(),
+            });
+        }
+        let mut name = target.as_os_str().to_owned();
+        name.push(format!(".partial-{}", std::process::id()));
+        let temporary = PathBuf::from(name);
+        let file = std::fs::File::create(&temporary).map_err(|e| fail(&temporary, e))?;
+        Ok(Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
+            temporary: Some(temporary),
+            target: target.to_path_buf(),
+        })
+    }
+
+    fn commit(mut self) -> Result<(), CliError> {
+        let fail = |e: std::io::Error| CliError::Runtime(format!("{}: {e}", self.target.display()));
+        self.out.flush().map_err(fail)?;
+        if let Some(temporary) = self.temporary.take() {
+            std::fs::rename(&temporary, &self.target).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for PartialFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for PartialFile {
+    /// Not committed: the partial file goes.
+    fn drop(&mut self) {
+        if let Some(temporary) = &self.temporary {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
+}
 
 /// Raw input `analyze` hands to a worker thread at a time, at most.
 const BATCH_BYTES: usize = 1 << 16;
@@ -678,12 +963,34 @@ impl EvidenceTally {
     }
 }
 
+/// What becomes of each judged trace besides being counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Nothing: the summary alone.
+    Counted,
+    /// A JSON line, encoded by the classifier.
+    Json,
+    /// The record itself, for the table writer.
+    Record,
+}
+
+/// Judged traces on their way out of a classifier.
+#[derive(Default)]
+struct Judged {
+    /// JSON lines ([`Form::Json`]).
+    lines: Vec<u8>,
+    /// Records ([`Form::Record`]).
+    records: Vec<crate::model::TraceRecord>,
+}
+
 /// What every thread of `analyze` classifies with.
 struct Classify<'a> {
     pipeline: &'a Pipeline,
     probes: &'a HashMap<u64, ProbeInfo>,
     home: Option<CountryCode>,
-    json: bool,
+    form: Form,
+    /// Whether the summary's evidence counts are wanted.
+    summary: bool,
 }
 
 impl<'a> Classify<'a> {
@@ -693,7 +1000,8 @@ impl<'a> Classify<'a> {
             pipeline: self.pipeline,
             probes: self.probes,
             home: self.home,
-            json: self.json,
+            form: self.form,
+            summary: self.summary,
             // Files of traces meet the same routers again and again.
             cache: geo::LocateCache::new(ANALYZE_CACHE_ADDRESSES),
             writer: crate::record_json::RecordWriter::new(),
@@ -706,18 +1014,19 @@ struct Classifier<'a> {
     pipeline: &'a Pipeline,
     probes: &'a HashMap<u64, ProbeInfo>,
     home: Option<CountryCode>,
-    json: bool,
+    form: Form,
+    summary: bool,
     cache: geo::LocateCache,
     writer: crate::record_json::RecordWriter,
 }
 
 impl Classifier<'_> {
-    /// Judge one trace: counted in `tally`, its record (with `--json`)
-    /// appended to `records` as one line.
+    /// Judge one trace: counted in `tally`, its record added to `judged`
+    /// in the form asked for.
     fn classify(
         &mut self,
         imported: crate::import::Imported,
-        records: &mut Vec<u8>,
+        judged: &mut Judged,
         tally: &mut Tally,
     ) {
         let atlas = imported.prb_id.map(|prb_id| crate::model::AtlasIds {
@@ -735,7 +1044,7 @@ impl Classifier<'_> {
         let policy = Policy {
             home: trace.vantage.country,
             // The summary counts verdicts; only records carry the words.
-            counts_only: !self.json,
+            counts_only: self.form == Form::Counted,
             ..Policy::default()
         };
         // Each probe is its own vantage point: its coordinates bound how far
@@ -750,8 +1059,8 @@ impl Classifier<'_> {
         );
         record.atlas = atlas;
         tally.traces += 1;
-        // Only the summary shows it; records (`--json`) go out uncounted.
-        if !self.json {
+        // Only the summary shows it.
+        if self.summary {
             tally.evidence.count(&record.trace, vantage_at.is_some());
         }
         *tally
@@ -767,9 +1076,13 @@ impl Classifier<'_> {
                 .entry(indeterminate_reason(&record))
                 .or_default() += 1;
         }
-        if self.json {
-            self.writer.write(records, &record);
-            records.push(b'\n');
+        match self.form {
+            Form::Counted => {}
+            Form::Json => {
+                self.writer.write(&mut judged.lines, &record);
+                judged.lines.push(b'\n');
+            }
+            Form::Record => judged.records.push(record),
         }
     }
 }
@@ -787,7 +1100,7 @@ struct InBatch {
 
 /// A worker's answer to one [`InBatch`], in its order.
 struct OutBatch {
-    records: Vec<u8>,
+    judged: Judged,
     errors: Vec<crate::import::ImportError>,
     tally: Tally,
 }
@@ -800,7 +1113,7 @@ fn analyze_threaded<R: std::io::BufRead + Send>(
     input: R,
     context: &Classify<'_>,
     threads: usize,
-    out: &mut impl Write,
+    out: &mut RecordSink<'_>,
     tally: &mut Tally,
     report: impl Fn(&crate::import::ImportError),
 ) -> Result<(), CliError> {
@@ -820,7 +1133,10 @@ fn analyze_threaded<R: std::io::BufRead + Send>(
                 let mut converter = crate::import::AtlasConverter::default();
                 for batch in batch_rx {
                     let mut answer = OutBatch {
-                        records: Vec::with_capacity(batch.bytes.len() * 2),
+                        judged: Judged {
+                            lines: Vec::with_capacity(batch.bytes.len() * 2),
+                            records: Vec::new(),
+                        },
                         errors: Vec::new(),
                         tally: Tally::default(),
                     };
@@ -829,7 +1145,7 @@ fn analyze_threaded<R: std::io::BufRead + Send>(
                             Ok(imported) => {
                                 classifier.classify(
                                     imported,
-                                    &mut answer.records,
+                                    &mut answer.judged,
                                     &mut answer.tally,
                                 );
                             }
@@ -874,7 +1190,7 @@ fn analyze_threaded<R: std::io::BufRead + Send>(
             for e in &answer.errors {
                 report(e);
             }
-            out.write_all(&answer.records).map_err(write_err)?;
+            out.put(answer.judged)?;
             tally.merge(answer.tally);
         }
         Ok(())
@@ -926,6 +1242,8 @@ mod tests {
                 home: Some("DE".parse().unwrap()),
                 probes: None,
                 json,
+                table: None,
+                output: None,
                 threads,
                 provenance: None,
             };
@@ -1070,6 +1388,8 @@ mod evidence_tests {
                 home: None,
                 probes: Some(path),
                 json,
+                table: None,
+                output: None,
                 threads: 1,
                 provenance: None,
             };

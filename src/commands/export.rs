@@ -26,6 +26,8 @@ pub struct ExportOptions {
     pub output: Option<PathBuf>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Parquet: the Hive-style partition columns.
+    pub partition_by: Vec<crate::dataset::Partition>,
 }
 
 /// `transitwatch export`: stored traces in a dataset format. Streams the
@@ -105,6 +107,43 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
 
     let runtime = |e: crate::export::ExportError| CliError::Runtime(e.to_string());
     let (mut written, mut failed) = (0u64, 0u64);
+    if opts.format == crate::export::Format::Parquet {
+        let Some(dir) = &opts.output else {
+            return Err(CliError::Usage(
+                "parquet is written to a directory: give --output DIR".into(),
+            ));
+        };
+        let dataset_err = |e: crate::dataset::parquet::DatasetError| match e {
+            crate::dataset::parquet::DatasetError::Exists(_) => CliError::Usage(e.to_string()),
+            other => CliError::Runtime(other.to_string()),
+        };
+        let mut dataset = crate::dataset::parquet::Dataset::create(dir, &opts.partition_by)
+            .map_err(dataset_err)?;
+        for item in store.scan(query) {
+            match item {
+                Ok(trace) => {
+                    dataset
+                        .write(&crate::export::row(&trace))
+                        .map_err(dataset_err)?;
+                    written += 1;
+                }
+                Err(e) => {
+                    failed += 1;
+                    if damage.is_none() {
+                        bar.suspend(|| eprintln!("transitwatch: {e}"));
+                    }
+                }
+            }
+            bar.inc(1);
+        }
+        dataset.finish(&[]).map_err(dataset_err)?;
+        bar.finish();
+        return finish(&path, damage.as_ref(), total, written, failed);
+    } else if !opts.partition_by.is_empty() {
+        return Err(CliError::Usage(
+            "--partition-by is for --format parquet".into(),
+        ));
+    }
     let write_all = |sink: &mut dyn Write| -> Result<(), crate::export::ExportError> {
         let mut exporter =
             crate::export::Exporter::new(opts.format, std::io::BufWriter::new(sink))?;
@@ -156,6 +195,17 @@ pub fn run(opts: &ExportOptions, out: &mut impl Write) -> Result<u64, CliError> 
         }
     }
     bar.finish();
+    finish(&path, damage.as_ref(), total, written, failed)
+}
+
+/// The export's outcome: how many were written, or why it failed.
+fn finish(
+    path: &std::path::Path,
+    damage: Option<&crate::store::Damage>,
+    total: Option<u64>,
+    written: u64,
+    failed: u64,
+) -> Result<u64, CliError> {
     if damage.is_some() {
         // The count through an index, when there is one: a scan cut short
         // by a damaged index page does not know how many it missed.

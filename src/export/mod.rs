@@ -5,6 +5,7 @@
 //! | [`Format::Jsonl`] | `transitwatch.trace/1` record, plus a `stored` object | transitwatch's own schema (`../shared/ARCHITECTURE.md`) |
 //! | [`Format::Csv`] | hop (RFC 4180, with a header) | spreadsheets, pandas, R |
 //! | [`Format::Atlas`] | RIPE Atlas traceroute result | Atlas tooling, `transitwatch analyze --input-format atlas` |
+//! | [`Format::Parquet`] | (a directory of tables `traces/` and `hops/`) | DuckDB, Spark, Trino, Polars, pyarrow |
 //!
 //! **JSONL.** Each line is the record exactly as the daemon published it,
 //! with one added field (the schema only ever adds fields), `stored`: the
@@ -13,11 +14,10 @@
 //! epoch, the other location files' kind, path and SHA-256, the
 //! transitwatch version).
 //!
-//! **CSV** columns, one row per hop (silent hops included, with empty
-//! address, RTT and location): `trace_id`, `time` (the trace's start, RFC
-//! 3339), `target` (the target name), `ttl`, `addr`, `rtt_ms` (the hop's best
-//! round-trip time), `country`, `asn`, `plausible` (`true`, `false`, or
-//! empty when not checked) and `class` (the trace's verdict class).
+//! **CSV** and **Parquet**: the tables of [`crate::dataset`]
+//! (`transitwatch.csv/2`; `transitwatch.traces/1` and
+//! `transitwatch.hops/1`), whose columns `schemas/columns.json` publishes.
+//! Parquet needs `--output DIR`; see [`crate::dataset::parquet`].
 //!
 //! **Atlas**: see [`atlas`].
 
@@ -36,6 +36,8 @@ pub enum Format {
     Csv,
     /// RIPE Atlas traceroute results, one JSON object per line.
     Atlas,
+    /// A Parquet dataset: a directory, not a stream.
+    Parquet,
 }
 
 text_enum! {
@@ -44,13 +46,14 @@ text_enum! {
         Jsonl => "jsonl",
         Csv => "csv",
         Atlas => "atlas",
+        Parquet => "parquet",
     }
     parse_error: InvalidFormat
 }
 
 /// Why a string is not an export format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an export format (expected jsonl, csv or atlas)")]
+#[error("`{0}` is not an export format (expected jsonl, csv, atlas or parquet)")]
 pub struct InvalidFormat(pub String);
 
 /// Why a trace could not be written.
@@ -70,21 +73,10 @@ pub enum ExportError {
     /// The trace store could not be read.
     #[error(transparent)]
     Read(#[from] crate::store::StoreError),
+    /// A format that is a directory was asked of a stream.
+    #[error("{0} is written to a directory: give --output DIR")]
+    NotAStream(&'static str),
 }
-
-/// The CSV header.
-pub const CSV_COLUMNS: [&str; 10] = [
-    "trace_id",
-    "time",
-    "target",
-    "ttl",
-    "addr",
-    "rtt_ms",
-    "country",
-    "asn",
-    "plausible",
-    "class",
-];
 
 /// The `stored` object of a JSON line.
 #[derive(serde::Serialize)]
@@ -147,8 +139,7 @@ pub struct Exporter<W: Write> {
 
 enum Sink<W: Write> {
     Lines(W, Format),
-    // Boxed: the CSV writer carries its own buffers.
-    Csv(Box<csv::Writer<W>>),
+    Csv(crate::dataset::csv::CsvWriter<W>),
 }
 
 impl<W: Write> Exporter<W> {
@@ -159,11 +150,8 @@ impl<W: Write> Exporter<W> {
     pub fn new(format: Format, out: W) -> Result<Self, ExportError> {
         let sink = match format {
             Format::Jsonl | Format::Atlas => Sink::Lines(out, format),
-            Format::Csv => {
-                let mut writer = csv::Writer::from_writer(out);
-                writer.write_record(CSV_COLUMNS).map_err(csv_error)?;
-                Sink::Csv(Box::new(writer))
-            }
+            Format::Csv => Sink::Csv(crate::dataset::csv::CsvWriter::new(out)?),
+            Format::Parquet => return Err(ExportError::NotAStream("parquet")),
         };
         Ok(Self { sink })
     }
@@ -184,11 +172,7 @@ impl<W: Write> Exporter<W> {
                 out.write_all(&line)?;
             }
             Sink::Lines(out, _) => out.write_all(&jsonl_line(trace)?)?,
-            Sink::Csv(writer) => {
-                for row in csv_rows(trace) {
-                    writer.write_record(&row).map_err(csv_error)?;
-                }
-            }
+            Sink::Csv(writer) => writer.write(&row(trace))?,
         }
         Ok(())
     }
@@ -203,44 +187,18 @@ impl<W: Write> Exporter<W> {
                 out.flush()?;
                 Ok(out)
             }
-            Sink::Csv(writer) => writer
-                .into_inner()
-                .map_err(|e| ExportError::Io(e.into_error())),
+            Sink::Csv(writer) => Ok(writer.finish()?),
         }
     }
 }
 
-/// The CSV rows of one trace, one per hop, in [`CSV_COLUMNS`] order.
+/// A stored trace as a row of the tables of [`crate::dataset`].
 #[must_use]
-pub fn csv_rows(trace: &StoredTrace) -> Vec<[String; 10]> {
-    let record = &trace.record;
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    record
-        .trace
-        .hops
-        .iter()
-        .map(|hop| {
-            [
-                trace.id.to_string(),
-                record.trace.started_at.to_string(),
-                record.trace.target.name.clone(),
-                hop.ttl.to_string(),
-                opt(hop.addr.map(|a| a.to_string())),
-                opt(hop.rtt_ms.map(|r| r.best.to_string())),
-                opt(hop.geo.country.map(|c| c.to_string())),
-                opt(hop.geo.asn.map(|a| a.to_string())),
-                opt(hop.geo.plausible.map(|p| p.to_string())),
-                record.verdict.class.as_str().to_string(),
-            ]
-        })
-        .collect()
-}
-
-/// A CSV error is an I/O error here: records are plain strings, so
-/// nothing but writing can fail.
-fn csv_error(e: csv::Error) -> ExportError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => ExportError::Io(io),
-        other => ExportError::Io(std::io::Error::other(format!("{other:?}"))),
+pub fn row(trace: &StoredTrace) -> crate::dataset::TraceRow<'_> {
+    crate::dataset::TraceRow {
+        id: trace.id,
+        record: &trace.record,
+        path_key: Some(&trace.path_key),
+        provenance: &trace.provenance,
     }
 }

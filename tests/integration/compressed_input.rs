@@ -14,7 +14,7 @@ use support::{bin, root, text};
 /// `n` Atlas traceroute results over the lab's addresses (located by
 /// `tests/lab/lab-geo.csv`): domestic paths, paths through ZA, results
 /// ending in Ireland, silent hops, several probes and measurements.
-fn dump(n: usize) -> Vec<u8> {
+pub(crate) fn dump(n: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..n {
         let (dst, hops): (&str, Vec<&str>) = match i % 4 {

@@ -125,6 +125,7 @@ fn csv_has_one_quoted_row_per_hop_with_the_documented_columns() {
     let f = fixture();
     let out = ok(&export(&f.db, &["--format", "csv"]));
     let mut reader = csv::Reader::from_reader(out.as_bytes());
+    // transitwatch.csv/2: version 1's columns in their order, then more.
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
         vec![
@@ -137,7 +138,15 @@ fn csv_has_one_quoted_row_per_hop_with_the_documented_columns() {
             "country",
             "asn",
             "plausible",
-            "class"
+            "class",
+            "vantage",
+            "target_addr",
+            "hostname",
+            "city",
+            "confidence",
+            "source",
+            "msm_id",
+            "prb_id"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -148,7 +157,7 @@ fn csv_has_one_quoted_row_per_hop_with_the_documented_columns() {
     let bank: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == "2").collect();
     assert_eq!(bank.len(), 5);
     assert_eq!(
-        bank[1].iter().collect::<Vec<_>>(),
+        bank[1].iter().take(10).collect::<Vec<_>>(),
         vec![
             "2",
             "2023-11-14T22:13:30Z",
@@ -162,8 +171,14 @@ fn csv_has_one_quoted_row_per_hop_with_the_documented_columns() {
             "foreign_transit"
         ]
     );
+    assert_eq!(&bank[1][10], "LS");
     assert_eq!(
-        bank[2].iter().collect::<Vec<_>>(),
+        &bank[1][11],
+        f.records[1].trace.target.addr.unwrap().to_string()
+    );
+    assert_eq!(&bank[1][17], "", "no Atlas probe");
+    assert_eq!(
+        bank[2].iter().take(10).collect::<Vec<_>>(),
         vec![
             "2",
             "2023-11-14T22:13:30Z",
@@ -487,7 +502,7 @@ fn bad_arguments_and_unusable_stores_are_one_line_errors() {
     assert_fails(
         &export(&f.db, &["--format", "xml"]),
         2,
-        &["xml", "jsonl, csv or atlas"],
+        &["xml", "jsonl, csv, atlas or parquet"],
     );
 
     let dir = tempfile::tempdir().unwrap();

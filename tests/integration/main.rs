@@ -18,6 +18,7 @@ mod cli_errors;
 mod compressed_input;
 mod config_file;
 mod dashboards_rules;
+mod datasets;
 mod dns_dependencies;
 mod export_cli;
 mod geo_conformance;
