@@ -53,7 +53,8 @@ pub enum Command {
         /// Its format: atlas or scamper.
         #[arg(long, default_value = "atlas")]
         input_format: transitwatch::import::InputFormat,
-        /// Configuration file (home country, [geoip]).
+        /// Configuration file (home country, [geoip], min_confidence; a
+        /// target's allowed_countries for results to its host).
         #[arg(long)]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -123,6 +124,10 @@ pub enum Command {
         #[arg(long, value_name = "COLUMNS")]
         partition_by: Option<transitwatch::dataset::Partitions>,
     },
+    /// What the history keeps besides traces: the configuration files the
+    /// daemon ran with.
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Write the regulator's report of the history: which services depend
     /// on which countries, since when and for how much of the period.
     Report {
@@ -202,6 +207,34 @@ pub enum Command {
     /// Geolocation databases: look addresses up, build overlays.
     #[command(subcommand)]
     Geo(GeoCommand),
+}
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// The configuration file stored traces were made with, byte for byte,
+    /// by its SHA-256 (each trace's `config_sha256`); with --list, every
+    /// configuration with the count and time span of its traces.
+    Config {
+        /// The SHA-256, or a unique prefix of at least 8 hex digits.
+        #[arg(required_unless_present = "list", conflicts_with = "list")]
+        sha256: Option<String>,
+        /// List the configurations instead.
+        #[arg(long)]
+        list: bool,
+        /// With --list: one JSON object per line instead of a table.
+        #[arg(long, requires = "list")]
+        json: bool,
+        /// Configuration file (its [store] path names the history).
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        config: Option<PathBuf>,
+        /// The history database itself, instead of --config.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Write the configuration to this file (created 0600, whole or
+        /// not at all) instead of standard output.
+        #[arg(long, conflicts_with = "list")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

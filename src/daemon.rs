@@ -12,7 +12,10 @@
 //! SHA-256 and the GeoIP databases in force; the history file is `[store]
 //! path`, or `transitwatch.db` in the state directory when that key is not
 //! set. A failing store is logged and counted, never fatal. `[store]`
-//! changes take effect at the next start, not on reload.
+//! changes take effect at the next start, not on reload. The
+//! configuration file's exact bytes are handed to the writer at start and
+//! at every accepted reload and kept in the history under their SHA-256
+//! (`transitwatch history config`).
 //!
 //! The state directory ([`crate::state_dir`]) is taken before anything is
 //! written: locked for the daemon's life (a second daemon on it stops,
@@ -50,7 +53,9 @@ use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
 use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
 use crate::store::writer::{HistoryWriter, Written};
-use crate::store::{GeoIpDatabase, LocationFile, NewTrace, Provenance, Query, Retention, Store};
+use crate::store::{
+    ConfigText, GeoIpDatabase, LocationFile, NewTrace, Provenance, Query, Retention, Store,
+};
 use crate::units::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -612,6 +617,10 @@ pub async fn run(
         Arc::new(move |w: &Written| counted.metrics.store_write(w.label())),
     )
     .map_err(SetupError::StoreWriter)?;
+    // Kept in the history with the traces that name it (a reload hands
+    // over the new one), so every stored verdict can be made again.
+    let configs = writer.config_sender();
+    configs.keep(ConfigText::of(&config));
 
     let (http_stop, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, Arc::clone(&shared), async move {
@@ -647,6 +656,8 @@ pub async fn run(
                 Ok((new_config, new_geo)) => {
                     let _ = running.stop.send(true);
                     let new_generation = Arc::new(Generation::new(&new_config, new_geo));
+                    // Before the first record of the new generation.
+                    configs.keep(ConfigText::of(&new_config));
                     let names: Vec<String> = new_generation.jobs.keys().cloned().collect();
                     shared.metrics.retain_targets(&names);
                     shared

@@ -7,7 +7,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, GeoCommand, LogFormat};
+use cli::{Cli, Command, GeoCommand, HistoryCommand, LogFormat};
 use std::process::ExitCode;
 use transitwatch::commands::{self, CliError};
 use transitwatch::privilege;
@@ -212,6 +212,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 progress: std::io::stderr().is_terminal(),
             };
             commands::export::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
+        }
+        Command::History(HistoryCommand::Config {
+            sha256,
+            list,
+            json,
+            config,
+            store,
+            output,
+        }) => {
+            use commands::history::{ConfigAction, HistoryConfigOptions};
+            let action = match sha256 {
+                Some(sha256) if !list => ConfigAction::Get { sha256, output },
+                _ => ConfigAction::List { json },
+            };
+            let opts = HistoryConfigOptions {
+                config,
+                store,
+                action,
+            };
+            commands::history::config(&opts, &mut std::io::stdout().lock())
         }
         Command::Report {
             config,

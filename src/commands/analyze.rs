@@ -3,6 +3,9 @@
 //! Atlas input, with records and errors in input order. Each RIPE Atlas
 //! probe is judged from its own coordinates when its metadata has them, and
 //! the summary counts what the evidence behind the hop locations came to.
+//! With a configuration, results are judged by its rules as the daemon
+//! judges its own traces (`Rules`: the policy's minimum confidence, and a
+//! target's allowed countries for results to that target's host).
 
 use super::{load_config, write_err, CliError};
 use crate::analysis::Policy;
@@ -25,7 +28,8 @@ pub struct AnalyzeOptions {
     pub input: PathBuf,
     /// Which format the input is in.
     pub format: crate::import::InputFormat,
-    /// Configuration file (home country, `[geoip]`).
+    /// Configuration file (home country, `[geoip]`, minimum confidence,
+    /// the targets' allowed countries).
     pub config: Option<PathBuf>,
     /// MMDB files (replace the config's).
     pub geoip: Vec<PathBuf>,
@@ -343,12 +347,14 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     }
     // The summary goes to the output unless records take it.
     let summary = form == Form::Counted || opts.output.is_some();
+    let rules = Rules::of(config.as_ref());
     let context = Classify {
         pipeline: &pipeline,
         probes: &probes,
         home,
         form,
         summary,
+        rules: &rules,
     };
     let geo = pipeline.geo();
     let provenance = crate::store::Provenance {
@@ -983,6 +989,59 @@ struct Judged {
     records: Vec<crate::model::TraceRecord>,
 }
 
+/// The configuration's rules, applied as the daemon applies them: the
+/// policy's `min_confidence` to every result, and a configured target's
+/// `allowed_countries` to the results whose destination name (`dst_name`,
+/// which `export --format atlas` writes from the target's host) is that
+/// target's host. So a stored trace exported as Atlas results and
+/// analyzed with the configuration it was made with is judged as it was.
+#[derive(Debug)]
+struct Rules {
+    /// Lower-cased host → the countries its paths may touch; `None` for a
+    /// host that targets with different lists share (judged by home only).
+    allowed: HashMap<String, Option<Vec<CountryCode>>>,
+    min_confidence: Confidence,
+}
+
+impl Rules {
+    /// The rules of `config`; without one, home only and every claim counts.
+    fn of(config: Option<&crate::config::Config>) -> Self {
+        let mut allowed: HashMap<String, Option<Vec<CountryCode>>> = HashMap::new();
+        for t in config.map_or(&[][..], |c| &c.targets[..]) {
+            let countries = Some(t.allowed_countries.clone());
+            allowed
+                .entry(t.host.to_ascii_lowercase())
+                .and_modify(|known| {
+                    if *known != countries {
+                        *known = None;
+                    }
+                })
+                .or_insert(countries);
+        }
+        Self {
+            allowed,
+            min_confidence: config.map_or(Confidence::Low, |c| c.policy.min_confidence),
+        }
+    }
+
+    /// The policy of a trace to `host` seen from `home`.
+    fn policy(&self, home: Option<CountryCode>, host: &str, counts_only: bool) -> Policy {
+        let allowed = self
+            .allowed
+            .get(&host.to_ascii_lowercase())
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        Policy {
+            home,
+            allowed,
+            min_confidence: self.min_confidence,
+            counts_only,
+            ..Policy::default()
+        }
+    }
+}
+
 /// What every thread of `analyze` classifies with.
 struct Classify<'a> {
     pipeline: &'a Pipeline,
@@ -991,6 +1050,7 @@ struct Classify<'a> {
     form: Form,
     /// Whether the summary's evidence counts are wanted.
     summary: bool,
+    rules: &'a Rules,
 }
 
 impl<'a> Classify<'a> {
@@ -1002,6 +1062,7 @@ impl<'a> Classify<'a> {
             home: self.home,
             form: self.form,
             summary: self.summary,
+            rules: self.rules,
             // Files of traces meet the same routers again and again.
             cache: geo::LocateCache::new(ANALYZE_CACHE_ADDRESSES),
             writer: crate::record_json::RecordWriter::new(),
@@ -1016,6 +1077,7 @@ struct Classifier<'a> {
     home: Option<CountryCode>,
     form: Form,
     summary: bool,
+    rules: &'a Rules,
     cache: geo::LocateCache,
     writer: crate::record_json::RecordWriter,
 }
@@ -1041,12 +1103,12 @@ impl Classifier<'_> {
         }
         let probe = known.unwrap_or_default();
         trace.vantage.country = probe.country.or(trace.vantage.country).or(self.home);
-        let policy = Policy {
-            home: trace.vantage.country,
-            // The summary counts verdicts; only records carry the words.
-            counts_only: self.form == Form::Counted,
-            ..Policy::default()
-        };
+        // The summary counts verdicts; only records carry the words.
+        let policy = self.rules.policy(
+            trace.vantage.country,
+            &trace.target.host,
+            self.form == Form::Counted,
+        );
         // Each probe is its own vantage point: its coordinates bound how far
         // its hops can be.
         let vantage_at = probe.at.or(self.pipeline.vantage_at());

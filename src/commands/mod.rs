@@ -1,5 +1,5 @@
 //! The one-shot commands (`trace`, `geo`, `check-config`, `analyze`,
-//! `export`, `report`, `whatif`, `dns`), one module per job, and [`CliError`], whose kind decides the
+//! `export`, `history`, `report`, `whatif`, `dns`), one module per job, and [`CliError`], whose kind decides the
 //! exit code.
 //!
 //! This is the top layer beside [`crate::daemon`]: each command turns its
@@ -12,6 +12,7 @@ pub mod check_config;
 pub mod dns;
 pub mod export;
 pub mod geo;
+pub mod history;
 pub mod report;
 pub mod trace;
 pub mod whatif;

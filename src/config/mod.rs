@@ -85,6 +85,10 @@ pub struct Config {
     /// SHA-256 of the file's bytes (lower-case hex): recorded with every
     /// stored trace, so a trace says which configuration produced it.
     pub sha256: String,
+    /// The file's text exactly as read (what `sha256` is of): the daemon
+    /// keeps it in the history, so a stored verdict can be made again
+    /// (`transitwatch history config`).
+    pub text: std::sync::Arc<str>,
 }
 
 /// The vantage point: the machine the traces start from.

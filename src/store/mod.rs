@@ -10,6 +10,9 @@
 //! location file (overrides, geofeeds, PeeringDB dump, host-name rules), the
 //! transitwatch version; and the trace's duration and probe size). Row ids never repeat, also after
 //! retention deleted older rows, so a trace id names one trace for good.
+//! A second table, `configs` ([`configs`]), keeps the exact bytes of every
+//! configuration file the daemon ran with, keyed by the SHA-256 the traces
+//! name, so a stored verdict can be made again from the history alone.
 //!
 //! **Durability.** The database runs in WAL mode with `synchronous =
 //! NORMAL`: a record is in the write-ahead log, handed to the operating
@@ -23,6 +26,10 @@
 //!
 //! **Schema.** Versioned with `PRAGMA user_version` (now
 //! [`SCHEMA_VERSION`]); a newer database is refused rather than misread.
+//! Version 1 had no `configs` table: opened for writing it is upgraded in
+//! place (the table and an index of the traces by configuration are
+//! added, in one transaction); opened read-only (exports) it is read as it
+//! is, and its traces' configurations are reported as not stored.
 //! The database is created with `auto_vacuum = INCREMENTAL`, so pages freed
 //! by retention are given back to the file system.
 //!
@@ -36,7 +43,8 @@
 //! hold (page count less free pages, times page size: the data and its
 //! indexes, without the `-wal` file, which checkpoints keep to a few MiB)
 //! exceed `max_size`, the oldest rows are deleted. Freed pages are returned
-//! to the file system with an incremental vacuum.
+//! to the file system with an incremental vacuum. A stored configuration
+//! goes with the last trace that names it ([`Store::prune_configs`]).
 //!
 //! The latest trace of every path as of a moment
 //! ([`Store::latest_per_path`], `latest.rs`) is read by index seeks, two
@@ -54,6 +62,7 @@
 //! writing to a damaged database); [`StoreMetrics`] counts what became of
 //! the records it was handed and publishes the database's health.
 
+mod configs;
 mod integrity;
 mod latest;
 mod metrics;
@@ -61,6 +70,9 @@ mod query;
 mod timeline;
 pub mod writer;
 
+pub use configs::{
+    ConfigLookupError, ConfigText, ConfigUse, StoredConfig, MAX_CONFIG_BYTES, MIN_PREFIX,
+};
 pub use integrity::{Damage, Integrity};
 pub use metrics::StoreMetrics;
 pub use query::{parse_time, InvalidTime, Query};
@@ -74,7 +86,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The oldest schema version this build still reads (read-only opening
+/// reads it as it is; opening for writing upgrades it).
+pub const OLDEST_SCHEMA_VERSION: i64 = 1;
 
 /// Rows fetched per query while scanning.
 pub const PAGE: usize = 256;
@@ -157,6 +173,27 @@ pub enum StoreError {
         what: &'static str,
         /// What `SQLite` said.
         source: rusqlite::Error,
+    },
+    /// A configuration's bytes do not hash to the SHA-256 it was to be
+    /// stored under.
+    #[error("{}: configuration {claimed} not stored: its bytes hash to {actual}", .path.display())]
+    ConfigMismatch {
+        /// The database file.
+        path: PathBuf,
+        /// The SHA-256 it was to be stored under.
+        claimed: String,
+        /// What its bytes hash to.
+        actual: String,
+    },
+    /// A configuration larger than [`MAX_CONFIG_BYTES`].
+    #[error("{}: configuration {sha256} not stored: {size} bytes is over the {MAX_CONFIG_BYTES}-byte maximum", .path.display())]
+    ConfigTooLarge {
+        /// The database file.
+        path: PathBuf,
+        /// Its SHA-256.
+        sha256: String,
+        /// Its size in bytes.
+        size: u64,
     },
     /// A record could not be encoded, or a stored one cannot be read back.
     #[error("{}: trace {id}: {message}", .path.display())]
@@ -376,6 +413,9 @@ pub struct Pruned {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The schema version of the open database: [`SCHEMA_VERSION`] once
+    /// opened for writing, possibly older when opened read-only.
+    schema: i64,
 }
 
 impl std::fmt::Debug for Store {
@@ -411,6 +451,7 @@ impl Store {
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         store.configure()?;
         store.migrate()?;
@@ -442,9 +483,10 @@ impl Store {
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite(path, "cannot open"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sqlite(path, "cannot set the busy timeout"))?;
-        let store = Self {
+        let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         let version = match store.schema_version() {
             // The first read of the file: a text file, an image... fail here.
@@ -457,7 +499,10 @@ impl Store {
         };
         match version {
             0 => Err(store.foreign("it has no transitwatch schema")),
-            SCHEMA_VERSION => Ok(store),
+            OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION => {
+                store.schema = version;
+                Ok(store)
+            }
             found => Err(StoreError::Newer {
                 path: store.path,
                 found,
@@ -521,7 +566,9 @@ impl Store {
         }
     }
 
-    /// Create the schema in an empty database; check it otherwise.
+    /// Create the schema in an empty database, upgrade an older one in
+    /// place (one transaction: a failed upgrade leaves it as it was);
+    /// check it otherwise.
     fn migrate(&mut self) -> Result<(), StoreError> {
         let p = self.path.clone();
         let tx = self
@@ -544,8 +591,17 @@ impl Store {
                 }
                 tx.execute_batch(SCHEMA)
                     .map_err(sqlite(&p, "cannot create the schema"))?;
+                tx.execute_batch(configs::SCHEMA_V2)
+                    .map_err(sqlite(&p, "cannot create the schema"))?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(sqlite(&p, "cannot set the schema version"))?;
+            }
+            1 => {
+                tx.execute_batch(configs::SCHEMA_V2)
+                    .map_err(sqlite(&p, "cannot upgrade the schema to version 2"))?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(sqlite(&p, "cannot set the schema version"))?;
+                tracing::info!(path = %p.display(), "trace store upgraded to schema version 2 (stored configurations)");
             }
             SCHEMA_VERSION => {}
             found => return Err(StoreError::Newer { path: p, found }),

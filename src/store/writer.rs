@@ -24,8 +24,17 @@
 //! can spread the damage (retention's deletes and vacuum move pages
 //! around), and recovery works best on the file as it was found. Tracing,
 //! metrics and the API go on; the records meanwhile count as errors.
+//!
+//! **The configuration in force** is handed over with
+//! [`HistoryWriter::keep_config`] at start and at every accepted reload.
+//! The writer stores it ([`Store::put_config`]) as soon as the store is
+//! open, again after a reopen, and always before the next record, so
+//! every stored trace's configuration is stored before the trace; it is
+//! also spared by the pruning of unused configurations while no trace
+//! names it yet. A configuration that cannot be stored is logged (records
+//! go on being stored: they still name it by its SHA-256).
 
-use super::{Integrity, NewTrace, Retention, Store, StoreError, StoreMetrics};
+use super::{ConfigText, Integrity, NewTrace, Retention, Store, StoreError, StoreMetrics};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -75,7 +84,27 @@ pub struct HistoryWriter {
     // Bounded: memory stays capped whatever the disk does; `submit` uses
     // `try_send`, so the sender never waits.
     queue: SyncSender<NewTrace>,
+    // Unbounded, and never dropped: one message per start or reload, and
+    // the traces that follow name the configuration it carries. The
+    // writer drains it before every record, so a configuration handed
+    // over before a record is stored before it.
+    configs: mpsc::Sender<ConfigText>,
     report: Report,
+}
+
+/// Hands the configuration in force to a writer thread
+/// ([`HistoryWriter::config_sender`]); the thread stops once every
+/// [`HistoryWriter`] is gone, whatever these handles do.
+#[derive(Clone)]
+pub struct ConfigSender(mpsc::Sender<ConfigText>);
+
+impl ConfigSender {
+    /// See [`HistoryWriter::keep_config`].
+    pub fn keep(&self, config: ConfigText) {
+        // Fails only once the thread has stopped, when nothing more is
+        // stored anyway.
+        let _ = self.0.send(config);
+    }
 }
 
 /// Waits for a writer thread to finish.
@@ -111,15 +140,36 @@ impl HistoryWriter {
         report: Report,
     ) -> std::io::Result<(Self, Finished)> {
         let (queue, records) = mpsc::sync_channel(QUEUE);
+        let (configs, config_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         let thread_report = Arc::clone(&report);
         std::thread::Builder::new()
             .name("transitwatch-store".to_string())
             .spawn(move || {
-                Worker::new(path, retention, metrics, thread_report).run(&records);
+                Worker::new(path, retention, metrics, thread_report).run(&records, &config_rx);
                 let _ = done_tx.send(());
             })?;
-        Ok((Self { queue, report }, Finished { done }))
+        Ok((
+            Self {
+                queue,
+                configs,
+                report,
+            },
+            Finished { done },
+        ))
+    }
+
+    /// The configuration now in force: stored before the next record
+    /// (see the module docs). Never blocks.
+    pub fn keep_config(&self, config: ConfigText) {
+        self.config_sender().keep(config);
+    }
+
+    /// A handle that hands configurations to this writer's thread without
+    /// keeping it running (a [`HistoryWriter`] clone would).
+    #[must_use]
+    pub fn config_sender(&self) -> ConfigSender {
+        ConfigSender(self.configs.clone())
     }
 
     /// Hand a record to the writer without waiting; a full queue drops it.
@@ -140,6 +190,9 @@ struct Worker {
     metrics: StoreMetrics,
     report: Report,
     store: Option<Store>,
+    /// The configuration in force, and whether the open store holds it.
+    config: Option<ConfigText>,
+    config_stored: bool,
     /// Set once the database was found damaged: nothing is written to it
     /// again (see the module docs).
     damaged: bool,
@@ -157,6 +210,8 @@ impl Worker {
             metrics,
             report,
             store: None,
+            config: None,
+            config_stored: false,
             damaged: false,
             next_open: now,
             next_prune: now,
@@ -164,8 +219,9 @@ impl Worker {
         }
     }
 
-    fn run(mut self, records: &Receiver<NewTrace>) {
+    fn run(mut self, records: &Receiver<NewTrace>, configs: &Receiver<ConfigText>) {
         loop {
+            self.take_configs(configs);
             self.maintain();
             let wake = if self.store.is_some() {
                 Some(self.next_prune)
@@ -180,13 +236,55 @@ impl Worker {
                 None => records.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match next {
-                Ok(trace) => self.write(&trace),
+                Ok(trace) => {
+                    // A configuration handed over before this record is
+                    // in the channel by now: store it first.
+                    self.take_configs(configs);
+                    self.store_config();
+                    self.write(&trace);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         if let Some(store) = self.store.take() {
             tracing::debug!(path = %store.path().display(), "trace store closed");
+        }
+    }
+
+    /// The latest configuration handed over, if any.
+    fn take_configs(&mut self, configs: &Receiver<ConfigText>) {
+        while let Ok(config) = configs.try_recv() {
+            self.config_stored = self.config.as_ref() == Some(&config) && self.config_stored;
+            self.config = Some(config);
+        }
+    }
+
+    /// Store the configuration in force in the open store, once.
+    fn store_config(&mut self) {
+        let (Some(store), Some(config)) = (self.store.as_mut(), self.config.as_ref()) else {
+            return;
+        };
+        if self.config_stored {
+            return;
+        }
+        match store.put_config(&config.sha256, &config.content, unix_now()) {
+            Ok(added) => {
+                if added {
+                    tracing::info!(sha256 = %config.sha256, bytes = config.content.len(), "configuration stored in the trace store");
+                }
+                self.config_stored = true;
+            }
+            // Wrong bytes or too large: trying again cannot help.
+            Err(e @ (StoreError::ConfigMismatch { .. } | StoreError::ConfigTooLarge { .. })) => {
+                tracing::error!(error = %e, "the configuration is not kept in the history; its traces name it by SHA-256 only");
+                self.config_stored = true;
+            }
+            Err(e) => {
+                self.failures
+                    .log(&e.to_string(), "cannot store the configuration");
+                self.recheck(&e);
+            }
         }
     }
 
@@ -203,6 +301,7 @@ impl Worker {
                     tracing::info!(path = %self.path.display(), "trace store open");
                     self.metrics.intact();
                     self.store = Some(store);
+                    self.config_stored = false;
                     self.next_prune = now;
                 }
                 Ok((_, Integrity::Damaged(damage))) => self.stop_writing(&damage),
@@ -214,6 +313,9 @@ impl Worker {
                 }
             }
         }
+        // Before retention: the configuration in force is then stored
+        // (and spared by it).
+        self.store_config();
         let Some(store) = self.store.as_mut() else {
             return;
         };
@@ -221,10 +323,15 @@ impl Worker {
             return;
         }
         self.next_prune = now + PRUNE_EVERY;
-        match store.prune(&self.retention, unix_now()) {
-            Ok(p) if p.by_age + p.by_size > 0 => tracing::info!(
+        let keep = self.config.as_ref().map(|c| c.sha256.as_str());
+        let pruned = store
+            .prune(&self.retention, unix_now())
+            .and_then(|p| Ok((p, store.prune_configs(keep)?)));
+        match pruned {
+            Ok((p, configs)) if p.by_age + p.by_size + configs > 0 => tracing::info!(
                 by_age = p.by_age,
                 by_size = p.by_size,
+                configs,
                 bytes_in_use = p.bytes_in_use,
                 "trace store pruned"
             ),

@@ -36,6 +36,7 @@ mod reverse_dns;
 mod slow_clients;
 mod state_dir;
 mod store;
+mod stored_config;
 mod structure;
 mod systemd_unit;
 mod trace_schema;

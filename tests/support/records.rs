@@ -54,9 +54,19 @@ pub fn hop(ttl: u8, addrs: &[&str], sent: u32, received: u32, best: f64) -> Hop 
 
 /// A judged record of `name` → `dest` started at `unix`.
 pub fn record(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> TraceRecord {
+    let policy = Policy {
+        home: Some("LS".parse().unwrap()),
+        ..Policy::default()
+    };
+    transitwatch::pipeline::judge(trace(name, dest, unix, hops), &lab_geo(), None, &policy)
+}
+
+/// The trace of `name` (host `NAME.ls.test`) → `dest` started at `unix`
+/// from the lab's vantage point, not yet located or judged.
+pub fn trace(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> Trace {
     let addr: IpAddr = dest.parse().unwrap();
     let reached = hops.iter().any(|h| h.addrs.contains(&addr));
-    let trace = Trace {
+    Trace {
         target: TargetRef {
             name: name.to_string(),
             host: format!("{name}.ls.test"),
@@ -71,12 +81,7 @@ pub fn record(name: &str, dest: &str, unix: i64, hops: Vec<Hop>) -> TraceRecord 
         started_at: Timestamp::from_unix(unix).unwrap(),
         reached,
         hops,
-    };
-    let policy = Policy {
-        home: Some("LS".parse().unwrap()),
-        ..Policy::default()
-    };
-    transitwatch::pipeline::judge(trace, &lab_geo(), None, &policy)
+    }
 }
 
 /// The domestic route to the portal: LS all the way.

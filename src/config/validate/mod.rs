@@ -64,6 +64,7 @@ pub(in crate::config) fn validate_config(
         rdns,
         dependency,
         sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(src.text.as_bytes())),
+        text: std::sync::Arc::from(src.text),
     })
 }
 
