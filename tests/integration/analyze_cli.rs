@@ -191,7 +191,7 @@ fn mlab_scamper_files_through_the_command() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("skipped"), "{name}: {stderr}");
         let recs = records(&out.stdout);
-        let want = usize::from(!name.ends_with("valid-simple"));
+        let want = usize::from(name != "mlab_scamper1_valid-simple");
         assert_eq!(recs.len(), want, "{name}");
         if name.starts_with("mlab_scamper2_") {
             assert!(recs[0].get("tracelb").is_none(), "{name}");
@@ -375,7 +375,9 @@ fn tracelb_paths_are_judged_and_summed_up_per_record() {
     // The ping is still said, and only it.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("were skipped, not analysed: 1 ping") && !stderr.contains("tracelb"),
+        stderr
+            .trim_end()
+            .ends_with("were skipped, not analysed: 1 ping"),
         "{stderr}"
     );
 
