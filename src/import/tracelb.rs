@@ -222,15 +222,20 @@ impl Seen {
             for (r, reply) in array(probe, "replies", &at)?.iter().enumerate() {
                 match reply.get("rtt") {
                     None | Some(Value::Null) => {}
-                    Some(rtt) => self.rtts.push(
-                        rtt.as_f64()
+                    Some(rtt) => {
+                        let ms = rtt
+                            .as_f64()
                             .filter(|v| v.is_finite() && *v >= 0.0)
                             .ok_or_else(|| {
                                 format!(
                                     "{at}.replies[{r}]: field `rtt` must be a number of ms, not {rtt}"
                                 )
-                            })?,
-                    ),
+                            })?;
+                        // A reply without its address is no responder's.
+                        if addr.is_some() {
+                            self.rtts.push(ms);
+                        }
+                    }
                 }
                 replies += 1;
             }
@@ -862,6 +867,8 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(hops(&out[0]), ["*", "*"]);
         assert_eq!(out[0].tracelb.unwrap().end, PathEnd::Silent);
+        let anonymised = &out[0].trace.hops[1];
+        assert_eq!((anonymised.received, anonymised.rtt_ms), (0, None));
     }
 
     #[test]
