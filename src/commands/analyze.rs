@@ -1325,3 +1325,92 @@ mod evidence_tests {
         assert_eq!(twice.database_rejected, 4);
     }
 }
+
+#[cfg(test)]
+mod tracelb_tests {
+    use super::TracelbTally;
+    use crate::import::tracelb::TracelbCounts;
+    use crate::model::{CountryCode, PathEnd, TracelbPath};
+
+    fn path(record: u64, path: u32, paths: u32) -> TracelbPath {
+        TracelbPath {
+            record,
+            line: record + 1,
+            path,
+            paths,
+            capped: false,
+            end: PathEnd::Destination,
+        }
+    }
+
+    fn cc(c: &str) -> CountryCode {
+        c.parse().unwrap()
+    }
+
+    fn summary(tally: &mut TracelbTally, counts: TracelbCounts) -> String {
+        tally.finish();
+        let mut out = Vec::new();
+        tally.write(&mut out, counts).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn records_are_summed_up_as_k_of_n_paths_per_country() {
+        let mut tally = TracelbTally::default();
+        // Record 1: 2 of 4 paths through ZA, one of them through MZ too
+        // (counted once however often it is named).
+        tally.count(&path(1, 1, 4), &[]);
+        tally.count(&path(1, 2, 4), &[cc("ZA")]);
+        tally.count(&path(1, 3, 4), &[cc("ZA"), cc("MZ"), cc("ZA")]);
+        tally.count(&path(1, 4, 4), &[]);
+        // Records 2 and 3: 1 of 1 path through ZA each.
+        tally.count(&path(2, 1, 1), &[cc("ZA")]);
+        tally.count(&path(3, 1, 1), &[cc("ZA")]);
+        // Record 4: no path crosses anything.
+        tally.count(&path(4, 1, 2), &[]);
+        tally.count(&path(4, 2, 2), &[]);
+        let counts = TracelbCounts {
+            records: 5,
+            paths: 72,
+            capped: 1,
+            without_paths: 1,
+        };
+        assert_eq!(
+            summary(&mut tally, counts),
+            "  tracelb: 5 records, 72 paths (1 record with more than 64 paths: the first 64 analysed; 1 record without nodes: no path)\n\
+             \x20   2 records have 1 of 1 path crossing ZA\n\
+             \x20   1 record has 2 of 4 paths crossing ZA\n\
+             \x20   1 record has 1 of 4 paths crossing MZ\n"
+        );
+    }
+
+    #[test]
+    fn many_groups_show_the_commonest_ten() {
+        let mut tally = TracelbTally::default();
+        for record in 1..=12u64 {
+            let paths = u32::try_from(record).unwrap() + 1;
+            tally.count(&path(record, 1, paths), &[cc("ZA")]);
+        }
+        let other = TracelbTally::default();
+        tally.merge(other);
+        let text = summary(
+            &mut tally,
+            TracelbCounts {
+                records: 12,
+                paths: 12,
+                ..TracelbCounts::default()
+            },
+        );
+        assert_eq!(text.lines().count(), 1 + 10 + 1, "{text}");
+        assert!(
+            text.starts_with("  tracelb: 12 records, 12 paths\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("    ... and 2 more\n"), "{text}");
+        // The larger share first: 1 of 2 before 1 of 3.
+        assert!(
+            text.contains("crossing ZA\n    1 record has 1 of 3 paths"),
+            "{text}"
+        );
+    }
+}

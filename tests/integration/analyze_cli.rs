@@ -1,6 +1,8 @@
-//! `transitwatch analyze`: real RIPE Atlas results, a malformed line, and
-//! real scamper traces of the lab, through the same geolocation and
-//! analysis as live traces.
+//! `transitwatch analyze`: real RIPE Atlas results, a malformed line, real
+//! scamper traces of the lab, M-Lab's scamper files (`tracelb` records
+//! among them, which give paths, not "skipped") and a `tracelb` graph of
+//! four paths, two through ZA, summed up as "2 of 4 paths crossing ZA",
+//! through the same geolocation and analysis as live traces.
 
 use crate::support;
 
