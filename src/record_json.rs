@@ -192,6 +192,12 @@ fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
         int(out, ids.prb_id);
         out.push(b'}');
     }
+    if let Some(path) = &record.tracelb {
+        // Only paths of `tracelb` records carry it: the generic path is
+        // enough.
+        out.extend_from_slice(b",\"tracelb\":");
+        nested(out, path);
+    }
     out.push(b'}');
 }
 
@@ -852,6 +858,22 @@ mod tests {
                 record.atlas = Some(crate::model::AtlasIds {
                     msm_id: self.chance(50).then(|| self.next() >> 20),
                     prb_id: self.next() >> 40,
+                });
+            }
+            if self.chance(20) {
+                let paths = 1 + self.below(64) as u32;
+                record.tracelb = Some(crate::model::TracelbPath {
+                    record: self.next() >> 30,
+                    line: self.next() >> 40,
+                    path: 1 + self.below(paths as usize) as u32,
+                    paths,
+                    capped: self.chance(50),
+                    end: [
+                        crate::model::PathEnd::Destination,
+                        crate::model::PathEnd::DeadEnd,
+                        crate::model::PathEnd::Silent,
+                        crate::model::PathEnd::Loop,
+                    ][self.below(4)],
                 });
             }
             record

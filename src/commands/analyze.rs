@@ -6,6 +6,12 @@
 //! With a configuration, results are judged by its rules as the daemon
 //! judges its own traces (`Rules`: the policy's minimum confidence, and a
 //! target's allowed countries for results to that target's host).
+//!
+//! A scamper `tracelb` (MDA) record gives one trace per path through its
+//! load-balanced graph (see [`crate::import::tracelb`]); each path's record
+//! names its `tracelb` record and path, and the summary says per record how
+//! many of its paths cross each foreign country ("1 record has 2 of 4 paths
+//! crossing ZA").
 
 use super::{load_config, write_err, CliError};
 use crate::analysis::Policy;
@@ -410,6 +416,7 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     let mut tally = Tally::default();
     let mut skipped: std::collections::BTreeMap<&'static str, usize> =
         std::collections::BTreeMap::new();
+    let mut tracelb = crate::import::tracelb::TracelbCounts::default();
     let report = |e: &crate::import::ImportError| {
         eprintln!(
             "transitwatch: {}:{}: {}",
@@ -446,15 +453,25 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         }
         sink.put(judged)?;
         skipped.clone_from(items.skipped());
+        tracelb = items.tracelb();
     }
+    tally.tracelb.finish();
     // Measurements that give no trace are said, never passed over.
     let skipped_words: Vec<String> = skipped
         .iter()
-        .map(|(kind, n)| match *kind {
-            "tracelb" => format!("{n} tracelb (load-balanced path graphs, MDA)"),
-            kind => format!("{n} {kind}"),
-        })
+        .map(|(kind, n)| format!("{n} {kind}"))
         .collect();
+    // A record whose paths were cut at the cap is said in both forms.
+    if !summary && tracelb.capped > 0 {
+        eprintln!(
+            "transitwatch: note: {}: {} of {} tracelb record(s) hold more than {} paths: only their first {} were analysed",
+            opts.input.display(),
+            tracelb.capped,
+            tracelb.records,
+            crate::import::tracelb::MAX_PATHS,
+            crate::import::tracelb::MAX_PATHS
+        );
+    }
     // Results the probe metadata cannot place are said: their verdicts
     // have no home to be judged against unless `--home` gives one.
     let probe_line = (tally.unknown_probe_results > 0).then(|| {
@@ -538,6 +555,9 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
                 .map(|(reason, n)| format!("{reason} {n}"))
                 .collect();
             writeln!(out, "  indeterminate because: {}", why.join(", ")).map_err(write_err)?;
+        }
+        if tracelb.records > 0 {
+            tally.tracelb.write(&mut out, tracelb).map_err(write_err)?;
         }
         if !skipped_words.is_empty() {
             writeln!(out, "  skipped, not analysed: {}", skipped_words.join(", "))
@@ -754,6 +774,121 @@ struct Tally {
     /// distinct probes.
     unknown_probe_results: usize,
     unknown_probes: std::collections::BTreeSet<u64>,
+    /// How many paths of each `tracelb` record cross each foreign country.
+    tracelb: TracelbTally,
+}
+
+/// How many of each `tracelb` record's paths cross each foreign country,
+/// gathered from the paths' records (a record's paths come one after the
+/// other, so only the record being read is kept apart).
+#[derive(Debug, Default)]
+struct TracelbTally {
+    /// The record being read: its number, its paths, and per foreign
+    /// country the paths crossing it.
+    current: Option<(u64, u32, std::collections::BTreeMap<CountryCode, u32>)>,
+    /// Records by (country, paths crossing it, paths of the record).
+    crossing: std::collections::BTreeMap<(CountryCode, u32, u32), usize>,
+}
+
+/// "1 record", "2 records".
+fn count_of(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+impl TracelbTally {
+    /// Count one judged path.
+    fn count(&mut self, path: &crate::model::TracelbPath, foreign: &[CountryCode]) {
+        if self.current.as_ref().map(|c| c.0) != Some(path.record) {
+            self.finish();
+            self.current = Some((path.record, path.paths, std::collections::BTreeMap::new()));
+        }
+        if let Some((_, _, by_country)) = &mut self.current {
+            let distinct: std::collections::BTreeSet<&CountryCode> = foreign.iter().collect();
+            for c in distinct {
+                *by_country.entry(*c).or_default() += 1;
+            }
+        }
+    }
+
+    /// Close the record being read.
+    fn finish(&mut self) {
+        if let Some((_, paths, by_country)) = self.current.take() {
+            for (c, k) in by_country {
+                *self.crossing.entry((c, k, paths)).or_default() += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, mut other: Self) {
+        self.finish();
+        other.finish();
+        for (key, n) in other.crossing {
+            *self.crossing.entry(key).or_default() += n;
+        }
+    }
+
+    /// The summary's `tracelb` lines: what the records gave, and the
+    /// commonest "N records have k of n paths crossing C".
+    fn write(
+        &self,
+        out: &mut impl Write,
+        counts: crate::import::tracelb::TracelbCounts,
+    ) -> std::io::Result<()> {
+        let mut notes = Vec::new();
+        if counts.capped > 0 {
+            notes.push(format!(
+                "{} with more than {} paths: the first {} analysed",
+                count_of(counts.capped, "record"),
+                crate::import::tracelb::MAX_PATHS,
+                crate::import::tracelb::MAX_PATHS
+            ));
+        }
+        if counts.without_paths > 0 {
+            notes.push(format!(
+                "{} without nodes: no path",
+                count_of(counts.without_paths, "record")
+            ));
+        }
+        writeln!(
+            out,
+            "  tracelb: {}, {}{}",
+            count_of(counts.records, "record"),
+            count_of(counts.paths, "path"),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
+            }
+        )?;
+        let mut groups: Vec<(&(CountryCode, u32, u32), &usize)> = self.crossing.iter().collect();
+        // Most records first, then the larger share, then the country.
+        groups.sort_by(|a, b| {
+            b.1.cmp(a.1)
+                .then(
+                    (u64::from(b.0 .1) * u64::from(a.0 .2))
+                        .cmp(&(u64::from(a.0 .1) * u64::from(b.0 .2))),
+                )
+                .then(a.0.cmp(b.0))
+        });
+        const SHOWN: usize = 10;
+        for ((country, k, n), records) in groups.iter().take(SHOWN) {
+            writeln!(
+                out,
+                "    {} {} {k} of {} crossing {country}",
+                count_of(**records, "record"),
+                if **records == 1 { "has" } else { "have" },
+                count_of(*n as usize, "path"),
+            )?;
+        }
+        if groups.len() > SHOWN {
+            writeln!(out, "    ... and {} more", groups.len() - SHOWN)?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a trace's verdict is `indeterminate`, in the summary's words: no
@@ -786,6 +921,7 @@ impl Tally {
         }
         self.unknown_probe_results += other.unknown_probe_results;
         self.unknown_probes.extend(other.unknown_probes);
+        self.tracelb.merge(other.tracelb);
     }
 }
 
@@ -1120,6 +1256,10 @@ impl Classifier<'_> {
             &policy,
         );
         record.atlas = atlas;
+        record.tracelb = imported.tracelb;
+        if let Some(path) = &record.tracelb {
+            tally.tracelb.count(path, &record.verdict.foreign_countries);
+        }
         tally.traces += 1;
         // Only the summary shows it.
         if self.summary {
@@ -1565,5 +1705,94 @@ mod evidence_tests {
         assert_eq!(twice.located(), 12);
         assert_eq!(twice.database_checkable, 10);
         assert_eq!(twice.database_rejected, 4);
+    }
+}
+
+#[cfg(test)]
+mod tracelb_tests {
+    use super::TracelbTally;
+    use crate::import::tracelb::TracelbCounts;
+    use crate::model::{CountryCode, PathEnd, TracelbPath};
+
+    fn path(record: u64, path: u32, paths: u32) -> TracelbPath {
+        TracelbPath {
+            record,
+            line: record + 1,
+            path,
+            paths,
+            capped: false,
+            end: PathEnd::Destination,
+        }
+    }
+
+    fn cc(c: &str) -> CountryCode {
+        c.parse().unwrap()
+    }
+
+    fn summary(tally: &mut TracelbTally, counts: TracelbCounts) -> String {
+        tally.finish();
+        let mut out = Vec::new();
+        tally.write(&mut out, counts).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn records_are_summed_up_as_k_of_n_paths_per_country() {
+        let mut tally = TracelbTally::default();
+        // Record 1: 2 of 4 paths through ZA, one of them through MZ too
+        // (counted once however often it is named).
+        tally.count(&path(1, 1, 4), &[]);
+        tally.count(&path(1, 2, 4), &[cc("ZA")]);
+        tally.count(&path(1, 3, 4), &[cc("ZA"), cc("MZ"), cc("ZA")]);
+        tally.count(&path(1, 4, 4), &[]);
+        // Records 2 and 3: 1 of 1 path through ZA each.
+        tally.count(&path(2, 1, 1), &[cc("ZA")]);
+        tally.count(&path(3, 1, 1), &[cc("ZA")]);
+        // Record 4: no path crosses anything.
+        tally.count(&path(4, 1, 2), &[]);
+        tally.count(&path(4, 2, 2), &[]);
+        let counts = TracelbCounts {
+            records: 5,
+            paths: 72,
+            capped: 1,
+            without_paths: 1,
+        };
+        assert_eq!(
+            summary(&mut tally, counts),
+            "  tracelb: 5 records, 72 paths (1 record with more than 64 paths: the first 64 analysed; 1 record without nodes: no path)\n\
+             \x20   2 records have 1 of 1 path crossing ZA\n\
+             \x20   1 record has 2 of 4 paths crossing ZA\n\
+             \x20   1 record has 1 of 4 paths crossing MZ\n"
+        );
+    }
+
+    #[test]
+    fn many_groups_show_the_commonest_ten() {
+        let mut tally = TracelbTally::default();
+        for record in 1..=12u64 {
+            let paths = u32::try_from(record).unwrap() + 1;
+            tally.count(&path(record, 1, paths), &[cc("ZA")]);
+        }
+        let other = TracelbTally::default();
+        tally.merge(other);
+        let text = summary(
+            &mut tally,
+            TracelbCounts {
+                records: 12,
+                paths: 12,
+                ..TracelbCounts::default()
+            },
+        );
+        assert_eq!(text.lines().count(), 1 + 10 + 1, "{text}");
+        assert!(
+            text.starts_with("  tracelb: 12 records, 12 paths\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("    ... and 2 more\n"), "{text}");
+        // The larger share first: 1 of 2 before 1 of 3.
+        assert!(
+            text.contains("crossing ZA\n    1 record has 1 of 3 paths"),
+            "{text}"
+        );
     }
 }

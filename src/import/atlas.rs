@@ -339,6 +339,7 @@ fn finish(
         prb_id: Some(header.prb_id),
         msm_id: header.msm_id,
         late_replies: assembly.late_replies,
+        tracelb: None,
     })
 }
 

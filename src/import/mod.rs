@@ -5,7 +5,9 @@
 //! - [`atlas`]: RIPE Atlas traceroute results, as the Atlas API and its
 //!   result downloads publish them;
 //! - [`scamper`]: scamper `trace` objects, as `scamper -O json` and
-//!   `sc_warts2json` write them (M-Lab's traceroute archives included).
+//!   `sc_warts2json` write them (M-Lab's traceroute archives included), and
+//!   scamper `tracelb` (MDA) records, whose graph of load-balanced paths
+//!   [`tracelb`] walks into one trace per path.
 //!
 //! [`read`] streams its input: either JSON Lines (one record per line) or a
 //! single JSON array of records, recognised by `[` as the first non-space
@@ -18,7 +20,9 @@
 //! bytes are read and dropped until its end), and reading goes on. Memory
 //! therefore stays bounded whatever the input, a pipe included.
 //!
-//! One source record gives at most one [`Imported`] trace. A record that
+//! One source record gives at most one [`Imported`] trace, except a scamper
+//! `tracelb` record, which gives one per path (each naming the record and
+//! the path in [`Imported::tracelb`]), one after the other. A record that
 //! cannot be read (bad JSON, a field of the wrong type, a required field
 //! missing) gives an [`ImportError`] naming the line it starts on, and
 //! reading carries on with the next record. Only an I/O error of the input
@@ -34,6 +38,7 @@ pub mod atlas;
 mod atlas_fuzz;
 mod atlas_scan;
 pub mod scamper;
+pub mod tracelb;
 
 use crate::model::Trace;
 use crate::text_enum::text_enum;
@@ -58,6 +63,8 @@ pub struct Imported {
     /// Replies that arrived after their probe's timeout (Atlas `late`).
     /// They are left out of the hops' addresses, counts and round-trip times.
     pub late_replies: u32,
+    /// For a path of a scamper `tracelb` record: which record and path.
+    pub tracelb: Option<crate::model::TracelbPath>,
 }
 
 /// A record that could not be imported.
@@ -110,12 +117,28 @@ pub(crate) struct Converted {
     prb_id: Option<u64>,
     msm_id: Option<u64>,
     late_replies: u32,
+    tracelb: Option<crate::model::TracelbPath>,
+}
+
+impl Converted {
+    /// The trace of the record that starts on `line`.
+    fn imported(self, line: usize) -> Imported {
+        Imported {
+            line,
+            trace: self.trace,
+            prb_id: self.prb_id,
+            msm_id: self.msm_id,
+            late_replies: self.late_replies,
+            tracelb: self.tracelb,
+        }
+    }
 }
 
 /// Read traces from JSON Lines or a JSON array of records, one at a time.
 ///
-/// Records the format does not trace (scamper `cycle-start`, `tracelb`, M-Lab
-/// metadata lines, ...) are checked and skipped. Blank lines of JSON Lines
+/// Records the format does not trace (scamper `cycle-start`, `ping`, M-Lab
+/// metadata lines, ...) are checked and skipped; a scamper `tracelb` record
+/// gives one trace per path. Blank lines of JSON Lines
 /// are skipped for Atlas results; scamper writes none, so in scamper input
 /// each is an error (see [`scamper`]).
 pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
@@ -128,6 +151,7 @@ pub fn read<R: BufRead>(input: R, format: InputFormat) -> Reader<R> {
         format,
         scamper: scamper::Stream::default(),
         atlas: atlas::Assembly::default(),
+        pending: std::collections::VecDeque::new(),
     }
 }
 
@@ -140,15 +164,23 @@ pub struct Reader<R> {
     scamper: scamper::Stream,
     /// Working space of the Atlas converter, kept between records.
     atlas: atlas::Assembly,
+    /// The paths of a `tracelb` record not yet handed out.
+    pending: std::collections::VecDeque<Imported>,
 }
 
 impl<R> Reader<R> {
     /// The measurements read so far that give no trace, by record type
-    /// (scamper `tracelb`, `ping`, ...): what a summary must not pass over
+    /// (scamper `ping`, `dealias`, ...): what a summary must not pass over
     /// in silence.
     #[must_use]
     pub fn skipped(&self) -> &std::collections::BTreeMap<&'static str, usize> {
         self.scamper.skipped()
+    }
+
+    /// What the scamper `tracelb` records read so far came to.
+    #[must_use]
+    pub const fn tracelb(&self) -> tracelb::TracelbCounts {
+        self.scamper.tracelb()
     }
 }
 
@@ -157,27 +189,28 @@ impl<R: BufRead> Iterator for Reader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if let Some(imported) = self.pending.pop_front() {
+                return Some(Ok(imported));
+            }
             let (line, raw) = self.records.next_record()?;
             let bytes = match raw {
                 Ok(()) => self.records.record(),
                 Err(message) => return Some(Err(ImportError::new(line, message))),
             };
-            let converted = match self.format {
-                InputFormat::Atlas => atlas::convert(bytes, &mut self.atlas).map(Some),
-                InputFormat::Scamper => self.scamper.convert(bytes),
-            };
-            match converted {
-                Ok(Some(c)) => {
-                    return Some(Ok(Imported {
-                        line,
-                        trace: c.trace,
-                        prb_id: c.prb_id,
-                        msm_id: c.msm_id,
-                        late_replies: c.late_replies,
-                    }))
+            match self.format {
+                InputFormat::Atlas => {
+                    return Some(
+                        atlas::convert(bytes, &mut self.atlas)
+                            .map(|c| c.imported(line))
+                            .map_err(|message| ImportError::new(line, message)),
+                    )
                 }
-                Ok(None) => {}
-                Err(message) => return Some(Err(ImportError::new(line, message))),
+                InputFormat::Scamper => match self.scamper.convert(line, bytes) {
+                    Ok(converted) => self
+                        .pending
+                        .extend(converted.into_iter().map(|c| c.imported(line))),
+                    Err(message) => return Some(Err(ImportError::new(line, message))),
+                },
             }
         }
     }
@@ -230,13 +263,7 @@ impl AtlasConverter {
     /// What is wrong with the record, as [`read`] reports it.
     pub fn convert(&mut self, line: usize, bytes: &[u8]) -> Result<Imported, ImportError> {
         atlas::convert(bytes, &mut self.assembly)
-            .map(|c| Imported {
-                line,
-                trace: c.trace,
-                prb_id: c.prb_id,
-                msm_id: c.msm_id,
-                late_replies: c.late_replies,
-            })
+            .map(|c| c.imported(line))
             .map_err(|message| ImportError::new(line, message))
     }
 }
@@ -832,8 +859,8 @@ mod tests {
     fn measurements_that_give_no_trace_are_counted_by_type() {
         let input = [
             r#"{"type":"cycle-start","list_name":"default","id":1,"hostname":"v","start_time":1638999960}"#,
-            r#"{"type":"tracelb","src":"10.0.0.1","dst":"192.0.2.1","nodes":[]}"#,
-            r#"{"type":"tracelb","src":"10.0.0.1","dst":"192.0.2.2","nodes":[]}"#,
+            r#"{"type":"tracelb","method":"icmp-echo","src":"10.0.0.1","dst":"192.0.2.1","start":{"sec":1638999961},"nodes":[]}"#,
+            r#"{"type":"tracelb","method":"icmp-echo","src":"10.0.0.1","dst":"192.0.2.2","start":{"sec":1638999962},"nodes":[]}"#,
             r#"{"type":"ping"}"#,
             r#"{"type":"list"}"#,
             r#"{"type":"cycle-stop","list_name":"default","id":1,"hostname":"v","stop_time":1638999990}"#,
@@ -842,7 +869,13 @@ mod tests {
         let mut reader = read(std::io::Cursor::new(input), InputFormat::Scamper);
         assert_eq!(reader.by_ref().count(), 0);
         let skipped: Vec<(&str, usize)> = reader.skipped().iter().map(|(k, n)| (*k, *n)).collect();
-        // The cycle and list records frame measurements: not counted.
-        assert_eq!(skipped, [("ping", 1), ("tracelb", 2)]);
+        // The cycle and list records frame measurements: not counted; the
+        // tracelb records are analysed (these two have no path).
+        assert_eq!(skipped, [("ping", 1)]);
+        let tracelb = reader.tracelb();
+        assert_eq!(
+            (tracelb.records, tracelb.paths, tracelb.without_paths),
+            (2, 0, 2)
+        );
     }
 }

@@ -735,6 +735,56 @@ pub struct TraceRecord {
     /// leads back to the measurement and probe it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub atlas: Option<AtlasIds>,
+    /// For one path of a scamper `tracelb` (MDA) record imported by
+    /// `analyze`: which record and which of its paths this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracelb: Option<TracelbPath>,
+}
+
+/// One path through the load-balanced graph of a scamper `tracelb` record:
+/// the record gives one trace per path from its first hop to the
+/// destination (or as far as the graph goes), and each names its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracelbPath {
+    /// The record: the 1-based count of `tracelb` records in the input.
+    pub record: u64,
+    /// The 1-based line of the input the record starts on.
+    pub line: u64,
+    /// This path: 1-based, in the order the graph is walked (each node's
+    /// links in the record's order).
+    pub path: u32,
+    /// The record's paths given (at most the cap, see `capped`).
+    pub paths: u32,
+    /// `true` when the graph holds more paths than the cap: `paths` are
+    /// the first ones only.
+    pub capped: bool,
+    /// How this path ends.
+    pub end: PathEnd,
+}
+
+/// How a path through a `tracelb` graph ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathEnd {
+    /// At the destination.
+    Destination,
+    /// At a hop that answered and has no link onward, not the destination.
+    DeadEnd,
+    /// At hops that did not answer (or whose address the record leaves out).
+    Silent,
+    /// At a node already on the path: the graph has a cycle there; the
+    /// repeated node is the path's last hop.
+    Loop,
+}
+
+text_enum! {
+    /// The snake-case name used in records.
+    PathEnd {
+        Destination => "destination",
+        DeadEnd => "dead_end",
+        Silent => "silent",
+        Loop => "loop",
+    }
 }
 
 /// A RIPE Atlas result's own ids.
@@ -756,6 +806,7 @@ impl TraceRecord {
             verdict,
             dns: None,
             atlas: None,
+            tracelb: None,
         }
     }
 }

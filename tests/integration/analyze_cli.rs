@@ -1,6 +1,8 @@
-//! `transitwatch analyze`: real RIPE Atlas results, a malformed line, and
-//! real scamper traces of the lab, through the same geolocation and
-//! analysis as live traces.
+//! `transitwatch analyze`: real RIPE Atlas results, a malformed line, real
+//! scamper traces of the lab, M-Lab's scamper files (`tracelb` records
+//! among them, which give paths, not "skipped") and a `tracelb` graph of
+//! four paths, two through ZA, summed up as "2 of 4 paths crossing ZA",
+//! through the same geolocation and analysis as live traces.
 
 use crate::support;
 
@@ -177,7 +179,9 @@ fn mlab_scamper_files_through_the_command() {
         assert!(stderr.contains("could not be read"), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    // The valid files import cleanly; the scamper2 ones each hold one trace.
+    // The valid files import cleanly; the scamper2 ones each hold one trace,
+    // the scamper1 ones (and triggertrace's) one tracelb record each, whose
+    // graph is one path, except `valid-simple`'s, which has no nodes.
     for entry in std::fs::read_dir(data.join("scamper")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -186,30 +190,210 @@ fn mlab_scamper_files_through_the_command() {
         }
         let out = run(&path);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
-        let want = usize::from(name.starts_with("mlab_scamper2_"));
-        assert_eq!(records(&out.stdout).len(), want, "{name}");
-        // The scamper1 files hold a load-balanced trace (tracelb), which
-        // gives no single path: said on stderr and in the summary, not
-        // passed over as "0 traces".
-        if want == 0 {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                stderr.contains("were skipped, not analysed: 1 tracelb"),
-                "{name}: {stderr}"
-            );
-            let summary = Command::new(bin())
-                .args(["analyze", "--input-format", "scamper", "--input"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            let summary = String::from_utf8_lossy(&summary.stdout);
-            assert!(
-                summary.contains("0 traces")
-                    && summary.contains("skipped, not analysed: 1 tracelb"),
-                "{name}: {summary}"
-            );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("skipped"), "{name}: {stderr}");
+        let recs = records(&out.stdout);
+        let want = usize::from(name != "mlab_scamper1_valid-simple");
+        assert_eq!(recs.len(), want, "{name}");
+        if name.starts_with("mlab_scamper2_") {
+            assert!(recs[0].get("tracelb").is_none(), "{name}");
+            continue;
         }
+        for r in &recs {
+            assert_eq!(r["tracelb"]["record"], 1, "{name}: {r}");
+            assert_eq!(r["tracelb"]["line"], 3, "{name}: {r}");
+            assert_eq!(r["tracelb"]["paths"], 1, "{name}: {r}");
+            // The graphs that reach their destination say so.
+            let reached = r["reached"].as_bool().unwrap();
+            let end = r["tracelb"]["end"].as_str().unwrap();
+            assert_eq!(reached, end == "destination", "{name}: {r}");
+            let want_reached =
+                name.ends_with("dst-in-hops-v4") || name.starts_with("mlab_triggertrace");
+            assert_eq!(reached, want_reached, "{name}: {r}");
+        }
+        // The summary counts the record and its paths, never "skipped".
+        let summary = Command::new(bin())
+            .args(["analyze", "--input-format", "scamper", "--input"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let summary = String::from_utf8_lossy(&summary.stdout);
+        let line = if want == 0 {
+            "  tracelb: 1 record, 0 paths (1 record without nodes: no path)\n"
+        } else {
+            "  tracelb: 1 record, 1 path\n"
+        };
+        assert!(
+            summary.contains(line) && !summary.contains("skipped"),
+            "{name}: {summary}"
+        );
     }
+}
+
+/// A scamper tracelb record (as `sc_warts2json` writes one) from 192.0.2.1
+/// to 203.0.113.9: .1 fans out to .2 (home) and .130 (ZA), both fan out to
+/// .3 and .4, both lead to the destination: four paths, two through ZA.
+fn tracelb_diamonds() -> String {
+    let to = |addr: &str, ttl: u32, rtt: f64| {
+        format!(
+            r#"{{"addr":"{addr}", "probes":[{{"tx":{{"sec":1700000001, "usec":0}}, "replyc":1, "ttl":{ttl}, "attempt":0, "flowid":1, "replies":[{{"rx":{{"sec":1700000001, "usec":9}}, "ttl":60, "rtt":{rtt:.3}, "ipid":1, "icmp_type":11, "icmp_code":0, "icmp_q_tos":0, "icmp_q_ttl":1}}]}}]}}"#
+        )
+    };
+    let fan = |addr: &str, next: [String; 2]| {
+        format!(
+            r#"{{"addr":"{addr}", "q_ttl":1, "linkc":2, "links":[[{}]]}}"#,
+            next.join(",")
+        )
+    };
+    let one = |addr: &str, next: String| {
+        format!(r#"{{"addr":"{addr}", "q_ttl":1, "linkc":1, "links":[[{next}]]}}"#)
+    };
+    let nodes = [
+        fan(
+            "198.51.100.1",
+            [to("198.51.100.2", 2, 1.5), to("198.51.100.130", 2, 3.5)],
+        ),
+        fan(
+            "198.51.100.2",
+            [to("198.51.100.3", 3, 2.5), to("198.51.100.4", 3, 2.5)],
+        ),
+        fan(
+            "198.51.100.130",
+            [to("198.51.100.3", 3, 4.5), to("198.51.100.4", 3, 4.5)],
+        ),
+        one("198.51.100.3", to("203.0.113.9", 4, 5.0)),
+        one("198.51.100.4", to("203.0.113.9", 4, 5.0)),
+    ];
+    format!(
+        r#"{{"type":"tracelb", "version":"0.1", "userid":0, "method":"icmp-echo", "src":"192.0.2.1", "dst":"203.0.113.9", "start":{{"sec":1700000000, "usec":0, "ftime":"2023-11-14 22:13:20"}}, "probe_size":60, "firsthop":1, "attempts":3, "confidence":95, "tos":0, "gaplimit":3, "wait_timeout":5, "wait_probe":250, "probec":12, "probec_max":3000, "nodec":5, "linkc":8, "nodes":[{}]}}"#,
+        nodes.join(",")
+    )
+}
+
+#[test]
+fn tracelb_paths_are_judged_and_summed_up_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    // Home is LS: the lower half of 198.51.100.0/24 is at home, the upper
+    // half in ZA; the vantage and the destination are at home.
+    let overrides = dir.path().join("overrides.csv");
+    std::fs::write(
+        &overrides,
+        "192.0.2.0/24,LS,Maseru,-29.31,27.48\n198.51.100.0/25,LS,Maseru,-29.31,27.48\n198.51.100.128/25,ZA,Johannesburg,-26.2,28.04\n203.0.113.0/24,LS,Maseru,-29.31,27.48\n",
+    )
+    .unwrap();
+    // A cycle around the record, a second tracelb record of one path at
+    // home, and a ping, which is still no path.
+    let single = r#"{"type":"tracelb", "method":"icmp-echo", "src":"192.0.2.1", "dst":"203.0.113.10", "start":{"sec":1700000100, "usec":0}, "firsthop":1, "nodes":[{"addr":"198.51.100.1", "q_ttl":1, "linkc":1, "links":[[{"addr":"203.0.113.10", "probes":[{"ttl":2, "replies":[{"rtt":1.0}]}]}]]}]}"#;
+    let input = dir.path().join("tracelb.jsonl");
+    std::fs::write(
+        &input,
+        format!(
+            "{{\"type\":\"cycle-start\", \"list_name\":\"default\", \"id\":1, \"hostname\":\"v\", \"start_time\":1700000000}}\n{}\n{single}\n{{\"type\":\"ping\"}}\n{{\"type\":\"cycle-stop\", \"list_name\":\"default\", \"id\":1, \"hostname\":\"v\", \"stop_time\":1700000200}}\n",
+            tracelb_diamonds()
+        ),
+    )
+    .unwrap();
+    let run = |json: bool| {
+        let mut command = Command::new(bin());
+        command
+            .args(["analyze", "--input-format", "scamper", "--home", "LS"])
+            .arg("--overrides")
+            .arg(&overrides)
+            .arg("--input")
+            .arg(&input);
+        if json {
+            command.arg("--json");
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        out
+    };
+
+    let out = run(true);
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 5, "{}", text(&out));
+    let places: Vec<(u64, u64, u64, u64)> = recs
+        .iter()
+        .map(|r| {
+            let t = &r["tracelb"];
+            let n = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+            (n("record"), n("line"), n("path"), n("paths"))
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (1, 2, 1, 4),
+            (1, 2, 2, 4),
+            (1, 2, 3, 4),
+            (1, 2, 4, 4),
+            (2, 3, 1, 1)
+        ]
+    );
+    let hops = |r: &Value| -> Vec<String> {
+        r["hops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["addr"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        hops(&recs[2]),
+        [
+            "198.51.100.1",
+            "198.51.100.130",
+            "198.51.100.3",
+            "203.0.113.9"
+        ]
+    );
+    let classes: Vec<&str> = recs
+        .iter()
+        .map(|r| r["verdict"]["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            "domestic",
+            "domestic",
+            "foreign_transit",
+            "foreign_transit",
+            "domestic"
+        ]
+    );
+    for r in &recs {
+        assert_eq!(r["tracelb"]["end"], "destination", "{r}");
+        assert_eq!(r["tracelb"]["capped"], false, "{r}");
+        assert_eq!(r["reached"], true, "{r}");
+        assert_eq!(r["vantage"]["name"], "192.0.2.1", "{r}");
+    }
+    let hop = &recs[2]["hops"][1];
+    assert_eq!(
+        (hop["ttl"].as_u64(), hop["sent"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(hop["rtt_ms"]["best"], 3.5);
+    assert_eq!(hop["geo"]["country"], "ZA");
+    // The ping is still said, and only it.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("were skipped, not analysed: 1 ping"),
+        "{stderr}"
+    );
+
+    let out = run(false);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "5 traces from ",
+        "  tracelb: 2 records, 5 paths\n    1 record has 2 of 4 paths crossing ZA\n",
+        "  skipped, not analysed: 1 ping\n",
+        "  crosses ZA: 2 traces (40%)\n",
+    ] {
+        assert!(summary.contains(line), "{line:?} in\n{summary}");
+    }
+    assert_eq!(summary.matches("crossing").count(), 1, "{summary}");
 }
 
 #[test]

@@ -25,9 +25,12 @@
 //! from scamper and is an error in every file that holds it. M-Lab's own
 //! parser accepts `invalid-tracelb-links` and `invalid-trace-links` (it
 //! checks the line layout only); this reader rejects both for the reasons
-//! above. Of the valid files, only the `scamper2` ones hold `trace`
-//! objects; the `scamper1` ones and `mlab_triggertrace_valid.jsonl` hold
-//! `tracelb` (MDA) records only, so they import with no errors and no traces.
+//! above. Of the valid files, the `scamper2` ones hold `trace` objects; the
+//! `scamper1` ones and `mlab_triggertrace_valid.jsonl` hold `tracelb` (MDA)
+//! records, which import with no errors as one trace per path of their
+//! graphs (`src/import/tracelb.rs`): one path each (these graphs do not
+//! branch), from the first hop at TTL 1 with one hop per TTL, except
+//! `valid-simple`, whose record has no nodes and so no path.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -229,8 +232,20 @@ fn valid_scamper_files_import_without_errors() {
                 assert!(trace.hops.iter().any(|h| h.is_silent()), "{file}");
             }
         } else {
-            // scamper1 and triggertrace files hold only tracelb records.
-            assert!(traces.is_empty(), "{file}");
+            // scamper1 and triggertrace files hold tracelb records: one
+            // path each, none for the record without nodes.
+            let want = usize::from(file != "mlab_scamper1_valid-simple");
+            assert_eq!(traces.len(), want, "{file}");
+            for t in &traces {
+                let path = t.tracelb.expect("a tracelb path says so");
+                assert_eq!((path.record, path.path, path.paths), (1, 1, 1), "{file}");
+                assert_eq!(path.line, 3, "{file}");
+                assert_eq!(t.trace.hops[0].ttl, 1, "{file}");
+                assert!(
+                    t.trace.hops.windows(2).all(|w| w[1].ttl == w[0].ttl + 1),
+                    "{file}"
+                );
+            }
         }
     }
 }
@@ -254,7 +269,7 @@ fn invalid_scamper_files_give_per_line_errors_and_reading_goes_on() {
             "mlab_scamper1_invalid-cycle-start-type",
             &[
                 (2, "unknown scamper record type `cycle-start-invalid`"),
-                (3, "invalid tracelb: missing field `src`"),
+                (3, "tracelb: missing field `method`"),
                 (4, NO_START),
             ],
         ),
@@ -262,7 +277,7 @@ fn invalid_scamper_files_give_per_line_errors_and_reading_goes_on() {
         (
             "mlab_scamper1_invalid-cycle-stop-type",
             &[
-                (3, "invalid tracelb: missing field `src`"),
+                (3, "tracelb: missing field `method`"),
                 (4, "unknown scamper record type `cycle-stop-invalid`"),
             ],
         ),
@@ -281,7 +296,7 @@ fn invalid_scamper_files_give_per_line_errors_and_reading_goes_on() {
             "mlab_scamper1_invalid-tracelb-links",
             &[(
                 3,
-                "tracelb node 6 (2001:4888:3f:6092:3a2:26:0:1) has linkc 1 but carries 0 links",
+                "tracelb node 6 (2001:4888:3f:6092:3a2:26:0:1) has linkc 1 but carries no links",
             )],
         ),
         (

@@ -3,8 +3,9 @@
 //! `analyze --json` over a generated RIPE Atlas dump located by the lab's
 //! overrides (silent hops, ECMP, a path through ZA, one ending in IE, IPv6,
 //! UDP, a forwarding loop, an unreached destination, a result without
-//! `dst_addr`), over the real Atlas results and scamper traces of
-//! `../shared/data` when it is there; the lines of `export --format jsonl`
+//! `dst_addr`), over the paths of a generated scamper `tracelb` record that
+//! end in every way, over the real Atlas results and scamper traces and
+//! `tracelb` records of `../shared/data` when it is there; the lines of `export --format jsonl`
 //! (with `stored`) of records with evidence, claims, exchanges, host names,
 //! a port and DNS dependencies; and a record with DNS dependencies as serde
 //! writes it. The schema bites: an unknown field, a three-letter country,
@@ -372,12 +373,73 @@ fn analyzed_scamper_traces_fit_the_schema() {
     for entry in std::fs::read_dir(data.join("scamper")).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_file() && name.starts_with("mlab_scamper2_") {
+        if path.is_file() && name.starts_with("mlab_") {
             records.extend(analyze(&path, &["--input-format", "scamper"]));
         }
     }
-    assert!(records.len() >= 6, "{} records", records.len());
+    // Five traces (scamper2) and five tracelb paths (scamper1, triggertrace).
+    assert!(records.len() >= 10, "{} records", records.len());
+    assert!(count(&records, "/tracelb/end", Value::is_string) >= 5);
     assert_all_valid("analyze of ../shared/data/scamper", &records);
+}
+
+/// A `tracelb` record from 198.18.1.1 to 198.51.100.10 whose paths end in
+/// every way: .2 fans out to .3 (on to the destination), .4 (silence), .5
+/// (a dead end: no node, not the destination) and .6, which links back to
+/// .2 (a cycle).
+fn tracelb_every_end() -> String {
+    let to = |addr: &str, ttl: u32| {
+        format!(r#"{{"addr":"{addr}","probes":[{{"ttl":{ttl},"replies":[{{"rtt":1.5}}]}}]}}"#)
+    };
+    let star = r#"{"addr":"*"}"#;
+    let nodes = [
+        format!(
+            r#"{{"addr":"198.18.1.2","linkc":4,"links":[[{},{},{},{}]]}}"#,
+            to("198.18.2.2", 2),
+            to("198.18.4.2", 2),
+            to("198.18.5.2", 2),
+            to("198.18.6.2", 2)
+        ),
+        format!(
+            r#"{{"addr":"198.18.2.2","linkc":1,"links":[[{}]]}}"#,
+            to("198.51.100.10", 3)
+        ),
+        format!(r#"{{"addr":"198.18.4.2","linkc":1,"links":[[{star}],[{star}]]}}"#),
+        format!(
+            r#"{{"addr":"198.18.6.2","linkc":1,"links":[[{}]]}}"#,
+            to("198.18.1.2", 3)
+        ),
+    ];
+    format!(
+        r#"{{"type":"tracelb","method":"udp-sport","dport":33435,"src":"198.18.1.1","dst":"198.51.100.10","start":{{"sec":{T0},"usec":0}},"firsthop":1,"attempts":3,"nodes":[{}]}}"#,
+        nodes.join(",")
+    ) + "\n"
+}
+
+#[test]
+fn analyzed_tracelb_paths_fit_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tracelb.jsonl");
+    std::fs::write(&input, tracelb_every_end()).unwrap();
+    let overrides = root().join("tests/lab/lab-geo.csv");
+    let records = analyze(
+        &input,
+        &[
+            "--input-format",
+            "scamper",
+            "--home",
+            "LS",
+            "--overrides",
+            overrides.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(records.len(), 4);
+    for end in ["destination", "silent", "dead_end", "loop"] {
+        assert_eq!(count(&records, "/tracelb/end", |e| e == end), 1, "{end}");
+    }
+    assert_eq!(count(&records, "/tracelb/paths", |n| n == 4), 4);
+    assert_eq!(count(&records, "/port", |p| p == 33435), 4);
+    assert_all_valid("analyze of a generated tracelb record", &records);
 }
 
 /// The lab's overrides and the PeeringDB sample as location sources: an
@@ -673,6 +735,14 @@ fn records_with_dns_dependencies_fit_the_schema_as_serde_writes_them() {
 fn the_schema_refuses_what_records_never_hold() {
     let mut good = rich_record();
     good.dns = Some(Box::new(dns_dependencies()));
+    good.tracelb = Some(transitwatch::model::TracelbPath {
+        record: 1,
+        line: 3,
+        path: 2,
+        paths: 4,
+        capped: false,
+        end: transitwatch::model::PathEnd::Destination,
+    });
     let good = serde_json::to_value(&good).unwrap();
     let changed = |pointer: &str, value: Option<Value>| {
         let mut doc = good.clone();
@@ -755,6 +825,16 @@ fn the_schema_refuses_what_records_never_hold() {
             "a detail on a timeout",
             changed("/dns/problems/0/detail", text("slow")),
             "$.dns.problems[0]",
+        ),
+        (
+            "an unknown tracelb path end",
+            changed("/tracelb/end", text("lost")),
+            "$.tracelb.end",
+        ),
+        (
+            "a tracelb path 0",
+            changed("/tracelb/path", Some(0.into())),
+            "$.tracelb.path",
         ),
         (
             "an unknown anomaly",
