@@ -311,6 +311,24 @@ pub const TRACES: Table = Table {
         col("msm_id", Kind::UInt64, true, "RIPE Atlas measurement id"),
         col("prb_id", Kind::UInt64, true, "RIPE Atlas probe id"),
         col(
+            "tracelb_record",
+            Kind::UInt64,
+            true,
+            "scamper tracelb (MDA): the record's number in the input, from 1",
+        ),
+        col(
+            "tracelb_path",
+            Kind::UInt32,
+            true,
+            "which of its paths this is, from 1",
+        ),
+        col(
+            "tracelb_paths",
+            Kind::UInt32,
+            true,
+            "how many paths the record gave",
+        ),
+        col(
             "config_sha256",
             Kind::Text,
             true,

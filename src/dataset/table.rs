@@ -123,6 +123,9 @@ pub struct Batches {
     t_explanation: Vec<Option<String>>,
     t_msm: Vec<Option<u64>>,
     t_prb: Vec<Option<u64>>,
+    t_mda_record: Vec<Option<u64>>,
+    t_mda_path: Vec<Option<u32>>,
+    t_mda_paths: Vec<Option<u32>>,
     t_config: Vec<Option<String>>,
     t_geoip: List<String>,
     t_files: List<String>,
@@ -225,6 +228,12 @@ impl Batches {
         self.t_explanation.push(some(&verdict.explanation));
         self.t_msm.push(record.atlas.and_then(|a| a.msm_id));
         self.t_prb.push(record.atlas.map(|a| a.prb_id));
+        self.t_mda_record
+            .push(record.tracelb.as_ref().map(|t| t.record));
+        self.t_mda_path
+            .push(record.tracelb.as_ref().map(|t| t.path));
+        self.t_mda_paths
+            .push(record.tracelb.as_ref().map(|t| t.paths));
         let provenance = row.provenance;
         self.t_config.push(provenance.config_sha256.clone());
         self.t_geoip.push(
@@ -326,6 +335,13 @@ impl Batches {
                 "explanation" => text(&mut self.t_explanation),
                 "msm_id" => Arc::new(UInt64Array::from(std::mem::take(&mut self.t_msm))),
                 "prb_id" => Arc::new(UInt64Array::from(std::mem::take(&mut self.t_prb))),
+                "tracelb_record" => {
+                    Arc::new(UInt64Array::from(std::mem::take(&mut self.t_mda_record)))
+                }
+                "tracelb_path" => Arc::new(UInt32Array::from(std::mem::take(&mut self.t_mda_path))),
+                "tracelb_paths" => {
+                    Arc::new(UInt32Array::from(std::mem::take(&mut self.t_mda_paths)))
+                }
                 "config_sha256" => text(&mut self.t_config),
                 "geoip_sha256" => text_list(&mut self.t_geoip, c.kind),
                 "location_files_sha256" => text_list(&mut self.t_files, c.kind),

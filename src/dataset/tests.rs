@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 const PUBLISHED: [(&str, &str); 3] = [
     (
         "transitwatch.traces/1",
-        "2a72d702dcc26aeda88fc120952d76faf6a42f739c4325b94225d35f5a1b522b",
+        "7518008795a106f1ee67981fed3518f3922ca3d23a1f9872d3415e9377f50e93",
     ),
     (
         "transitwatch.hops/1",

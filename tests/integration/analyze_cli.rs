@@ -330,6 +330,54 @@ fn tracelb_paths_are_judged_and_summed_up_per_record() {
             (2, 3, 1, 1)
         ]
     );
+    // The Parquet traces table keeps which record and path each row is.
+    let dataset = dir.path().join("dataset");
+    let written = Command::new(bin())
+        .args(["analyze", "--input-format", "scamper", "--home", "LS"])
+        .arg("--overrides")
+        .arg(&overrides)
+        .arg("--input")
+        .arg(&input)
+        .args(["--output-format", "parquet", "--output"])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written));
+    let file = std::fs::File::open(dataset.join("traces/part-00000.parquet")).unwrap();
+    let mut rows = Vec::new();
+    for batch in
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024).unwrap()
+    {
+        let batch = batch.unwrap();
+        let column = |name: &str| -> Vec<u64> {
+            use arrow_array::cast::AsArray;
+            let array = batch.column_by_name(name).unwrap();
+            match array.data_type() {
+                arrow_schema::DataType::UInt64 => array
+                    .as_primitive::<arrow_array::types::UInt64Type>()
+                    .iter()
+                    .map(Option::unwrap)
+                    .collect(),
+                _ => array
+                    .as_primitive::<arrow_array::types::UInt32Type>()
+                    .iter()
+                    .map(|v| u64::from(v.unwrap()))
+                    .collect(),
+            }
+        };
+        let (record, path, paths) = (
+            column("tracelb_record"),
+            column("tracelb_path"),
+            column("tracelb_paths"),
+        );
+        for i in 0..batch.num_rows() {
+            rows.push((record[i], path[i], paths[i]));
+        }
+    }
+    assert_eq!(
+        rows,
+        places.iter().map(|p| (p.0, p.2, p.3)).collect::<Vec<_>>()
+    );
     let hops = |r: &Value| -> Vec<String> {
         r["hops"]
             .as_array()

@@ -232,7 +232,10 @@ fn daemon_verdicts_route_changes_restarts_and_reloads() {
     // move made here.
     let after = stored_changes(&daemon);
     let count = service("gov-portal")["change_count"].as_u64().unwrap();
-    assert!(before >= 1 && before <= count && count <= after, "{before} {count} {after}");
+    assert!(
+        before >= 1 && before <= count && count <= after,
+        "{before} {count} {after}"
+    );
     let za = &report["summary"]["countries"][0];
     assert_eq!(
         (za["country"].as_str(), za["services_any"].as_u64()),
@@ -408,11 +411,23 @@ fn stored_changes(daemon: &LabDaemon) -> u64 {
     for line in body.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         let state = (
-            r["verdict"]["path_id"].as_str().unwrap_or_default().to_string(),
-            r["verdict"]["class"].as_str().unwrap_or_default().to_string(),
+            r["verdict"]["path_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            r["verdict"]["class"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         );
-        let key = r["stored"]["path_key"].as_str().unwrap_or_default().to_string();
-        if last.insert(key, state.clone()).is_some_and(|was| was != state) {
+        let key = r["stored"]["path_key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if last
+            .insert(key, state.clone())
+            .is_some_and(|was| was != state)
+        {
             changes += 1;
         }
     }
