@@ -1,6 +1,6 @@
 //! Replacing a file atomically and durably: the one routine behind every
 //! state file (`paths.json`, `alerts.json`), `geo build`'s database and
-//! `export --output`.
+//! `export --output`, `analyze --output` and Parquet datasets.
 //!
 //! The new content goes to a temporary file in the target's folder
 //! (`NAME.partial.PID-N`); the file is flushed to disk, renamed over the
@@ -177,6 +177,116 @@ fn replace_via<E>(
     }
     sync_folder(target).map_err(fail(Step::SyncFolder))?;
     Ok(())
+}
+
+/// A replacement written a piece at a time ([`Replacement::create`],
+/// `Write`, [`Replacement::commit`]) when the content is not produced in
+/// one closure: the same temporary file, flush, rename and folder flush as
+/// [`write_with`]; dropped without a commit, the temporary file is removed
+/// and the target stays as it was. A target that is not a regular file (a
+/// device, a FIFO) is written in place: renaming over it would replace it.
+pub struct Replacement {
+    file: File,
+    /// `None` when writing in place.
+    temp: Option<PathBuf>,
+    target: PathBuf,
+}
+
+impl Replacement {
+    /// Start replacing `target`.
+    ///
+    /// # Errors
+    /// The temporary file (or the device) cannot be opened.
+    pub fn create(target: &Path) -> Result<Self, AtomicFileError> {
+        if std::fs::metadata(target).is_ok_and(|m| !m.is_file()) {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(target)
+                .map_err(|source| AtomicFileError {
+                    target: target.to_path_buf(),
+                    temp: target.to_path_buf(),
+                    step: Step::Create,
+                    source,
+                })?;
+            return Ok(Self {
+                file,
+                temp: None,
+                target: target.to_path_buf(),
+            });
+        }
+        let temp = temp_path(target);
+        let file = create(&temp, None).map_err(|source| AtomicFileError {
+            target: target.to_path_buf(),
+            temp: temp.clone(),
+            step: Step::Create,
+            source,
+        })?;
+        Ok(Self {
+            file,
+            temp: Some(temp),
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Flush the content to disk and put it in place.
+    ///
+    /// # Errors
+    /// A step failed; the target is unchanged unless it is
+    /// [`Step::SyncFolder`].
+    pub fn commit(mut self) -> Result<(), AtomicFileError> {
+        let Some(temp) = self.temp.take() else {
+            return Ok(());
+        };
+        let fail = |step: Step| {
+            let (target, temp) = (self.target.clone(), temp.clone());
+            move |source: io::Error| AtomicFileError {
+                target,
+                temp,
+                step,
+                source,
+            }
+        };
+        let synced = self.file.sync_all().map_err(fail(Step::SyncFile));
+        if let Err(e) =
+            synced.and_then(|()| std::fs::rename(&temp, &self.target).map_err(fail(Step::Rename)))
+        {
+            remove(&temp);
+            return Err(e);
+        }
+        sync_folder(&self.target).map_err(fail(Step::SyncFolder))
+    }
+}
+
+impl Write for Replacement {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for Replacement {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            remove(temp);
+        }
+    }
+}
+
+/// Put a folder that was filled beside its target in place: rename it to
+/// `target` (an empty folder there is replaced) and flush the parent
+/// folder. The files inside are the filler's to flush before.
+///
+/// # Errors
+/// The target is a non-empty folder or a file, or the rename or flush
+/// fails.
+pub fn publish_folder(filled: &Path, target: &Path) -> io::Result<()> {
+    if target.is_dir() {
+        std::fs::remove_dir(target)?;
+    }
+    std::fs::rename(filled, target)?;
+    sync_folder(target)
 }
 
 /// Create (or truncate) the temporary file; with a `mode`, exactly that

@@ -373,7 +373,11 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     // (a Parquet dataset is a directory that does the same itself).
     let mut file_out = match (&opts.output, &opts.table) {
         (Some(_), Some(t)) if t.format == TableFormat::Parquet => None,
-        (Some(path), _) => Some(PartialFile::create(path)?),
+        (Some(path), _) => Some(std::io::BufWriter::with_capacity(
+            1 << 16,
+            crate::atomic_file::Replacement::create(path)
+                .map_err(|e| CliError::Runtime(e.to_string()))?,
+        )),
         (None, _) => None,
     };
     let mut sink = match (&opts.table, &mut file_out) {
@@ -540,7 +544,10 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     // The records are complete before the summary says so.
     sink.finish(&text)?;
     if let Some(file) = file_out {
-        file.commit()?;
+        file.into_inner()
+            .map_err(|e| write_err(e.into_error()))?
+            .commit()
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
     }
     if summary {
         writeln!(out, "{} traces from {}", tally.traces, opts.input.display())
@@ -690,70 +697,6 @@ fn dataset_error(e: crate::dataset::parquet::DatasetError) -> CliError {
     match e {
         crate::dataset::parquet::DatasetError::Exists(_) => CliError::Usage(e.to_string()),
         other => CliError::Runtime(other.to_string()),
-    }
-}
-
-/// A file written under a temporary name beside its target and renamed
-/// into place once complete: a failed run leaves no complete-looking
-/// file (a device or a FIFO is written in place).
-struct PartialFile {
-    out: std::io::BufWriter<std::fs::File>,
-    temporary: Option<PathBuf>,
-    target: PathBuf,
-}
-
-impl PartialFile {
-    fn create(target: &std::path::Path) -> Result<Self, CliError> {
-        let fail = |path: &std::path::Path, e: std::io::Error| {
-            CliError::Runtime(format!("{}: {e}", path.display()))
-        };
-        if std::fs::metadata(target).is_ok_and(|m| !m.is_file()) {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(target)
-                .map_err(|e| fail(target, e))?;
-            return Ok(Self {
-                out: std::io::BufWriter::with_capacity(1 << 16, file),
-                temporary: None,
-                target: target.to_path_buf(),
-            });
-        }
-        let mut name = target.as_os_str().to_owned();
-        name.push(format!(".partial-{}", std::process::id()));
-        let temporary = PathBuf::from(name);
-        let file = std::fs::File::create(&temporary).map_err(|e| fail(&temporary, e))?;
-        Ok(Self {
-            out: std::io::BufWriter::with_capacity(1 << 16, file),
-            temporary: Some(temporary),
-            target: target.to_path_buf(),
-        })
-    }
-
-    fn commit(mut self) -> Result<(), CliError> {
-        let fail = |e: std::io::Error| CliError::Runtime(format!("{}: {e}", self.target.display()));
-        self.out.flush().map_err(fail)?;
-        if let Some(temporary) = self.temporary.take() {
-            std::fs::rename(&temporary, &self.target).map_err(fail)?;
-        }
-        Ok(())
-    }
-}
-
-impl Write for PartialFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl Drop for PartialFile {
-    /// Not committed: the partial file goes.
-    fn drop(&mut self) {
-        if let Some(temporary) = &self.temporary {
-            let _ = std::fs::remove_file(temporary);
-        }
     }
 }
 

@@ -15,8 +15,10 @@
 //! (about DuckDB's own) so scans skip and parallelise by group, and carry
 //! their table's versioned name under the key `transitwatch.schema`.
 //!
-//! The dataset is written into a hidden sibling directory and renamed into
-//! place once complete: a failed run leaves no complete-looking dataset.
+//! The dataset is written into a hidden sibling directory, its files
+//! flushed to disk, and renamed into place once complete
+//! ([`crate::atomic_file::publish_folder`]): a failed run leaves no
+//! complete-looking dataset.
 //! Memory is bounded: rows are handed to the Parquet writer every
 //! [`BATCH_TRACES`] traces or [`BATCH_HOPS`] hops, and at most
 //! [`OPEN_PARTITIONS`] partitions are open at once (the least recently
@@ -255,10 +257,14 @@ impl Dataset {
         if let Some(part) = self.parts.remove(key) {
             if let Some((t, h)) = part.writers {
                 for (writer, table) in [(t, &TRACES), (h, &HOPS)] {
-                    writer.close().map_err(|e| DatasetError::Parquet {
-                        path: self.staging.join(table.dir).join(&part.dir),
+                    let path = self.staging.join(table.dir).join(&part.dir);
+                    // Flushed to disk before the folder is published.
+                    let file = writer.into_inner().map_err(|e| DatasetError::Parquet {
+                        path: path.clone(),
                         message: e.to_string(),
                     })?;
+                    file.sync_all()
+                        .map_err(|source| DatasetError::Io { path, source })?;
                 }
             }
         }
@@ -314,16 +320,11 @@ impl Dataset {
             let path = self.staging.join(name);
             std::fs::write(&path, bytes).map_err(|source| DatasetError::Io { path, source })?;
         }
-        // An empty directory given by the caller is replaced.
-        if self.target.is_dir() {
-            std::fs::remove_dir(&self.target).map_err(|source| DatasetError::Io {
+        crate::atomic_file::publish_folder(&self.staging, &self.target).map_err(|source| {
+            DatasetError::Io {
                 path: self.target.clone(),
                 source,
-            })?;
-        }
-        std::fs::rename(&self.staging, &self.target).map_err(|source| DatasetError::Io {
-            path: self.target.clone(),
-            source,
+            }
         })?;
         Ok(self.written)
     }
