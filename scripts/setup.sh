@@ -35,10 +35,11 @@ python3 -c 'import maxminddb' 2>/dev/null ||
 python3 -c 'import ripe.atlas.sagan' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check ripe.atlas.sagan >/dev/null 2>&1 ||
   echo "setup: pip install ripe.atlas.sagan failed; the Atlas export is checked by analyze only" >&2
-# DuckDB and pyarrow read the Parquet datasets in tests/integration/datasets.rs.
-python3 -c 'import duckdb, pyarrow' 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow >/dev/null 2>&1 ||
-  echo "setup: pip install duckdb pyarrow failed; the datasets are checked by the Rust reader only" >&2
+# DuckDB, pyarrow and pandas read the Parquet datasets in
+# tests/integration/datasets.rs and tests/lab/store.rs.
+python3 -c 'import duckdb, pyarrow, pandas' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow pandas >/dev/null 2>&1 ||
+  echo "setup: pip install duckdb pyarrow pandas failed; the datasets are checked by the Rust reader only" >&2
 # The report test validates the JSON report against schemas/report.schema.json.
 python3 -c 'import jsonschema' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check jsonschema >/dev/null 2>&1 ||

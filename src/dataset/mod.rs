@@ -530,9 +530,11 @@ impl TraceRow<'_> {
     }
 }
 
-/// The directory name of a missing partition value, as Hive, Spark and
-/// DuckDB write and read it.
-pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+/// The directory name of a missing vantage country. Not Hive's null
+/// (`__HIVE_DEFAULT_PARTITION__`): pandas cannot read a directory holding
+/// one (pyarrow makes partition columns dictionaries, which it cannot
+/// unify with a null), and researchers read these with pandas.
+pub const NULL_PARTITION: &str = "unknown";
 
 /// `YYYY-MM-DD` of a moment, UTC.
 #[must_use]

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Partition columns live in the path only (as Hive and Spark write
-//! them), a missing vantage as [`super::NULL_PARTITION`]. Files are
+//! them), a missing vantage as `vantage=unknown` ([`super::NULL_PARTITION`]). Files are
 //! zstd-compressed, with row groups of at most [`ROW_GROUP_ROWS`] rows
 //! (about DuckDB's own) so scans skip and parallelise by group, and carry
 //! their table's versioned name under the key `transitwatch.schema`.

@@ -132,6 +132,28 @@ fn daemon_history_round_trips_through_atlas_and_the_api_streams_it() {
         assert!(keys.get(key).copied().unwrap_or(0) >= 2, "{key}: {keys:?}");
     }
 
+    // The lab's history as a Parquet dataset: DuckDB, pyarrow and pandas
+    // find the JSON Lines export's traces per class, per foreign country,
+    // per vantage, and its hops.
+    let dataset = dir.path().join("dataset");
+    run(
+        &["export", "--format", "parquet", "--store"],
+        &[&db, Path::new("--output"), &dataset],
+    );
+    if support::datasets::python_has("duckdb, pyarrow, pandas") {
+        let figures = support::datasets::of_parquet(&dataset);
+        let expected = support::datasets::of_records(&stored);
+        assert!(
+            expected["countries"]["ZA"].as_u64() >= Some(2),
+            "{expected}"
+        );
+        for reader in ["duckdb", "pyarrow", "pandas"] {
+            assert_eq!(figures[reader], expected, "{reader}");
+        }
+    } else {
+        eprintln!("SKIPPED the lab store's Parquet figures: python3 cannot import duckdb, pyarrow and pandas (scripts/setup.sh installs them)");
+    }
+
     // Atlas export → analyze: the same hops and verdicts.
     let atlas = dir.path().join("atlas.jsonl");
     run(

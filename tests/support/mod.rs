@@ -21,6 +21,7 @@
 pub mod browser;
 pub mod daemon;
 pub mod dashboards;
+pub mod datasets;
 pub mod dns;
 pub mod loopback;
 pub mod records;
