@@ -126,6 +126,9 @@ struct RunProvenance<'a> {
     classes: &'a std::collections::BTreeMap<&'static str, usize>,
     indeterminate: &'a std::collections::BTreeMap<&'static str, usize>,
     skipped: &'a std::collections::BTreeMap<&'static str, usize>,
+    /// Present when the input held scamper `tracelb` records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracelb: Option<crate::import::tracelb::TracelbCounts>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -537,6 +540,7 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
         classes: &tally.classes,
         indeterminate: &tally.indeterminate,
         skipped: &skipped,
+        tracelb: (tracelb.records > 0).then_some(tracelb),
     };
     let mut text = serde_json::to_vec_pretty(&document)
         .map_err(|e| CliError::Runtime(format!("cannot encode the provenance: {e}")))?;

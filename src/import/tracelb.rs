@@ -64,7 +64,7 @@ use std::net::IpAddr;
 pub const MAX_PATHS: usize = 64;
 
 /// What a stream's `tracelb` records came to.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct TracelbCounts {
     /// `tracelb` records read (errors not counted).
     pub records: usize,

@@ -7,7 +7,7 @@
 
 use crate::support;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::datasets::python_has;
@@ -510,4 +510,99 @@ fn dataset_mistakes_are_refused_in_one_line() {
         .filter(|n| n.contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn provenance_documents_fit_their_schema_and_it_bites() {
+    let input = input();
+    let mut docs = Vec::new();
+    // An Atlas run with probe metadata, overrides and a database, to a
+    // dataset (its provenance.json) and with --provenance.
+    let dataset = input.dir.path().join("dataset");
+    let provenance = input.dir.path().join("provenance.json");
+    let out = analyze(
+        &input,
+        &[
+            "--output-format",
+            "parquet",
+            "--output",
+            dataset.to_str().unwrap(),
+            "--provenance",
+            provenance.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let read = |p: &Path| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let inside = read(&dataset.join("provenance.json"));
+    assert_eq!(inside, read(&provenance), "the same document both ways");
+    assert_eq!(inside["probes"]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(inside["geoip"][0]["type"], "LabGeo-City");
+    docs.push(inside);
+    // A scamper run of a tracelb record and a ping, with a home country
+    // and no input hash (summary only, no dataset).
+    let scamper = input.dir.path().join("mda.jsonl");
+    std::fs::write(
+        &scamper,
+        concat!(
+            r#"{"type":"tracelb", "method":"icmp-echo", "src":"198.18.1.1", "dst":"198.51.100.10", "start":{"sec":1700000100, "usec":0}, "firsthop":1, "nodes":[{"addr":"198.18.1.2", "q_ttl":1, "linkc":1, "links":[[{"addr":"198.51.100.10", "probes":[{"ttl":2, "replies":[{"rtt":1.0}]}]}]]}]}"#,
+            "\n{\"type\":\"ping\"}\n"
+        ),
+    )
+    .unwrap();
+    let scamper_provenance = input.dir.path().join("scamper-provenance.json");
+    let out = Command::new(bin())
+        .args([
+            "analyze",
+            "--input-format",
+            "scamper",
+            "--home",
+            "LS",
+            "--input",
+        ])
+        .arg(&scamper)
+        .arg("--overrides")
+        .arg(root().join("tests/lab/lab-geo.csv"))
+        .arg("--provenance")
+        .arg(&scamper_provenance)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = read(&scamper_provenance);
+    assert_eq!(
+        (
+            doc["tracelb"]["records"].as_u64(),
+            doc["skipped"]["ping"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{doc}"
+    );
+    docs.push(doc);
+
+    // The schema bites: each change below breaks it at the place named.
+    let mut broken = Vec::new();
+    let mut bad = |pointer: &str, value: Value, says: &str| {
+        let mut doc = docs[0].clone();
+        *doc.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer}")) = value;
+        broken.push((doc, says.to_string()));
+    };
+    bad("/schema", json!("transitwatch.provenance/2"), "$.schema");
+    bad("/input/sha256", json!("ABC"), "$.input.sha256");
+    bad("/input/compression", json!("rar"), "$.input.compression");
+    bad("/classes", json!({"maybe": 3}), "$.classes");
+    bad("/home", json!("LSO"), "$.home");
+    bad("/geoip/0/build_epoch", json!(-1), "$.geoip[0].build_epoch");
+    let mut all = docs.clone();
+    all.extend(broken.iter().map(|(d, _)| d.clone()));
+    let Some(found) = support::schema::errors("provenance.schema.json", &all) else {
+        eprintln!("SKIPPED provenance schema check: python3 jsonschema missing");
+        return;
+    };
+    for (doc, error) in docs.iter().zip(&found) {
+        assert_eq!(error, &None, "{doc}");
+    }
+    for ((_, says), error) in broken.iter().zip(&found[docs.len()..]) {
+        let error = error.as_deref().unwrap_or("valid");
+        assert!(error.starts_with(says.as_str()), "{says}: {error}");
+    }
 }
