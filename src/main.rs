@@ -149,6 +149,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             probes,
             json,
             provenance,
+            threads,
         } => {
             let opts = commands::analyze::AnalyzeOptions {
                 input,
@@ -159,7 +160,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 home,
                 probes,
                 json,
-                threads: 0,
+                threads,
                 provenance,
             };
             commands::analyze::run(&opts, &mut std::io::stdout().lock()).map(|_| ())
