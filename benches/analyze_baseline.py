@@ -4,6 +4,8 @@
 way a researcher would with the standard json module and PyPI's maxminddb.
 
 Usage: analyze_baseline.py RESULTS.jsonl HOME MMDB... > records.jsonl
+(RESULTS may be bzip2-compressed: told by its first bytes, read through
+Python's bz2 module.)
 
 Per line: parse the result; the target address (`dst_addr`, else
 `dst_name` when it is an address literal, else the first `edst`); merge the
@@ -21,6 +23,7 @@ hops); one JSON line out. A line that fails is counted and skipped.
 Prints "traces hops failed" and the count per class on stderr.
 """
 
+import bz2
 import hashlib
 import ipaddress
 import json
@@ -156,13 +159,23 @@ def verdict(hops, target, reached, home):
     }
 
 
+def open_results(path):
+    """The results file as text: bzip2 (told by its first bytes, as
+    transitwatch tells it) through Python's bz2 module, else as it is."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if len(head) == 4 and head[:3] == b"BZh" and head[3:4] in b"123456789":
+        return bz2.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
 def main():
     path, home, files = sys.argv[1], sys.argv[2], sys.argv[3:]
     readers = [maxminddb.open_database(f) for f in files]
     out = sys.stdout
     traces = hops_total = failed = 0
     classes = {}
-    with open(path, encoding="utf-8") as results:
+    with open_results(path) as results:
         for line in results:
             if not line.strip():
                 continue

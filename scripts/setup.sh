@@ -5,7 +5,9 @@
 set -euo pipefail
 # chromium (headless) and poppler-utils (pdfinfo): the report's browser tests
 # (tests/support/browser.rs), which run the browser in a network namespace.
-packages=(time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound nsd bind9-dnsutils chromium poppler-utils)
+# bzip2 and lbzip2: the compressed-input tests compare with bzip2(1), and
+# benches/compressed_input.sh times both.
+packages=(bzip2 lbzip2 time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound nsd bind9-dnsutils chromium poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

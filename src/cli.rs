@@ -91,6 +91,11 @@ pub enum Command {
         /// SHA-256 and compression, and the run's counts.
         #[arg(long, value_name = "FILE")]
         provenance: Option<PathBuf>,
+        /// Threads that classify RIPE Atlas results and decode bzip2 input
+        /// (0: one per available core). The output is the same whatever
+        /// the number.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
     },
     /// Write stored traces as JSON Lines, per-hop CSV, RIPE Atlas results
     /// or a Parquet dataset.

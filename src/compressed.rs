@@ -17,10 +17,21 @@
 //!
 //! Decoders: `flate2` (gzip), `bzip2` with its pure-Rust `libbz2-rs-sys`
 //! back end, `zstd` and `liblzma` (xz), all streaming with bounded
-//! buffers. Decompression runs on the reading thread; the parsing and
-//! judging after it are what `analyze --threads` spreads.
+//! buffers. gzip, zstd and xz decompress on the reading thread. bzip2, the
+//! slowest to decode and the format of the largest dumps, decodes its
+//! blocks on as many threads as the caller allows ([`bzip2_parallel`]),
+//! unless only one is allowed or the whole input is small
+//! ([`PARALLEL_BZIP2_FROM`]); the output is the same either way.
+
+mod bzip2_parallel;
+
+pub use bzip2_parallel::{Bzip2Error, ParallelBzip2};
 
 use std::io::{self, BufRead, BufReader, Read};
+
+/// bzip2 input shorter than this (compressed) is decoded on the reading
+/// thread: about two blocks of text at `-9`, too little to share.
+pub const PARALLEL_BZIP2_FROM: usize = 256 << 10;
 
 /// How a stream is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +84,15 @@ impl Compression {
 }
 
 /// `input`, decompressed when its first bytes say it is compressed, as a
-/// buffered reader of `capacity` bytes; and what it was.
+/// buffered reader of `capacity` bytes; and what it was. bzip2 is decoded
+/// on up to `threads` threads.
 ///
 /// # Errors
 /// Reading the first bytes failed, or a decoder could not be set up.
 pub fn decoded(
     mut input: Box<dyn Read + Send>,
     capacity: usize,
+    threads: usize,
 ) -> io::Result<(Compression, Box<dyn BufRead + Send>)> {
     let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
     while head.len() < Compression::MAGIC_LEN {
@@ -93,6 +106,11 @@ pub fn decoded(
         }
     }
     let compression = Compression::sniff(&head);
+    if compression == Compression::Bzip2 && threads > 1 {
+        // Read ahead to tell a small input from a large one.
+        read_up_to(&mut input, &mut head, PARALLEL_BZIP2_FROM)?;
+    }
+    let parallel = head.len() >= PARALLEL_BZIP2_FROM;
     let whole = io::Cursor::new(head).chain(input);
     let decoder: Box<dyn Read + Send> = match compression {
         Compression::None => {
@@ -102,6 +120,7 @@ pub fn decoded(
             ))
         }
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+        Compression::Bzip2 if parallel => Box::new(ParallelBzip2::new(whole, threads)?),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(whole)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(whole)?),
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(whole)),
@@ -115,6 +134,22 @@ pub fn decoded(
         compression,
         Box::new(BufReader::with_capacity(capacity, counted)),
     ))
+}
+
+/// Reads from `input` onto `head` until it holds `want` bytes or the input
+/// ends.
+fn read_up_to(input: &mut dyn Read, head: &mut Vec<u8>, want: usize) -> io::Result<()> {
+    let mut chunk = vec![0u8; 1 << 16];
+    while head.len() < want {
+        let room = (want - head.len()).min(chunk.len());
+        match input.read(&mut chunk[..room]) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A decoder whose errors say what was being decompressed and how far it
@@ -153,7 +188,7 @@ mod tests {
     const TEXT: &[u8] = b"{\"a\": 1}\n{\"b\": 2}\n";
 
     fn read_all(bytes: Vec<u8>) -> (Compression, io::Result<Vec<u8>>) {
-        let (c, mut r) = decoded(Box::new(io::Cursor::new(bytes)), 64).unwrap();
+        let (c, mut r) = decoded(Box::new(io::Cursor::new(bytes)), 64, 2).unwrap();
         let mut out = Vec::new();
         let res = r.read_to_end(&mut out).map(|_| out);
         (c, res)

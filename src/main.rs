@@ -152,6 +152,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             output,
             partition_by,
             provenance,
+            threads,
         } => {
             use commands::analyze::{OutputFormat, TableFormat, TableOutput};
             let partition_by = partition_by.map(|p| p.0).unwrap_or_default();
@@ -184,7 +185,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 json,
                 table,
                 output,
-                threads: 0,
+                threads,
                 provenance,
             };
             commands::analyze::run(&opts, &mut std::io::stdout().lock()).map(|_| ())

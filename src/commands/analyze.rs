@@ -342,7 +342,13 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
     } else {
         raw
     };
-    let (compression, reader) = crate::compressed::decoded(raw, 1 << 18)
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    // bzip2 blocks decode on as many threads as classify the records: the
+    // two stages take turns on the cores as the data flows.
+    let (compression, reader) = crate::compressed::decoded(raw, 1 << 18, threads)
         .map_err(|e| CliError::Usage(format!("{}: cannot read: {e}", opts.input.display())))?;
     let form = match (&opts.table, opts.json) {
         (Some(_), _) => Form::Record,
@@ -415,10 +421,6 @@ pub fn run(opts: &AnalyzeOptions, out: &mut impl Write) -> Result<AnalyzeSummary
                 }
             }
         }
-    };
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        n => n,
     };
     let mut tally = Tally::default();
     let mut skipped: std::collections::BTreeMap<&'static str, usize> =

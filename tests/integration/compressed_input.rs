@@ -2,11 +2,14 @@
 //! compressed with gzip, bzip2 (one stream, and several concatenated as
 //! parallel compressors write them), zstd and xz gives byte for byte the
 //! output of the plain file, from a file or from standard input; a cut
-//! bzip2 file keeps the results before the cut and says where it broke.
+//! bzip2 file keeps the results before the cut and says where it broke. A
+//! bzip2 dump large enough to be decoded block-parallel gives the same
+//! output on one, two and three threads, and a damaged block in it is an
+//! error naming the input and the block.
 
 use crate::support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use support::{bin, root, text};
@@ -185,6 +188,98 @@ fn compressed_dumps_give_the_plain_files_output_byte_for_byte() {
         let got = analyze(&dir.path().join("system.jsonl.bz2"), true, None);
         assert!(got.stdout == want.stdout, "bzip2(1): the records differ");
     }
+}
+
+/// `transitwatch analyze` with `--threads N`, on a file.
+fn analyze_threads(input: &Path, json: bool, threads: &str) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(["analyze", "--home", "LS", "--threads", threads, "--input"])
+        .arg(input)
+        .arg("--overrides")
+        .arg(root().join("tests/lab/lab-geo.csv"));
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_large_bzip2_dump_decoded_block_parallel_gives_the_plain_files_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dump(26_000);
+    let path = dir.path().join("plain.jsonl");
+    std::fs::write(&path, &plain).unwrap();
+    // Level 1: blocks of 100 kB, so the file has dozens, and it is over
+    // the size from which bzip2 input is decoded block-parallel.
+    let bytes = bzip2(&plain);
+    assert!(
+        bytes.len() >= transitwatch::compressed::PARALLEL_BZIP2_FROM,
+        "{} bytes: too small to be decoded in parallel",
+        bytes.len()
+    );
+    // Several streams, as pbzip2 writes them, and one stream.
+    let third = plain.len() / 3;
+    let cut = third + plain[third..].iter().position(|b| *b == b'\n').unwrap() + 1;
+    let streams = [bzip2(&plain[..cut]), bzip2(&plain[cut..])].concat();
+    let figures = |out: &Output, input: &Path| {
+        String::from_utf8_lossy(&out.stdout).replace(&input.display().to_string(), "INPUT")
+    };
+    for json in [true, false] {
+        let want = analyze_threads(&path, json, "2");
+        assert!(want.status.success(), "{}", text(&want));
+        // Two threads decode block-parallel, one serially; the streams of
+        // a parallel compressor, block-parallel.
+        for (name, bytes, threads) in [
+            ("one.jsonl.bz2", &bytes, "2"),
+            ("one.jsonl.bz2", &bytes, "1"),
+            ("streams.jsonl.bz2", &streams, "2"),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, bytes).unwrap();
+            let got = analyze_threads(&file, json, threads);
+            assert!(got.status.success(), "{name}: {}", text(&got));
+            assert!(
+                figures(&got, &file) == figures(&want, &path),
+                "{name}, {threads} threads, json {json}: the output differs"
+            );
+        }
+    }
+    // A damaged block: the records before it, and an error naming the
+    // input and the block. (Some bits change nothing, such as those of a
+    // Huffman table no group uses: the damage is one the serial decoder
+    // sees.)
+    let damaged = (0..)
+        .map(|i| {
+            let mut damaged = bytes.clone();
+            damaged[bytes.len() / 2 + i * 997] ^= 0x21;
+            damaged
+        })
+        .find(|damaged| {
+            let mut sink = Vec::new();
+            bzip2::read::MultiBzDecoder::new(&damaged[..])
+                .read_to_end(&mut sink)
+                .is_err()
+        })
+        .unwrap();
+    let file = dir.path().join("damaged.jsonl.bz2");
+    std::fs::write(&file, &damaged).unwrap();
+    let out = analyze_threads(&file, true, "2");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:", file.display()))
+            && stderr.contains("the bzip2 data is damaged after ")
+            && stderr.contains("the block of bzip2 stream 1 at compressed byte "),
+        "{stderr}"
+    );
+    let whole = analyze_threads(&path, true, "2");
+    assert!(whole.stdout.starts_with(&out.stdout));
+    assert!(out.stdout.len() < whole.stdout.len());
 }
 
 #[test]
