@@ -248,15 +248,7 @@ fn write_geo(w: &mut RecordWriter, out: &mut Vec<u8>, g: &HopGeo) {
     out.extend_from_slice(b",\"as_org\":");
     opt_string(out, g.as_org.as_deref());
     out.extend_from_slice(b",\"source\":\"");
-    out.extend_from_slice(match g.source {
-        crate::model::GeoSource::Override => b"override".as_slice(),
-        crate::model::GeoSource::Mmdb => b"mmdb",
-        crate::model::GeoSource::Geofeed => b"geofeed",
-        crate::model::GeoSource::Ixp => b"ixp",
-        crate::model::GeoSource::Hostname => b"hostname",
-        crate::model::GeoSource::Registration => b"registration",
-        crate::model::GeoSource::None => b"none",
-    });
+    out.extend_from_slice(g.source.as_str().as_bytes());
     out.extend_from_slice(b"\",\"plausible\":");
     match g.plausible {
         Some(p) => boolean(out, p),

@@ -49,7 +49,7 @@ pub fn rows(row: &TraceRow<'_>) -> Vec<[String; WIDTH]> {
                 opt(hop.hostname.clone()),
                 opt(geo.city.clone()),
                 opt(geo.confidence.map(|c| c.as_str().to_string())),
-                super::table::geo_source(geo.source).to_string(),
+                geo.source.as_str().to_string(),
                 msm.clone(),
                 prb.clone(),
             ]

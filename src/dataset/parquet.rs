@@ -209,19 +209,15 @@ impl Dataset {
                     path: path.clone(),
                     source,
                 })?;
-                let props = self.props.clone().into_builder();
-                let props = props
-                    .set_key_value_metadata(Some(vec![KeyValue::new(
-                        "transitwatch.schema".to_string(),
-                        table.schema.to_string(),
-                    )]))
-                    .build();
-                ArrowWriter::try_new(file, schema(table, &self.partition), Some(props)).map_err(
-                    |e| DatasetError::Parquet {
-                        path,
-                        message: e.to_string(),
-                    },
+                ArrowWriter::try_new(
+                    file,
+                    schema(table, &self.partition),
+                    Some(table_props(&self.props, table)),
                 )
+                .map_err(|e| DatasetError::Parquet {
+                    path,
+                    message: e.to_string(),
+                })
             };
             part.writers = Some((open(&TRACES)?, open(&HOPS)?));
             self.written.files += 2;
@@ -328,6 +324,18 @@ impl Dataset {
         })?;
         Ok(self.written)
     }
+}
+
+/// The writer properties of a file of `table`: `base` with the table's
+/// versioned name in the file metadata.
+fn table_props(base: &WriterProperties, table: &super::Table) -> WriterProperties {
+    base.clone()
+        .into_builder()
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "transitwatch.schema".to_string(),
+            table.schema.to_string(),
+        )]))
+        .build()
 }
 
 impl Drop for Dataset {

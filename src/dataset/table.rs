@@ -267,7 +267,7 @@ impl Batches {
             self.h_accuracy.push(geo.accuracy_km);
             self.h_asn.push(geo.asn);
             self.h_as_org.push(geo.as_org.clone());
-            self.h_source.push(some(geo_source(geo.source)));
+            self.h_source.push(some(geo.source.as_str()));
             self.h_plausible.push(geo.plausible);
             self.h_confidence
                 .push(geo.confidence.map(|c| c.as_str().to_string()));
@@ -328,7 +328,9 @@ impl Batches {
                 "countries" => text_list(&mut self.t_countries, c.kind),
                 "foreign_countries" => text_list(&mut self.t_foreign, c.kind),
                 "foreign_asns" => {
-                    let values = Arc::new(UInt32Array::from(self.t_foreign_asns.values.clone()));
+                    let values = Arc::new(UInt32Array::from(std::mem::take(
+                        &mut self.t_foreign_asns.values,
+                    )));
                     self.t_foreign_asns.array(values, c.kind)
                 }
                 "suspected_countries" => text_list(&mut self.t_suspected, c.kind),
@@ -449,18 +451,4 @@ fn batch(
         table: table.schema,
         message: e.to_string(),
     })
-}
-
-/// The record's text for a hop's location source.
-pub(crate) fn geo_source(source: crate::model::GeoSource) -> &'static str {
-    use crate::model::GeoSource;
-    match source {
-        GeoSource::Override => "override",
-        GeoSource::Mmdb => "mmdb",
-        GeoSource::Geofeed => "geofeed",
-        GeoSource::Ixp => "ixp",
-        GeoSource::Hostname => "hostname",
-        GeoSource::Registration => "registration",
-        GeoSource::None => "none",
-    }
 }

@@ -344,6 +344,22 @@ pub enum GeoSource {
     None,
 }
 
+impl GeoSource {
+    /// The lower-case name used in records and tables.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Override => "override",
+            Self::Mmdb => "mmdb",
+            Self::Geofeed => "geofeed",
+            Self::Ixp => "ixp",
+            Self::Hostname => "hostname",
+            Self::Registration => "registration",
+            Self::None => "none",
+        }
+    }
+}
+
 /// The location of one hop address, as far as it is known.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct HopGeo {
