@@ -71,17 +71,13 @@ PY
 # One timed run: appends "label file wall cpu rss_kb" to $results.
 results=$work/results.tsv
 : >"$results"
+source benches/timed.sh
 measure() {
   local label=$1 file=$2
   shift 2
   local i
   for ((i = 0; i < runs; i++)); do
-    taskset -c "${cpus:-0}" /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
-      cat "$work/stderr.txt" >&2
-      exit 1
-    }
-    read -r wall user sys rss <"$work/time.txt"
-    echo "$label $file $wall $(python3 -c "print($user + $sys)") $rss" >>"$results"
+    timed "$results" "$label $file" taskset -c "${cpus:-0}" "$@"
   done
 }
 for file in "$data" "$quarter"; do

@@ -67,18 +67,8 @@ cmp "$work/plain.summary" "$work/bz2.summary" ||
 # One run: appends "label wall cpu rss_kb" to $results.
 results=$work/compressed-results.tsv
 : >"$results"
-one() {
-  local label=$1
-  shift
-  /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
-    cat "$work/stderr.txt" >&2
-    exit 1
-  }
-  # GNU time appends the exit status line of a failed command first; the
-  # figures are the last line.
-  read -r wall user sys rss < <(tail -n 1 "$work/time.txt")
-  echo "$label $wall $(python3 -c "print($user + $sys)") $rss" >>"$results"
-}
+source benches/timed.sh
+one() { timed "$results" "$@"; }
 analyze=("$bin" analyze --input "$compressed" --home "$home" "${geoip[@]}")
 piped="$bin analyze --input - --home $home ${geoip[*]}"
 pair() {

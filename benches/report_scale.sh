@@ -76,16 +76,8 @@ python3 benches/report_baseline.py "$db" "$config" "$since_s" "$until_s" --check
 # One timed run: appends "label wall cpu rss_kb" to $results.
 results=$work/report-results.tsv
 : >"$results"
-measure() {
-  local label=$1
-  shift
-  /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
-    cat "$work/stderr.txt" >&2
-    exit 1
-  }
-  read -r wall user sys rss <"$work/time.txt"
-  echo "$label $wall $(python3 -c "print($user + $sys)") $rss" >>"$results"
-}
+source benches/timed.sh
+measure() { timed "$results" "$@"; }
 for ((i = 0; i < runs; i++)); do
   measure transitwatch-json "${report[@]}" --format json
   measure transitwatch-html "${report[@]}" --format html

@@ -10,21 +10,10 @@ use crate::support;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::datasets::python_has;
+use support::datasets::{python_has, python_json as python};
 use support::records::{domestic, in_ie, new_trace, via_za};
 use support::{bin, root, text};
 use transitwatch::dataset::{self, Partition, HOPS, TRACES};
-
-/// Runs a Python script over a dataset directory; its stdout as JSON.
-fn python(script: &str, dir: &Path) -> Value {
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
-}
 
 /// An Atlas dump over the lab's addresses: 7,000 results over two UTC
 /// days, probes 10-14 of which the metadata places 10-12 in LS, 13 in ZA

@@ -102,6 +102,13 @@ out["pandas"] = {
 }
 print(json.dumps(out))
 "#;
+    python_json(script, dir)
+}
+
+/// Runs a Python script with `dir` as its argument; its standard output
+/// read as JSON. Fails the test, with the script's error, when it fails.
+#[must_use]
+pub fn python_json(script: &str, dir: &Path) -> Value {
     let out = Command::new("python3")
         .args(["-c", script])
         .arg(dir)
@@ -112,5 +119,6 @@ print(json.dumps(out))
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("the figures as JSON")
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
