@@ -273,7 +273,7 @@ impl StateView for DaemonState {
                     .map(|(key, r, changes)| {
                         let since = book.since(key);
                         target_since = target_since.max(since);
-                        serde_json::json!({
+                        let mut path = serde_json::json!({
                             "key": key.to_string(),
                             "since": since,
                             "addr": r.trace.target.addr,
@@ -285,7 +285,24 @@ impl StateView for DaemonState {
                             "path_id": r.verdict.path_id,
                             "changes": changes,
                             "explanation": r.verdict.explanation,
-                        })
+                        });
+                        // The last enumeration of its load-balanced paths,
+                        // in brief (the record of that trace has it whole).
+                        if let (Some(m), Some(fields)) = (book.multipath(key), path.as_object_mut())
+                        {
+                            fields.insert(
+                                "multipath".to_string(),
+                                serde_json::json!({
+                                    "started_at": m.started_at,
+                                    "flows": m.flows,
+                                    "paths": m.paths.len(),
+                                    "crossing": m.crossing,
+                                    "set_id": m.set_id,
+                                    "summary": m.summary,
+                                }),
+                            );
+                        }
+                        path
                     })
                     .collect();
                 serde_json::json!({
@@ -398,6 +415,7 @@ fn jobs_of(config: &Config) -> HashMap<String, Job> {
                     min_confidence: config.policy.min_confidence,
                     counts_only: false,
                 },
+                multipath: t.multipath,
             };
             (t.name.clone(), job)
         })
@@ -590,6 +608,9 @@ pub async fn run(
                 changes,
                 record.trace.started_at.unix_f64(),
             );
+            if let Some(multipath) = book.multipath(key) {
+                metrics.set_multipath(&key.to_string(), multipath);
+            }
         }
     }
     let notifier = Notifier::start(&files, &config.alert, metrics.alerts())?;
@@ -834,6 +855,14 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
             }
             let mut record = judge(trace, &generation.geo, generation.vantage_at, policy);
             record.dns = outcome.dns.as_deref().cloned().map(Box::new);
+            if let Some(found) = &outcome.multipath {
+                record.multipath = Some(Box::new(crate::pipeline::judge_multipath(
+                    found,
+                    &generation.geo,
+                    generation.vantage_at,
+                    policy,
+                )));
+            }
             let (applied, record) = match shared.book.lock() {
                 Ok(mut book) => {
                     let applied = book.apply(&outcome.key, record);
@@ -859,6 +888,10 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
                 shared
                     .metrics
                     .observe(&label, &record, applied.changed, outcome.duration, at);
+                if let Some(multipath) = &record.multipath {
+                    tracing::info!(target = %outcome.key, flows = multipath.flows, paths = multipath.paths.len(), summary = %multipath.summary, "load-balanced paths");
+                    shared.metrics.set_multipath(&label, multipath);
+                }
                 writer.submit(NewTrace {
                     path_key: outcome.key.clone(),
                     record,

@@ -33,13 +33,13 @@
 //! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`, `report`, `whatif`, `dns`), and their exit codes |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop, the state directory |
 //! | [`state_dir`] | the state directory: one holder (lock), private modes, its key, sealed state files and their save metric (a leaf) |
-//! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution; typed trace outcomes |
+//! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution, multipath enumerations at their own cadence; typed trace outcomes |
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
-//! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside) |
+//! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside); `multipath`: a target's load-balanced paths, UDP Paris flows varied by source port under an MDA-style stopping rule |
 //! | `resolve` | host names to addresses (A/AAAA), with a deadline |
 //! | `reverse_dns` | hop addresses to PTR names: bounded cache, bounded queries, a deadline per trace, name validation, its metric families |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |
-//! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity; which hop locations a stored verdict counted |
+//! | [`analysis`] | pure functions from a `Trace` to a `PathVerdict`; path identity; which hop locations a stored verdict counted; several paths of one target summed up (`multipath`: "1 of 2 load-balanced paths crosses South Africa (ZA)", the identity of the set) |
 //! | [`dependency`] | what fails if a country, an AS or an organisation becomes unavailable: pure functions from the latest record of each path to the services that lose their route or their hosting (or are degraded, unaffected, unknown), with the hops as evidence and the sentences; who hosts each service (the destination's operator, where it is based, accepted or not); its text form (`whatif`, `/api/v1/whatif`); who answers for each service's name (`nameservers`: zones, name servers located by their dependency paths, one-foreign-country and one-foreign-operator flags, accepted or not) and whether a service loses its DNS; the `overview` of all of it that the daemon's metrics, `/api/v1/dependencies` and the report share; and, its one part with I/O (`dependency::dns`), what a service's name needs from DNS: CNAME chain, addresses, the zone and name servers of the name and of its alias target, typed problems, under a deadline (`transitwatch dns`, and the daemon every cycle) |
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | `paths` | last path per target, route changes, the saved state file |
@@ -52,7 +52,7 @@
 //! | [`report`] | the regulator's report from the history: every figure computed once, written as JSON, Markdown or standalone HTML |
 //! | `render` | the mtr-style report table |
 //! | `record_json` | the trace record written as JSON directly (byte for byte serde_json's), for `analyze --json` |
-//! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord`, `PathKey` |
+//! | [`model`] | the shared vocabulary: `Trace`, `Hop`, `PathVerdict`, `TraceRecord` (with its `dns` and `multipath` parts), `PathKey` |
 //! | [`config`] | the TOML file: raw mirror → validation → [`config::Config`]; errors with positions |
 //! | [`asn_registry`] | AS number → published AS name and registration country (90,743 ASes, shipped in `data/asn/`), the base of an organisation the operator table does not list (a leaf beside `model`) |
 //! | [`operators`] | the operator table: AS number → organisation, the country it is based in, its kind; shipped in `data/operators/`, extended by a deployment's file (a leaf beside `model`) |

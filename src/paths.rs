@@ -10,8 +10,16 @@
 //! when anything but this daemon changed it) and loaded at start: the first
 //! trace after a restart is compared with the last one before it, so a
 //! restart is never counted as a change.
+//!
+//! A key whose load-balanced paths are enumerated (`[probe]
+//! multipath_interval`) also keeps its last enumeration: only the record of
+//! an attempt that enumerated carries one, so the book remembers it across
+//! the records between. A new enumeration whose set of paths differs from
+//! the last one (`analysis::multipath::set_id`: the same paths found in
+//! another order are the same set) is a route change like any other.
 
 use crate::analysis::{PathSignature, RouteComparison};
+use crate::model::multipath::Multipath;
 use crate::model::{PathKey, TraceRecord};
 use crate::state_dir::{LoadError, SaveError, StateFiles};
 use crate::units::Timestamp;
@@ -37,6 +45,9 @@ struct SavedPath {
     /// before this was kept gives the record's own start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     since: Option<Timestamp>,
+    /// The last enumeration of its load-balanced paths, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipath: Option<Box<Multipath>>,
 }
 
 struct Entry {
@@ -46,6 +57,8 @@ struct Entry {
     /// Start of the first trace of the current state (route, class and
     /// foreign countries unchanged since).
     since: Timestamp,
+    /// The last enumeration of its load-balanced paths.
+    multipath: Option<Box<Multipath>>,
 }
 
 /// Whether two records are in the same state: same class and foreign
@@ -102,6 +115,7 @@ impl PathBook {
                         record: s.record,
                         signature,
                         changes: s.changes,
+                        multipath: s.multipath,
                     },
                 ))
             })
@@ -124,6 +138,7 @@ impl PathBook {
                     key.clone(),
                     Entry {
                         since: record.trace.started_at,
+                        multipath: record.multipath.clone(),
                         record,
                         signature,
                         changes: 0,
@@ -135,17 +150,25 @@ impl PathBook {
                 }
             }
             Some(entry) => {
-                let changed = match entry.signature.compare(&record.trace) {
+                let route_changed = match entry.signature.compare(&record.trace) {
                     RouteComparison::Same => {
                         entry.signature.absorb(&record.trace);
                         false
                     }
                     RouteComparison::Changed { .. } => {
                         entry.signature = PathSignature::of(&record.trace);
-                        entry.changes += 1;
                         true
                     }
                 };
+                let set_changed = match (&record.multipath, &entry.multipath) {
+                    (Some(new), Some(old)) => new.set_id != old.set_id,
+                    _ => false,
+                };
+                if let Some(m) = &record.multipath {
+                    entry.multipath = Some(m.clone());
+                }
+                let changed = route_changed || set_changed;
+                entry.changes += u64::from(changed);
                 record.verdict.path_id = entry.signature.id().to_string();
                 if changed || !same_state(&entry.record, &record) {
                     entry.since = record.trace.started_at;
@@ -163,6 +186,12 @@ impl PathBook {
     #[must_use]
     pub fn latest(&self, key: &PathKey) -> Option<&TraceRecord> {
         self.entries.get(key).map(|e| &e.record)
+    }
+
+    /// The last enumeration of a key's load-balanced paths.
+    #[must_use]
+    pub fn multipath(&self, key: &PathKey) -> Option<&Multipath> {
+        self.entries.get(key).and_then(|e| e.multipath.as_deref())
     }
 
     /// When the current state of a key began: the start of the first trace
@@ -205,6 +234,7 @@ impl PathBook {
                             record: e.record.clone(),
                             changes: e.changes,
                             since: Some(e.since),
+                            multipath: e.multipath.clone(),
                         },
                     )
                 })
@@ -292,5 +322,61 @@ mod tests {
         book.save(dir.files()).unwrap();
         let again = PathBook::load(dir.files()).unwrap();
         assert_eq!(again.since(&key), Some(moved_at), "kept across a restart");
+    }
+
+    #[test]
+    fn a_changed_set_of_load_balanced_paths_is_a_route_change_its_order_is_not() {
+        use crate::analysis::multipath::{multipath, Enumeration};
+        use crate::model::multipath::MultipathStop;
+        let base = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(base.path(), SaveMetrics::default()).unwrap();
+        let key = PathKey::whole("gov");
+        // Each hop's responder among its addresses, which path ids hash.
+        let answered = |mut r: TraceRecord| {
+            for h in &mut r.trace.hops {
+                h.addrs = h.addr.into_iter().collect();
+            }
+            r
+        };
+        let home = answered(record(VerdictClass::Domestic, false, &["LS", "LS"], "t1"));
+        let via_za = answered(record(
+            VerdictClass::ForeignTransit,
+            true,
+            &["LS", "ZA", "LS"],
+            "t1",
+        ));
+        let run = Enumeration {
+            started_at: home.trace.started_at,
+            port: 33434,
+            flows: 11,
+            silent_flows: 0,
+            stop: MultipathStop::Confident,
+        };
+        let with = |paths: &[&TraceRecord]| {
+            let mut r = record(VerdictClass::Domestic, false, &["LS", "LS"], "t2");
+            let paths: Vec<(Vec<u16>, TraceRecord)> =
+                paths.iter().map(|p| (vec![40_000], (*p).clone())).collect();
+            r.multipath = Some(Box::new(multipath(run, &paths)));
+            r
+        };
+        let mut book = PathBook::default();
+        book.apply(&key, with(&[&home, &via_za]));
+        // The same two paths found the other way round; then a record
+        // without an enumeration: no change, the enumeration is kept.
+        let same = book.apply(&key, with(&[&via_za, &home]));
+        assert!(!same.changed);
+        let plain = record(VerdictClass::Domestic, false, &["LS", "LS"], "t3");
+        assert!(!book.apply(&key, plain).changed);
+        assert_eq!(book.multipath(&key).unwrap().paths.len(), 2);
+        // The ZA path gone: a route change, counted.
+        let fewer = book.apply(&key, with(&[&home]));
+        assert!(fewer.changed);
+        assert_eq!(fewer.changes, 1);
+        // Kept across a restart: the same set then is no change.
+        book.save(dir.files()).unwrap();
+        let mut again = PathBook::load(dir.files()).unwrap();
+        assert_eq!(again.multipath(&key).unwrap().paths.len(), 1);
+        assert!(!again.apply(&key, with(&[&home])).changed);
+        assert!(again.apply(&key, with(&[&home, &via_za])).changed);
     }
 }

@@ -148,6 +148,36 @@ pub fn judge(
     TraceRecord::new(trace, verdict)
 }
 
+/// The record's multipath part: every load-balanced path an enumeration
+/// found, located and judged as a trace of its own under `policy`, and the
+/// share of them crossing each foreign country.
+#[must_use]
+pub fn judge_multipath(
+    found: &crate::probe::multipath::Enumerated,
+    geo: &GeoDb,
+    vantage_at: Option<Coordinates>,
+    policy: &Policy,
+) -> crate::model::multipath::Multipath {
+    let paths: Vec<(Vec<u16>, TraceRecord)> = found
+        .paths
+        .iter()
+        .map(|p| {
+            (
+                p.ports.clone(),
+                judge(p.trace.clone(), geo, vantage_at, policy),
+            )
+        })
+        .collect();
+    let run = analysis::multipath::Enumeration {
+        started_at: found.started_at,
+        port: found.port,
+        flows: found.flows,
+        silent_flows: found.silent_flows,
+        stop: found.stop,
+    };
+    analysis::multipath::multipath(run, &paths)
+}
+
 /// [`judge`] for a pass over many traces: locations come through `cache`.
 #[must_use]
 pub fn judge_cached(
@@ -221,6 +251,14 @@ mod tests {
 
     impl Prober for Refusing {
         async fn trace(&self, _request: TraceRequest) -> Result<Trace, ProbeError> {
+            Err(ProbeError::Settings("refused".into()))
+        }
+
+        async fn trace_flow(
+            &self,
+            _request: TraceRequest,
+            _port: u16,
+        ) -> Result<Trace, ProbeError> {
             Err(ProbeError::Settings("refused".into()))
         }
     }

@@ -198,6 +198,12 @@ fn write_record(w: &mut RecordWriter, out: &mut Vec<u8>, record: &TraceRecord) {
         out.extend_from_slice(b",\"tracelb\":");
         nested(out, path);
     }
+    if let Some(multipath) = &record.multipath {
+        // Only the daemon's records of an enumerating attempt carry it:
+        // the generic path is enough.
+        out.extend_from_slice(b",\"multipath\":");
+        nested(out, multipath);
+    }
     out.push(b'}');
 }
 
@@ -867,6 +873,43 @@ mod tests {
                         crate::model::PathEnd::Loop,
                     ][self.below(4)],
                 });
+            }
+            if self.chance(10) {
+                use crate::model::multipath::{
+                    Multipath, MultipathHop, MultipathPath, MultipathStop, PathsCrossing,
+                };
+                let paths = (0..1 + self.below(3))
+                    .map(|_| MultipathPath {
+                        source_ports: vec![40_000 + self.below(64) as u16],
+                        reached: self.chance(50),
+                        hops: (1..=self.below(4) as u8)
+                            .map(|ttl| MultipathHop {
+                                ttl,
+                                addr: self.chance(80).then(|| "198.18.1.2".parse().unwrap()),
+                                country: self.chance(50).then(|| self.country()),
+                            })
+                            .collect(),
+                        class: crate::model::VerdictClass::ALL[self.below(4)],
+                        foreign_countries: vec![self.country()],
+                        violation: self.chance(50),
+                        path_id: self.string(),
+                    })
+                    .collect();
+                record.multipath = Some(Box::new(Multipath {
+                    started_at: crate::units::Timestamp::from_unix(1_700_000_000).unwrap(),
+                    port: 33434,
+                    flows: 11,
+                    silent_flows: self.below(3) as u32,
+                    stop: MultipathStop::ALL[self.below(3)],
+                    set_id: self.string(),
+                    paths,
+                    crossing: vec![PathsCrossing {
+                        country: self.country(),
+                        paths: 1,
+                        violating: 1,
+                    }],
+                    summary: self.string(),
+                }));
             }
             record
         }

@@ -20,11 +20,20 @@
 //! ([`PathKey::nameserver`]) under the same permits, at most once per
 //! interval however many targets share it: the first loop to claim an
 //! address in an interval traces it.
+//!
+//! A job with a multipath cadence (`multipath_interval`) also enumerates
+//! the load-balanced paths of each address it traced
+//! ([`crate::probe::multipath`]) in the first attempt and then in the first
+//! attempt once that cadence has passed since the last enumeration; the
+//! paths travel with that address's outcome. An enumeration holds one
+//! probe permit for all its flows, runs alone, and starts its flows where
+//! the last one's ended (see [`run`]).
 
 use crate::analysis::Policy;
 use crate::dependency::dns::{self as dependency_dns, DnsResolver};
 use crate::model::dns::DnsDependencies;
 use crate::model::{Family, PathFamily, PathKey, Trace, VantageRef};
+use crate::probe::multipath::{self, Enumerated, StoppingRule};
 use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
 use crate::resolve::{self, ResolveError};
 use crate::reverse_dns::ReverseDns;
@@ -50,6 +59,8 @@ pub struct Job {
     pub settings: ProbeSettings,
     /// What counts as home for this target.
     pub policy: Policy,
+    /// How often its load-balanced paths are enumerated (`None`: never).
+    pub multipath: Option<Duration>,
 }
 
 impl Job {
@@ -90,6 +101,9 @@ pub struct TraceOutcome {
     /// The target's DNS dependencies resolved in this attempt (named
     /// targets, with [`Dependencies`]); `None` for dependency paths.
     pub dns: Option<Arc<DnsDependencies>>,
+    /// The load-balanced paths to the traced address, when this attempt
+    /// enumerated them.
+    pub multipath: Option<Arc<Enumerated>>,
 }
 
 /// How targets' DNS dependencies are resolved and their name servers
@@ -171,6 +185,13 @@ pub async fn run<P: Prober + Clone + 'static>(
     // Caps the traces in flight across all targets: each holds sockets and
     // a blocking thread, and routers rate-limit bursts of ICMP.
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    // One multipath enumeration at a time, and where the next one's flows
+    // start: every enumeration draws its flows' source ports from one span
+    // (`probe::multipath`), so two at once towards one address would take
+    // each other's replies; they run hourly or so, and one after the other
+    // costs nothing that matters. A tokio Mutex: held across the
+    // enumeration's awaits.
+    let enumerations = Arc::new(tokio::sync::Mutex::new(0u16));
     let mut loops = JoinSet::new();
     for (i, job) in jobs.into_iter().enumerate() {
         let ctx = LoopCtx {
@@ -179,6 +200,7 @@ pub async fn run<P: Prober + Clone + 'static>(
             cadence,
             prober: prober.clone(),
             permits: Arc::clone(&permits),
+            enumerations: Arc::clone(&enumerations),
             hints: Arc::clone(&hints),
             names: names.clone(),
             dependencies: dependencies.clone(),
@@ -196,6 +218,7 @@ struct LoopCtx<P> {
     cadence: Cadence,
     prober: P,
     permits: Arc<Semaphore>,
+    enumerations: Arc<tokio::sync::Mutex<u16>>,
     hints: RttHints,
     names: Option<ReverseDns>,
     dependencies: Option<Dependencies>,
@@ -211,8 +234,17 @@ async fn target_loop<P: Prober + Clone + 'static>(
     if sleep_or_stop(first, &mut stop).await {
         return;
     }
+    // When the next enumeration of load-balanced paths is due: at once.
+    let mut multipath_due = ctx.job.multipath.map(|_| tokio::time::Instant::now());
     loop {
-        attempt(&ctx).await;
+        let enumerate = multipath_due.is_some_and(|due| tokio::time::Instant::now() >= due);
+        if enumerate {
+            multipath_due = ctx
+                .job
+                .multipath
+                .map(|every| tokio::time::Instant::now() + every);
+        }
+        attempt(&ctx, enumerate).await;
         let wait = around(&mut ctx.seed, ctx.cadence);
         if sleep_or_stop(wait, &mut stop).await {
             return;
@@ -234,8 +266,9 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
 /// Resolve the job's host and trace every address while its DNS
 /// dependencies are resolved beside (the traces do not wait for them;
 /// their outcomes carry them), then trace the name servers no other loop
-/// has claimed lately.
-async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
+/// has claimed lately. With `enumerate`, each traced address's
+/// load-balanced paths are enumerated too.
+async fn attempt<P: Prober + Clone + 'static>(ctx: &LoopCtx<P>, enumerate: bool) {
     let job = &ctx.job;
     let named = job.host.parse::<IpAddr>().is_err();
     let dependencies = async {
@@ -264,6 +297,7 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
                     result: Err(e.into()),
                     duration: started.elapsed(),
                     dns: None,
+                    multipath: None,
                 }])
             }
         };
@@ -279,7 +313,11 @@ async fn attempt<P: Prober>(ctx: &LoopCtx<P>) {
                 settings: job.settings.clone(),
                 rtt_hint: None,
             };
-            measured.push(measure(ctx, &job.name, job.key(addr), request).await?);
+            let mut outcome = measure(ctx, &job.name, job.key(addr), request.clone()).await?;
+            if enumerate && outcome.result.is_ok() {
+                outcome.multipath = enumerate_paths(ctx, &outcome.key, request).await?;
+            }
+            measured.push(outcome);
         }
         Some(measured)
     };
@@ -378,7 +416,46 @@ async fn measure<P: Prober>(
         result,
         duration: began.elapsed(),
         dns: None,
+        multipath: None,
     })
+}
+
+/// Enumerate the load-balanced paths of one traced address, alone and
+/// under a probe permit, and name their hops; `None` inside when it could
+/// not run (logged), `None` outside when the schedule is closing.
+async fn enumerate_paths<P: Prober + Clone + 'static>(
+    ctx: &LoopCtx<P>,
+    key: &PathKey,
+    mut request: TraceRequest,
+) -> Option<Option<Arc<Enumerated>>> {
+    let mut next_flow = ctx.enumerations.lock().await;
+    let permit = ctx.permits.acquire().await.ok()?;
+    // The paths differ in length and delay: the last trace's destination
+    // RTT sizes no flow's late-reply window; each listens for the whole
+    // `grace`.
+    request.rtt_hint = None;
+    let result =
+        multipath::enumerate(&ctx.prober, request, StoppingRule::default(), *next_flow).await;
+    drop(permit);
+    if let Ok(found) = &result {
+        *next_flow = found.next_flow;
+    }
+    drop(next_flow);
+    match result {
+        Ok(mut found) => {
+            if let Some(names) = &ctx.names {
+                for path in &mut found.paths {
+                    names.name_hops(&mut path.trace).await;
+                }
+            }
+            tracing::debug!(target = %key, flows = found.flows, paths = found.paths.len(), "load-balanced paths enumerated");
+            Some(Some(Arc::new(found)))
+        }
+        Err(e) => {
+            tracing::warn!(target = %key, error = %e, "load-balanced paths could not be enumerated");
+            Some(None)
+        }
+    }
 }
 
 /// splitmix64: cheap, seedable, good enough to spread start times.
@@ -436,6 +513,7 @@ mod tests {
             family: Family::Both,
             settings: ProbeSettings::default(),
             policy: Policy::default(),
+            multipath: None,
         };
         assert_eq!(
             job.key("198.51.100.1".parse().unwrap()).to_string(),

@@ -47,8 +47,13 @@
 //! - `foreign_asns`: origin ASNs of the foreign evidence hops.
 //! - `anomalies`: forwarding loops (one address at non-neighbouring TTLs) and
 //!   an unreached destination.
+//!
+//! Several paths of one target (load balancing) are summed up by
+//! [`multipath`]: how many of them cross each foreign country, and the
+//! identity of the set.
 
 mod identity;
+pub mod multipath;
 
 pub use identity::{path_id, PathSignature, RouteComparison};
 

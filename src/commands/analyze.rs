@@ -734,7 +734,7 @@ struct Tally {
 struct TracelbTally {
     /// The record being read: its number, its paths, and per foreign
     /// country the paths crossing it.
-    current: Option<(u64, u32, std::collections::BTreeMap<CountryCode, u32>)>,
+    current: Option<(u64, u32, crate::analysis::multipath::Crossings)>,
     /// Records by (country, paths crossing it, paths of the record).
     crossing: std::collections::BTreeMap<(CountryCode, u32, u32), usize>,
 }
@@ -753,20 +753,17 @@ impl TracelbTally {
     fn count(&mut self, path: &crate::model::TracelbPath, foreign: &[CountryCode]) {
         if self.current.as_ref().map(|c| c.0) != Some(path.record) {
             self.finish();
-            self.current = Some((path.record, path.paths, std::collections::BTreeMap::new()));
+            self.current = Some((path.record, path.paths, Default::default()));
         }
-        if let Some((_, _, by_country)) = &mut self.current {
-            let distinct: std::collections::BTreeSet<&CountryCode> = foreign.iter().collect();
-            for c in distinct {
-                *by_country.entry(*c).or_default() += 1;
-            }
+        if let Some((_, _, crossings)) = &mut self.current {
+            crossings.add(foreign, false);
         }
     }
 
     /// Close the record being read.
     fn finish(&mut self) {
-        if let Some((_, paths, by_country)) = self.current.take() {
-            for (c, k) in by_country {
+        if let Some((_, paths, crossings)) = self.current.take() {
+            for (c, (k, _)) in crossings.by_country {
                 *self.crossing.entry((c, k, paths)).or_default() += 1;
             }
         }

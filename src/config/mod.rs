@@ -151,6 +151,10 @@ pub struct ProbeConfig {
     pub jitter: Duration,
     /// Traces running at once (1..=200).
     pub concurrency: usize,
+    /// How often each target's load-balanced paths are enumerated
+    /// (`multipath_interval`, 1s..=30d; `None`, the default or `"off"`:
+    /// never). Targets inherit it.
+    pub multipath: Option<Duration>,
 }
 
 impl Default for ProbeConfig {
@@ -161,6 +165,7 @@ impl Default for ProbeConfig {
             interval: Duration::from_secs(300),
             jitter: Duration::from_secs(30),
             concurrency: 64,
+            multipath: None,
         }
     }
 }
@@ -214,6 +219,9 @@ pub struct TargetConfig {
     /// as accepted, not alerted (where its paths and destination may be is
     /// `allowed_countries`).
     pub accepted_countries: Vec<CountryCode>,
+    /// How often its load-balanced paths are enumerated (`None`: never);
+    /// `[probe] multipath_interval` unless the target sets its own.
+    pub multipath: Option<Duration>,
 }
 
 /// `[dependency]`: who operates the networks services depend on.

@@ -64,6 +64,7 @@ pub(super) struct RawProbe {
     pub(super) packet_size: Option<Spanned<i64>>,
     pub(super) grace: Option<Spanned<String>>,
     pub(super) deadline: Option<Spanned<String>>,
+    pub(super) multipath_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +93,7 @@ pub(super) struct RawTarget {
     pub(super) allowed_countries: Option<Vec<Spanned<String>>>,
     pub(super) accepted_operators: Option<Vec<Spanned<String>>>,
     pub(super) accepted_countries: Option<Vec<Spanned<String>>>,
+    pub(super) multipath_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

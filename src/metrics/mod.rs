@@ -45,6 +45,7 @@ pub use dependency::DependencyView;
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
+use crate::model::multipath::Multipath;
 use crate::model::{Confidence, CountryClaim, CountryCode, Hop, TraceRecord, VerdictClass};
 use crate::reverse_dns::RdnsMetrics;
 use crate::state_dir::SaveMetrics;
@@ -140,9 +141,13 @@ const CONFIDENCE: usize = 15;
 const SUSPECTED: usize = 16;
 const COUNTRIES_INFO: usize = 17;
 const DEPENDENTS_INFO: usize = 18;
+const MULTIPATH_PATHS: usize = 19;
+const MULTIPATH_FLOWS: usize = 20;
+const MULTIPATH_FOREIGN: usize = 21;
+const MULTIPATH_VIOLATING: usize = 22;
 
 /// The families derived from per-target state, in index order.
-const TARGET_FAMILIES: [FamilyDef; 19] = [
+const TARGET_FAMILIES: [FamilyDef; 23] = [
     gauge(
         "transitwatch_path_verdict",
         &["target", "class"],
@@ -252,6 +257,30 @@ const TARGET_FAMILIES: [FamilyDef; 19] = [
         &["country", "name", "services"],
         "One series (value 1) per foreign country some service's last path crosses: its \
          name and the services crossing it (`bank, gov-portal`), for alert texts.",
+    ),
+    gauge(
+        "transitwatch_multipath_paths",
+        &["target"],
+        "Distinct load-balanced paths the target's last multipath enumeration found \
+         (targets with a multipath_interval only).",
+    ),
+    gauge(
+        "transitwatch_multipath_flows",
+        &["target"],
+        "Flows (UDP source ports) the target's last multipath enumeration sent.",
+    ),
+    gauge(
+        "transitwatch_multipath_foreign_paths",
+        &["target", "country", "name"],
+        "Of the load-balanced paths of the target's last multipath enumeration, those \
+         crossing this foreign country (name: the country's name, for alert texts); \
+         countries no path crosses have no series.",
+    ),
+    gauge(
+        "transitwatch_multipath_violating_paths",
+        &["target", "country"],
+        "Of the load-balanced paths of the target's last multipath enumeration crossing this \
+         foreign country, those breaking its allowed-countries policy.",
     ),
 ];
 
@@ -374,6 +403,37 @@ struct TargetView {
     last_error: Option<f64>,
     /// The last completed trace; `None` until there is one.
     path: Option<Arc<PathView>>,
+    /// The last multipath enumeration; `None` until there is one.
+    multipath: Option<Arc<MultipathView>>,
+}
+
+/// What the last multipath enumeration of a target found. Immutable once
+/// built.
+#[derive(Debug)]
+struct MultipathView {
+    paths: usize,
+    flows: u32,
+    /// Per foreign country (code order): its code, its name, paths
+    /// crossing, those of them breaking the policy.
+    foreign: Vec<(String, String, u32, u32)>,
+}
+
+impl MultipathView {
+    fn new(m: &Multipath) -> Self {
+        Self {
+            paths: m.paths.len(),
+            flows: m.flows,
+            foreign: m
+                .crossing
+                .iter()
+                .map(|c| {
+                    let code = c.country.as_str().to_string();
+                    let name = c.country.name().unwrap_or(&code).to_string();
+                    (code, name, c.paths, c.violating)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What the collector publishes.
@@ -439,6 +499,16 @@ impl Collector for TargetCollector {
             }
             if let Some(at) = view.last_error {
                 out[LAST_ERROR].push(&[t], at);
+            }
+            if let Some(m) = &view.multipath {
+                out[MULTIPATH_PATHS].push(&[t], count(m.paths));
+                out[MULTIPATH_FLOWS].push(&[t], f64::from(m.flows));
+                for (code, name, paths, _) in &m.foreign {
+                    out[MULTIPATH_FOREIGN].push(&[t, code, name], f64::from(*paths));
+                }
+                for (code, _, _, violating) in &m.foreign {
+                    out[MULTIPATH_VIOLATING].push(&[t, code], f64::from(*violating));
+                }
             }
             let Some(path) = &view.path else { continue };
             let service = t.split_once('/').map_or(t, |(name, _)| name);
@@ -644,6 +714,7 @@ impl Metrics {
             runs,
             last_error: old.and_then(|v| v.last_error),
             path: Some(path),
+            multipath: old.and_then(|v| v.multipath.clone()),
         };
         state.targets.insert(Arc::from(target), Arc::new(view));
     }
@@ -661,8 +732,26 @@ impl Metrics {
             runs: old.map_or([0; 3], |v| v.runs),
             last_error: old.and_then(|v| v.last_error),
             path: Some(path),
+            multipath: old.and_then(|v| v.multipath.clone()),
         };
         state.targets.insert(Arc::from(target), Arc::new(view));
+    }
+
+    /// The last multipath enumeration of `target` (the `target` label, as
+    /// for [`observe`](Self::observe)), replacing the previous one's series.
+    pub fn set_multipath(&self, target: &str, multipath: &Multipath) {
+        let Ok(inner) = &self.inner else { return };
+        let view = Arc::new(MultipathView::new(multipath));
+        let mut state = inner.targets.lock();
+        let old = state.targets.get(target);
+        let next = TargetView {
+            changes: old.map_or(0, |v| v.changes),
+            runs: old.map_or([0; 3], |v| v.runs),
+            last_error: old.and_then(|v| v.last_error),
+            path: old.and_then(|v| v.path.clone()),
+            multipath: Some(view),
+        };
+        state.targets.insert(Arc::from(target), Arc::new(next));
     }
 
     /// A trace of `target` that could not run (resolution failure, probe
@@ -679,6 +768,7 @@ impl Metrics {
             runs,
             last_error: Some(at_unix),
             path: old.and_then(|v| v.path.clone()),
+            multipath: old.and_then(|v| v.multipath.clone()),
         };
         state.targets.insert(Arc::from(target), Arc::new(view));
     }
@@ -1080,6 +1170,52 @@ mod tests {
     }
 
     #[test]
+    fn a_multipath_enumeration_replaces_the_last_ones_series() {
+        use crate::analysis::multipath::{multipath, Enumeration};
+        use crate::model::multipath::MultipathStop;
+        let metrics = Metrics::try_new("t").unwrap();
+        let home = crate::alert::rules::tests::record(VerdictClass::Domestic, false, &["LS"], "t1");
+        let via_za = crate::alert::rules::tests::record(
+            VerdictClass::ForeignTransit,
+            true,
+            &["LS", "ZA", "LS"],
+            "t1",
+        );
+        let run = Enumeration {
+            started_at: home.trace.started_at,
+            port: 33434,
+            flows: 11,
+            silent_flows: 0,
+            stop: MultipathStop::Confident,
+        };
+        let two = multipath(run, &[(vec![40_000], home.clone()), (vec![40_001], via_za)]);
+        metrics.observe("gov", &home, false, Duration::from_millis(5), 1.0);
+        metrics.set_multipath("gov", &two);
+        let text = metrics.render().unwrap();
+        for line in [
+            "transitwatch_multipath_paths{target=\"gov\"} 2",
+            "transitwatch_multipath_flows{target=\"gov\"} 11",
+            "transitwatch_multipath_foreign_paths{target=\"gov\",country=\"ZA\",name=\"South Africa\"} 1",
+            "transitwatch_multipath_violating_paths{target=\"gov\",country=\"ZA\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        // Another trace keeps the enumeration; the next one replaces it.
+        metrics.observe("gov", &home, false, Duration::from_millis(5), 2.0);
+        assert!(metrics
+            .render()
+            .unwrap()
+            .contains("transitwatch_multipath_paths{target=\"gov\"} 2"));
+        metrics.set_multipath("gov", &multipath(run, &[(vec![40_000], home)]));
+        let text = metrics.render().unwrap();
+        assert!(text.contains("transitwatch_multipath_paths{target=\"gov\"} 1"));
+        assert!(
+            !text.contains("transitwatch_multipath_foreign_paths{"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn family_indices_match_names() {
         let at = |i: usize| TARGET_FAMILIES[i].name;
         assert_eq!(at(VERDICT), "transitwatch_path_verdict");
@@ -1101,6 +1237,16 @@ mod tests {
         assert_eq!(at(DATABASES), "transitwatch_geoip_database_info");
         assert_eq!(at(CONFIDENCE), "transitwatch_path_confidence");
         assert_eq!(at(SUSPECTED), "transitwatch_path_suspected_countries");
+        assert_eq!(at(MULTIPATH_PATHS), "transitwatch_multipath_paths");
+        assert_eq!(at(MULTIPATH_FLOWS), "transitwatch_multipath_flows");
+        assert_eq!(
+            at(MULTIPATH_FOREIGN),
+            "transitwatch_multipath_foreign_paths"
+        );
+        assert_eq!(
+            at(MULTIPATH_VIOLATING),
+            "transitwatch_multipath_violating_paths"
+        );
         assert_eq!(OUTCOMES[ERROR], "error");
         assert_eq!(OUTCOMES[REACHED_RUN], "reached");
         assert_eq!(OUTCOMES[UNREACHED_RUN], "unreached");

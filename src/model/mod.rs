@@ -7,6 +7,7 @@
 //! `transitwatch.trace/1` schema: fields are only ever added to it.
 
 pub mod dns;
+pub mod multipath;
 
 use crate::text_enum::text_enum;
 use crate::units::Timestamp;
@@ -755,6 +756,10 @@ pub struct TraceRecord {
     /// `analyze`: which record and which of its paths this is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracelb: Option<TracelbPath>,
+    /// The target's load-balanced paths, when this trace's attempt
+    /// enumerated them (`[probe] multipath_interval`): absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipath: Option<Box<multipath::Multipath>>,
 }
 
 /// One path through the load-balanced graph of a scamper `tracelb` record:
@@ -823,6 +828,7 @@ impl TraceRecord {
             dns: None,
             atlas: None,
             tracelb: None,
+            multipath: None,
         }
     }
 }

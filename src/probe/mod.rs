@@ -15,8 +15,13 @@
 //! round-trip time, within a floor and the configured `grace` ceiling) and
 //! nothing has arrived for a quarter of that window. A destination that never
 //! answers costs at most the configured deadline.
+//!
+//! [`multipath`] enumerates a target's load-balanced paths: one UDP Paris
+//! flow per source port ([`Prober::trace_flow`]), until the MDA-style
+//! stopping rule is satisfied.
 
 mod fd_budget;
+pub mod multipath;
 mod slots;
 mod trippy;
 
@@ -158,6 +163,16 @@ pub trait Prober: Send + Sync {
     fn trace(
         &self,
         request: TraceRequest,
+    ) -> impl Future<Output = Result<Trace, ProbeError>> + Send;
+
+    /// Trace one flow: a single UDP Paris tracer (one probe per TTL) from
+    /// UDP source port `source_port` to the settings' port, so that every
+    /// probe takes the one path a per-flow load balancer chose for it
+    /// (see [`multipath`]). The settings' protocol must be UDP.
+    fn trace_flow(
+        &self,
+        request: TraceRequest,
+        source_port: u16,
     ) -> impl Future<Output = Result<Trace, ProbeError>> + Send;
 }
 

@@ -69,9 +69,40 @@ impl TrippyProber {
             settings: flow_settings,
             window,
             first_ttl: settings.first_ttl,
+            udp_src_port: None,
         };
         let results = self.run_flows(&plan, flows).await?;
         tracing::debug!(elapsed = ?clock.elapsed(), flows, "trace complete");
+        Ok(merge(request, started, &results))
+    }
+
+    /// One UDP Paris tracer from `source_port`, without an RTT probe (the
+    /// late-reply window follows the request's hint, else its ceiling).
+    async fn run_one_flow(
+        &self,
+        request: TraceRequest,
+        source_port: u16,
+    ) -> Result<Trace, ProbeError> {
+        let settings = &request.settings;
+        if settings.protocol != Protocol::Udp || source_port == 0 {
+            return Err(ProbeError::Settings(format!(
+                "a flow is a UDP trace from a non-zero source port, not {} from port {source_port}",
+                settings.protocol
+            )));
+        }
+        validate(settings, request.target.addr)?;
+        let started = SystemTime::now();
+        let target = request.target.addr;
+        let source = source_addr(target, settings.effective_port())?;
+        let plan = FlowPlan {
+            target,
+            source,
+            settings: settings.clone(),
+            window: late_reply_window(request.rtt_hint, settings.grace),
+            first_ttl: settings.first_ttl,
+            udp_src_port: Some(source_port),
+        };
+        let results = self.run_flows(&plan, 1).await?;
         Ok(merge(request, started, &results))
     }
 
@@ -91,6 +122,7 @@ impl TrippyProber {
             settings: quick,
             window: Duration::ZERO,
             first_ttl: settings.max_ttl,
+            udp_src_port: None,
         };
         let results = self.run_flows(&plan, 1).await?;
         Ok(results.first().and_then(FlowResult::target_rtt))
@@ -158,6 +190,14 @@ impl Prober for TrippyProber {
     async fn trace(&self, request: TraceRequest) -> Result<Trace, ProbeError> {
         self.run(request).await
     }
+
+    async fn trace_flow(
+        &self,
+        request: TraceRequest,
+        source_port: u16,
+    ) -> Result<Trace, ProbeError> {
+        self.run_one_flow(request, source_port).await
+    }
 }
 
 fn validate(settings: &ProbeSettings, target: IpAddr) -> Result<(), ProbeError> {
@@ -220,6 +260,9 @@ struct FlowPlan {
     /// Late-reply window; zero ends the round at the destination's reply.
     window: Duration,
     first_ttl: u8,
+    /// A UDP source port for every tracer instead of its slot's: one
+    /// chosen flow of a multipath enumeration.
+    udp_src_port: Option<u16>,
 }
 
 impl FlowPlan {
@@ -391,7 +434,7 @@ fn run_flow(plan: &FlowPlan, slot: Slot) -> Result<FlowResult, ProbeError> {
         (Protocol::Udp, Some(port)) => (
             TrippyProtocol::Udp,
             MultipathStrategy::Paris,
-            PortDirection::new_fixed_both(slot.udp_src_port(), port),
+            PortDirection::new_fixed_both(plan.udp_src_port.unwrap_or(slot.udp_src_port()), port),
             33434,
         ),
         (Protocol::Tcp, Some(port)) => (

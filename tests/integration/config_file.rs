@@ -675,6 +675,43 @@ fn integer_settings_are_range_checked() {
 }
 
 #[test]
+fn multipath_cadence_is_inherited_overridden_or_off_and_checked() {
+    let text = format!(
+        "{VANTAGE}[probe]\nmultipath_interval = \"1h\"\n\
+         [[target]]\nname = \"a\"\nhost = \"a.ls\"\n\
+         [[target]]\nname = \"b\"\nhost = \"b.ls\"\nmultipath_interval = \"10m\"\n\
+         [[target]]\nname = \"c\"\nhost = \"c.ls\"\nmultipath_interval = \"off\"\n"
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.probe.multipath, Some(Duration::from_secs(3600)));
+    let cadence: Vec<Option<Duration>> = config.targets.iter().map(|t| t.multipath).collect();
+    assert_eq!(
+        cadence,
+        [
+            Some(Duration::from_secs(3600)),
+            Some(Duration::from_secs(600)),
+            None
+        ]
+    );
+    // Off unless asked for.
+    assert_eq!(parse(VANTAGE).unwrap().probe.multipath, None);
+    let (_, msg) = error(&format!(
+        "{VANTAGE}[[target]]\nname = \"a\"\nhost = \"a.ls\"\nmultipath_interval = \"500ms\"\n"
+    ));
+    assert!(
+        msg.contains(":7:22: field `target[0].multipath_interval`: 500ms is out of range, expected 1s..=720h"),
+        "{msg}"
+    );
+    let (_, msg) = error(&format!(
+        "{VANTAGE}[probe]\nmultipath_interval = \"often\"\n"
+    ));
+    assert!(
+        msg.contains(":5:22: field `probe.multipath_interval`"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn max_ttl_below_first_ttl_is_rejected() {
     let (_, msg) = error(&format!("{VANTAGE}[probe]\nfirst_ttl = 10\nmax_ttl = 5\n"));
     assert!(

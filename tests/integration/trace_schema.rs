@@ -732,6 +732,47 @@ fn records_with_dns_dependencies_fit_the_schema_as_serde_writes_them() {
 }
 
 #[test]
+fn records_with_load_balanced_paths_fit_the_schema() {
+    use transitwatch::analysis::multipath::{multipath, Enumeration};
+    use transitwatch::model::multipath::MultipathStop;
+    // One path at home with a silent hop, one through ZA (the rich record).
+    let home = judged(
+        "bank",
+        "198.51.100.20",
+        vec![
+            hop(1, &["198.18.1.2"], 1, 1, 0.05),
+            hop(2, &[], 1, 0, 0.0),
+            hop(3, &["198.51.100.20"], 1, 1, 0.3),
+        ],
+        Protocol::Udp,
+        Some(33434),
+        Confidence::Low,
+    );
+    let mut record = rich_record();
+    let run = Enumeration {
+        started_at: Timestamp::from_unix(T0 + 100).unwrap(),
+        port: 33434,
+        flows: 11,
+        silent_flows: 1,
+        stop: MultipathStop::Confident,
+    };
+    let found = multipath(
+        run,
+        &[(vec![40_002, 40_000], home), (vec![40_001], record.clone())],
+    );
+    assert_eq!(found.paths[0].source_ports, [40_000, 40_002]);
+    assert_eq!(
+        found.summary,
+        "1 of 2 load-balanced paths crosses South Africa (ZA)"
+    );
+    record.multipath = Some(Box::new(found));
+    let value = serde_json::to_value(&record).unwrap();
+    assert!(value["multipath"]["paths"][0]["hops"][1]["addr"].is_null());
+    assert_eq!(value["multipath"]["crossing"][0]["country"], "ZA");
+    assert_all_valid("records with multipath", &[value]);
+}
+
+#[test]
 fn the_schema_refuses_what_records_never_hold() {
     let mut good = rich_record();
     good.dns = Some(Box::new(dns_dependencies()));

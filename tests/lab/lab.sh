@@ -8,6 +8,12 @@
 #   lab.sh route PREFIX ls|za [DEST...]
 #                                send traffic for the domestic services (or
 #                                only the DEST prefixes) via LS or via ZA
+#   lab.sh ecmp PREFIX on|off [DEST...]
+#                                on: give r1 two equal-cost next hops for the
+#                                domestic services (or the DEST prefixes),
+#                                ls2 and za1, hashed per flow on L4 ports
+#                                (fib_multipath_hash_policy=1): one flow stays
+#                                in LS, another crosses ZA; off: back via LS
 #   lab.sh silence PREFIX on|off drop the time-exceeded replies of router ls2
 #   lab.sh exec PREFIX NODE CMD  run CMD inside a node (vantage is "v")
 #   lab.sh addrs                 print the lab's well-known addresses as KEY=VALUE
@@ -240,6 +246,36 @@ route_set() {
     case "$pfx" in
       *:*) in_ns "$p" r1 ip -6 route replace "$pfx" via "$v6" ;;
       *) in_ns "$p" r1 ip route replace "$pfx" via "$v4" ;;
+    esac
+  done
+}
+
+# ecmp_set PREFIX on|off [DEST...]: on, r1 balances traffic for DEST
+# prefixes (default: the whole domestic service range, IPv4 and IPv6) over
+# ls2 and za1 with equal weight, per flow (addresses, protocol and ports:
+# fib_multipath_hash_policy=1; ICMP echo identifiers are not hashed); off,
+# sends it via ls2 again.
+ecmp_set() {
+  local p=$1 on=$2 pfx
+  shift 2
+  case "$on" in
+    on|off) ;;
+    *) echo "lab.sh: ecmp must be on or off, got '$on'" >&2; exit 2 ;;
+  esac
+  local dests=("$@")
+  [ ${#dests[@]} -gt 0 ] || dests=(198.51.100.0/24 198.18.7.0/24 2001:db8:100::/64 2001:db8:7::/64)
+  if [ "$on" = off ]; then
+    route_set "$p" ls "${dests[@]}"
+    return
+  fi
+  in_ns "$p" r1 sysctl -qw net.ipv4.fib_multipath_hash_policy=1
+  in_ns "$p" r1 sysctl -qw net.ipv6.fib_multipath_hash_policy=1
+  for pfx in "${dests[@]}"; do
+    case "$pfx" in
+      *:*) in_ns "$p" r1 ip -6 route replace "$pfx" \
+             nexthop via 2001:db8:2::2 weight 1 nexthop via 2001:db8:4::2 weight 1 ;;
+      *) in_ns "$p" r1 ip route replace "$pfx" \
+           nexthop via 198.18.2.2 weight 1 nexthop via 198.18.4.2 weight 1 ;;
     esac
   done
 }
@@ -724,8 +760,9 @@ case "$cmd" in
   down) down "${2:?prefix}" ;;
   route) p=${2:?prefix}; via=${3:?ls|za}; shift 3; route_set "$p" "$via" "$@" ;;
   silence) silence "${2:?prefix}" "${3:?on|off}" ;;
+  ecmp) p=${2:?prefix}; on=${3:?on|off}; shift 3; ecmp_set "$p" "$on" "$@" ;;
   exec) p=${2:?prefix}; n=${3:?node}; shift 3; in_ns "$p" "$n" "$@" ;;
   addrs) addrs ;;
   names) names ;;
-  *) echo "usage: lab.sh up|down|route|silence|exec|addrs|names ..." >&2; exit 2 ;;
+  *) echo "usage: lab.sh up|down|route|ecmp|silence|exec|addrs|names ..." >&2; exit 2 ;;
 esac

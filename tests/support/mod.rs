@@ -174,6 +174,14 @@ impl Lab {
         self.script(&args);
     }
 
+    /// Balance domestic-service traffic (or only `dests`) per flow over the
+    /// LS and the ZA route at r1 (`on`), or send it via LS again.
+    pub fn ecmp(&self, on: bool, dests: &[&str]) {
+        let mut args = vec!["ecmp", &self.prefix, if on { "on" } else { "off" }];
+        args.extend_from_slice(dests);
+        self.script(&args);
+    }
+
     /// Silence (or restore) router ls2's time-exceeded replies.
     pub fn silence(&self, on: bool) {
         self.script(&["silence", &self.prefix, if on { "on" } else { "off" }]);

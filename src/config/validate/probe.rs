@@ -54,6 +54,12 @@ pub(super) fn validate_probe(raw: &RawProbe, src: &Source<'_>) -> Result<ProbeCo
         (48, 1024),
         src,
     )?;
+    let multipath = validate_multipath_interval(
+        raw.multipath_interval.as_ref(),
+        "probe.multipath_interval",
+        None,
+        src,
+    )?;
     Ok(ProbeConfig {
         settings: ProbeSettings {
             protocol,
@@ -69,7 +75,30 @@ pub(super) fn validate_probe(raw: &RawProbe, src: &Source<'_>) -> Result<ProbeCo
         interval,
         jitter,
         concurrency,
+        multipath,
     })
+}
+
+/// A `multipath_interval`: a duration of 1s..=30d, or `"off"` (`None`);
+/// absent: `default`.
+pub(super) fn validate_multipath_interval(
+    value: Option<&Spanned<String>>,
+    field: &str,
+    default: Option<Duration>,
+    src: &Source<'_>,
+) -> Result<Option<Duration>, ConfigError> {
+    match value {
+        Some(v) if v.get_ref().trim() == "off" => Ok(None),
+        Some(v) => validate_duration(
+            Some(v),
+            field,
+            Duration::ZERO,
+            (Duration::from_secs(1), Duration::from_secs(30 * 24 * 3600)),
+            src,
+        )
+        .map(Some),
+        None => Ok(default),
+    }
 }
 
 /// `probe.interval` and `probe.jitter`: jitter must stay below the interval.

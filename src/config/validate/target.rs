@@ -145,6 +145,12 @@ fn validate_target(
             accepted_countries.push(code);
         }
     }
+    let multipath = super::probe::validate_multipath_interval(
+        raw.multipath_interval.as_ref(),
+        &field("multipath_interval"),
+        probe.multipath,
+        src,
+    )?;
     Ok(TargetConfig {
         name,
         host: host_text.to_string(),
@@ -155,6 +161,7 @@ fn validate_target(
         allowed_countries,
         accepted_operators,
         accepted_countries,
+        multipath,
     })
 }
 
