@@ -16,5 +16,6 @@ mod geo;
 mod links;
 mod prometheus;
 mod report_browser;
+mod secured;
 mod store;
 mod trace;
