@@ -39,6 +39,11 @@ pub enum Command {
         /// How long SIGTERM waits for traces in flight (e.g. 10s).
         #[arg(long, value_parser = parse_duration)]
         drain: Option<Duration>,
+        /// The HTTP endpoint's web configuration file (TLS, basic
+        /// authentication; the Prometheus exporter-toolkit format), over
+        /// [metrics] web_config_file.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
         /// Log format on stderr: text or json.
         #[arg(long, default_value = "text")]
         log_format: LogFormat,

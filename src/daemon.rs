@@ -33,13 +33,30 @@
 //! false }` ends at once. The HTTP endpoint only reads what the consumer
 //! wrote: a scrape never starts a probe. `/api/v1/whatif` is answered from
 //! the path book's latest records of the configured targets.
+//!
+//! The one route that measures, `POST /api/v1/targets/{name}/trace`, asks
+//! the daemon as an [`OnDemandTracer`]: the running scheduler generation's
+//! [`Measurer`] (its prober, probe permits and reverse DNS) traces the
+//! configured target, and the generation's geolocation and the target's
+//! policy judge it, as a scheduled trace is judged. The records are
+//! answered and nothing else: the path book, metrics, alerts and history
+//! follow the schedule alone, so no client can make them move. While the
+//! daemon stops, no trace on demand starts.
+//!
+//! The web configuration (`[metrics] web_config_file`, or `run
+//! --web.config.file`, which wins) is read at start and on reload with the
+//! rest: a broken one stops the start (exit 2) or rejects the reload. The
+//! HTTP endpoint takes each new one through a watch channel.
 
 use crate::alert::{Notifier, Subject};
 use crate::analysis::Policy;
 use crate::config::{Config, RdnsConfig};
 use crate::dependency::overview::{overview, Accepted, Overview};
 use crate::geo::GeoDb;
-use crate::http::{self, StateView, ViewError};
+use crate::http::{
+    self, Endpoint, OnDemandError, OnDemandTracer, StateView, TraceFuture, ViewError, WebConfig,
+    WebConfigError,
+};
 use crate::metrics::DependencyView;
 use crate::metrics::Metrics;
 use crate::model::CountryCode;
@@ -50,7 +67,7 @@ use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, SlotPool, TrippyProber};
 use crate::report::ReportFormat;
 use crate::reverse_dns::{RdnsMetrics, ReverseDns};
-use crate::scheduler::{self, Cadence, Job, RttHints, TraceOutcome};
+use crate::scheduler::{self, Cadence, Job, Measurer, RttHints, TraceOutcome};
 use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
 use crate::store::writer::{HistoryWriter, Written};
 use crate::store::{
@@ -99,6 +116,9 @@ pub enum DaemonError {
     /// A GeoIP file is unusable.
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
+    /// The web configuration file is unusable.
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
     /// The state directory, the listener or the store writer could not be
     /// set up.
     #[error(transparent)]
@@ -122,7 +142,7 @@ impl DaemonError {
     #[must_use]
     pub const fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Geo(_) | Self::StateFile(_) => 2,
+            Self::Config(_) | Self::Geo(_) | Self::WebConfig(_) | Self::StateFile(_) => 2,
             Self::StateDir(e) => e.exit_code(),
             Self::Setup(_) | Self::FinalSave(_) => 1,
         }
@@ -155,6 +175,8 @@ pub struct DaemonOptions {
     pub state_dir: Option<PathBuf>,
     /// How long a graceful stop waits.
     pub drain: Duration,
+    /// The web configuration file, over `[metrics] web_config_file`.
+    pub web_config: Option<PathBuf>,
 }
 
 /// The configuration of one generation (replaced whole by a reload).
@@ -236,6 +258,10 @@ struct DaemonState {
     // The last dependency overview, replaced whole by each refresh; the
     // HTTP side clones the Arc and releases at once.
     dependencies: Mutex<Option<Arc<Overview>>>,
+    // The running scheduler generation's measurer, for traces on demand:
+    // replaced on reload, taken out (None) at stop; readers clone it and
+    // release at once.
+    measurer: RwLock<Option<Measurer<TrippyProber>>>,
 }
 
 impl DaemonState {
@@ -391,6 +417,68 @@ impl StateView for DaemonState {
     }
 }
 
+impl OnDemandTracer for DaemonState {
+    fn knows(&self, target: &str) -> bool {
+        self.is_target(target)
+    }
+
+    fn trace(&self, target: &str) -> TraceFuture {
+        let generation = self.generation();
+        let measurer = self.measurer.read().ok().and_then(|m| m.clone());
+        let target = target.to_string();
+        Box::pin(async move {
+            let (Some(generation), Some(measurer)) = (generation, measurer) else {
+                return Err(OnDemandError::Unavailable);
+            };
+            let Some(job) = generation.jobs.get(&target).cloned() else {
+                return Err(OnDemandError::UnknownTarget(target));
+            };
+            let outcomes = measurer
+                .trace_once(&job)
+                .await
+                .ok_or(OnDemandError::Unavailable)?;
+            tracing::info!(target = %target, paths = outcomes.len(), "traced on demand");
+            // Judging looks up every hop in the GeoIP files: off the
+            // async workers.
+            let judged = tokio::task::spawn_blocking(move || {
+                let mut records = Vec::new();
+                let mut failures = Vec::new();
+                for outcome in outcomes {
+                    match outcome.result {
+                        Ok(trace) => records.push(judge(
+                            trace,
+                            &generation.geo,
+                            generation.vantage_at,
+                            &job.policy,
+                        )),
+                        Err(why) => failures.push(format!("{}: {why}", outcome.key)),
+                    }
+                }
+                if records.is_empty() {
+                    Err(OnDemandError::Failed(failures.join("; ")))
+                } else {
+                    Ok(records)
+                }
+            })
+            .await;
+            judged.map_err(|e| OnDemandError::Failed(format!("judging failed: {e}")))?
+        })
+    }
+}
+
+/// The web configuration named by `run --web.config.file` or `[metrics]
+/// web_config_file`; none: plain HTTP, open.
+fn web_config(opts: &DaemonOptions, config: &Config) -> Result<WebConfig, WebConfigError> {
+    match opts
+        .web_config
+        .as_ref()
+        .or(config.metrics.web_config_file.as_ref())
+    {
+        Some(path) => WebConfig::load(path),
+        None => Ok(WebConfig::open()),
+    }
+}
+
 /// Now, in Unix seconds (Prometheus' time unit).
 fn now_unix() -> f64 {
     Timestamp::now().unix_f64()
@@ -487,6 +575,8 @@ fn remove_temporaries(files: &StateFiles) {
 struct Running {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// What its loops measure with, for traces on demand.
+    measurer: Measurer<TrippyProber>,
 }
 
 /// The resolver of the hops' names under `[rdns]`: none when it is off,
@@ -518,18 +608,26 @@ fn start_scheduler(
         interval: config.probe.interval,
         jitter: config.probe.jitter,
     };
-    let schedule = scheduler::Schedule {
-        jobs,
+    let measurer = Measurer {
         vantage,
-        cadence,
-        concurrency: config.probe.concurrency,
         prober: prober.clone(),
+        permits: Arc::new(tokio::sync::Semaphore::new(config.probe.concurrency.max(1))),
         hints: Arc::clone(hints),
         names: names.cloned(),
+        enumerations: Arc::new(tokio::sync::Mutex::new(0)),
+    };
+    let schedule = scheduler::Schedule {
+        jobs,
+        cadence,
+        measurer: measurer.clone(),
         dependencies: dependencies(config),
     };
     let task = tokio::spawn(scheduler::run(schedule, outcomes.clone(), stop_rx));
-    Running { stop, task }
+    Running {
+        stop,
+        task,
+        measurer,
+    }
 }
 
 /// How `[dependency] dns` resolves targets' dependencies: none when it is
@@ -582,6 +680,7 @@ pub async fn run(
     let dir = state.path().to_path_buf();
     remove_temporaries(&files);
     let geo = open_geo(&config)?;
+    let web = web_config(&opts, &config)?;
     let listener = tokio::net::TcpListener::bind(config.metrics.listen)
         .await
         .map_err(|source| SetupError::Listen {
@@ -624,6 +723,7 @@ pub async fn run(
         notifier: Mutex::new(Some(notifier)),
         store_file: store_file.clone(),
         dependencies: Mutex::new(None),
+        measurer: RwLock::new(None),
     });
     let hints: RttHints = Arc::default();
     let counted = Arc::clone(&shared);
@@ -644,10 +744,23 @@ pub async fn run(
     configs.keep(ConfigText::of(&config));
 
     let (http_stop, http_stop_rx) = watch::channel(false);
-    let http_task = tokio::spawn(http::serve(listener, Arc::clone(&shared), async move {
-        let mut rx = http_stop_rx;
-        let _ = rx.wait_for(|stop| *stop).await;
-    }));
+    log_web_config(&web);
+    // Why a watch channel: the endpoint reads the latest web configuration
+    // for each connection and request; a reload replaces it.
+    let (web_tx, web_rx) = watch::channel(Arc::new(web));
+    let endpoint = Endpoint {
+        web: web_rx,
+        tracer: Some(Arc::clone(&shared) as Arc<dyn OnDemandTracer>),
+    };
+    let http_task = tokio::spawn(http::serve_with(
+        listener,
+        Arc::clone(&shared),
+        endpoint,
+        async move {
+            let mut rx = http_stop_rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        },
+    ));
 
     // Bounded: a consumer that falls behind slows the scheduler down
     // instead of queueing results without limit.
@@ -669,12 +782,15 @@ pub async fn run(
         hop_names.as_ref(),
         &outcome_tx,
     );
+    set_measurer(&shared, Some(running.measurer.clone()));
     tracing::info!(targets = generation.jobs.len(), listen = %config.metrics.listen, "transitwatch running");
 
     let graceful = loop {
         match controls.recv().await {
-            Some(Control::Reload) => match reload(&opts.config) {
-                Ok((new_config, new_geo)) => {
+            Some(Control::Reload) => match reload(&opts) {
+                Ok((new_config, new_geo, new_web)) => {
+                    log_web_config(&new_web);
+                    web_tx.send_replace(Arc::new(new_web));
                     let _ = running.stop.send(true);
                     let new_generation = Arc::new(Generation::new(&new_config, new_geo));
                     // Before the first record of the new generation.
@@ -713,6 +829,7 @@ pub async fn run(
                         hop_names.as_ref(),
                         &outcome_tx,
                     );
+                    set_measurer(&shared, Some(running.measurer.clone()));
                     config = new_config;
                     tracing::info!(targets = names.len(), "configuration reloaded");
                 }
@@ -727,6 +844,7 @@ pub async fn run(
     };
 
     let _ = running.stop.send(true);
+    set_measurer(&shared, None);
     if graceful {
         let drained = tokio::time::timeout(opts.drain, &mut running.task)
             .await
@@ -797,12 +915,29 @@ enum ReloadError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
 }
 
-fn reload(path: &Path) -> Result<(Config, GeoDb), ReloadError> {
-    let config = Config::load(path)?;
+fn reload(opts: &DaemonOptions) -> Result<(Config, GeoDb, WebConfig), ReloadError> {
+    let config = Config::load(&opts.config)?;
     let geo = open_geo(&config)?;
-    Ok((config, geo))
+    let web = web_config(opts, &config)?;
+    Ok((config, geo, web))
+}
+
+/// Hand traces on demand the running generation's measurer (none: the
+/// daemon is stopping).
+fn set_measurer(shared: &DaemonState, measurer: Option<Measurer<TrippyProber>>) {
+    if let Ok(mut slot) = shared.measurer.write() {
+        *slot = measurer;
+    }
+}
+
+fn log_web_config(web: &WebConfig) {
+    if let Some(path) = web.path() {
+        tracing::info!(file = %path.display(), tls = web.tls(), basic_auth = web.authenticates(), "web configuration read");
+    }
 }
 
 /// Turn outcomes into records, path state and metrics.

@@ -56,6 +56,12 @@ pub enum FileKind {
     HostnameRules,
     /// A deployment's operator table (`[dependency] operators`).
     Operators,
+    /// The HTTP endpoint's web configuration (`[metrics] web_config_file`).
+    WebConfig,
+    /// PEM certificates of the web configuration (server chain, client CAs).
+    TlsCertificates,
+    /// The PEM private key of the web configuration.
+    TlsKey,
 }
 
 impl FileKind {
@@ -76,6 +82,9 @@ impl FileKind {
             Self::PeeringDb => Some(512 << 20),
             Self::HostnameRules => Some(4 << 20),
             Self::Operators => Some(4 << 20),
+            Self::WebConfig => Some(1 << 20),
+            Self::TlsCertificates => Some(4 << 20),
+            Self::TlsKey => Some(64 << 10),
         }
     }
 
@@ -95,6 +104,9 @@ impl FileKind {
             Self::PeeringDb => "PeeringDB dump",
             Self::HostnameRules => "host name rules file",
             Self::Operators => "operator table",
+            Self::WebConfig => "web configuration file",
+            Self::TlsCertificates => "TLS certificate file",
+            Self::TlsKey => "TLS key file",
         }
     }
 }

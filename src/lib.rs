@@ -33,7 +33,7 @@
 //! | [`commands`] | the one-shot commands, one module per job (`trace`, `geo`, `check-config`, `analyze`, `export`, `report`, `whatif`, `dns`), and their exit codes |
 //! | [`daemon`] | wiring and lifecycle of `run`: reload, drain, stop, the state directory |
 //! | [`state_dir`] | the state directory: one holder (lock), private modes, its key, sealed state files and their save metric (a leaf) |
-//! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution, multipath enumerations at their own cadence; typed trace outcomes |
+//! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution, multipath enumerations at their own cadence; typed trace outcomes; the `Measurer` its loops and traces on demand share |
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
 //! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside); `multipath`: a target's load-balanced paths, UDP Paris flows varied by source port under an MDA-style stopping rule |
 //! | `resolve` | host names to addresses (A/AAAA), with a deadline |
@@ -45,7 +45,7 @@
 //! | `paths` | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state and metric families |
 //! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs; and the dependency families (services at risk, DNS flags, foreign operators) from the overview |
-//! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API |
+//! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API, traces on demand of configured targets (through a narrow `OnDemandTracer` seam the daemon implements); TLS, basic authentication and headers from the exporter-toolkit's web configuration file |
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the writer thread, its metric family |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV, RIPE Atlas results and Parquet |
 //! | [`dataset`] | judged traces as tables (`traces`, `hops`, the flat CSV): the versioned column spec, Arrow batches, Parquet datasets (partitioned Hive-style), CSV rows; used by `export` and `analyze` |

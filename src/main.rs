@@ -118,6 +118,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             config,
             state_dir,
             drain,
+            web_config_file,
             log_format: _,
         } => {
             require_net_raw()?;
@@ -133,6 +134,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 config,
                 state_dir,
                 drain: drain.unwrap_or(transitwatch::daemon::DEFAULT_DRAIN),
+                web_config: web_config_file,
             };
             let result = runtime.block_on(run_daemon(opts));
             // A trace cut off by the drain period still occupies a blocking

@@ -11,6 +11,10 @@
 //! `stop` signal turns true; a trace already running finishes and is still
 //! reported, so a stop drains rather than drops.
 //!
+//! A [`Measurer`] (the prober, the permits, the last RTTs, the hop namer)
+//! is what every loop measures with; [`Measurer::trace_once`] traces a
+//! target outside its loop (on demand), under the same permits.
+//!
 //! With [`Dependencies`], a named target's DNS dependencies are resolved in
 //! the same attempt, while its addresses are traced (the traces do not
 //! wait for them; at most a bounded number of resolutions run at once, none
@@ -145,22 +149,49 @@ pub struct Cadence {
 /// window without an extra probe.
 pub type RttHints = Arc<Mutex<HashMap<PathKey, Duration>>>;
 
-/// Everything one scheduler generation runs.
-pub struct Schedule<P> {
-    /// The targets.
-    pub jobs: Vec<Job>,
+/// What measures a path: the prober under the global permits, with the
+/// last destination RTTs and the hop namer. One per scheduler generation,
+/// shared by its loops and by traces on demand.
+#[derive(Clone)]
+pub struct Measurer<P> {
     /// Recorded in every trace.
     pub vantage: VantageRef,
-    /// Interval and jitter.
-    pub cadence: Cadence,
-    /// Traces in flight at most, over all targets.
-    pub concurrency: usize,
     /// Who measures.
     pub prober: P,
+    /// Traces in flight at most, over all targets and traces on demand.
+    // Why a semaphore: each trace holds sockets and a blocking thread, and
+    // routers rate-limit bursts of ICMP.
+    pub permits: Arc<Semaphore>,
     /// Last destination RTTs, shared with the consumer.
     pub hints: RttHints,
     /// Names the hops of every measured trace (none: no names).
     pub names: Option<ReverseDns>,
+    /// Where the next multipath enumeration's flows start.
+    // One enumeration at a time: every enumeration draws its flows' source
+    // ports from one span (`probe::multipath`), so two at once towards one
+    // address would take each other's replies; they run hourly or so, and
+    // one after the other costs nothing that matters. A tokio Mutex: held
+    // across the enumeration's awaits.
+    pub enumerations: Arc<tokio::sync::Mutex<u16>>,
+}
+
+impl<P: Prober + Clone + 'static> Measurer<P> {
+    /// Resolve `job`'s host and trace each of its addresses once, now
+    /// (under the permits, like a scheduled attempt, without its DNS
+    /// dependencies); `None` when the permits are closed.
+    pub async fn trace_once(&self, job: &Job) -> Option<Vec<TraceOutcome>> {
+        trace_addresses(self, job, false).await
+    }
+}
+
+/// Everything one scheduler generation runs.
+pub struct Schedule<P> {
+    /// The targets.
+    pub jobs: Vec<Job>,
+    /// Interval and jitter.
+    pub cadence: Cadence,
+    /// How each path is measured.
+    pub measurer: Measurer<P>,
     /// Resolves named targets' DNS dependencies (none: not resolved).
     pub dependencies: Option<Dependencies>,
 }
@@ -174,35 +205,16 @@ pub async fn run<P: Prober + Clone + 'static>(
 ) {
     let Schedule {
         jobs,
-        vantage,
         cadence,
-        concurrency,
-        prober,
-        hints,
-        names,
+        measurer,
         dependencies,
     } = schedule;
-    // Caps the traces in flight across all targets: each holds sockets and
-    // a blocking thread, and routers rate-limit bursts of ICMP.
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    // One multipath enumeration at a time, and where the next one's flows
-    // start: every enumeration draws its flows' source ports from one span
-    // (`probe::multipath`), so two at once towards one address would take
-    // each other's replies; they run hourly or so, and one after the other
-    // costs nothing that matters. A tokio Mutex: held across the
-    // enumeration's awaits.
-    let enumerations = Arc::new(tokio::sync::Mutex::new(0u16));
     let mut loops = JoinSet::new();
     for (i, job) in jobs.into_iter().enumerate() {
         let ctx = LoopCtx {
             job,
-            vantage: vantage.clone(),
             cadence,
-            prober: prober.clone(),
-            permits: Arc::clone(&permits),
-            enumerations: Arc::clone(&enumerations),
-            hints: Arc::clone(&hints),
-            names: names.clone(),
+            measurer: measurer.clone(),
             dependencies: dependencies.clone(),
             outcomes: outcomes.clone(),
             seed: 0x9E37_79B9_7F4A_7C15 ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9),
@@ -214,13 +226,8 @@ pub async fn run<P: Prober + Clone + 'static>(
 
 struct LoopCtx<P> {
     job: Job,
-    vantage: VantageRef,
     cadence: Cadence,
-    prober: P,
-    permits: Arc<Semaphore>,
-    enumerations: Arc<tokio::sync::Mutex<u16>>,
-    hints: RttHints,
-    names: Option<ReverseDns>,
+    measurer: Measurer<P>,
     dependencies: Option<Dependencies>,
     outcomes: mpsc::Sender<TraceOutcome>,
     seed: u64,
@@ -286,41 +293,7 @@ async fn attempt<P: Prober + Clone + 'static>(ctx: &LoopCtx<P>, enumerate: bool)
             _ => None,
         }
     };
-    let traces = async {
-        let started = tokio::time::Instant::now();
-        let addrs = match resolve::resolve(&job.host, job.family).await {
-            Ok(addrs) => addrs,
-            Err(e) => {
-                return Some(vec![TraceOutcome {
-                    name: job.name.clone(),
-                    key: PathKey::whole(job.name.clone()),
-                    result: Err(e.into()),
-                    duration: started.elapsed(),
-                    dns: None,
-                    multipath: None,
-                }])
-            }
-        };
-        let mut measured = Vec::with_capacity(addrs.len());
-        for addr in addrs {
-            let request = TraceRequest {
-                target: ProbeTarget {
-                    name: job.name.clone(),
-                    host: job.host.clone(),
-                    addr,
-                },
-                vantage: ctx.vantage.clone(),
-                settings: job.settings.clone(),
-                rtt_hint: None,
-            };
-            let mut outcome = measure(ctx, &job.name, job.key(addr), request.clone()).await?;
-            if enumerate && outcome.result.is_ok() {
-                outcome.multipath = enumerate_paths(ctx, &outcome.key, request).await?;
-            }
-            measured.push(outcome);
-        }
-        Some(measured)
-    };
+    let traces = trace_addresses(&ctx.measurer, job, enumerate);
     let (dns, measured) = tokio::join!(dependencies, traces);
     // `None`: the schedule is closing.
     let Some(measured) = measured else { return };
@@ -335,6 +308,49 @@ async fn attempt<P: Prober + Clone + 'static>(ctx: &LoopCtx<P>, enumerate: bool)
             trace_nameservers(ctx, d, dns).await;
         }
     }
+}
+
+/// Resolve `job`'s host and trace each address (with `enumerate`, also
+/// enumerate its load-balanced paths); `None` when the permits are closed
+/// (the schedule is closing).
+async fn trace_addresses<P: Prober + Clone + 'static>(
+    measurer: &Measurer<P>,
+    job: &Job,
+    enumerate: bool,
+) -> Option<Vec<TraceOutcome>> {
+    let started = tokio::time::Instant::now();
+    let addrs = match resolve::resolve(&job.host, job.family).await {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            return Some(vec![TraceOutcome {
+                name: job.name.clone(),
+                key: PathKey::whole(job.name.clone()),
+                result: Err(e.into()),
+                duration: started.elapsed(),
+                dns: None,
+                multipath: None,
+            }])
+        }
+    };
+    let mut measured = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let request = TraceRequest {
+            target: ProbeTarget {
+                name: job.name.clone(),
+                host: job.host.clone(),
+                addr,
+            },
+            vantage: measurer.vantage.clone(),
+            settings: job.settings.clone(),
+            rtt_hint: None,
+        };
+        let mut outcome = measure(measurer, &job.name, job.key(addr), request.clone()).await?;
+        if enumerate && outcome.result.is_ok() {
+            outcome.multipath = enumerate_paths(measurer, &outcome.key, request).await?;
+        }
+        measured.push(outcome);
+    }
+    Some(measured)
 }
 
 /// Trace each name server address of `dns`'s zones that no loop claimed in
@@ -379,11 +395,11 @@ async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &
                     host: server.name.clone(),
                     addr: *addr,
                 },
-                vantage: ctx.vantage.clone(),
+                vantage: ctx.measurer.vantage.clone(),
                 settings: d.settings.clone(),
                 rtt_hint: None,
             };
-            let Some(outcome) = measure(ctx, &name, key, request).await else {
+            let Some(outcome) = measure(&ctx.measurer, &name, key, request).await else {
                 return;
             };
             if ctx.outcomes.send(outcome).await.is_err() {
@@ -396,18 +412,18 @@ async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &
 /// Trace one path under a permit and name its hops; `None` when the
 /// schedule is closing (no permit).
 async fn measure<P: Prober>(
-    ctx: &LoopCtx<P>,
+    m: &Measurer<P>,
     name: &str,
     key: PathKey,
     mut request: TraceRequest,
 ) -> Option<TraceOutcome> {
-    let permit = ctx.permits.acquire().await.ok()?;
-    request.rtt_hint = ctx.hints.lock().ok().and_then(|h| h.get(&key).copied());
+    let permit = m.permits.acquire().await.ok()?;
+    request.rtt_hint = m.hints.lock().ok().and_then(|h| h.get(&key).copied());
     let began = tokio::time::Instant::now();
-    let mut result = ctx.prober.trace(request).await.map_err(TraceError::from);
+    let mut result = m.prober.trace(request).await.map_err(TraceError::from);
     // Waiting for names holds no socket: the next trace may start.
     drop(permit);
-    if let (Ok(trace), Some(names)) = (&mut result, &ctx.names) {
+    if let (Ok(trace), Some(names)) = (&mut result, &m.names) {
         names.name_hops(trace).await;
     }
     Some(TraceOutcome {
@@ -424,7 +440,7 @@ async fn measure<P: Prober>(
 /// under a probe permit, and name their hops; `None` inside when it could
 /// not run (logged), `None` outside when the schedule is closing.
 async fn enumerate_paths<P: Prober + Clone + 'static>(
-    ctx: &LoopCtx<P>,
+    ctx: &Measurer<P>,
     key: &PathKey,
     mut request: TraceRequest,
 ) -> Option<Option<Arc<Enumerated>>> {

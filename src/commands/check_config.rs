@@ -6,7 +6,9 @@
 //! schema recognised, the overrides CSV and geofeeds parsed, the PeeringDB
 //! dump read and its references checked). `check-config` does the
 //! same, so a configuration it calls ok starts; unlike the daemon it looks
-//! at every GeoIP file and names each one that cannot be used.
+//! at every GeoIP file and names each one that cannot be used. The web
+//! configuration file (`[metrics] web_config_file`) is read as the daemon
+//! reads it, with the certificate and key files it names.
 
 use super::CliError;
 use crate::config::Config;
@@ -124,6 +126,22 @@ pub fn run(path: &Path) -> Result<String, CliError> {
             file.display(),
             cfg.dependency.table.len()
         ),
+        None => more,
+    };
+    let more = match &cfg.metrics.web_config_file {
+        Some(file) => {
+            let web = crate::http::WebConfig::load(file)?;
+            format!(
+                "{more}, web configuration {} ({}, {})",
+                file.display(),
+                if web.tls() { "TLS" } else { "no TLS" },
+                if web.authenticates() {
+                    "basic authentication"
+                } else {
+                    "no authentication"
+                }
+            )
+        }
         None => more,
     };
     Ok(format!(

@@ -36,6 +36,9 @@ pub enum CliError {
     /// Files a valid configuration names that cannot be used (exit 2).
     #[error(transparent)]
     Files(#[from] check_config::UnusableFiles),
+    /// The web configuration file cannot be used (exit 2).
+    #[error(transparent)]
+    WebConfig(#[from] crate::http::WebConfigError),
     /// Something failed while running (exit 1).
     #[error("{0}")]
     Runtime(String),
@@ -46,7 +49,11 @@ impl CliError {
     #[must_use]
     pub const fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) | Self::Config(_) | Self::Geo(_) | Self::Files(_) => 2,
+            Self::Usage(_)
+            | Self::Config(_)
+            | Self::Geo(_)
+            | Self::Files(_)
+            | Self::WebConfig(_) => 2,
             Self::Runtime(_) => 1,
         }
     }

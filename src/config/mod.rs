@@ -175,6 +175,10 @@ impl Default for ProbeConfig {
 pub struct MetricsConfig {
     /// Address the `/metrics` HTTP server listens on.
     pub listen: SocketAddr,
+    /// The HTTP endpoint's web configuration (TLS, basic authentication,
+    /// headers; the exporter-toolkit format, see `http::web_config`),
+    /// resolved against the config folder; read by the daemon, not here.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// The history database.

@@ -71,6 +71,7 @@ pub(super) struct RawProbe {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: Option<Spanned<String>>,
+    pub(super) web_config_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,6 +12,7 @@
 //! | `GET /api/v1/dependencies` | JSON: every service's hosting and DNS verdicts, the national DNS figures and what fails if each country or operator seen on the paths becomes unavailable ([`crate::dependency::overview`]), as of the daemon's last refresh (every few seconds); 503 before the first |
 //! | `GET /api/v1/whatif?country=` (or `asn=`, `org=`) | JSON: what fails if that country, AS or organisation becomes unavailable ([`crate::dependency`]), from the latest record of every path ([`StateView::each_latest`]); 400 JSON error for a missing, repeated, unknown or bad parameter, 503 when the view keeps no latest records |
 //! | `GET /` and `GET /report?since=&until=&format=` | the regulator's report of the history ([`crate::report`]): standalone HTML by default, `md` or `json`; made on a history reader; 400 JSON error for a bad parameter, 503 when no history can be read |
+//! | `POST /api/v1/targets/{name}/trace` | one trace of that configured target now ([`on_demand`]): JSON array of its trace records, one per path; 404 JSON error for an unknown name, 429 with `Retry-After` over the limits, 502 when the trace failed, 503 when the daemon is not tracing, 504 past [`ON_DEMAND_TIMEOUT`] |
 //!
 //! `/api/v1/traces` takes the export's notation: `since` and `until` are RFC
 //! 3339 times, dates or durations before now (`24h`), `until` exclusive;
@@ -23,8 +24,22 @@
 //! page with `since` and `limit`.
 //!
 //! Other paths answer 404; other methods on these paths 405 with
-//! `Allow: GET`. The endpoint only reads a [`StateView`]; no request can
-//! start a probe.
+//! `Allow: GET` (`Allow: POST` on the trace route). Every route but the
+//! trace route only reads a [`StateView`]; the trace route asks an
+//! [`OnDemandTracer`], within its limits, and its traces change nothing
+//! the other routes show (they are answered, not recorded).
+//!
+//! # Security
+//!
+//! [`serve_with`] takes a [`WebConfig`] (the exporter-toolkit's web
+//! configuration file, [`web_config`]), replaced on reload through a
+//! watch channel: with TLS, each connection's handshake must finish within
+//! [`HEADER_DEADLINE`] (a connection waiting for it holds a waiting place,
+//! like one waiting for a head); with basic authentication every route,
+//! `/healthz` and `/readyz` included as in the exporter-toolkit, answers
+//! 401 with `WWW-Authenticate: Basic` to a request without the right
+//! credentials ([`basic_auth`]); its headers are added to every response.
+//! A request is admitted to its share before its credentials are checked.
 //!
 //! `/api/v1/whatif` takes exactly one of `country` (an assigned ISO 3166-1
 //! alpha-2 code), `asn` (`64510` or `AS64510`) and `org` (part of an AS
@@ -50,14 +65,23 @@
 //! then still does not finish within [`SHUTDOWN_GRACE`] is cut off.
 
 pub mod admission;
+pub mod basic_auth;
+pub mod on_demand;
 pub mod stream;
+pub mod web_config;
 
 pub use admission::{
     API_PER_CLIENT, API_SLOTS, HEADER_DEADLINE, HTTP_FDS, MAX_CONNECTIONS, MONITORING_SLOTS,
     WAITING_SLOTS, WRITE_STALL,
 };
+pub use basic_auth::VERIFICATIONS;
+pub use on_demand::{
+    OnDemandError, OnDemandTracer, TraceFuture, ON_DEMAND_BURST, ON_DEMAND_REFILL,
+    ON_DEMAND_TIMEOUT,
+};
 use stream::HistoryReaders;
 pub use stream::{StreamBroken, TraceBody, STREAM_CACHE_KIB, STREAM_CHUNK, STREAM_PAGE_ROWS};
+pub use web_config::{WebConfig, WebConfigError};
 
 use crate::dependency::{Assessment, Failure, InvalidFailure};
 use crate::export::ExportError;
@@ -66,13 +90,17 @@ use crate::model::{PathKey, TraceRecord};
 use crate::report::ReportFormat;
 use crate::store::{parse_time, InvalidTime, Query, StoreError};
 use admission::{Pass, Refusal, Share, Shares, Waiting, WaitingRoom};
+use basic_auth::AuthVerdict;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use on_demand::Limiter;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
@@ -81,6 +109,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -222,12 +251,28 @@ pub trait StateView: Send + Sync + 'static {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes, then stops
-/// accepting, lets open connections finish their current response (at most
-/// [`SHUTDOWN_GRACE`]) and returns.
-///
-/// A failing connection or `accept` is logged and the loop goes on; nothing
-/// a client does ends the server.
+/// What the endpoint serves besides its [`StateView`]: its security
+/// settings and who traces on demand.
+pub struct Endpoint {
+    /// The web configuration in force; the daemon sends a new one on
+    /// reload, and each connection (TLS) and request (credentials, headers)
+    /// takes the latest.
+    pub web: watch::Receiver<Arc<WebConfig>>,
+    /// Runs `POST /api/v1/targets/{name}/trace`; `None`: that route answers
+    /// 503.
+    pub tracer: Option<Arc<dyn OnDemandTracer>>,
+}
+
+impl Default for Endpoint {
+    /// Plain HTTP, no authentication, no traces on demand.
+    fn default() -> Self {
+        // The sender is dropped at once: the receiver keeps its value.
+        let (_, web) = watch::channel(Arc::new(WebConfig::open()));
+        Self { web, tracer: None }
+    }
+}
+
+/// [`serve_with`] plain HTTP, without authentication or traces on demand.
 ///
 /// # Errors
 ///
@@ -237,6 +282,26 @@ pub async fn serve<S: StateView>(
     view: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, view, Endpoint::default(), shutdown).await
+}
+
+/// Serves HTTP (or HTTPS, as `endpoint.web` says) on `listener` until
+/// `shutdown` completes, then stops accepting, lets open connections finish
+/// their current response (at most [`SHUTDOWN_GRACE`]) and returns.
+///
+/// A failing connection or `accept` is logged and the loop goes on; nothing
+/// a client does ends the server.
+///
+/// # Errors
+///
+/// The history reader threads cannot be started.
+pub async fn serve_with<S: StateView>(
+    listener: TcpListener,
+    view: Arc<S>,
+    endpoint: Endpoint,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limiter = Arc::new(Limiter::default());
     // Why a semaphore: every open connection is a file descriptor, shared
     // with trippy-core's select()-based sockets that must stay below
     // FD_SETSIZE (see `admission` for the budget). A connection holds a
@@ -304,6 +369,9 @@ pub async fn serve<S: StateView>(
             waiting: Waiting::enter(&room),
             shares: Arc::clone(&shares),
             readers: Arc::clone(&readers),
+            web: endpoint.web.clone(),
+            tracer: endpoint.tracer.clone(),
+            limiter: Arc::clone(&limiter),
         };
         let view = Arc::clone(&view);
         let stop = stop.subscribe();
@@ -385,6 +453,10 @@ enum ConnectionError {
     Stalled(Duration),
     #[error("closed to make room for a new client while waiting for a request head")]
     Evicted,
+    #[error("TLS handshake failed: {0}")]
+    Handshake(std::io::Error),
+    #[error("the TLS handshake did not finish within {0:?}")]
+    HandshakeTimeout(Duration),
 }
 
 /// One connection's client and its standing.
@@ -394,6 +466,9 @@ struct Client {
     waiting: Arc<Waiting>,
     shares: Arc<Shares>,
     readers: Arc<HistoryReaders>,
+    web: watch::Receiver<Arc<WebConfig>>,
+    tracer: Option<Arc<dyn OnDemandTracer>>,
+    limiter: Arc<Limiter>,
 }
 
 async fn serve_connection<S: StateView>(
@@ -402,12 +477,6 @@ async fn serve_connection<S: StateView>(
     view: Arc<S>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
-    let waiting = Arc::clone(&client.waiting);
-    let service = service_fn(move |request: Request<Incoming>| {
-        let view = Arc::clone(&view);
-        let client = client.clone();
-        async move { Ok::<_, Infallible>(respond(view, &client, &request).await) }
-    });
     // The kernel's send buffer is fixed (no autotuning to megabytes): what
     // a stalled client costs in the kernel is bounded, and a stream stops
     // reading the history soon after its client stops reading.
@@ -418,12 +487,62 @@ async fn serve_connection<S: StateView>(
     // write timeout of its own.
     let mut stream = TimeoutStream::new(stream);
     stream.set_write_timeout(Some(WRITE_STALL));
+    let stream = Box::pin(stream);
+    // The settings as this connection starts: a reload applies to the
+    // connections that follow.
+    let tls = client.web.borrow().tls.clone();
+    let Some(acceptor) = tls else {
+        return serve_http(stream, client, view, stop).await;
+    };
+    let waiting = Arc::clone(&client.waiting);
+    let handshake = tokio::select! {
+        done = tokio::time::timeout(HEADER_DEADLINE, acceptor.accept(stream)) => done,
+        () = waiting.evict.notified() => {
+            waiting.close();
+            return Err(ConnectionError::Evicted);
+        }
+        _ = stop.wait_for(|stop| *stop) => {
+            waiting.close();
+            return Ok(());
+        }
+    };
+    match handshake {
+        Ok(Ok(tls)) => serve_http(tls, client, view, stop).await,
+        Ok(Err(error)) => {
+            waiting.close();
+            Err(ConnectionError::Handshake(error))
+        }
+        Err(_) => {
+            waiting.close();
+            Err(ConnectionError::HandshakeTimeout(HEADER_DEADLINE))
+        }
+    }
+}
+
+/// HTTP/1.1 on `io` (TCP, or TLS over it) until the client closes, the
+/// connection is evicted, aged out or the server stops.
+async fn serve_http<S, I>(
+    io: I,
+    client: Client,
+    view: Arc<S>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectionError>
+where
+    S: StateView,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let waiting = Arc::clone(&client.waiting);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let view = Arc::clone(&view);
+        let client = client.clone();
+        async move { Ok::<_, Infallible>(respond(view, &client, &request).await) }
+    });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_DEADLINE)
         .max_buf_size(WRITE_BUFFER);
-    let connection = builder.serve_connection(TokioIo::new(Box::pin(stream)), service);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     let mut connection = std::pin::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => Some(result.map_err(ConnectionError::from)),
@@ -462,6 +581,8 @@ enum Route {
     Readyz,
     Targets,
     Latest(String),
+    /// `POST /api/v1/targets/{name}/trace`.
+    Trace(String),
     Traces,
     Report,
     WhatIf,
@@ -482,10 +603,14 @@ impl Route {
             _ => {
                 // Target names are `[A-Za-z0-9_.-]+`, so they need no
                 // percent-decoding; an encoded name matches nothing.
-                let name = path
-                    .strip_prefix("/api/v1/targets/")?
-                    .strip_suffix("/latest")?;
-                (!name.is_empty() && !name.contains('/')).then(|| Self::Latest(name.to_string()))
+                let rest = path.strip_prefix("/api/v1/targets/")?;
+                let (name, route): (&str, fn(String) -> Self) =
+                    if let Some(name) = rest.strip_suffix("/latest") {
+                        (name, Self::Latest)
+                    } else {
+                        (rest.strip_suffix("/trace")?, Self::Trace)
+                    };
+                (!name.is_empty() && !name.contains('/')).then(|| route(name.to_string()))
             }
         }
     }
@@ -496,10 +621,19 @@ impl Route {
             Self::Metrics | Self::Healthz | Self::Readyz => Share::Monitoring,
             Self::Targets
             | Self::Latest(_)
+            | Self::Trace(_)
             | Self::Traces
             | Self::Report
             | Self::WhatIf
             | Self::Dependencies => Share::Api,
+        }
+    }
+
+    /// The method the route answers.
+    fn method(&self) -> Method {
+        match self {
+            Self::Trace(_) => Method::POST,
+            _ => Method::GET,
         }
     }
 
@@ -543,9 +677,9 @@ impl Route {
                 }
                 None => json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`")),
             },
-            // Answered by `answer` (on a history reader, or with its
-            // parameters); never here.
-            Self::Traces | Self::Report | Self::WhatIf => {
+            // Answered by `answer` (on a history reader, with its
+            // parameters, or by the tracer); never here.
+            Self::Traces | Self::Report | Self::WhatIf | Self::Trace(_) => {
                 reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
             }
         }
@@ -553,7 +687,8 @@ impl Route {
 }
 
 /// The answer to `request`, with the place it was admitted to: held until
-/// the body is finished or dropped.
+/// the body is finished or dropped; credentials are checked once admitted,
+/// and the web configuration's headers go on every answer.
 async fn respond<S: StateView>(
     view: Arc<S>,
     client: &Client,
@@ -561,18 +696,44 @@ async fn respond<S: StateView>(
 ) -> Response<Admitted> {
     let route = Route::parse(request.uri().path());
     let share = match &route {
-        Some(route) if request.method() == Method::GET => route.share(),
+        Some(route) if request.method() == route.method() => route.share(),
         _ => Share::Free,
     };
+    // The latest settings (a reload applies at once to credentials).
+    let web = Arc::clone(&client.web.borrow());
     let (pass, admitted) = client.shares.admit(share, client.peer, &client.waiting);
     let content = match admitted {
-        Ok(()) => answer(view, route, request, Arc::clone(&client.readers)).await,
         Err(refusal) => refused(refusal).map(Either::Left),
+        Ok(()) => {
+            let verdict = match &web.auth {
+                Some(auth) => auth.check(request.headers().get(AUTHORIZATION)).await,
+                None => AuthVerdict::Allowed,
+            };
+            match verdict {
+                AuthVerdict::Allowed => answer(view, route, request, client).await,
+                AuthVerdict::Denied => unauthorized().map(Either::Left),
+                AuthVerdict::Busy => refused(Refusal::Busy).map(Either::Left),
+            }
+        }
     };
-    content.map(|content| Admitted {
+    let mut response = content.map(|content| Admitted {
         content,
         _pass: pass,
-    })
+    });
+    for (name, value) in &web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+/// 401 with a `Basic` challenge.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = reply(StatusCode::UNAUTHORIZED, TEXT, "Unauthorized\n");
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"transitwatch\""),
+    );
+    response
 }
 
 /// A refusal: 503 (or 429 for the per-client limit) with `Retry-After`, and
@@ -597,17 +758,26 @@ async fn answer<S: StateView>(
     view: Arc<S>,
     route: Option<Route>,
     request: &Request<Incoming>,
-    readers: Arc<HistoryReaders>,
+    client: &Client,
 ) -> Response<Content> {
+    let readers = Arc::clone(&client.readers);
     let Some(route) = route else {
         return reply(StatusCode::NOT_FOUND, TEXT, "not found").map(Either::Left);
     };
-    if request.method() != Method::GET {
+    if request.method() != route.method() {
         let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed");
+        let allow = if route.method() == Method::POST {
+            "POST"
+        } else {
+            "GET"
+        };
         response
             .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET"));
+            .insert(ALLOW, HeaderValue::from_static(allow));
         return response.map(Either::Left);
+    }
+    if let Route::Trace(name) = route {
+        return trace_now(client, &name).await.map(Either::Left);
     }
     if route == Route::Healthz {
         // Liveness must not depend on the view or the blocking pool.
@@ -637,6 +807,51 @@ async fn answer<S: StateView>(
             tracing::error!(%error, "an HTTP handler failed");
             reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error").map(Either::Left)
         }
+    }
+}
+
+/// `POST /api/v1/targets/{name}/trace`: 404 for an unknown name (no
+/// token spent), 429 over the limits, else the tracer's records.
+async fn trace_now(client: &Client, name: &str) -> Response<Full<Bytes>> {
+    let Some(tracer) = &client.tracer else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this endpoint runs no traces on demand",
+        );
+    };
+    if !tracer.knows(name) {
+        return json_error(StatusCode::NOT_FOUND, &format!("no target named `{name}`"));
+    }
+    let _admitted = match client.limiter.admit(name) {
+        Ok(admitted) => admitted,
+        Err(limited) => {
+            let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, limited.message());
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(limited.retry_after()));
+            return response;
+        }
+    };
+    match tokio::time::timeout(ON_DEMAND_TIMEOUT, tracer.trace(name)).await {
+        Ok(Ok(records)) => match serde_json::to_value(&records) {
+            Ok(value) => json(StatusCode::OK, &value),
+            Err(error) => {
+                tracing::error!(%error, "encoding trace records failed");
+                reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "internal error")
+            }
+        },
+        Ok(Err(why)) => {
+            let status = match why {
+                OnDemandError::UnknownTarget(_) => StatusCode::NOT_FOUND,
+                OnDemandError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                OnDemandError::Failed(_) => StatusCode::BAD_GATEWAY,
+            };
+            json_error(status, &why.to_string())
+        }
+        Err(_) => json_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            &format!("the trace did not finish within {ON_DEMAND_TIMEOUT:?}"),
+        ),
     }
 }
 
@@ -924,6 +1139,12 @@ mod tests {
         assert_eq!(Route::parse("/api/v1/whatif"), Some(Route::WhatIf));
         assert_eq!(Route::parse("/api/v1/whatif/"), None);
         assert_eq!(Route::WhatIf.share(), Share::Api);
+        let trace = Route::parse("/api/v1/targets/gov-portal/trace").unwrap();
+        assert_eq!(trace, Route::Trace("gov-portal".to_string()));
+        assert_eq!((trace.method(), trace.share()), (Method::POST, Share::Api));
+        assert_eq!(Route::parse("/api/v1/targets//trace"), None);
+        assert_eq!(Route::parse("/api/v1/targets/a/b/trace"), None);
+        assert_eq!(Route::parse("/api/v1/targets/gov-portal/traces"), None);
     }
 
     #[test]

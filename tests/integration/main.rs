@@ -33,6 +33,7 @@ mod metrics_http;
 mod report;
 mod report_browser;
 mod reverse_dns;
+mod secured_http;
 mod slow_clients;
 mod state_dir;
 mod store;

@@ -17,5 +17,6 @@ mod links;
 mod multipath;
 mod prometheus;
 mod report_browser;
+mod secured;
 mod store;
 mod trace;

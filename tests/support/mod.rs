@@ -15,7 +15,8 @@
 //! like the daemon's; `dashboards` walks the Grafana dashboards' JSON.
 //! `browser` drives headless Chromium in a network namespace and
 //! `report_page` checks the report page it shows against the JSON report;
-//! `schema` checks JSON documents against the published schemas.
+//! `schema` checks JSON documents against the published schemas; `pki`
+//! makes the certificates and web configuration of the TLS tests.
 #![allow(dead_code)]
 
 pub mod browser;
@@ -24,6 +25,7 @@ pub mod dashboards;
 pub mod datasets;
 pub mod dns;
 pub mod loopback;
+pub mod pki;
 pub mod records;
 pub mod report_page;
 pub mod schema;

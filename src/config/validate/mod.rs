@@ -39,7 +39,7 @@ pub(in crate::config) fn validate_config(
     let policy = validate_policy(raw.policy.unwrap_or_default(), &vantage, src)?;
     let geoip = validate_geoip(raw.geoip.unwrap_or_default(), base, src)?;
     let probe = validate_probe(&raw.probe.unwrap_or_default(), src)?;
-    let metrics = validate_metrics(raw.metrics.unwrap_or_default(), src)?;
+    let metrics = validate_metrics(raw.metrics.unwrap_or_default(), base, src)?;
     let store = validate_store(raw.store.unwrap_or_default(), base, src)?;
     let dependency = validate_dependency(raw.dependency.unwrap_or_default(), base, src)?;
     let targets = validate_targets(
@@ -198,7 +198,11 @@ fn validate_geoip(
     })
 }
 
-fn validate_metrics(raw: RawMetrics, src: &Source<'_>) -> Result<MetricsConfig, ConfigError> {
+fn validate_metrics(
+    raw: RawMetrics,
+    base: &Path,
+    src: &Source<'_>,
+) -> Result<MetricsConfig, ConfigError> {
     let listen = match raw.listen {
         Some(listen) => listen.get_ref().trim().parse().map_err(|_| {
             src.invalid(
@@ -214,7 +218,14 @@ fn validate_metrics(raw: RawMetrics, src: &Source<'_>) -> Result<MetricsConfig, 
             src.invalid(None, "metrics.listen", "the built-in default address is invalid")
         })?,
     };
-    Ok(MetricsConfig { listen })
+    let web_config_file = raw
+        .web_config_file
+        .map(|file| validate_path(&file, "metrics.web_config_file", base, src))
+        .transpose()?;
+    Ok(MetricsConfig {
+        listen,
+        web_config_file,
+    })
 }
 
 fn validate_store(
