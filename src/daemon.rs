@@ -41,7 +41,7 @@ use crate::dependency::overview::{overview, Accepted, Overview};
 use crate::geo::GeoDb;
 use crate::http::{self, StateView, ViewError};
 use crate::metrics::DependencyView;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PerHop};
 use crate::model::CountryCode;
 use crate::model::{Coordinates, PathKey, TraceRecord, VantageRef};
 use crate::operators::OperatorTable;
@@ -581,6 +581,7 @@ pub async fn run(
         dir.join(STORE_FILE)
     };
     metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
+    metrics.set_per_hop(per_hop_selection(&config));
     let book = load_book(&files)?;
     for (key, record, changes) in book.iter() {
         if key.is_dependency() || generation.jobs.contains_key(key.target()) {
@@ -660,6 +661,7 @@ pub async fn run(
                     configs.keep(ConfigText::of(&new_config));
                     let names: Vec<String> = new_generation.jobs.keys().cloned().collect();
                     shared.metrics.retain_targets(&names);
+                    shared.metrics.set_per_hop(per_hop_selection(&new_config));
                     shared
                         .metrics
                         .set_geoip_databases(new_generation.geo.databases());
@@ -776,6 +778,21 @@ enum ReloadError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
+}
+
+/// The paths the configuration selects for per-hop metrics: the targets
+/// with `per_hop` (their own or `[metrics] per_hop`), and the name servers'
+/// paths when `[metrics] per_hop` is on.
+fn per_hop_selection(config: &Config) -> PerHop {
+    PerHop {
+        targets: config
+            .targets
+            .iter()
+            .filter(|t| t.per_hop)
+            .map(|t| t.name.clone())
+            .collect(),
+        dependency_paths: config.metrics.per_hop,
+    }
 }
 
 fn reload(path: &Path) -> Result<(Config, GeoDb), ReloadError> {

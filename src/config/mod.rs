@@ -170,6 +170,11 @@ impl Default for ProbeConfig {
 pub struct MetricsConfig {
     /// Address the `/metrics` HTTP server listens on.
     pub listen: SocketAddr,
+    /// Whether per-hop latency and loss series and the destination RTT
+    /// histogram are exported for every path (`[metrics] per_hop`): the
+    /// default of each target's `per_hop`, and the setting of the name
+    /// servers' dependency paths.
+    pub per_hop: bool,
 }
 
 /// The history database.
@@ -214,6 +219,10 @@ pub struct TargetConfig {
     /// as accepted, not alerted (where its paths and destination may be is
     /// `allowed_countries`).
     pub accepted_countries: Vec<CountryCode>,
+    /// Whether this target's paths export per-hop latency and loss series
+    /// and the destination RTT histogram (`per_hop`, else `[metrics]
+    /// per_hop`).
+    pub per_hop: bool,
 }
 
 /// `[dependency]`: who operates the networks services depend on.

@@ -70,6 +70,7 @@ pub(super) struct RawProbe {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
     pub(super) listen: Option<Spanned<String>>,
+    pub(super) per_hop: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +93,7 @@ pub(super) struct RawTarget {
     pub(super) allowed_countries: Option<Vec<Spanned<String>>>,
     pub(super) accepted_operators: Option<Vec<Spanned<String>>>,
     pub(super) accepted_countries: Option<Vec<Spanned<String>>>,
+    pub(super) per_hop: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -47,6 +47,7 @@ pub(in crate::config) fn validate_config(
         &probe,
         &policy,
         &dependency.table,
+        metrics.per_hop,
         src,
     )?;
     let alert = validate_alert(raw.alert.unwrap_or_default(), base, src)?;
@@ -214,7 +215,8 @@ fn validate_metrics(raw: RawMetrics, src: &Source<'_>) -> Result<MetricsConfig, 
             src.invalid(None, "metrics.listen", "the built-in default address is invalid")
         })?,
     };
-    Ok(MetricsConfig { listen })
+    let per_hop = raw.per_hop.is_some_and(|b| *b.get_ref());
+    Ok(MetricsConfig { listen, per_hop })
 }
 
 fn validate_store(
