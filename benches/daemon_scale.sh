@@ -41,6 +41,14 @@
 # (logged when it stops) and the vantage's UDP receive-buffer drops. About
 # a minute, plus the build. scamper is not run in this mode: it resolves no
 # DNS dependencies, so it is no peer for what is measured here.
+#
+# PERHOP=1 benches/daemon_scale.sh [N]: /metrics with per-hop metrics off and
+# on, in the same run and lab: the address-mode cycle as above (per_hop
+# off), then a second daemon on the same targets with `[metrics] per_hop =
+# true` (every hop's RTT, probes and loss, and the destination RTT
+# histogram), each scraped 20 times after its cycle: median time, series
+# and bytes. scamper is not run in this mode (it has no /metrics), so it
+# takes about a minute.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/as_root.sh"
 cd "$(dirname "$0")/.."
@@ -49,7 +57,11 @@ prefix=twscale$$
 lab=tests/lab/lab.sh
 rdns=${RDNS:-0}
 deps=${DEPS:-0}
-if [ "$deps" = 1 ]; then
+perhop=${PERHOP:-0}
+if [ "$perhop" = 1 ]; then
+  tools="curl python3"
+  [ "$rdns" = 1 ] && tools="$tools unbound"
+elif [ "$deps" = 1 ]; then
   [ "$rdns" = 1 ] && { echo "RDNS=1 and DEPS=1 do not combine" >&2; exit 2; }
   tools="curl python3 unbound"
 else
@@ -72,7 +84,7 @@ trap cleanup EXIT
 bash $lab up "$prefix" >/dev/null
 in_lab() { ip netns exec "$prefix-v" "$@"; }
 
-python3 - "$n" "$work" "$rdns" "$deps" <<'PY'
+python3 - "$n" "$work" "$rdns" "$deps" "$perhop" <<'PY'
 import sys, ipaddress
 n, work, rdns, deps = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 base = int(ipaddress.ip_address("198.19.0.1"))
@@ -144,14 +156,15 @@ if deps:
             f.write(f'    local-data: "{name}. 3600 IN A {a}"\n')
         f.write("remote-control:\n    control-enable: no\n")
     sys.exit(0)
-with open(f"{work}/transitwatch.toml", "w") as f:
-    daemon_config(f, "state")
-    if rdns:
-        f.write('[rdns]\nservers = ["127.0.0.1:5353"]\n')
-    else:
-        f.write('[rdns]\nenabled = false\n')
-    for i, a in enumerate(addrs):
-        f.write(f'[[target]]\nname = "t{i}"\nhost = "{a}"\n')
+for config, state, per_hop in (("transitwatch", "state", "false"), ("transitwatch-perhop", "state-perhop", "true")):
+    with open(f"{work}/{config}.toml", "w") as f:
+        daemon_config(f, state)
+        if rdns:
+            f.write('[rdns]\nservers = ["127.0.0.1:5353"]\n')
+        else:
+            f.write('[rdns]\nenabled = false\n')
+        for i, a in enumerate(addrs):
+            f.write(f'[[target]]\nname = "t{i}"\nhost = "{a}"\nper_hop = {per_hop}\n')
 # unbound's zone: every hop of the cycle has a name; nothing is asked further.
 routers = {"198.18.1.2": "ae1-0.cr1.msu", "198.18.2.2": "xe-0-0-0.cr2.msu", "198.18.3.2": "gw1.msu"}
 with open(f"{work}/unbound.conf", "w") as f:
@@ -293,6 +306,27 @@ series=$(in_lab curl -s http://127.0.0.1:19968/metrics | grep -vc '^#')
 rdns_results=$(in_lab curl -s http://127.0.0.1:19968/metrics |
   awk '/^transitwatch_rdns_(lookups|cache_hits)_total/ {printf "%s %s; ", $1, $2}')
 kill -TERM $pid; wait $pid || true
+
+if [ "$perhop" = 1 ]; then
+  # scrape CONFIG STATE: median of 20 /metrics times (s), series, bytes
+  scrape() {
+    ip netns exec "$prefix-v" "$bin" run --config "$work/$1.toml" --state-dir "$work/$2" 2>"$work/$1.log" &
+    pid=$!
+    until in_lab curl -sf -o /dev/null http://127.0.0.1:19968/readyz; do sleep 0.05; done
+    in_lab curl -s -o "$work/$1.metrics" http://127.0.0.1:19968/metrics
+    echo "$(for _ in $(seq 20); do in_lab curl -s -o /dev/null -w '%{time_total}\n' http://127.0.0.1:19968/metrics; done | sort -n | sed -n 10p)" \
+      "$(grep -vc '^#' "$work/$1.metrics")" "$(wc -c <"$work/$1.metrics")"
+    kill -TERM $pid; wait $pid || true; pid=
+  }
+  read -r off_ms off_series off_bytes < <(scrape transitwatch state-scrape)
+  read -r on_ms on_series on_bytes < <(scrape transitwatch-perhop state-perhop)
+  python3 - <<PY
+print(f"/metrics for $n targets (4 hops each), median of 20 scrapes, per_hop off then on, same run:")
+for mode, t, series, size in (("off", $off_ms, $off_series, $off_bytes), ("on", $on_ms, $on_series, $on_bytes)):
+    print(f"  per_hop {mode:<3} {t * 1000:6.1f} ms {series:>8} series {size / 1048576:6.2f} MiB")
+PY
+  exit 0
+fi
 
 # probes transitwatch sent: 3 per hop to the destination (4 hops) per target
 sent=$(( n * 4 * 3 ))

@@ -1,15 +1,16 @@
 //! How long the metrics registry takes for a large deployment: 1000 targets
-//! whose last paths have 12 hops each (about 40 000 series).
+//! whose last paths have 12 hops each (about 40 000 series), with per-hop
+//! metrics off, then on for every target (about 128 000 series).
 //!
-//! Prints the time per `observe` (first observation of a target, and a
-//! re-observation that replaces a changed path) and the median of 50
+//! Prints, for each, the time per `observe` (first observation of a target,
+//! and a re-observation that replaces a changed path) and the median of 50
 //! `render` calls, with the size of the exposition. Goal: `render` under
 //! 50 ms. Run with `cargo bench --bench metrics_render`.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
-use transitwatch::metrics::Metrics;
+use transitwatch::metrics::{Metrics, PerHop};
 use transitwatch::model::{
     CountryCode, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, TargetRef, Trace,
     TraceRecord, VantageRef, VerdictClass,
@@ -111,8 +112,19 @@ fn per_call(total: Duration, calls: usize) -> f64 {
 }
 
 fn main() {
+    run(false);
+    run(true);
+}
+
+fn run(per_hop: bool) {
     let metrics = Metrics::new("bench");
     let names: Vec<String> = (0..TARGETS).map(|i| format!("target-{i}")).collect();
+    if per_hop {
+        metrics.set_per_hop(PerHop {
+            targets: names.iter().cloned().collect(),
+            dependency_paths: false,
+        });
+    }
     let first: Vec<TraceRecord> = (0..TARGETS).map(|i| record(i, 0)).collect();
     let second: Vec<TraceRecord> = (0..TARGETS).map(|i| record(i, 1)).collect();
 
@@ -146,7 +158,8 @@ fn main() {
     let median = times[RENDERS / 2];
 
     println!(
-        "metrics_render: {TARGETS} targets x {HOPS} hops, {lines} series, {:.1} KiB exposition",
+        "metrics_render: {TARGETS} targets x {HOPS} hops, per-hop metrics {}: {lines} series, {:.1} KiB exposition",
+        if per_hop { "on" } else { "off" },
         bytes as f64 / 1024.0
     );
     println!(

@@ -58,7 +58,7 @@ use crate::http::{
     WebConfigError,
 };
 use crate::metrics::DependencyView;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PerHop};
 use crate::model::CountryCode;
 use crate::model::{Coordinates, PathKey, TraceRecord, VantageRef};
 use crate::operators::OperatorTable;
@@ -698,6 +698,7 @@ pub async fn run(
         dir.join(STORE_FILE)
     };
     metrics.retain_targets(&generation.jobs.keys().cloned().collect::<Vec<_>>());
+    metrics.set_per_hop(per_hop_selection(&config));
     let book = load_book(&files)?;
     for (key, record, changes) in book.iter() {
         if key.is_dependency() || generation.jobs.contains_key(key.target()) {
@@ -797,6 +798,7 @@ pub async fn run(
                     configs.keep(ConfigText::of(&new_config));
                     let names: Vec<String> = new_generation.jobs.keys().cloned().collect();
                     shared.metrics.retain_targets(&names);
+                    shared.metrics.set_per_hop(per_hop_selection(&new_config));
                     shared
                         .metrics
                         .set_geoip_databases(new_generation.geo.databases());
@@ -917,6 +919,21 @@ enum ReloadError {
     Geo(#[from] crate::geo::GeoError),
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
+}
+
+/// The paths the configuration selects for per-hop metrics: the targets
+/// with `per_hop` (their own or `[metrics] per_hop`), and the name servers'
+/// paths when `[metrics] per_hop` is on.
+fn per_hop_selection(config: &Config) -> PerHop {
+    PerHop {
+        targets: config
+            .targets
+            .iter()
+            .filter(|t| t.per_hop)
+            .map(|t| t.name.clone())
+            .collect(),
+        dependency_paths: config.metrics.per_hop,
+    }
 }
 
 fn reload(opts: &DaemonOptions) -> Result<(Config, GeoDb, WebConfig), ReloadError> {

@@ -44,7 +44,7 @@
 //! | [`import`] | traces measured by other tools (RIPE Atlas results, scamper JSON) turned into `Trace`s, streamed record by record |
 //! | `paths` | last path per target, route changes, the saved state file |
 //! | [`alert`] | the built-in notifier: alerts on verdict transitions, webhook delivery with retry, its saved state and metric families |
-//! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs; and the dependency families (services at risk, DNS flags, foreign operators) from the overview |
+//! | [`metrics`] | the owned Prometheus registry: verdicts, paths, hops, country dependency, runs; opt-in per-hop latency and loss and the destination RTT histogram (`per_hop`); and the dependency families (services at risk, DNS flags, foreign operators) from the overview |
 //! | [`http`] | the daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, the JSON API, traces on demand of configured targets (through a narrow `OnDemandTracer` seam the daemon implements); TLS, basic authentication and headers from the exporter-toolkit's web configuration file |
 //! | [`store`] | the trace history: records and their provenance in SQLite (WAL), retention, streaming reads, the writer thread, its metric family |
 //! | [`export`] | stored traces as JSON Lines, per-hop CSV, RIPE Atlas results and Parquet |

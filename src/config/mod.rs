@@ -179,6 +179,11 @@ pub struct MetricsConfig {
     /// headers; the exporter-toolkit format, see `http::web_config`),
     /// resolved against the config folder; read by the daemon, not here.
     pub web_config_file: Option<PathBuf>,
+    /// Whether per-hop latency and loss series and the destination RTT
+    /// histogram are exported for every path (`[metrics] per_hop`): the
+    /// default of each target's `per_hop`, and the setting of the name
+    /// servers' dependency paths.
+    pub per_hop: bool,
 }
 
 /// The history database.
@@ -226,6 +231,10 @@ pub struct TargetConfig {
     /// How often its load-balanced paths are enumerated (`None`: never);
     /// `[probe] multipath_interval` unless the target sets its own.
     pub multipath: Option<Duration>,
+    /// Whether this target's paths export per-hop latency and loss series
+    /// and the destination RTT histogram (`per_hop`, else `[metrics]
+    /// per_hop`).
+    pub per_hop: bool,
 }
 
 /// `[dependency]`: who operates the networks services depend on.

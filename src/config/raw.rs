@@ -72,6 +72,7 @@ pub(super) struct RawProbe {
 pub(super) struct RawMetrics {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) web_config_file: Option<Spanned<String>>,
+    pub(super) per_hop: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +96,7 @@ pub(super) struct RawTarget {
     pub(super) accepted_operators: Option<Vec<Spanned<String>>>,
     pub(super) accepted_countries: Option<Vec<Spanned<String>>>,
     pub(super) multipath_interval: Option<Spanned<String>>,
+    pub(super) per_hop: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,17 +13,21 @@
 //!   metrics;
 //! - every family derived from targets' last traces (verdicts, hops,
 //!   countries, run counters, the country dependency ratio, the GeoIP
-//!   databases) comes from one custom [`Collector`] that reads an immutable
-//!   per-target view. An observation builds the target's new view and swaps
-//!   it in, so its old path's series disappear in the same step as the new
-//!   ones appear: a scrape sees either the old or the new path of a target,
-//!   never a mix, and nothing has to remember which label sets to delete.
-//!   The dependency ratio is recomputed from all views at each scrape.
+//!   databases, and the opt-in per-hop families of `per_hop`) is made at
+//!   each scrape from one snapshot of immutable per-target views. An
+//!   observation builds the target's new view and swaps it in, so its old
+//!   path's series disappear in the same step as the new ones appear: a
+//!   scrape sees either the old or the new path of a target, never a mix,
+//!   and nothing has to remember which label sets to delete. The
+//!   dependency ratio is recomputed from all views at each scrape.
 //!
 //! With `MetricVec`s the same families would need their own record of
 //! published label sets for deletion, could be scraped half-replaced, and
-//! would be sorted from hash order at every scrape; the collector emits its
-//! series already in the registry's order.
+//! would be sorted from hash order at every scrape; the snapshot emits its
+//! series already in the registry's order. Its families are encoded beside
+//! the registry's rather than as a registered collector, so that the
+//! per-hop families, written as text after them (see `per_hop`), come from
+//! the same snapshot; the registry holds their names all the same.
 //!
 //! Other modules own their families and register them in this registry when
 //! it is made: the notifier's (`transitwatch_alert*`, see
@@ -40,8 +44,10 @@
 //! dependency overview.
 
 mod dependency;
+mod per_hop;
 
 pub use dependency::DependencyView;
+pub use per_hop::{PerHop, DESTINATION_RTT_BUCKETS};
 
 use crate::alert::AlertMetrics;
 use crate::geo::DatabaseInfo;
@@ -50,6 +56,7 @@ use crate::model::{Confidence, CountryClaim, CountryCode, Hop, TraceRecord, Verd
 use crate::reverse_dns::RdnsMetrics;
 use crate::state_dir::SaveMetrics;
 use crate::store::StoreMetrics;
+use per_hop::{HopFigures, PathHops, RttHistogram};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry};
@@ -332,6 +339,12 @@ struct PathView {
     /// The verdict's countries, then its foreign ones, in path order,
     /// space-separated.
     countries_info: [String; 3],
+    /// Every hop's sent, received and round-trip times, for the per-hop
+    /// families (published only for paths [`PerHop`] selects).
+    hop_figures: Box<[HopFigures]>,
+    /// The destination's best round-trip time, in seconds, when it
+    /// answered: the next observation of the histogram.
+    destination_rtt: Option<f64>,
 }
 
 impl PathView {
@@ -357,6 +370,8 @@ impl PathView {
             confidence: confidence_value(record.verdict.confidence),
             suspected: record.verdict.claims.iter().filter(|c| c.suspected).count(),
             countries_info: countries_info(record),
+            hop_figures: per_hop::hop_figures(&trace.hops),
+            destination_rtt: per_hop::destination_rtt(record),
         }
     }
 }
@@ -403,6 +418,9 @@ struct TargetView {
     last_error: Option<f64>,
     /// The last completed trace; `None` until there is one.
     path: Option<Arc<PathView>>,
+    /// The destination's round-trip times since the path was selected for
+    /// per-hop metrics; `None` while it is not.
+    histogram: Option<RttHistogram>,
     /// The last multipath enumeration; `None` until there is one.
     multipath: Option<Arc<MultipathView>>,
 }
@@ -442,6 +460,15 @@ struct State {
     targets: BTreeMap<Arc<str>, Arc<TargetView>>,
     /// Ordered by label values.
     databases: Vec<DatabaseLabels>,
+    /// The paths that export the per-hop families.
+    per_hop: Arc<PerHop>,
+}
+
+/// One consistent look at [`State`], taken for a scrape.
+struct Snapshot {
+    targets: Vec<(Arc<str>, Arc<TargetView>)>,
+    databases: Vec<DatabaseLabels>,
+    per_hop: Arc<PerHop>,
 }
 
 /// The shared part of the target collector.
@@ -451,10 +478,10 @@ struct TargetTable {
     // for a scrape), while observations come from async tasks and plain
     // threads alike. It makes the read-modify-write of a target's counters
     // atomic between concurrent observations of that target, and gives a
-    // scrape one consistent set of views. Building label strings and
-    // encoding happen outside it.
+    // scrape one consistent set of views (the protobuf-built families and
+    // the per-hop text are made from the same snapshot). Building label
+    // strings and encoding happen outside it.
     state: Mutex<State>,
-    descs: Vec<Desc>,
 }
 
 impl TargetTable {
@@ -463,27 +490,30 @@ impl TargetTable {
         // single assignment, so a poisoned state is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-/// The [`Collector`] of every target-derived family.
-#[derive(Clone)]
-struct TargetCollector(Arc<TargetTable>);
-
-impl Collector for TargetCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.0.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let (targets, databases) = {
-            let state = self.0.lock();
-            let targets: Vec<(Arc<str>, Arc<TargetView>)> = state
+    fn snapshot(&self) -> Snapshot {
+        let state = self.lock();
+        Snapshot {
+            targets: state
                 .targets
                 .iter()
                 .map(|(name, view)| (Arc::clone(name), Arc::clone(view)))
-                .collect();
-            (targets, state.databases.clone())
-        };
+                .collect(),
+            databases: state.databases.clone(),
+            per_hop: Arc::clone(&state.per_hop),
+        }
+    }
+}
+
+impl Snapshot {
+    /// The target families as `prometheus` messages. (They are not a
+    /// registered [`Collector`]: the registry would take its own look at
+    /// the views, and the per-hop text, written after encoding, could then
+    /// show a newer path than the families beside it.)
+    fn families(&self) -> Vec<MetricFamily> {
+        let Snapshot {
+            targets, databases, ..
+        } = self;
         let mut out: Vec<FamilyOut> = TARGET_FAMILIES.iter().map(FamilyOut::new).collect();
         // National figures count services, not paths: a target traced in
         // both families (`name/ipv4`, `name/ipv6`) is one service, which
@@ -491,7 +521,7 @@ impl Collector for TargetCollector {
         let mut with_verdict: BTreeSet<&str> = BTreeSet::new();
         let mut dependents: BTreeMap<CountryCode, BTreeSet<&str>> = BTreeMap::new();
 
-        for (target, view) in &targets {
+        for (target, view) in targets {
             let t: &str = target;
             out[CHANGES].push(&[t], count(view.changes));
             for (outcome, runs) in OUTCOMES.iter().zip(view.runs) {
@@ -553,13 +583,30 @@ impl Collector for TargetCollector {
             let name = country.name().unwrap_or(code);
             out[DEPENDENTS_INFO].push(&[code, name, &names], 1.0);
         }
-        for [kind, database_type, build_epoch] in &databases {
+        for [kind, database_type, build_epoch] in databases {
             out[DATABASES].push(&[kind, database_type, build_epoch], 1.0);
             if let Ok(epoch) = build_epoch.parse::<f64>() {
                 out[DATABASE_BUILT].push(&[kind, database_type], epoch);
             }
         }
         out.into_iter().map(FamilyOut::finish).collect()
+    }
+
+    /// The per-hop families of the selected paths, as text.
+    fn write_per_hop(&self, out: &mut String) {
+        let paths: Vec<PathHops<'_>> = self
+            .targets
+            .iter()
+            .filter(|(target, _)| self.per_hop.covers(target))
+            .filter_map(|(target, view)| {
+                Some(PathHops {
+                    target,
+                    hops: &view.path.as_ref()?.hop_figures,
+                    histogram: view.histogram.as_ref(),
+                })
+            })
+            .collect();
+        per_hop::write(out, &paths);
     }
 }
 
@@ -706,15 +753,24 @@ impl Metrics {
             UNREACHED_RUN
         };
         let mut state = inner.targets.lock();
+        let selected = state.per_hop.covers(target);
         let old = state.targets.get(target);
         let mut runs = old.map_or([0; 3], |v| v.runs);
         runs[outcome] += 1;
+        let histogram = selected.then(|| {
+            let seen = old.and_then(|v| v.histogram.clone()).unwrap_or_default();
+            match path.destination_rtt {
+                Some(rtt) => seen.with(rtt),
+                None => seen,
+            }
+        });
         let view = TargetView {
             changes: old.map_or(0, |v| v.changes) + u64::from(changed),
             runs,
             last_error: old.and_then(|v| v.last_error),
             path: Some(path),
             multipath: old.and_then(|v| v.multipath.clone()),
+            histogram,
         };
         state.targets.insert(Arc::from(target), Arc::new(view));
     }
@@ -733,6 +789,7 @@ impl Metrics {
             last_error: old.and_then(|v| v.last_error),
             path: Some(path),
             multipath: old.and_then(|v| v.multipath.clone()),
+            histogram: old.and_then(|v| v.histogram.clone()),
         };
         state.targets.insert(Arc::from(target), Arc::new(view));
     }
@@ -750,6 +807,7 @@ impl Metrics {
             last_error: old.and_then(|v| v.last_error),
             path: old.and_then(|v| v.path.clone()),
             multipath: Some(view),
+            histogram: old.and_then(|v| v.histogram.clone()),
         };
         state.targets.insert(Arc::from(target), Arc::new(next));
     }
@@ -769,8 +827,32 @@ impl Metrics {
             last_error: Some(at_unix),
             path: old.and_then(|v| v.path.clone()),
             multipath: old.and_then(|v| v.multipath.clone()),
+            histogram: old.and_then(|v| v.histogram.clone()),
         };
         state.targets.insert(Arc::from(target), Arc::new(view));
+    }
+
+    /// Selects the paths that export the per-hop families (from the
+    /// configuration in force), replacing the previous selection. A path no
+    /// longer selected loses them at once, its histogram included; a newly
+    /// selected one has them from its next trace (its histogram starts
+    /// empty).
+    pub fn set_per_hop(&self, selection: PerHop) {
+        let Ok(inner) = &self.inner else { return };
+        let mut state = inner.targets.lock();
+        for (target, view) in &mut state.targets {
+            if view.histogram.is_some() && !selection.covers(target) {
+                *view = Arc::new(TargetView {
+                    changes: view.changes,
+                    runs: view.runs,
+                    last_error: view.last_error,
+                    path: view.path.clone(),
+                    multipath: view.multipath.clone(),
+                    histogram: None,
+                });
+            }
+        }
+        state.per_hop = Arc::new(selection);
     }
 
     /// Publishes the opened GeoIP databases, replacing the previous set.
@@ -893,11 +975,22 @@ impl Metrics {
     /// [`MetricsError::Encode`] when the encoder rejects the content.
     pub fn render(&self) -> Result<String, MetricsError> {
         let inner = self.inner.as_ref().map_err(Clone::clone)?;
-        let families = inner.registry.gather();
+        let snapshot = inner.targets.snapshot();
+        let mut families = inner.registry.gather();
+        // As the registry does for its own: a family without series is
+        // left out (the encoder rejects it).
+        families.extend(
+            snapshot
+                .families()
+                .into_iter()
+                .filter(|f| !f.get_metric().is_empty()),
+        );
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = String::with_capacity(256 * 1024);
         prometheus::TextEncoder::new()
             .encode_utf8(&families, &mut out)
             .map_err(|e| MetricsError::Encode(e.to_string()))?;
+        snapshot.write_per_hop(&mut out);
         Ok(out)
     }
 }
@@ -905,14 +998,28 @@ impl Metrics {
 impl Inner {
     fn new(version: &str) -> Result<Self, MetricsError> {
         let registry = Registry::new();
-        let descs = descs(&TARGET_FAMILIES)?;
+        // The target families are encoded beside the registry's (see
+        // `Snapshot::families`); their definitions are checked here all
+        // the same, and the registry is told their names, so that no other
+        // family can take one.
+        let mut descs = descs(&TARGET_FAMILIES)?;
+        for (name, help, labels) in per_hop::FAMILIES {
+            descs.push(
+                Desc::new(
+                    name.to_string(),
+                    help.to_string(),
+                    labels.iter().map(|l| (*l).to_string()).collect(),
+                    HashMap::new(),
+                )
+                .map_err(|e| setup_error(name, &e))?,
+            );
+        }
+        registry
+            .register(Box::new(Reserved(descs)))
+            .map_err(|e| setup_error("target families", &e))?;
         let targets = Arc::new(TargetTable {
             state: Mutex::new(State::default()),
-            descs,
         });
-        registry
-            .register(Box::new(TargetCollector(Arc::clone(&targets))))
-            .map_err(|e| setup_error("target families", &e))?;
         let dependencies = Arc::new(dependency::DependencyTable::new()?);
         registry
             .register(Box::new(dependency::DependencyCollector(Arc::clone(
@@ -1003,6 +1110,20 @@ impl Inner {
             saves,
             rdns,
         })
+    }
+}
+
+/// Names registered without series: the registry rejects another family
+/// of the same name, while the series come from elsewhere.
+struct Reserved(Vec<Desc>);
+
+impl Collector for Reserved {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        Vec::new()
     }
 }
 

@@ -82,6 +82,10 @@ fn the_sample_config_loads() {
     assert_eq!(gov.port, Some(443));
     assert_eq!(gov.family, Family::Auto);
     assert_eq!(gov.allowed_countries, vec![cc("LS")]);
+    // Per-hop metrics: on for the portal alone.
+    assert!(!config.metrics.per_hop);
+    assert!(gov.per_hop);
+    assert!(config.targets[1..].iter().all(|t| !t.per_hop));
 
     let bank = config
         .targets
@@ -156,6 +160,32 @@ fn targets_inherit_probe_and_policy_defaults() {
     assert_eq!((c.protocol, c.port), (Protocol::Tcp, Some(443)));
     // Upper-cased and de-duplicated, in file order.
     assert_eq!(c.allowed_countries, vec![cc("ZA"), cc("LS")]);
+}
+
+#[test]
+fn per_hop_metrics_default_off_follow_metrics_and_are_overridden_per_target() {
+    let targets = "[[target]]\nname = \"a\"\nhost = \"a.ls\"\n\
+                   [[target]]\nname = \"b\"\nhost = \"b.ls\"\nper_hop = true\n\
+                   [[target]]\nname = \"c\"\nhost = \"c.ls\"\nper_hop = false\n";
+    let per_hop =
+        |config: &Config| -> Vec<bool> { config.targets.iter().map(|t| t.per_hop).collect() };
+    let off = parse(&format!("{VANTAGE}{targets}")).unwrap();
+    assert!(!off.metrics.per_hop);
+    assert_eq!(per_hop(&off), [false, true, false]);
+    let on = parse(&format!("{VANTAGE}[metrics]\nper_hop = true\n{targets}")).unwrap();
+    assert!(on.metrics.per_hop);
+    assert_eq!(per_hop(&on), [true, true, false]);
+
+    let (err, msg) = error(&format!(
+        "{VANTAGE}[[target]]\nname = \"a\"\nhost = \"a.ls\"\nper_hop = \"yes\"\n"
+    ));
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    assert!(
+        msg.starts_with(&format!(
+            "{FILE}:7:11: field `target[0].per_hop`: invalid type"
+        )),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use transitwatch::geo::{DatabaseInfo, Schema};
 use transitwatch::http::{serve, StateView, ViewError, WAITING_SLOTS};
-use transitwatch::metrics::{Metrics, MetricsError};
+use transitwatch::metrics::{Metrics, MetricsError, PerHop, DESTINATION_RTT_BUCKETS};
 use transitwatch::model::{
     Confidence, CountryClaim, CountryCode, GeoSource, Hop, HopGeo, PathKey, PathVerdict, Protocol,
     RttMs, TargetRef, Trace, TraceRecord, VantageRef, VerdictClass,
@@ -299,9 +299,14 @@ fn render(metrics: &Metrics) -> (String, Vec<Sample>) {
     (text, samples)
 }
 
-/// Four targets observed once; `health` also failed once.
+/// Four targets observed once; `health` also failed once. Per-hop metrics
+/// are on for all but `tax`.
 fn observed() -> Metrics {
     let metrics = Metrics::new("0.1.0-test");
+    metrics.set_per_hop(PerHop {
+        targets: ["gov-portal", "bank", "health"].map(String::from).into(),
+        dependency_paths: false,
+    });
     let ms = Duration::from_millis;
     metrics.observe("gov-portal", &domestic(), false, ms(40), 1_700_000_000.0);
     metrics.observe(
@@ -698,6 +703,166 @@ fn a_new_path_replaces_the_old_series_and_updates_ratios() {
         series(&s, "transitwatch_hop_info", &[("target", "bank")]).len(),
         4
     );
+}
+
+/// Asserts that the per-hop series of `target` are exactly the figures of
+/// `record`'s hops.
+fn assert_hops_match(s: &[Sample], target: &str, record: &TraceRecord) {
+    for hop in &record.trace.hops {
+        let ttl = hop.ttl.to_string();
+        let at = [("target", target), ("ttl", ttl.as_str())];
+        let sent = value(s, "transitwatch_hop_probes_sent", &at);
+        let received = value(s, "transitwatch_hop_probes_received", &at);
+        assert_eq!(sent, Some(f64::from(hop.sent)), "{target} {ttl}");
+        assert_eq!(received, Some(f64::from(hop.received)), "{target} {ttl}");
+        assert_eq!(
+            value(s, "transitwatch_hop_loss_ratio", &at),
+            Some(f64::from(hop.sent - hop.received) / f64::from(hop.sent)),
+            "{target} {ttl}"
+        );
+        for (stat, ms) in ["best", "avg", "worst"].into_iter().zip(
+            hop.rtt_ms
+                .map(|r| [r.best, r.avg, r.worst])
+                .into_iter()
+                .flatten(),
+        ) {
+            let at = [("target", target), ("ttl", ttl.as_str()), ("stat", stat)];
+            assert_eq!(
+                value(s, "transitwatch_hop_rtt_seconds", &at),
+                Some(ms / 1000.0),
+                "{target} {ttl} {stat}"
+            );
+        }
+        if hop.rtt_ms.is_none() {
+            assert!(series(s, "transitwatch_hop_rtt_seconds", &at).is_empty());
+        }
+    }
+    let ttls = |name| {
+        series(s, name, &[("target", target)])
+            .iter()
+            .map(|x| x.labels["ttl"].clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let want: std::collections::BTreeSet<String> = record
+        .trace
+        .hops
+        .iter()
+        .map(|h| h.ttl.to_string())
+        .collect();
+    assert_eq!(ttls("transitwatch_hop_probes_sent"), want, "{target}");
+    assert_eq!(ttls("transitwatch_hop_loss_ratio"), want, "{target}");
+}
+
+/// `transitwatch_destination_rtt_seconds` of `target`: count, sum, and the
+/// cumulative bucket counts by `le`.
+fn histogram(s: &[Sample], target: &str) -> Option<(f64, f64, BTreeMap<String, f64>)> {
+    let at = [("target", target)];
+    let count = value(s, "transitwatch_destination_rtt_seconds_count", &at)?;
+    let sum = value(s, "transitwatch_destination_rtt_seconds_sum", &at)?;
+    let buckets = series(s, "transitwatch_destination_rtt_seconds_bucket", &at)
+        .iter()
+        .map(|b| (b.labels["le"].clone(), b.value))
+        .collect();
+    Some((count, sum, buckets))
+}
+
+#[test]
+fn per_hop_series_are_the_records_figures_for_selected_paths_only() {
+    let metrics = observed();
+    let (text, s) = render(&metrics);
+    assert_hops_match(&s, "bank", &via_za("bank", "198.51.100.20"));
+    assert_hops_match(&s, "gov-portal", &domestic());
+    assert_hops_match(&s, "health", &indeterminate());
+    // The silent TTL 4 of the bank's path lost every probe and has no RTT.
+    assert_eq!(
+        value(
+            &s,
+            "transitwatch_hop_loss_ratio",
+            &[("target", "bank"), ("ttl", "4")]
+        ),
+        Some(1.0)
+    );
+    // Not selected: no per-hop series, no histogram.
+    for family in [
+        "transitwatch_hop_rtt_seconds",
+        "transitwatch_hop_probes_sent",
+        "transitwatch_hop_probes_received",
+        "transitwatch_hop_loss_ratio",
+        "transitwatch_destination_rtt_seconds_count",
+    ] {
+        assert!(
+            series(&s, family, &[("target", "tax")]).is_empty(),
+            "{family}"
+        );
+    }
+    // The histogram: the destination's best RTT once per trace that
+    // reached it (the bank's TTL 5 answered in 10 ms).
+    let (count, sum, buckets) = histogram(&s, "bank").unwrap();
+    assert_eq!((count, sum), (1.0, 0.01));
+    assert_eq!(buckets.len(), DESTINATION_RTT_BUCKETS.len() + 1);
+    assert_eq!(buckets["0.008"], 0.0);
+    assert_eq!(buckets["0.016"], 1.0);
+    assert_eq!(buckets["+Inf"], 1.0);
+    // A selected path whose destination never answered has an empty one.
+    let (count, _, buckets) = histogram(&s, "health").unwrap();
+    assert_eq!(count, 0.0);
+    assert!(buckets.values().all(|n| *n == 0.0));
+    assert!(histogram(&s, "tax").is_none());
+    // Every family once.
+    let mut types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let all = types.len();
+    types.sort_unstable();
+    types.dedup();
+    assert_eq!(types.len(), all, "a family is listed twice:\n{text}");
+}
+
+#[test]
+fn per_hop_series_follow_the_path_and_the_selection() {
+    let metrics = observed();
+    let ms = Duration::from_millis(10);
+    // The bank's path gets shorter (5 hops to 2): TTLs 3 to 5 go.
+    let mut shorter = domestic();
+    shorter.trace.target.name = "bank".into();
+    metrics.observe("bank", &shorter, true, ms, 1_700_000_100.0);
+    let (_, s) = render(&metrics);
+    assert_hops_match(&s, "bank", &shorter);
+    assert!(series(
+        &s,
+        "transitwatch_hop_probes_sent",
+        &[("target", "bank"), ("ttl", "3")]
+    )
+    .is_empty());
+    // Its histogram keeps counting: 10 ms, then the new destination's 4 ms.
+    let (count, sum, buckets) = histogram(&s, "bank").unwrap();
+    assert_eq!(count, 2.0);
+    assert!((sum - 0.014).abs() < 1e-12, "{sum}");
+    assert_eq!(buckets["0.004"], 1.0);
+
+    // Deselected on reload: every per-hop series of the bank goes at once.
+    metrics.set_per_hop(PerHop {
+        targets: ["gov-portal".to_string()].into(),
+        dependency_paths: false,
+    });
+    let (text, s) = render(&metrics);
+    assert!(
+        !text.contains("transitwatch_hop_probes_sent{target=\"bank\""),
+        "{text}"
+    );
+    assert!(histogram(&s, "bank").is_none());
+    assert!(histogram(&s, "gov-portal").is_some());
+    // Selected again: the histogram starts afresh with the next trace.
+    metrics.set_per_hop(PerHop {
+        targets: ["gov-portal".to_string(), "bank".to_string()].into(),
+        dependency_paths: false,
+    });
+    metrics.observe("bank", &shorter, false, ms, 1_700_000_200.0);
+    let (_, s) = render(&metrics);
+    assert_eq!(histogram(&s, "bank").unwrap().0, 1.0);
+    // A target removed from the configuration takes its series along.
+    metrics.retain_targets(&["gov-portal".to_string()]);
+    let (text, _) = render(&metrics);
+    assert!(!text.contains("target=\"bank\""), "{text}");
+    assert!(text.contains("transitwatch_hop_probes_sent{target=\"gov-portal\""));
 }
 
 #[test]

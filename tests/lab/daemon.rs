@@ -1,7 +1,8 @@
 //! `transitwatch run` on the namespace lab: five targets, the metrics they
 //! produce, the API (`/api/v1/whatif` included), a route switch counted
 //! once, a restart counted never, a broken reload that keeps the old
-//! configuration, and SIGTERM.
+//! configuration, and SIGTERM; per-hop metrics equal to the trace
+//! records' figures, and a silenced router's loss on its hop alone.
 //!
 //! The daemon runs at the vantage; the test reads its HTTP endpoint with
 //! curl inside the same namespace. Waits poll the endpoint with a generous
@@ -296,6 +297,14 @@ fn prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces() {
         "name = \"silent\"",
         "name = \"silent\"\nprotocol = \"icmp\"",
     );
+    // Per-hop metrics for the portal (through ls2) and the bank (through
+    // ZA), not for the shop.
+    let targets = targets
+        .replace(
+            "name = \"gov-portal\"",
+            "name = \"gov-portal\"\nper_hop = true",
+        )
+        .replace("name = \"bank\"", "name = \"bank\"\nper_hop = true");
     let config = write_config(dir.path(), &[&store_section(dir.path()), &targets]);
     let text_cfg = std::fs::read_to_string(&config)
         .unwrap()
@@ -304,7 +313,9 @@ fn prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces() {
     let state = dir.path().join("state");
     let daemon = LabDaemon::start_with(&lab, &config, &state, &["--drain", "1s"]);
     daemon.wait_metrics("verdicts", |m| {
-        m.verdict("bank").is_some() && m.verdict("shop").is_some()
+        m.verdict("bank").is_some()
+            && m.verdict("shop").is_some()
+            && m.verdict("gov-portal").is_some()
     });
 
     // The live exposition passes promtool's linter.
@@ -392,6 +403,53 @@ fn prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces() {
         prom.query(ratio)
     );
 
+    // Per-hop metrics are the trace record's figures, for the selected
+    // targets only.
+    let portal = hops_agree(&daemon, "gov-portal");
+    assert_eq!(portal.len(), 4, "{portal:?}");
+    assert!(portal.iter().all(|(_, loss)| *loss == 0.0), "{portal:?}");
+    assert_eq!(hops_agree(&daemon, "bank").len(), 5);
+    let m = daemon.metrics();
+    assert_eq!(
+        m.count("transitwatch_hop_probes_sent", &[("target", "shop")]),
+        0
+    );
+    assert_eq!(
+        m.count(
+            "transitwatch_destination_rtt_seconds_count",
+            &[("target", "shop")]
+        ),
+        0
+    );
+    assert_eq!(
+        m.get(
+            "transitwatch_destination_rtt_seconds_bucket",
+            &[("target", "gov-portal"), ("le", "+Inf")]
+        ),
+        m.get(
+            "transitwatch_destination_rtt_seconds_count",
+            &[("target", "gov-portal")]
+        )
+    );
+    // Router ls2 (the portal's TTL 2) stops answering: loss on its hop
+    // alone; the bank's path does not cross it.
+    lab.silence(true);
+    daemon.wait_metrics("the portal's TTL 2 silent", |m| {
+        m.get(
+            "transitwatch_hop_loss_ratio",
+            &[("target", "gov-portal"), ("ttl", "2")],
+        ) == Some(1.0)
+    });
+    let portal = hops_agree(&daemon, "gov-portal");
+    assert_eq!(
+        portal,
+        [(1, 0.0), (2, 1.0), (3, 0.0), (4, 0.0)],
+        "loss per TTL of the portal"
+    );
+    let bank = hops_agree(&daemon, "bank");
+    assert!(bank.iter().all(|(_, loss)| *loss < 1.0), "{bank:?}");
+    lab.silence(false);
+
     // SIGTERM while the silent target's 60 s trace is in flight: the daemon
     // drains for 1 s and exits well before that trace could end (the 30 s
     // bound is a hang guard, half the trace's deadline).
@@ -399,6 +457,95 @@ fn prometheus_scrapes_the_daemon_and_sigterm_drains_in_flight_traces() {
     assert!(out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Compare `target`'s per-hop series with its latest trace record (one
+/// path, IPv4) from `/api/v1/targets/{target}/latest`: every TTL's probes
+/// sent and received, loss ratio and best, mean and worst RTT, and no
+/// series for a TTL the record does not have. Returns (TTL, loss ratio)
+/// per hop.
+///
+/// The record and the metrics are read one after the other while the
+/// daemon keeps tracing, so they may be of consecutive traces: the figures
+/// are read again when the run counter moved between them, or (a few
+/// times) when a trace finished between reading the record and the
+/// metrics taking it up; a mismatch that persists fails.
+fn hops_agree(daemon: &LabDaemon, target: &str) -> Vec<(u64, f64)> {
+    let mut mismatches = Vec::new();
+    for _ in 0..100 {
+        let before = daemon.metrics();
+        let (code, body) = daemon.get(&format!("/api/v1/targets/{target}/latest"));
+        let m = daemon.metrics();
+        let runs =
+            |m: &support::daemon::Metrics| m.runs(target, "reached") + m.runs(target, "unreached");
+        if code != 200 || runs(&before) != runs(&m) {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let latest: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let hops = latest[0]["hops"].as_array().unwrap();
+        match compare_hops(&m, target, hops) {
+            Ok(losses) => return losses,
+            Err(why) => mismatches.push(why),
+        }
+        assert!(
+            mismatches.len() < 5,
+            "{target}: per-hop metrics differ from the latest record:\n{}",
+            mismatches.join("\n")
+        );
+    }
+    panic!("{target}: no quiet moment to compare metrics and record: {mismatches:?}");
+}
+
+fn compare_hops(
+    m: &support::daemon::Metrics,
+    target: &str,
+    hops: &[serde_json::Value],
+) -> Result<Vec<(u64, f64)>, String> {
+    let mut losses = Vec::new();
+    for hop in hops {
+        let ttl = hop["ttl"].as_u64().unwrap();
+        let t = ttl.to_string();
+        let at = [("target", target), ("ttl", t.as_str())];
+        let sent = hop["sent"].as_f64().unwrap();
+        let received = hop["received"].as_f64().unwrap();
+        let mut want = vec![
+            ("transitwatch_hop_probes_sent", None, Some(sent)),
+            ("transitwatch_hop_probes_received", None, Some(received)),
+            (
+                "transitwatch_hop_loss_ratio",
+                None,
+                Some((sent - received) / sent),
+            ),
+        ];
+        for stat in ["best", "avg", "worst"] {
+            let ms = hop["rtt_ms"][stat].as_f64();
+            want.push((
+                "transitwatch_hop_rtt_seconds",
+                Some(stat),
+                ms.map(|ms| ms / 1000.0),
+            ));
+        }
+        for (name, stat, value) in want {
+            let mut labels = at.to_vec();
+            labels.extend(stat.map(|s| ("stat", s)));
+            let got = m.get(name, &labels);
+            if got != value {
+                return Err(format!(
+                    "{name}{labels:?}: metrics {got:?}, record {value:?}"
+                ));
+            }
+        }
+        losses.push((ttl, (sent - received) / sent));
+    }
+    let series = m.count("transitwatch_hop_probes_sent", &[("target", target)]);
+    if series != hops.len() {
+        return Err(format!(
+            "{series} TTLs in metrics, {} in the record",
+            hops.len()
+        ));
+    }
+    Ok(losses)
 }
 
 /// Route or class changes between consecutive stored traces of each of the

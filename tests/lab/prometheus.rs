@@ -821,6 +821,14 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             DASHBOARD_TARGETS,
         ],
     );
+    // Per-hop metrics for every path, name servers' included, so that the
+    // "Per hop" row has series for each.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("listen = \"{DAEMON}\""),
+        &format!("listen = \"{DAEMON}\"\nper_hop = true"),
+    );
+    assert!(text.contains("per_hop = true"));
+    std::fs::write(&config, text).unwrap();
     let daemon = LabDaemon::start(&lab, &config, &dir.path().join("state"));
     let prom_config = prometheus_config(dir.path(), false);
     let prometheus = services::prometheus(&lab, &prom_config, dir.path());
@@ -986,6 +994,31 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             "path detail verdict of {target}"
         );
     }
+    // The mtr view of the domestic national-id: its four hops in TTL
+    // order, each with its address and no loss (the lab drops nothing).
+    let mtr = results.get(detail, "Hops (mtr view)", "A", "target=national-id");
+    let mut rows: Vec<(u64, String, f64)> = mtr
+        .iter()
+        .map(|s| {
+            (
+                label(s, "ttl").unwrap().parse().unwrap(),
+                label(s, "addr").unwrap_or_default().to_string(),
+                sample_value(s).unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(ttl, _, _)| *ttl);
+    assert_eq!(
+        rows,
+        [
+            (1, lab.addr("R1_V4").to_string(), 0.0),
+            (2, lab.addr("LS2_V4").to_string(), 0.0),
+            (3, lab.addr("GW_VIA_LS_V4").to_string(), 0.0),
+            (4, "198.51.100.30".to_string(), 0.0),
+        ],
+        "{mtr:?}"
+    );
+
     // The route change is an annotation for the portal only.
     let changed = |target: &str| {
         !results

@@ -219,6 +219,20 @@ impl Metrics {
             .map(|(_, v)| *v)
     }
 
+    /// How many series of family `name` carry every label of `labels`.
+    pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> usize {
+        let prefix = format!("{name}{{");
+        self.0
+            .keys()
+            .filter(|series| {
+                (series.as_str() == name || series.starts_with(&prefix))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+            })
+            .count()
+    }
+
     /// `get`, with 0 for a series not (yet) exported.
     pub fn or_zero(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.get(name, labels).unwrap_or(0.0)

@@ -47,6 +47,7 @@ pub(in crate::config) fn validate_config(
         &probe,
         &policy,
         &dependency.table,
+        metrics.per_hop,
         src,
     )?;
     let alert = validate_alert(raw.alert.unwrap_or_default(), base, src)?;
@@ -222,9 +223,11 @@ fn validate_metrics(
         .web_config_file
         .map(|file| validate_path(&file, "metrics.web_config_file", base, src))
         .transpose()?;
+    let per_hop = raw.per_hop.is_some_and(|b| *b.get_ref());
     Ok(MetricsConfig {
         listen,
         web_config_file,
+        per_hop,
     })
 }
 

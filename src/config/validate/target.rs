@@ -22,13 +22,14 @@ pub(super) fn validate_targets(
     probe: &ProbeConfig,
     policy: &PolicyConfig,
     operators: &OperatorTable,
+    per_hop: bool,
     src: &Source<'_>,
 ) -> Result<Vec<TargetConfig>, ConfigError> {
     let mut seen = HashSet::new();
     let mut targets = Vec::with_capacity(raw.len());
     for (i, target) in raw.iter().enumerate() {
         let prefix = format!("target[{i}]");
-        let validated = validate_target(target, &prefix, probe, policy, operators, src)?;
+        let validated = validate_target(target, &prefix, probe, policy, operators, per_hop, src)?;
         if !seen.insert(validated.name.clone()) {
             let span = target.get_ref().name.as_ref().map(Spanned::span);
             return Err(src.invalid(
@@ -42,13 +43,15 @@ pub(super) fn validate_targets(
     Ok(targets)
 }
 
-/// One `[[target]]`, with the `[probe]` and `[policy]` defaults applied.
+/// One `[[target]]`, with the `[probe]`, `[policy]` and `[metrics] per_hop`
+/// defaults applied.
 fn validate_target(
     spanned: &Spanned<RawTarget>,
     prefix: &str,
     probe: &ProbeConfig,
     policy: &PolicyConfig,
     operators: &OperatorTable,
+    per_hop_default: bool,
     src: &Source<'_>,
 ) -> Result<TargetConfig, ConfigError> {
     let raw = spanned.get_ref();
@@ -162,6 +165,10 @@ fn validate_target(
         accepted_operators,
         accepted_countries,
         multipath,
+        per_hop: raw
+            .per_hop
+            .as_ref()
+            .map_or(per_hop_default, |b| *b.get_ref()),
     })
 }
 
