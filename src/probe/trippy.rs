@@ -569,6 +569,38 @@ mod tests {
         assert_eq!(trace.hops[2].addr, trace.target.addr);
     }
 
+    #[tokio::test]
+    async fn a_flow_is_udp_from_a_given_port_or_refused() {
+        let request = |protocol| TraceRequest {
+            target: ProbeTarget {
+                name: "t".into(),
+                host: "198.51.100.10".into(),
+                addr: "198.51.100.10".parse().unwrap(),
+            },
+            vantage: VantageRef {
+                name: "v".into(),
+                country: None,
+            },
+            settings: ProbeSettings {
+                protocol,
+                ..ProbeSettings::default()
+            },
+            rtt_hint: None,
+        };
+        let prober = TrippyProber::default();
+        for (protocol, port) in [
+            (Protocol::Icmp, 40_000),
+            (Protocol::Tcp, 40_000),
+            (Protocol::Udp, 0),
+        ] {
+            let refused = prober.trace_flow(request(protocol), port).await;
+            assert!(
+                matches!(refused, Err(ProbeError::Settings(_))),
+                "{protocol} {port}: {refused:?}"
+            );
+        }
+    }
+
     #[test]
     fn settings_are_checked_before_any_socket_opens() {
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
