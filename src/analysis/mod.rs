@@ -740,6 +740,7 @@ mod tests {
                 ..HopGeo::default()
             },
             hostname: None,
+            mpls: Vec::new(),
         }
     }
 
