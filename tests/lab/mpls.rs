@@ -3,7 +3,8 @@
 //! of a label-switched path are emulated: `mpls_path.py` answers the probes
 //! routed into a TUN device in a namespace of this test's own, as routers
 //! 192.0.2.1-3 (2 and 3 inside the LSP, quoting their label stacks in an
-//! RFC 4884 extension) and the destination 192.0.2.4.
+//! RFC 4884 extension) and the destination 192.0.2.4, for ICMP and UDP
+//! probes, and `traceroute -e` reads the same stacks.
 
 use crate::support;
 
@@ -129,10 +130,43 @@ fn labels_quoted_by_routers_of_an_lsp_reach_the_record_and_the_table() {
         );
     }
 
-    let out = path.transitwatch(&["trace", "192.0.2.4", "--json", "-n"]);
-    assert!(out.status.success(), "trace --json: {}", text(&out));
-    let record: Value = serde_json::from_slice(&out.stdout).expect("one JSON record");
-    assert_eq!(record["reached"], true, "{record}");
+    // Extensions are read whatever the probe: ICMP echo and UDP (Paris).
+    for protocol in ["icmp", "udp"] {
+        let out =
+            path.transitwatch(&["trace", "192.0.2.4", "--json", "-n", "--protocol", protocol]);
+        assert!(out.status.success(), "trace --json: {}", text(&out));
+        let record: Value = serde_json::from_slice(&out.stdout).expect("one JSON record");
+        assert_labelled(&record, protocol);
+    }
+
+    let out = path.transitwatch(&["trace", "192.0.2.4", "-n"]);
+    assert!(out.status.success(), "trace: {}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("  2.  192.0.2.2 "))
+        .unwrap_or_else(|| panic!("no hop 2 line: {table}"));
+    assert_eq!(
+        &lines[at + 1..at + 3],
+        [
+            "      [MPLS: Lbl 24001 TC 0 S 0 TTL 1]",
+            "      [MPLS: Lbl 16 TC 5 S 1 TTL 1]"
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        lines[at + 4],
+        "      [MPLS: Lbl 24002 TC 0 S 1 TTL 1]",
+        "{table}"
+    );
+}
+
+/// The record of a trace of the emulated path has the routers' stacks on
+/// hops 2 and 3, and no `mpls` elsewhere.
+fn assert_labelled(record: &Value, protocol: &str) {
+    assert_eq!(record["reached"], true, "{protocol}: {record}");
+    assert_eq!(record["protocol"], protocol);
     let hops = record["hops"].as_array().expect("hops");
     let addrs: Vec<&str> = hops.iter().filter_map(|h| h["addr"].as_str()).collect();
     assert_eq!(
@@ -155,27 +189,5 @@ fn labels_quoted_by_routers_of_an_lsp_reach_the_record_and_the_table() {
         hops[2]["mpls"],
         json!([{"label": 24002, "tc": 0, "s": true, "ttl": 1}]),
         "{record}"
-    );
-
-    let out = path.transitwatch(&["trace", "192.0.2.4", "-n"]);
-    assert!(out.status.success(), "trace: {}", text(&out));
-    let table = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = table.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| l.starts_with("  2.  192.0.2.2 "))
-        .unwrap_or_else(|| panic!("no hop 2 line: {table}"));
-    assert_eq!(
-        &lines[at + 1..at + 3],
-        [
-            "      [MPLS: Lbl 24001 TC 0 S 0 TTL 1]",
-            "      [MPLS: Lbl 16 TC 5 S 1 TTL 1]"
-        ],
-        "{table}"
-    );
-    assert_eq!(
-        lines[at + 4],
-        "      [MPLS: Lbl 24002 TC 0 S 1 TTL 1]",
-        "{table}"
     );
 }

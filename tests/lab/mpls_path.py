@@ -4,9 +4,9 @@
     mpls_path.py NETNS IFNAME PIDFILE
 
 Opens a TUN device IFNAME in network namespace NETNS (/run/netns/NETNS) and
-answers the IPv4 ICMP echo requests routed into it the way a path of
-routers would, where 192.0.2.1, .2 and .3 are routers and 192.0.2.4 the
-destination:
+answers the IPv4 ICMP echo requests and UDP datagrams routed into it the
+way a path of routers would, where 192.0.2.1, .2 and .3 are routers and
+192.0.2.4 the destination:
 
 - a probe with TTL k below 4 gets an ICMP Time Exceeded from 192.0.2.k
   quoting the probe; the routers at TTL 2 and 3 are inside an LSP, so their
@@ -15,7 +15,8 @@ destination:
   bytes, the RFC 4884 length field set, the extension checksummed. TTL 2
   quotes two labels (24001 then 16, traffic class 5, bottom of stack), TTL 3
   one (24002). TTL 1 is an ordinary router: no extension;
-- a probe with TTL 4 or more gets an echo reply from 192.0.2.4.
+- a probe with TTL 4 or more gets an answer from 192.0.2.4: an echo reply,
+  or for UDP an ICMP port unreachable quoting it.
 
 The kernels of the lab have no mpls_router module, so no Linux router can
 add these objects; this file (Python 3 standard library only) writes them
@@ -99,14 +100,18 @@ def time_exceeded(router, probe, stack):
 
 def answer(probe):
     """The reply to one packet read from the device, or None."""
-    if len(probe) < 28 or probe[0] >> 4 != 4 or probe[9] != 1:
+    if len(probe) < 28 or probe[0] >> 4 != 4 or probe[9] not in (1, 17):
         return None
     ihl = (probe[0] & 0xF) * 4
-    if probe[ihl] != 8:  # only echo requests
+    udp = probe[9] == 17
+    if not udp and probe[ihl] != 8:  # of ICMP, only echo requests
         return None
     ttl = probe[8]
     if ttl < DESTINATION_TTL:
         return time_exceeded(NET + bytes([ttl]), probe, ROUTERS[ttl])
+    if udp:
+        unreachable = icmp(3, 3, b"\0\0\0\0", probe[:ORIGINAL_LEN])
+        return ipv4(probe[16:20], probe[12:16], unreachable)
     echo = probe[ihl:]
     return ipv4(probe[16:20], probe[12:16], icmp(0, 0, echo[4:8], echo[8:]))
 
