@@ -60,6 +60,7 @@ fn record(i: usize, variant: u8) -> TraceRecord {
                     ..HopGeo::default()
                 },
                 hostname: None,
+                mpls: Vec::new(),
             }
         })
         .collect();

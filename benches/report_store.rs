@@ -497,6 +497,7 @@ fn hop(ttl: u8, addrs: Vec<IpAddr>, received: u32, best: f64) -> Hop {
         rtt_ms,
         geo: HopGeo::default(),
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 

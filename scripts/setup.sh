@@ -7,7 +7,10 @@ set -euo pipefail
 # (tests/support/browser.rs), which run the browser in a network namespace.
 # bzip2 and lbzip2: the compressed-input tests compare with bzip2(1), and
 # benches/compressed_input.sh times both.
-packages=(bzip2 lbzip2 time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound nsd bind9-dnsutils chromium poppler-utils)
+# zsh, fish, man-db and groff-base: the generated shell completions are
+# checked by the shells themselves and the man pages rendered by man
+# (tests/integration/cli_habits.rs).
+packages=(bzip2 lbzip2 time scamper mtr-tiny traceroute nftables iproute2 procps util-linux python3 mmdb-bin prometheus prometheus-alertmanager systemd strace curl unbound nsd bind9-dnsutils chromium poppler-utils zsh fish man-db groff-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

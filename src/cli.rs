@@ -1,8 +1,10 @@
 //! The command line's grammar: every subcommand, flag and help text, as
 //! clap parses them, and their conversion into the options of
-//! [`transitwatch::commands`].
+//! [`transitwatch::commands`]. Shell completions and the man pages are
+//! generated from this grammar (`completions`, `man`), so they cannot
+//! drift from it.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,9 +17,21 @@ use transitwatch::units::parse_duration;
 #[command(
     name = "transitwatch",
     version,
-    about = "Where a country's critical internet traffic really goes"
+    about = "Where a country's critical internet traffic really goes",
+    // Bare `transitwatch` prints the help (on stderr, exit 2: a usage error).
+    arg_required_else_help = true
 )]
 pub struct Cli {
+    /// More log detail on stderr, one level per -v (from info for the
+    /// daemon, warn for the other commands). TRANSITWATCH_LOG, when set,
+    /// wins.
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log detail on stderr, one level per -q (from info for the
+    /// daemon, warn for the other commands). TRANSITWATCH_LOG, when set,
+    /// wins.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub quiet: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -217,6 +231,18 @@ pub enum Command {
     /// Geolocation databases: look addresses up, build overlays.
     #[command(subcommand)]
     Geo(GeoCommand),
+    /// Print the shell completion script for SHELL on standard output.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output, or with --dir write
+    /// one page per command there (transitwatch.1, transitwatch-trace.1...).
+    Man {
+        /// The folder to write the pages to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

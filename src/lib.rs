@@ -35,7 +35,7 @@
 //! | [`state_dir`] | the state directory: one holder (lock), private modes, its key, sealed state files and their save metric (a leaf) |
 //! | `scheduler` | per-target intervals with jitter, global concurrency, re-resolution, multipath enumerations at their own cadence; typed trace outcomes; the `Measurer` its loops and traces on demand share |
 //! | [`pipeline`] | the core step trace → enrich → analyze and the opened geolocation sources: the middle layer |
-//! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside); `multipath`: a target's load-balanced paths, UDP Paris flows varied by source port under an MDA-style stopping rule |
+//! | `probe` | the `Prober` trait and its trippy-core adapter (trippy types stay inside), with the MPLS label stacks (RFC 4950) routers quote; `multipath`: a target's load-balanced paths, UDP Paris flows varied by source port under an MDA-style stopping rule |
 //! | `resolve` | host names to addresses (A/AAAA), with a deadline |
 //! | `reverse_dns` | hop addresses to PTR names: bounded cache, bounded queries, a deadline per trace, name validation, its metric families |
 //! | [`geo`] | hop geolocation: MMDB readers (schema detected), overrides, geofeeds, PeeringDB exchange LANs, registration databases, every source's evidence, plausibility (maxminddb types stay inside) |

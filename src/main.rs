@@ -1,12 +1,13 @@
 //! The `transitwatch` command line: parses arguments (the grammar is in
-//! `cli.rs`), sets up logging, checks capabilities, builds the runtime,
-//! hands each command to [`transitwatch::commands`] or the daemon, and maps
-//! failures to exit codes (0 ok, 1 runtime failure, 2 usage or
-//! configuration error).
+//! `cli.rs`), sets up logging (level from `-v`/`-q`, colour only on a
+//! terminal), checks capabilities, builds the runtime, hands each command
+//! to [`transitwatch::commands`] or the daemon, writes shell completions and
+//! man pages from the grammar, and maps failures to exit codes (0 ok, 1
+//! runtime failure, 2 usage or configuration error).
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use cli::{Cli, Command, GeoCommand, HistoryCommand, LogFormat};
 use std::process::ExitCode;
 use transitwatch::commands::{self, CliError};
@@ -15,6 +16,12 @@ use transitwatch::privilege;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // Bare `transitwatch`: the whole help, as clap prints it (exit 2).
+        Err(err)
+            if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            err.exit()
+        }
         // Usage errors in one line (clap adds a help hint on further lines).
         Err(err) if err.use_stderr() => {
             let text = err.render().to_string();
@@ -39,7 +46,7 @@ fn main() -> ExitCode {
         Command::Run { log_format, .. } => (*log_format, true),
         _ => (LogFormat::Text, false),
     };
-    init_logging(format, daemon);
+    init_logging(format, log_level(daemon, cli.verbose, cli.quiet));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -49,34 +56,52 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `TRANSITWATCH_LOG` takes `tracing` filter directives
-/// (e.g. `debug`, `transitwatch=debug,trippy_core=info`). Without it the
-/// daemon logs at `info` and the one-shot commands at `warn`. Text lines are
-/// coloured only when stderr is a terminal and `NO_COLOR` is unset or empty
-/// (no-color.org), so a log file or journald never gets escape codes; JSON
-/// lines never are.
-fn init_logging(format: LogFormat, daemon: bool) {
+/// The log levels `-v` and `-q` step through.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// The level of the logs: the daemon reports starts, reloads and route
+/// changes (`info`); a one-shot command only what went wrong (`warn`);
+/// each `-v` one level more, each `-q` one fewer.
+fn log_level(daemon: bool, verbose: u8, quiet: u8) -> &'static str {
+    let base: i32 = if daemon { 3 } else { 2 };
+    let at = (base + i32::from(verbose) - i32::from(quiet)).clamp(0, 5);
+    LOG_LEVELS[usize::try_from(at).unwrap_or(0)]
+}
+
+/// Logs go to stderr at `level`, unless `TRANSITWATCH_LOG` gives `tracing`
+/// filter directives (e.g. `debug`, `transitwatch=debug,trippy_core=info`),
+/// which win over `-v`/`-q`. Text lines are coloured only when stderr is a
+/// terminal, `NO_COLOR` is unset or empty (no-color.org) and
+/// `JOURNAL_STREAM` is unset (systemd sets it for a service whose output
+/// goes to journald), so a log file or the journal never gets escape
+/// codes; JSON lines never are.
+fn init_logging(format: LogFormat, level: &str) {
     use std::io::IsTerminal as _;
     let filter = match std::env::var("TRANSITWATCH_LOG") {
         Ok(directives) => tracing_subscriber::EnvFilter::new(directives),
-        // The daemon reports starts, reloads and route changes; a one-shot
-        // command only what went wrong.
-        Err(_) => tracing_subscriber::EnvFilter::new(if daemon { "info" } else { "warn" }),
+        Err(_) => tracing_subscriber::EnvFilter::new(level),
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().with_ansi(false).init(),
         LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal() && !no_color)
+            .with_ansi(std::io::stderr().is_terminal() && !no_color && !journald)
             .init(),
     }
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Completions { shell } => {
+            let mut stdout = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "transitwatch", &mut stdout);
+            Ok(())
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::CheckConfig { config } => {
             println!("{}", commands::check_config::run(&config)?);
             Ok(())
@@ -348,6 +373,21 @@ async fn run_daemon(opts: transitwatch::daemon::DaemonOptions) -> Result<(), Cli
     })
 }
 
+/// The man page on standard output, or every command's page in `dir`.
+fn man(dir: Option<&std::path::Path>) -> Result<(), CliError> {
+    let failed = |e: std::io::Error| CliError::Runtime(format!("cannot write the man page: {e}"));
+    match dir {
+        None => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout().lock())
+            .map_err(failed),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CliError::Runtime(format!("cannot create {}: {e}", dir.display())))?;
+            clap_mangen::generate_to(Cli::command(), dir).map_err(failed)
+        }
+    }
+}
+
 /// Raw sockets need CAP_NET_RAW; say so in one line before anything starts.
 fn require_net_raw() -> Result<(), CliError> {
     match privilege::has_net_raw() {
@@ -365,4 +405,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbose_and_quiet_step_from_each_command_s_level() {
+        assert_eq!(log_level(true, 0, 0), "info");
+        assert_eq!(log_level(false, 0, 0), "warn");
+        assert_eq!(log_level(true, 1, 0), "debug");
+        assert_eq!(log_level(false, 1, 0), "info");
+        assert_eq!(log_level(true, 9, 0), "trace");
+        assert_eq!(log_level(true, 0, 1), "warn");
+        assert_eq!(log_level(false, 0, 1), "error");
+        assert_eq!(log_level(false, 0, 9), "off");
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -237,6 +237,20 @@ fn write_hop(w: &mut RecordWriter, out: &mut Vec<u8>, hop: &Hop) {
         out.extend_from_slice(b",\"hostname\":");
         string(out, name);
     }
+    if !hop.mpls.is_empty() {
+        out.extend_from_slice(b",\"mpls\":");
+        list(out, &hop.mpls, |out, l| {
+            out.extend_from_slice(b"{\"label\":");
+            int(out, l.label);
+            out.extend_from_slice(b",\"tc\":");
+            int(out, l.tc);
+            out.extend_from_slice(b",\"s\":");
+            boolean(out, l.s);
+            out.extend_from_slice(b",\"ttl\":");
+            int(out, l.ttl);
+            out.push(b'}');
+        });
+    }
     out.push(b'}');
 }
 
@@ -428,8 +442,8 @@ fn string(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::write;
     use crate::model::{
-        Anomaly, GeoSource, Hop, HopGeo, PathVerdict, Protocol, RttMs, SuspectCountry, TargetRef,
-        Trace, TraceRecord, VantageRef, VerdictClass,
+        Anomaly, GeoSource, Hop, HopGeo, MplsLabel, PathVerdict, Protocol, RttMs, SuspectCountry,
+        TargetRef, Trace, TraceRecord, VantageRef, VerdictClass,
     };
     use crate::test_rng::Rng;
 
@@ -458,6 +472,7 @@ mod tests {
             rtt_ms: rtt.map(|(best, avg, worst)| RttMs { best, avg, worst }),
             geo,
             hostname: None,
+            mpls: Vec::new(),
         }
     }
 
@@ -781,7 +796,17 @@ mod tests {
                             worst: r.float(),
                         }),
                         geo,
-                        hostname: None,
+                        hostname: self.opt(Self::string),
+                        mpls: (0..self.below(3))
+                            .map(|_| {
+                                MplsLabel::new(
+                                    (self.next() >> 40) as u32,
+                                    self.next() as u8,
+                                    self.chance(50),
+                                    self.next() as u8,
+                                )
+                            })
+                            .collect(),
                     }
                 })
                 .collect();

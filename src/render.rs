@@ -1,7 +1,9 @@
 //! The human-readable report: one table per trace, like `mtr --report`,
 //! followed by the verdict in one sentence. Its `Name` column is the hop's
 //! reverse DNS name, or its address when it has none (as mtr shows it);
-//! `Host` is always the address.
+//! `Host` is always the address. A hop whose reply quoted an MPLS label
+//! stack (RFC 4950) is followed by one line per label, top first, as
+//! `mtr -e` shows them: `[MPLS: Lbl 24001 TC 0 S 0 TTL 1]`.
 
 use crate::model::{Hop, TraceRecord};
 use std::fmt::Write as _;
@@ -35,6 +37,16 @@ pub fn table(record: &TraceRecord) -> String {
     );
     for hop in &t.hops {
         out.push_str(&hop_line(hop, width));
+        for l in &hop.mpls {
+            let _ = writeln!(
+                out,
+                "      [MPLS: Lbl {} TC {} S {} TTL {}]",
+                l.label,
+                l.tc,
+                u8::from(l.s),
+                l.ttl
+            );
+        }
     }
     let reached = if t.reached {
         "destination reached"
@@ -109,7 +121,7 @@ fn hop_line(hop: &Hop, width: usize) -> String {
 mod tests {
     use super::*;
     use crate::model::{
-        HopGeo, PathVerdict, Protocol, RttMs, TargetRef, Trace, VantageRef, VerdictClass,
+        HopGeo, MplsLabel, PathVerdict, Protocol, RttMs, TargetRef, Trace, VantageRef, VerdictClass,
     };
 
     #[test]
@@ -127,6 +139,7 @@ mod tests {
             }),
             geo: HopGeo::default(),
             hostname: None,
+            mpls: Vec::new(),
         };
         let record = TraceRecord::new(
             Trace {
@@ -148,8 +161,13 @@ mod tests {
                     hop(2, None),
                     Hop {
                         hostname: Some("core1.jnb.example.net".into()),
+                        mpls: vec![
+                            MplsLabel::new(24001, 0, false, 1),
+                            MplsLabel::new(16, 5, true, 254),
+                        ],
                         ..hop(3, Some("198.18.1.3"))
                     },
+                    hop(4, Some("198.51.100.10")),
                 ],
             },
             PathVerdict {
@@ -185,6 +203,9 @@ mod tests {
             lines[4].starts_with("  3.  core1.jnb.example.net  198.18.1.3 "),
             "{text}"
         );
+        assert_eq!(lines[5], "      [MPLS: Lbl 24001 TC 0 S 0 TTL 1]", "{text}");
+        assert_eq!(lines[6], "      [MPLS: Lbl 16 TC 5 S 1 TTL 254]", "{text}");
+        assert!(lines[7].starts_with("  4.  198.51.100.10 "), "{text}");
         assert!(text.contains("100.0%"), "{text}");
         assert!(text.contains("verdict: indeterminate"));
     }

@@ -617,6 +617,7 @@ pub(crate) mod tests {
                     ..HopGeo::default()
                 },
                 hostname: None,
+                mpls: Vec::new(),
             })
             .collect();
         TraceRecord::new(

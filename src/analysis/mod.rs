@@ -745,6 +745,7 @@ mod tests {
                 ..HopGeo::default()
             },
             hostname: None,
+            mpls: Vec::new(),
         }
     }
 

@@ -219,6 +219,7 @@ fn decide_alone(
             rtt_ms: None,
             geo: crate::model::HopGeo::default(),
             hostname,
+            mpls: Vec::new(),
         }],
     };
     geo::enrich(&mut one, db, None);

@@ -52,6 +52,7 @@ pub fn rows(row: &TraceRow<'_>) -> Vec<[String; WIDTH]> {
                 geo.source.as_str().to_string(),
                 msm.clone(),
                 prb.clone(),
+                crate::model::mpls_text(&hop.mpls),
             ]
         })
         .collect()

@@ -16,8 +16,9 @@
 //!   (configuration SHA-256, GeoIP and location files' SHA-256s, version).
 //! - [`HOPS`]: one row per hop (silent hops too), joined to its trace by
 //!   `trace_id` (and by `date` and `vantage` when partitioned): address,
-//!   name, round-trip times, the chosen location and its confidence, and
-//!   every evidence item with what the decision made of it.
+//!   name, round-trip times, the chosen location and its confidence,
+//!   every evidence item with what the decision made of it, and the MPLS
+//!   label stack its reply quoted.
 //! - [`CSV`]: one row per hop with the trace's time, target and verdict on
 //!   each row: the flat form for spreadsheets (RFC 4180, with a header).
 //!
@@ -357,7 +358,7 @@ pub const TRACES: Table = Table {
 
 /// One row per hop.
 pub const HOPS: Table = Table {
-    schema: "transitwatch.hops/1",
+    schema: "transitwatch.hops/2",
     dir: "hops",
     columns: &[
         col("trace_id", Kind::Int64, false, "the trace's `trace_id`"),
@@ -444,12 +445,17 @@ pub const HOPS: Table = Table {
             false,
             "every evidence item and what the decision made of it",
         ),
+        col("mpls", Kind::Text, true, MPLS_DOC),
     ],
 };
 
+/// What the `mpls` column of [`HOPS`] and [`CSV`] holds.
+const MPLS_DOC: &str = "the MPLS label stack (RFC 4950) the hop's reply quoted, top first: \
+     LABEL:TC:S:TTL per entry, separated by spaces (empty: none)";
+
 /// One CSV row per hop, with its trace's columns repeated.
 pub const CSV: Table = Table {
-    schema: "transitwatch.csv/2",
+    schema: "transitwatch.csv/3",
     dir: "",
     columns: &[
         col(
@@ -495,6 +501,7 @@ pub const CSV: Table = Table {
         col("source", Kind::Text, false, "what decided the location"),
         col("msm_id", Kind::UInt64, true, "RIPE Atlas measurement id"),
         col("prb_id", Kind::UInt64, true, "RIPE Atlas probe id"),
+        col("mpls", Kind::Text, true, MPLS_DOC),
     ],
 };
 

@@ -156,6 +156,7 @@ pub struct Batches {
     h_ixp: Vec<Option<String>>,
     h_ixp_country: Vec<Option<String>>,
     h_evidence: List<Evidence>,
+    h_mpls: Vec<Option<String>>,
 }
 
 /// One evidence item's fields, in [`EVIDENCE_FIELDS`] order.
@@ -284,6 +285,8 @@ impl Batches {
                 status: e.status.as_str(),
                 reason: e.reason.clone(),
             }));
+            self.h_mpls
+                .push((!hop.mpls.is_empty()).then(|| crate::model::mpls_text(&hop.mpls)));
         }
     }
 
@@ -388,6 +391,7 @@ impl Batches {
                     let values = evidence_array(&self.h_evidence.values)?;
                     self.h_evidence.array(values, c.kind)
                 }
+                "mpls" => text(&mut self.h_mpls),
                 other => return Err(unknown(table, other)),
             };
             arrays.push(array);

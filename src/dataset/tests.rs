@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 /// Every version ever published, with the SHA-256 of its columns (name,
 /// type, nullability, in order). A change to a table's columns fails here
 /// until it gets a new version, added below: old versions stay listed.
-const PUBLISHED: [(&str, &str); 3] = [
+const PUBLISHED: [(&str, &str); 5] = [
     (
         "transitwatch.traces/1",
         "7518008795a106f1ee67981fed3518f3922ca3d23a1f9872d3415e9377f50e93",
@@ -17,6 +17,15 @@ const PUBLISHED: [(&str, &str); 3] = [
     (
         "transitwatch.csv/2",
         "18ffb5637b96d1d70d1c3d506d11b9a1e38f776849b4ffaf4ceff42d54789a6e",
+    ),
+    // hops/1 and csv/2 with the MPLS label stack (`mpls`) at the end.
+    (
+        "transitwatch.hops/2",
+        "8a7ff8877371d505b28cf6404ece24b7360c11a0f00d3515a0a0c0d20efe0430",
+    ),
+    (
+        "transitwatch.csv/3",
+        "788f27b090905b92bff1964d1d931a816ce2cd64e6a4266f69e5642bb45fc457",
     ),
 ];
 

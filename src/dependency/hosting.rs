@@ -490,6 +490,7 @@ mod tests {
                 ..HopGeo::default()
             },
             hostname: None,
+            mpls: Vec::new(),
         }
     }
 

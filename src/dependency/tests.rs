@@ -77,6 +77,7 @@ fn hop(ttl: u8, addr: &str, at: At) -> Hop {
             ..HopGeo::default()
         },
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 
@@ -90,6 +91,7 @@ fn silent(ttl: u8) -> Hop {
         rtt_ms: None,
         geo: HopGeo::default(),
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 

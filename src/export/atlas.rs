@@ -36,13 +36,16 @@
 //!   that restores the average (rounded to the microsecond, like Atlas), and
 //!   the worst; one reply has the best, two the best and the worst. RTTs are
 //!   not tied to responders: a record does not say which answered when;
-//! - then `sent - received` timeouts `{"x": "*"}`.
+//! - then `sent - received` timeouts `{"x": "*"}`;
+//! - a hop's MPLS label stack goes in the main responder's first reply, as
+//!   Atlas writes it: `icmpext` `{version: 2, rfc4884: 1, obj: [{class: 1,
+//!   type: 1, mpls: [{exp, label, s, ttl}]}]}`.
 //!
 //! Reading the result back therefore gives the same TTLs, responders,
 //! probes sent and received, best and worst RTT, and the average to within
 //! a microsecond, hence the same verdict and path id.
 
-use crate::model::{Hop, Protocol, Trace};
+use crate::model::{Hop, MplsLabel, Protocol, Trace};
 use crate::store::StoredTrace;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -150,12 +153,15 @@ fn replies(hop: &Hop) -> Vec<Value> {
     }
     let dups = from.split_off(from.len().min(received));
     from.resize(received, None);
-    for (addr, rtt) in from.into_iter().zip(rtts) {
+    for (i, (addr, rtt)) in from.into_iter().zip(rtts).enumerate() {
         let mut reply = Map::new();
         if let Some(addr) = addr {
             reply.insert("from".into(), json!(addr.to_string()));
         }
         reply.insert("rtt".into(), json!(rtt));
+        if i == 0 && addr.is_some() && addr == hop.addr && !hop.mpls.is_empty() {
+            reply.insert("icmpext".into(), icmpext(&hop.mpls));
+        }
         out.push(Value::Object(reply));
     }
     for addr in dups.into_iter().flatten() {
@@ -164,6 +170,15 @@ fn replies(hop: &Hop) -> Vec<Value> {
     let lost = hop.sent.saturating_sub(hop.received);
     out.extend((0..lost).map(|_| json!({ "x": "*" })));
     out
+}
+
+/// A label stack as Atlas's `icmpext`.
+fn icmpext(stack: &[MplsLabel]) -> Value {
+    let entries: Vec<Value> = stack
+        .iter()
+        .map(|l| json!({"exp": l.tc, "label": l.label, "s": u8::from(l.s), "ttl": l.ttl}))
+        .collect();
+    json!({"version": 2, "rfc4884": 1, "obj": [{"class": 1, "type": 1, "mpls": entries}]})
 }
 
 /// `received` RTTs with the hop's best, worst and (nearly) its average.
@@ -204,6 +219,7 @@ mod tests {
             rtt_ms: rtt.map(|(best, avg, worst)| RttMs { best, avg, worst }),
             geo: HopGeo::default(),
             hostname: None,
+            mpls: Vec::new(),
         }
     }
 
@@ -230,6 +246,26 @@ mod tests {
                 json!({"from": "10.0.0.2", "dup": true}),
             ]
         );
+    }
+
+    #[test]
+    fn the_label_stack_goes_in_the_main_responder_s_first_reply_and_back() {
+        let stack = vec![
+            MplsLabel::new(24001, 0, false, 1),
+            MplsLabel::new(16, 5, true, 1),
+        ];
+        let h = Hop {
+            mpls: stack.clone(),
+            ..hop(&["10.0.0.2", "10.0.0.1"], 3, 3, Some((1.0, 2.0, 4.0)))
+        };
+        let r = replies(&h);
+        assert_eq!(
+            r[0]["icmpext"]["obj"][0]["mpls"][1],
+            json!({"exp": 5, "label": 16, "s": 1, "ttl": 1})
+        );
+        assert!(r[1..].iter().all(|reply| reply.get("icmpext").is_none()));
+        let ext = serde_json::to_string(&r[0]["icmpext"]).unwrap();
+        assert_eq!(crate::import::atlas::mpls(&ext), stack);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! transitwatch version).
 //!
 //! **CSV** and **Parquet**: the tables of [`crate::dataset`]
-//! (`transitwatch.csv/2`; `transitwatch.traces/1` and
-//! `transitwatch.hops/1`), whose columns `schemas/columns.json` publishes.
+//! (`transitwatch.csv/3`; `transitwatch.traces/1` and
+//! `transitwatch.hops/2`), whose columns `schemas/columns.json` publishes.
 //! Parquet needs `--output DIR`; see [`crate::dataset::parquet`].
 //!
 //! **Atlas**: see [`atlas`].

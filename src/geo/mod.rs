@@ -1243,6 +1243,7 @@ mod tests {
             }),
             geo: HopGeo::default(),
             hostname: hostname.map(str::to_string),
+            mpls: Vec::new(),
         };
         Trace {
             target: crate::model::TargetRef {

@@ -28,8 +28,12 @@
 //!   time; they are counted in [`Imported::late_replies`](super::Imported).
 //! - `dup` replies are a second answer to the same probe: not sent again,
 //!   not received again, no round-trip time, but their address is kept.
-//! - `err`, `edst`, `ittl`, `icmpext` (MPLS) and `ttl`/`size` are tolerated
-//!   and not interpreted: an `err` reply still answered.
+//! - `err`, `edst`, `ittl` and `ttl`/`size` are tolerated and not
+//!   interpreted: an `err` reply still answered.
+//! - `icmpext` (RFC 4884 extensions): the MPLS label stack of the first
+//!   object with `mpls` entries (`label`, `exp`, `s`, `ttl`) becomes the
+//!   hop's `mpls`, taken from the first reply of the hop's main responder
+//!   that carries one. An `icmpext` of another shape is ignored, as before.
 //! - `sent` is the number of entries that are neither late nor duplicates;
 //!   `received` those with an `rtt`; `rtt_ms` best/mean/worst over those.
 //! - An entry with only an `error` (e.g. "bind failed") is kept as a silent
@@ -46,7 +50,7 @@
 //! responders (never when the address is unknown).
 
 use super::{json_error, rank_addrs_with, rtt_stats, timestamp, Converted};
-use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use crate::model::{Hop, HopGeo, MplsLabel, Protocol, TargetRef, Trace, VantageRef};
 use crate::units::Timestamp;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -95,6 +99,9 @@ pub(super) struct AtlasReply<'a> {
     pub(super) dup: Option<IgnoredAny>,
     #[serde(borrow)]
     pub(super) edst: Option<Cow<'a, str>>,
+    /// Read only for a responder that has no stack yet (see [`mpls`]).
+    #[serde(borrow)]
+    pub(super) icmpext: Option<&'a serde_json::value::RawValue>,
 }
 
 /// The fields of a result besides its hops.
@@ -117,6 +124,53 @@ pub(super) struct ReplyFields<'a> {
     pub(super) late: bool,
     pub(super) dup: bool,
     pub(super) edst: Option<&'a str>,
+    /// The `icmpext` value as written (JSON text), when present.
+    pub(super) icmpext: Option<&'a str>,
+}
+
+/// An `icmpext` object, as far as [`mpls`] reads it.
+#[derive(Deserialize)]
+struct IcmpExt {
+    #[serde(default)]
+    obj: Vec<IcmpExtObject>,
+}
+
+#[derive(Deserialize)]
+struct IcmpExtObject {
+    class: Option<u8>,
+    #[serde(default)]
+    mpls: Vec<AtlasMpls>,
+}
+
+#[derive(Deserialize)]
+struct AtlasMpls {
+    #[serde(default)]
+    label: u32,
+    #[serde(default)]
+    exp: u8,
+    #[serde(default)]
+    s: u8,
+    #[serde(default)]
+    ttl: u8,
+}
+
+/// The MPLS label stack in an `icmpext` value (JSON text): that of its
+/// first MPLS object (class 1, or no class given) with entries; empty when
+/// there is none or the value has another shape.
+pub(crate) fn mpls(icmpext: &str) -> Vec<MplsLabel> {
+    let Ok(ext) = serde_json::from_str::<IcmpExt>(icmpext) else {
+        return Vec::new();
+    };
+    ext.obj
+        .into_iter()
+        .find(|o| o.class.unwrap_or(1) == 1 && !o.mpls.is_empty())
+        .map(|o| {
+            o.mpls
+                .iter()
+                .map(|m| MplsLabel::new(m.label, m.exp, m.s != 0, m.ttl))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A hop being assembled from one or more entries with the same number.
@@ -125,6 +179,8 @@ struct HopAcc {
     seen: Vec<IpAddr>,
     rtts: Vec<f64>,
     sent: u32,
+    /// The first label stack of each responder that quoted one.
+    mpls: Vec<(IpAddr, Vec<MplsLabel>)>,
 }
 
 /// The hops of the result being converted, fed entry by entry and reply by
@@ -164,6 +220,7 @@ impl Assembly {
             acc.seen.clear();
             acc.rtts.clear();
             acc.sent = 0;
+            acc.mpls.clear();
         }
         self.used += 1;
         Ok(self.used - 1)
@@ -194,6 +251,14 @@ impl Assembly {
             let addr = crate::ip_text::parse(from)
                 .ok_or_else(|| format!("hop {number}: `from` `{from}` is not an IP address"))?;
             acc.seen.push(addr);
+            if let Some(ext) = reply.icmpext {
+                if !acc.mpls.iter().any(|(a, _)| *a == addr) {
+                    let stack = mpls(ext);
+                    if !stack.is_empty() {
+                        acc.mpls.push((addr, stack));
+                    }
+                }
+            }
         }
         if let (Some(rtt), false) = (reply.rtt, reply.dup) {
             acc.rtts.push(rtt);
@@ -269,6 +334,7 @@ pub(super) fn convert_parsed(bytes: &[u8], assembly: &mut Assembly) -> Result<Co
                 late: reply.late.is_some(),
                 dup: reply.dup.is_some(),
                 edst: reply.edst.as_deref(),
+                icmpext: reply.icmpext.map(serde_json::value::RawValue::get),
             };
             assembly.reply(slot, number, &fields)?;
         }
@@ -294,6 +360,12 @@ fn finish(
         .iter()
         .map(|(ttl, acc)| {
             let addrs = rank_addrs_with(&acc.seen, counts);
+            let mpls = acc
+                .mpls
+                .iter()
+                .find(|(a, _)| addrs.first() == Some(a))
+                .map(|(_, stack)| stack.clone())
+                .unwrap_or_default();
             Hop {
                 ttl: *ttl,
                 addr: addrs.first().copied(),
@@ -303,6 +375,7 @@ fn finish(
                 rtt_ms: rtt_stats(&acc.rtts),
                 geo: HopGeo::default(),
                 hostname: None,
+                mpls,
             }
         })
         .collect();
@@ -361,6 +434,7 @@ fn target_addr(header: &Header<'_>, first_edst: Option<IpAddr>) -> Result<Option
 #[cfg(test)]
 mod tests {
     use super::super::{read, InputFormat};
+    use crate::model::MplsLabel;
     use std::io::Cursor;
 
     fn one(json: &str) -> super::super::Imported {
@@ -420,6 +494,34 @@ mod tests {
             vec!["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
         );
         assert_eq!(h2.rtt_ms.unwrap().worst, 4.0);
+    }
+
+    #[test]
+    fn mpls_stacks_come_from_the_main_responder_s_icmpext() {
+        let got = one(
+            r#"{"prb_id":1,"timestamp":1600000000,"proto":"ICMP","dst_addr":"192.0.2.9","result":[
+              {"hop":1,"result":[{"from":"10.0.0.7","rtt":1.0,"icmpext":{"version":2,"rfc4884":0,"obj":[{"class":1,"type":1,"mpls":[{"exp":0,"label":9,"s":1,"ttl":1}]}]}},
+                {"from":"10.0.0.1","rtt":1.0},
+                {"from":"10.0.0.1","rtt":1.0,"icmpext":{"version":2,"rfc4884":1,"obj":[{"class":1,"type":1,"mpls":[{"exp":0,"label":24005,"s":0,"ttl":1},{"exp":5,"label":16,"s":1,"ttl":255}]}]}},
+                {"from":"10.0.0.1","rtt":1.0,"icmpext":{"version":2,"rfc4884":1,"obj":[{"class":1,"type":1,"mpls":[{"exp":0,"label":1,"s":1,"ttl":1}]}]}}]},
+              {"hop":2,"result":[{"from":"192.0.2.9","rtt":2.0,"icmpext":{"obj":"odd"}}]}]}"#,
+        );
+        let h1 = &got.trace.hops[0];
+        assert_eq!(h1.addr, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            h1.mpls,
+            vec![
+                MplsLabel::new(24005, 0, false, 1),
+                MplsLabel::new(16, 5, true, 255)
+            ]
+        );
+        assert!(got.trace.hops[1].mpls.is_empty());
+        let record = serde_json::to_value(&got.trace).unwrap();
+        assert_eq!(
+            record["hops"][0]["mpls"][1],
+            serde_json::json!({"label": 16, "tc": 5, "s": true, "ttl": 255})
+        );
+        assert!(record["hops"][1].get("mpls").is_none());
     }
 
     #[test]

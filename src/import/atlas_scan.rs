@@ -273,6 +273,18 @@ impl<'a> Scanner<'a> {
         Some(true)
     }
 
+    /// Any value but `null`, as its JSON text (what serde_json's
+    /// `RawValue` holds); `None` inside for `null`.
+    fn opt_raw(&mut self) -> Option<Option<&'a str>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.ws();
+        let start = self.i;
+        self.skip(1)?;
+        Some(self.text.get(start..self.i))
+    }
+
     /// Skip one JSON value, validating it as strictly as serde_json does.
     fn skip(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
@@ -481,8 +493,8 @@ impl<'a> Scanner<'a> {
     }
 
     fn reply(&mut self) -> Option<ReplyFields<'a>> {
-        let (mut x, mut from, mut rtt, mut late, mut dup, mut edst) =
-            (None, None, None, None, None, None);
+        let (mut x, mut from, mut rtt, mut late, mut dup, mut edst, mut icmpext) =
+            (None, None, None, None, None, None, None);
         self.object(|s, key| {
             match key {
                 "x" => once(&mut x, s.presence()?)?,
@@ -491,6 +503,7 @@ impl<'a> Scanner<'a> {
                 "late" => once(&mut late, s.presence()?)?,
                 "dup" => once(&mut dup, s.presence()?)?,
                 "edst" => once(&mut edst, s.opt_str()?)?,
+                "icmpext" => once(&mut icmpext, s.opt_raw()?)?,
                 _ => return Some(false),
             }
             Some(true)
@@ -502,6 +515,7 @@ impl<'a> Scanner<'a> {
             late: late.unwrap_or(false),
             dup: dup.unwrap_or(false),
             edst: edst.flatten(),
+            icmpext: icmpext.flatten(),
         })
     }
 }

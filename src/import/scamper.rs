@@ -46,12 +46,18 @@
 //! silent TTL sent `attempts` probes (1 when unknown). `received` counts
 //! replies with an `rtt`.
 //!
+//! A reply's `icmpext` (RFC 4884 extensions as scamper writes them:
+//! objects `ie_cn`, `ie_ct`, `mpls_labels` of `mpls_label`, `mpls_exp`,
+//! `mpls_s`, `mpls_ttl`) gives the hop its MPLS label stack: that of the
+//! first reply of the hop's main responder with an MPLS object (class 1).
+//! An `icmpext` of another shape is ignored.
+//!
 //! `reached` is true when `stop_reason` is `COMPLETED` or a hop answered
 //! from `dst`.
 
 use super::tracelb::{self, TracelbCounts};
 use super::{json_error, rank_addrs, rtt_stats, timestamp, Converted};
-use crate::model::{Hop, HopGeo, Protocol, TargetRef, Trace, VantageRef};
+use crate::model::{Hop, HopGeo, MplsLabel, Protocol, TargetRef, Trace, VantageRef};
 use serde::Deserialize;
 use serde_json::Value;
 use std::net::IpAddr;
@@ -102,6 +108,36 @@ struct ScamperHop {
     probe_ttl: u32,
     probe_id: Option<u32>,
     rtt: Option<f64>,
+    /// Read leniently by [`mpls`]: an odd one is ignored, not an error.
+    icmpext: Option<Value>,
+}
+
+/// The MPLS label stack of a reply's `icmpext`: the first object of class
+/// 1 with labels; empty when there is none.
+fn mpls(icmpext: Option<&Value>) -> Vec<MplsLabel> {
+    let field = |v: &Value, name: &str| v.get(name).and_then(Value::as_u64).unwrap_or(0);
+    let narrow = |n: u64| u8::try_from(n).unwrap_or(u8::MAX);
+    icmpext
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|o| field(o, "ie_cn") == 1)
+        .filter_map(|o| o.get("mpls_labels").and_then(Value::as_array))
+        .find(|labels| !labels.is_empty())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|l| {
+                    MplsLabel::new(
+                        u32::try_from(field(l, "mpls_label")).unwrap_or(MplsLabel::MAX_LABEL),
+                        narrow(field(l, "mpls_exp")),
+                        field(l, "mpls_s") != 0,
+                        narrow(field(l, "mpls_ttl")),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The fields of a `cycle-start` or `cycle-stop` that name the cycle.
@@ -305,6 +341,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
         let mut rtts = Vec::new();
         let mut replies = 0u32;
         let mut highest_probe = 0u32;
+        let mut stacks: Vec<(IpAddr, Vec<MplsLabel>)> = Vec::new();
         for reply in trace.hops.iter().filter(|r| r.probe_ttl == u32::from(ttl)) {
             replies += 1;
             highest_probe = highest_probe.max(reply.probe_id.unwrap_or(0));
@@ -316,6 +353,12 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             if let Some(rtt) = reply.rtt {
                 rtts.push(rtt);
             }
+            if !stacks.iter().any(|(a, _)| *a == addr) {
+                let stack = mpls(reply.icmpext.as_ref());
+                if !stack.is_empty() {
+                    stacks.push((addr, stack));
+                }
+            }
         }
         let sent = if replies == 0 {
             attempts
@@ -323,6 +366,11 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             highest_probe.max(replies)
         };
         let addrs = rank_addrs(&seen);
+        let mpls = stacks
+            .into_iter()
+            .find(|(a, _)| addrs.first() == Some(a))
+            .map(|(_, stack)| stack)
+            .unwrap_or_default();
         hops.push(Hop {
             ttl,
             addr: addrs.first().copied(),
@@ -332,6 +380,7 @@ fn convert_trace(value: Value) -> Result<Converted, String> {
             rtt_ms: rtt_stats(&rtts),
             geo: HopGeo::default(),
             hostname: None,
+            mpls,
         });
     }
     let reached = trace.stop_reason.as_deref() == Some("COMPLETED")
@@ -393,6 +442,7 @@ pub(super) fn parse_addr(text: &str) -> Result<IpAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::super::{read, ImportError, Imported, InputFormat};
+    use crate::model::MplsLabel;
     use std::io::Cursor;
 
     const TRACE: &str = r#"{"type":"trace","method":"udp-paris","src":"10.0.0.100","dst":"192.0.2.9","dport":33435,"stop_reason":"GAPLIMIT","start":{"sec":1638999963,"usec":5},"hop_count":4,"attempts":3,"firsthop":1,"hops":[{"addr":"10.0.0.1","probe_ttl":1,"probe_id":1,"rtt":0.5},{"addr":"10.0.0.3","probe_ttl":3,"probe_id":2,"rtt":4.0},{"addr":"*","probe_ttl":4,"probe_id":1,"rtt":1.0}]}"#;
@@ -417,6 +467,21 @@ mod tests {
         assert_eq!(t.hops[2].sent, 2);
         assert!(t.hops[3].is_silent(), "`*` is no responder");
         assert!(!t.reached);
+    }
+
+    #[test]
+    fn mpls_label_stacks_come_from_icmpext() {
+        let line = r#"{"type":"trace","method":"icmp-echo-paris","src":"192.0.2.1","dst":"192.0.2.9","start":{"sec":1600000000},"hop_count":2,"hops":[{"addr":"198.18.0.1","probe_ttl":1,"probe_id":1,"rtt":1.0,"icmpext":[{"ie_cn":2,"ie_ct":1,"ie_dl":4},{"ie_cn":1,"ie_ct":1,"ie_dl":8,"mpls_labels":[{"mpls_ttl":1,"mpls_s":0,"mpls_exp":0,"mpls_label":102480},{"mpls_ttl":1,"mpls_s":1,"mpls_exp":3,"mpls_label":16743}]}]},{"addr":"192.0.2.9","probe_ttl":2,"probe_id":1,"rtt":2.0,"icmpext":"odd"}]}"#;
+        let out = all(line);
+        let t = &out[0].as_ref().unwrap().trace;
+        assert_eq!(
+            t.hops[0].mpls,
+            vec![
+                MplsLabel::new(102_480, 0, false, 1),
+                MplsLabel::new(16743, 3, true, 1)
+            ]
+        );
+        assert!(t.hops[1].mpls.is_empty());
     }
 
     /// The 1-based lines of the errors in `out`.

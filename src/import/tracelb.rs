@@ -267,6 +267,7 @@ impl Seen {
             rtt_ms: rtt_stats(&self.rtts),
             geo: HopGeo::default(),
             hostname: None,
+            mpls: Vec::new(),
         }
     }
 }
@@ -420,6 +421,7 @@ impl Graph {
             rtt_ms: None,
             geo: HopGeo::default(),
             hostname: None,
+            mpls: Vec::new(),
         }];
         // Which nodes are on the current path: a link back to one of them
         // is a cycle.
@@ -529,6 +531,7 @@ impl Graph {
                 rtt_ms: None,
                 geo: HopGeo::default(),
                 hostname: None,
+                mpls: Vec::new(),
             });
         }
         hops.push(seen.hop(ttl, self.attempts));

@@ -565,6 +565,59 @@ pub struct Hop {
     /// one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// The MPLS label stack (RFC 4950) that `addr` quoted in the ICMP
+    /// extension of its reply, top of the stack first: the labels the probe
+    /// carried when its TTL expired inside a label-switched path. One stack
+    /// per hop, the main responder's (the first of its replies that carried
+    /// one); other responders' stacks are not kept. Empty (and absent from
+    /// the record) when no reply carried one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mpls: Vec<MplsLabel>,
+}
+
+/// One entry of an MPLS label stack (RFC 3032, as quoted by RFC 4950).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MplsLabel {
+    /// The 20-bit label.
+    pub label: u32,
+    /// The 3-bit traffic class (RFC 5462; formerly EXP).
+    pub tc: u8,
+    /// Bottom of stack: `true` for the last entry.
+    pub s: bool,
+    /// The entry's TTL when the probe's TTL expired.
+    pub ttl: u8,
+}
+
+impl MplsLabel {
+    /// The largest label value (20 bits).
+    pub const MAX_LABEL: u32 = (1 << 20) - 1;
+
+    /// An entry from its fields, keeping only their defined bits (20 for
+    /// the label, 3 for the traffic class).
+    #[must_use]
+    pub const fn new(label: u32, tc: u8, s: bool, ttl: u8) -> Self {
+        Self {
+            label: label & Self::MAX_LABEL,
+            tc: tc & 0x7,
+            s,
+            ttl,
+        }
+    }
+}
+
+/// A label stack as one text: each entry `LABEL:TC:S:TTL` (S is 0 or 1),
+/// top first, separated by spaces (`24001:0:0:1 16005:0:1:1`); the form of
+/// the dataset's `mpls` column.
+#[must_use]
+pub fn mpls_text(stack: &[MplsLabel]) -> String {
+    let mut out = String::new();
+    for (i, l) in stack.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&format!("{}:{}:{}:{}", l.label, l.tc, u8::from(l.s), l.ttl));
+    }
+    out
 }
 
 impl Hop {
@@ -878,6 +931,18 @@ mod tests {
             "Sctp".parse::<Protocol>().unwrap_err().to_string(),
             "`Sctp` is not a protocol (expected icmp, udp or tcp)"
         );
+    }
+
+    #[test]
+    fn mpls_entries_keep_their_bits_and_read_as_text() {
+        let top = MplsLabel::new(0x1F_FFFF, 0xF, false, 255);
+        assert_eq!((top.label, top.tc), (MplsLabel::MAX_LABEL, 7));
+        let stack = [
+            MplsLabel::new(24001, 0, false, 1),
+            MplsLabel::new(16005, 5, true, 254),
+        ];
+        assert_eq!(mpls_text(&stack), "24001:0:0:1 16005:5:1:254");
+        assert_eq!(mpls_text(&[]), "");
     }
 
     #[test]

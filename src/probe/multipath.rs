@@ -391,6 +391,7 @@ mod tests {
                         rtt_ms: None,
                         geo: crate::model::HopGeo::default(),
                         hostname: None,
+                        mpls: Vec::new(),
                     }
                 })
                 .collect(),

@@ -5,19 +5,23 @@
 //! merges what they saw into one [`Trace`]. Every tracer is bounded by the
 //! deadline (`max_round_duration`) and by `max_rounds = 1`, so a blocking
 //! thread is never held longer than that.
+//!
+//! ICMP extensions (RFC 4884) are parsed: the MPLS label stack (RFC 4950) a
+//! router quotes in its reply is kept per responder and becomes the hop's
+//! `mpls`, that of its main responder.
 
 use super::{
     late_reply_window, FdBudget, ProbeError, ProbeSettings, Prober, Slot, SlotPool, TraceRequest,
 };
-use crate::model::{Hop, HopGeo, Protocol, RttMs, Trace};
+use crate::model::{Hop, HopGeo, MplsLabel, Protocol, RttMs, Trace};
 use crate::units::Timestamp;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 use trippy_core::{
-    Builder, CompletionReason, MultipathStrategy, PortDirection, PrivilegeMode, ProbeStatus,
-    Protocol as TrippyProtocol, Round,
+    Builder, CompletionReason, Extension, Extensions, IcmpExtensionParseMode, MultipathStrategy,
+    PortDirection, PrivilegeMode, ProbeStatus, Protocol as TrippyProtocol, Round,
 };
 
 /// Probes sent before any reply is needed (trippy-core's default).
@@ -325,6 +329,7 @@ impl FlowResult {
                         done.host,
                         done.received.duration_since(done.sent).unwrap_or_default(),
                     );
+                    tally.add_mpls(done.host, done.extensions.as_ref());
                 }
                 ProbeStatus::Awaited(p) if p.ttl.0 <= last => {
                     self.hops.entry(p.ttl.0).or_default().sent += 1;
@@ -345,6 +350,9 @@ struct TtlTally {
     /// Responders with reply counts, in order of first reply.
     addrs: Vec<(IpAddr, u32)>,
     rtts: Vec<Duration>,
+    /// The first MPLS label stack each responder quoted, in order of first
+    /// reply with one.
+    mpls: Vec<(IpAddr, Vec<MplsLabel>)>,
 }
 
 impl TtlTally {
@@ -356,6 +364,29 @@ impl TtlTally {
         self.rtts.push(rtt);
     }
 
+    /// Keep `addr`'s label stack from a reply's extensions, unless it
+    /// already has one.
+    fn add_mpls(&mut self, addr: IpAddr, extensions: Option<&Extensions>) {
+        if self.mpls.iter().any(|(a, _)| *a == addr) {
+            return;
+        }
+        let stack = extensions
+            .into_iter()
+            .flat_map(|e| &e.extensions)
+            .find_map(|e| match e {
+                Extension::Mpls(stack) if !stack.members.is_empty() => Some(stack),
+                _ => None,
+            });
+        if let Some(stack) = stack {
+            let labels = stack
+                .members
+                .iter()
+                .map(|m| MplsLabel::new(m.label, m.exp, m.bos != 0, m.ttl))
+                .collect();
+            self.mpls.push((addr, labels));
+        }
+    }
+
     fn merge(&mut self, other: &Self) {
         self.sent += other.sent;
         for &(addr, n) in &other.addrs {
@@ -365,6 +396,11 @@ impl TtlTally {
             }
         }
         self.rtts.extend_from_slice(&other.rtts);
+        for (addr, stack) in &other.mpls {
+            if !self.mpls.iter().any(|(a, _)| a == addr) {
+                self.mpls.push((*addr, stack.clone()));
+            }
+        }
     }
 
     fn into_hop(mut self, ttl: u8) -> Hop {
@@ -372,15 +408,23 @@ impl TtlTally {
         self.addrs.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         let received = u32::try_from(self.rtts.len()).unwrap_or(u32::MAX);
         let rtt_ms = summarize(&self.rtts);
+        let addr = self.addrs.first().map(|(a, _)| *a);
+        let mpls = self
+            .mpls
+            .into_iter()
+            .find(|(a, _)| Some(*a) == addr)
+            .map(|(_, stack)| stack)
+            .unwrap_or_default();
         Hop {
             ttl,
-            addr: self.addrs.first().map(|(a, _)| *a),
+            addr,
             addrs: self.addrs.into_iter().map(|(a, _)| a).collect(),
             sent: self.sent.max(received),
             received,
             rtt_ms,
             geo: HopGeo::default(),
             hostname: None,
+            mpls,
         }
     }
 }
@@ -469,6 +513,7 @@ fn run_flow(plan: &FlowPlan, slot: Slot) -> Result<FlowResult, ProbeError> {
         .read_timeout(plan.read_timeout())
         .tcp_connect_timeout(s.deadline)
         .max_flows(1)
+        .icmp_extension_parse_mode(IcmpExtensionParseMode::Enabled)
         .build()
         .map_err(|e| ProbeError::Settings(e.to_string()))?;
     let result = RefCell::new(FlowResult::default());
@@ -599,6 +644,47 @@ mod tests {
                 "{protocol} {port}: {refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hop_keeps_its_main_responder_s_first_label_stack() {
+        use trippy_core::{MplsLabelStack, MplsLabelStackMember};
+        let ext = |labels: &[u32]| Extensions {
+            extensions: vec![
+                Extension::default(),
+                Extension::Mpls(MplsLabelStack {
+                    members: labels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &label)| MplsLabelStackMember {
+                            label,
+                            exp: 1,
+                            bos: u8::from(i + 1 == labels.len()),
+                            ttl: 1,
+                        })
+                        .collect(),
+                }),
+            ],
+        };
+        let (main, other): (IpAddr, IpAddr) =
+            ("198.18.1.2".parse().unwrap(), "198.18.9.9".parse().unwrap());
+        let mut one = tally(&[("198.18.1.2", 1), ("198.18.9.9", 1)], 2);
+        one.add_mpls(other, Some(&ext(&[7])));
+        one.add_mpls(main, None);
+        let mut two = tally(&[("198.18.1.2", 2)], 2);
+        two.add_mpls(main, Some(&ext(&[24001, 16])));
+        two.add_mpls(main, Some(&ext(&[99])));
+        one.merge(&two);
+        let hop = one.into_hop(1);
+        assert_eq!(hop.addr, Some(main));
+        assert_eq!(
+            hop.mpls,
+            vec![
+                MplsLabel::new(24001, 1, false, 1),
+                MplsLabel::new(16, 1, true, 1)
+            ]
+        );
+        assert!(tally(&[("198.18.1.2", 1)], 1).into_hop(1).mpls.is_empty());
     }
 
     #[test]

@@ -607,6 +607,7 @@ mod tests {
             rtt_ms: None,
             geo: crate::model::HopGeo::default(),
             hostname: None,
+            mpls: Vec::new(),
         };
         let mut trace = crate::model::Trace {
             target: crate::model::TargetRef {

@@ -148,6 +148,7 @@ impl HopSpec {
                 ..HopGeo::default()
             },
             hostname: self.hostname.clone(),
+            mpls: Vec::new(),
         }
     }
 }

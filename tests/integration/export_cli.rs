@@ -125,7 +125,7 @@ fn csv_has_one_quoted_row_per_hop_with_the_documented_columns() {
     let f = fixture();
     let out = ok(&export(&f.db, &["--format", "csv"]));
     let mut reader = csv::Reader::from_reader(out.as_bytes());
-    // transitwatch.csv/2: version 1's columns in their order, then more.
+    // transitwatch.csv/3: version 1's columns in their order, then more.
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
         vec![
@@ -146,7 +146,8 @@ fn csv_has_one_quoted_row_per_hop_with_the_documented_columns() {
             "confidence",
             "source",
             "msm_id",
-            "prb_id"
+            "prb_id",
+            "mpls"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

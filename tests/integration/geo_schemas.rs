@@ -936,6 +936,7 @@ fn hop(ttl: u8, addr: Option<&str>, best: Option<f64>) -> Hop {
             ..HopGeo::default()
         },
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 

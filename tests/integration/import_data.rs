@@ -8,7 +8,8 @@
 //! target address is unknown. Hop numbers and responders are checked against
 //! an independent reader, `tests/tools/extract_atlas_hops.py`, which applies
 //! the same responder rule (a reply with `from`, without `x` and without
-//! `late`).
+//! `late`), and so are the MPLS label stacks of the hops (each hop's is its
+//! main responder's first, from `icmpext`).
 //!
 //! scamper: every file under `invalid/` (M-Lab's deliberately malformed
 //! parser fixtures) gives errors on the lines that are malformed, and
@@ -91,6 +92,7 @@ fn atlas_results_match_an_independent_reader() {
     assert_eq!(imported.len(), expected.len(), "one outcome per result");
 
     let mut unknown_destination = 0;
+    let mut labelled_hops = 0;
     for (got, want) in imported.iter().zip(&expected) {
         let line = usize::try_from(want["line"].as_u64().unwrap()).unwrap();
         let imported = got
@@ -130,6 +132,27 @@ fn atlas_results_match_an_independent_reader() {
                 hop.ttl
             );
             assert_eq!(hop.addr, hop.addrs.first().copied());
+            // The reader's responders as written; compared as addresses.
+            let want_mpls: Vec<(u64, u64, bool, u64)> = want_hop[2]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(a, _)| hop.addr == a.parse().ok())
+                .and_then(|(_, stack)| stack.as_array())
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    let n = |i: usize| e[i].as_u64().unwrap();
+                    (n(0), n(1), n(2) != 0, n(3))
+                })
+                .collect();
+            let got_mpls: Vec<(u64, u64, bool, u64)> = hop
+                .mpls
+                .iter()
+                .map(|l| (u64::from(l.label), u64::from(l.tc), l.s, u64::from(l.ttl)))
+                .collect();
+            assert_eq!(got_mpls, want_mpls, "MPLS, line {line} hop {}", hop.ttl);
+            labelled_hops += usize::from(!hop.mpls.is_empty());
             assert!(hop.received <= hop.sent, "line {line} hop {}", hop.ttl);
             assert_eq!(hop.rtt_ms.is_some(), hop.received > 0);
         }
@@ -147,6 +170,8 @@ fn atlas_results_match_an_independent_reader() {
         unknown_destination, 10,
         "results without any destination address"
     );
+    // The set has label-switched hops: the comparison above bites.
+    assert!(labelled_hops > 0, "no hop with an MPLS label stack");
     let late: u32 = imported
         .iter()
         .map(|r| r.as_ref().unwrap().late_replies)

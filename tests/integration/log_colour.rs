@@ -1,6 +1,7 @@
 //! Log lines and colour: the daemon colours its text logs only when stderr
-//! is a terminal, never with `--log-format json` and never when `NO_COLOR`
-//! is set, so a log file or journald gets plain lines without escape codes.
+//! is a terminal, never with `--log-format json`, never when `NO_COLOR` is
+//! set and never under journald (`JOURNAL_STREAM`), so a log file or the
+//! journal gets plain lines without escape codes.
 //!
 //! The daemon runs with no targets on loopback (nothing is probed) and gets
 //! SIGTERM once its history database exists, so it has written its start
@@ -18,7 +19,7 @@ const ESC: u8 = 0x1b;
 /// A shell command line that starts the daemon in `dir` with `extra`
 /// arguments, waits for its database, stops it with SIGTERM and returns
 /// its exit status (3 if the database never appeared within 30 s).
-fn daemon_command(dir: &Path, extra: &str) -> String {
+pub(crate) fn daemon_command(dir: &Path, extra: &str) -> String {
     let config = dir.join("transitwatch.toml");
     let db = dir.join("history.db");
     std::fs::write(
@@ -78,6 +79,23 @@ fn daemon_logs_on_a_pipe_carry_no_escape_codes() {
             text(&out)
         );
     }
+    // stderr a file, as `2>>transitwatch.log` makes it.
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("transitwatch.log");
+    let out = Command::new("sh")
+        .args(["-c", &daemon_command(dir.path(), "")])
+        .env_remove("NO_COLOR")
+        .env_remove("TRANSITWATCH_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .output()
+        .unwrap();
+    let log = std::fs::read(&log_path).unwrap();
+    assert_stopped(&out, &log);
+    assert!(
+        !log.contains(&ESC),
+        "escape codes in a log file: {}",
+        String::from_utf8_lossy(&log)
+    );
 }
 
 #[test]
@@ -86,13 +104,16 @@ fn daemon_logs_are_coloured_on_a_terminal_only_without_no_color_and_json() {
     if !may_run(test) || !support::have_all(test, &["script"]) {
         return;
     }
-    // (arguments, NO_COLOR, colour expected)
+    // (arguments, NO_COLOR, JOURNAL_STREAM, colour expected)
     let cases = [
-        ("", None, true),
-        ("", Some("1"), false),
-        ("--log-format json", None, false),
+        ("", None, None, true),
+        ("", Some("1"), None, false),
+        ("--log-format json", None, None, false),
+        // A service whose output systemd sends to journald, even if it
+        // were a terminal.
+        ("", None, Some("8:12345"), false),
     ];
-    for (extra, no_color, coloured) in cases {
+    for (extra, no_color, journal, coloured) in cases {
         let dir = tempfile::tempdir().unwrap();
         // `script` runs the command on a pseudo-terminal and copies what it
         // shows to its own stdout.
@@ -104,12 +125,16 @@ fn daemon_logs_are_coloured_on_a_terminal_only_without_no_color_and_json() {
             Some(value) => script.env("NO_COLOR", value),
             None => script.env_remove("NO_COLOR"),
         };
+        match journal {
+            Some(value) => script.env("JOURNAL_STREAM", value),
+            None => script.env_remove("JOURNAL_STREAM"),
+        };
         let out = script.output().unwrap();
         assert_stopped(&out, &out.stdout);
         assert_eq!(
             out.stdout.contains(&ESC),
             coloured,
-            "{extra:?} NO_COLOR={no_color:?}: {}",
+            "{extra:?} NO_COLOR={no_color:?} JOURNAL_STREAM={journal:?}: {}",
             text(&out)
         );
     }

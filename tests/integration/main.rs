@@ -15,6 +15,7 @@ mod analysis_scenarios;
 mod analyze_cli;
 mod atlas_evidence;
 mod cli_errors;
+mod cli_habits;
 mod compressed_input;
 mod config_file;
 mod dashboards_rules;

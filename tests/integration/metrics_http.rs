@@ -74,6 +74,7 @@ fn hop(
             ..HopGeo::default()
         },
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 
@@ -87,6 +88,7 @@ fn silent(ttl: u8) -> Hop {
         rtt_ms: None,
         geo: HopGeo::default(),
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 

@@ -151,8 +151,15 @@ fn dump() -> Vec<u8> {
                                 return r#"{"x":"*"}"#.to_string();
                             }
                             let rtt = 0.5 + h as f64 * 2.25 + k as f64 * 0.25 + f64::from(round);
+                            // The ZA path's second hop is inside an LSP:
+                            // its replies quote two MPLS labels.
+                            let icmpext = if r.dst == Some("198.51.100.20") && h == 1 {
+                                r#","icmpext":{"version":2,"rfc4884":1,"obj":[{"class":1,"type":1,"mpls":[{"exp":0,"label":24005,"s":0,"ttl":1},{"exp":5,"label":16,"s":1,"ttl":1}]}]}"#
+                            } else {
+                                ""
+                            };
                             format!(
-                                r#"{{"from":"{from}","rtt":{rtt},"size":68,"ttl":{}}}"#,
+                                r#"{{"from":"{from}","rtt":{rtt},"size":68,"ttl":{}{icmpext}}}"#,
                                 64 - h
                             )
                         })

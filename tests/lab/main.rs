@@ -14,6 +14,7 @@ mod dependencies;
 mod evidence;
 mod geo;
 mod links;
+mod mpls;
 mod multipath;
 mod prometheus;
 mod report_browser;

@@ -49,6 +49,7 @@ pub fn hop(ttl: u8, addrs: &[&str], sent: u32, received: u32, best: f64) -> Hop 
         rtt_ms,
         geo: HopGeo::default(),
         hostname: None,
+        mpls: Vec::new(),
     }
 }
 

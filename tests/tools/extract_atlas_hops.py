@@ -4,7 +4,8 @@
 Usage: extract_atlas_hops.py RESULTS.jsonl
 
 Prints one JSON object per non-blank input line:
-  {"line": N, "dst_addr": "..." or null, "hops": [[HOP, [ADDR, ...]], ...]}
+  {"line": N, "dst_addr": "..." or null,
+   "hops": [[HOP, [ADDR, ...], {ADDR: [[LABEL, EXP, S, TTL], ...], ...}], ...]}
 
 - HOP is the entry's "hop" value, or its 1-based position in "result" when
   the entry has no "hop" key. Entries with the same number are merged, and
@@ -12,6 +13,9 @@ Prints one JSON object per non-blank input line:
 - Responder rule (the same as src/import/atlas.rs): a reply counts when it
   has "from", has no "x" and has no "late". ADDRs are the distinct
   responders of the hop, sorted as strings.
+- MPLS: for each responder, the label stack of the first of its replies
+  whose "icmpext" has an object of class 1 (or without "class") with
+  "mpls" entries: that object's entries, in order.
 
 Only the standard library's json module is used, so that this reader shares
 no code with the importer it checks.
@@ -21,16 +25,31 @@ import json
 import sys
 
 
+def stack_of(reply):
+    ext = reply.get("icmpext")
+    if not isinstance(ext, dict):
+        return None
+    for obj in ext.get("obj") or []:
+        if obj.get("class", 1) == 1 and obj.get("mpls"):
+            return [[m.get("label", 0), m.get("exp", 0), m.get("s", 0), m.get("ttl", 0)] for m in obj["mpls"]]
+    return None
+
+
 def hops_of(record):
     merged = {}
+    stacks = {}
     for position, entry in enumerate(record.get("result", []), start=1):
         number = entry.get("hop", position)
         addrs = merged.setdefault(number, set())
+        hop_stacks = stacks.setdefault(number, {})
         for reply in entry.get("result", []):
             if "x" in reply or "late" in reply or "from" not in reply:
                 continue
             addrs.add(reply["from"])
-    return [[number, sorted(merged[number])] for number in sorted(merged)]
+            stack = stack_of(reply)
+            if stack and reply["from"] not in hop_stacks:
+                hop_stacks[reply["from"]] = stack
+    return [[number, sorted(merged[number]), stacks[number]] for number in sorted(merged)]
 
 
 def main():
