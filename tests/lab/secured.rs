@@ -11,7 +11,8 @@
 //! naming the 401. Then the trace route: 401 without credentials, 404 for
 //! an unknown name (an address is only a name that matches nothing), a
 //! record of the configured target with its hops, and 429 with
-//! `Retry-After` when hammered by concurrent requests.
+//! `Retry-After` when hammered by concurrent requests. Last, SIGHUP with a
+//! web configuration without users opens the endpoint.
 //!
 //! Waits poll with generous bounds (hang guards, not timing assertions).
 
@@ -211,6 +212,21 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_traces_on_demand() {
     let limited = answers.iter().find(|a| a.0 == 429).unwrap();
     assert!(limited.2.contains("retry-after:"), "{}", limited.2);
     daemon.assert_running();
+
+    // SIGHUP reads the web configuration again: without users the
+    // endpoint opens (TLS stays).
+    pki.web_config(dir.path(), &[], "");
+    daemon.signal("HUP");
+    services::wait_for(
+        "the reloaded web configuration",
+        WAIT,
+        || {
+            daemon.assert_running();
+            let (status, _, _) = finish(curl(&lab, &pki, &[&format!("{base}/healthz")]));
+            (status == 200).then_some(())
+        },
+        || daemon.log_tail(),
+    );
     drop(prometheus);
     let out = daemon.stop();
     assert!(
