@@ -310,7 +310,7 @@ kill -TERM $pid; wait $pid || true
 if [ "$perhop" = 1 ]; then
   # scrape CONFIG STATE: median of 20 /metrics times (s), series, bytes
   scrape() {
-    ip netns exec "$prefix-v" "$bin" run --config "$work/$1.toml" --state-dir "$work/$2" 2>"$work/$1.log" &
+    ip netns exec "$prefix-v" "$bin" run --config "$work/$1.toml" --state-dir "$work/$2" >/dev/null 2>"$work/$1.log" &
     pid=$!
     until in_lab curl -sf -o /dev/null http://127.0.0.1:19968/readyz; do sleep 0.05; done
     in_lab curl -s -o "$work/$1.metrics" http://127.0.0.1:19968/metrics
@@ -318,8 +318,11 @@ if [ "$perhop" = 1 ]; then
       "$(grep -vc '^#' "$work/$1.metrics")" "$(wc -c <"$work/$1.metrics")"
     kill -TERM $pid; wait $pid || true; pid=
   }
-  read -r off_ms off_series off_bytes < <(scrape transitwatch state-scrape)
-  read -r on_ms on_series on_bytes < <(scrape transitwatch-perhop state-perhop)
+  # in this shell, not a subshell: each daemon is stopped before the next
+  scrape transitwatch state-scrape >"$work/scrape-off"
+  scrape transitwatch-perhop state-perhop >"$work/scrape-on"
+  read -r off_ms off_series off_bytes <"$work/scrape-off"
+  read -r on_ms on_series on_bytes <"$work/scrape-on"
   python3 - <<PY
 print(f"/metrics for $n targets (4 hops each), median of 20 scrapes, per_hop off then on, same run:")
 for mode, t, series, size in (("off", $off_ms, $off_series, $off_bytes), ("on", $on_ms, $on_series, $on_bytes)):
