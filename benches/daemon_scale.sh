@@ -7,12 +7,26 @@
 #   benches/daemon_scale.sh [N]        (as root, or it asks for sudo; default
 #                                       1000; about 11 minutes, 10 of them
 #                                       scamper at 20 pps)
+#   PERF=FILE benches/daemon_scale.sh [N]   also records a CPU profile of
+#                                       the host during the daemon's cycle
+#                                       into FILE (perf record -a; the
+#                                       daemon's pid is printed)
+#   CONCURRENCY=C benches/daemon_scale.sh [N]   `[probe] concurrency = C`
+#                                       instead of the default
+#   NO_DEFAULT_RATE=1 benches/daemon_scale.sh [N]   the same without the
+#                                       scamper run at its default rate
+#                                       (about a minute)
 #
 # transitwatch: `run` with interval 1h and jitter 1ms (so the first cycle
-# starts at once), default concurrency 64, 3 probes per hop, ICMP; the cycle
+# starts at once), default concurrency, 3 probes per hop, ICMP; the cycle
 # ends when /readyz turns 200 (every target traced once). Wall time, CPU
-# seconds (utime+stime from /proc) and peak RSS (VmHWM) of the process.
-# scamper: `trace -P icmp-paris -q 3 -Q` over the same list, timed by /usr/bin/time.
+# seconds (utime+stime from /proc), peak RSS (VmHWM) and the peak thread
+# count of the process (its /proc status polled every 5 ms from start to
+# ready by a Python loop). The binary is taken from $CARGO_TARGET_DIR when
+# that is set, or is $TW_BIN when that is set (a before/after comparison).
+# scamper: `trace -P icmp-paris -q 3 -Q` over the same list, timed by
+# /usr/bin/time; the CPU ratio is transitwatch's CPU seconds over scamper's
+# at the matched rate.
 #
 # RDNS=1 benches/daemon_scale.sh [N]: the same cycle with reverse DNS on,
 # the resolver asking an unbound started at the vantage (127.0.0.1:5353)
@@ -71,8 +85,12 @@ fi
 for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 2; }
 done
-cargo build --release --quiet
-bin=$PWD/target/release/transitwatch
+if [ -n "${TW_BIN:-}" ]; then
+  bin=$TW_BIN   # another build, for a before/after comparison
+else
+  cargo build --release --quiet
+  bin=${CARGO_TARGET_DIR:-$PWD/target}/release/transitwatch
+fi
 work=$(mktemp -d)
 cleanup() {
   local p
@@ -84,9 +102,10 @@ trap cleanup EXIT
 bash $lab up "$prefix" >/dev/null
 in_lab() { ip netns exec "$prefix-v" "$@"; }
 
-python3 - "$n" "$work" "$rdns" "$deps" "$perhop" <<'PY'
+python3 - "$n" "$work" "$rdns" "$deps" "${CONCURRENCY:-}" <<'PY'
 import sys, ipaddress
 n, work, rdns, deps = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
+concurrency = f"concurrency = {sys.argv[5]}\n" if sys.argv[5] else ""
 base = int(ipaddress.ip_address("198.19.0.1"))
 addrs = [str(ipaddress.ip_address(base + i)) for i in range(n)]
 open(f"{work}/targets.txt", "w").write("\n".join(addrs) + "\n")
@@ -97,7 +116,7 @@ country = "LS"
 [probe]
 interval = "1h"
 jitter = "1ms"
-[metrics]
+{concurrency}[metrics]
 listen = "127.0.0.1:19968"
 [store]
 path = "{work}/{state}/transitwatch.db"
@@ -290,12 +309,40 @@ t0=$(date +%s%N)
 # exec'ed by `ip netns exec`, so $! is the daemon itself
 ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch.toml" --state-dir "$work/state" 2>"$work/tw.log" &
 pid=$!
+# Peak thread count: poll the daemon's status every 5 ms until told to stop
+# (or it ends); the peak is written when the loop ends.
+python3 - "$pid" "$work/threads" <<'PY' &
+import os, sys, time
+pid, out = sys.argv[1], sys.argv[2]
+peak = 0
+while not os.path.exists(out + ".stop"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    peak = max(peak, int(line.split()[1]))
+                    break
+    except OSError:
+        break
+    time.sleep(0.005)
+open(out, "w").write(f"{peak}\n")
+PY
+poller=$!
+# PERF=FILE: a CPU profile of the daemon's cycle (perf record, call graphs)
+if [ -n "${PERF:-}" ]; then
+  perf record -q -F 999 -g -a -o "$PERF" 2>/dev/null &
+  perf_pid=$!
+  echo "daemon pid $pid"
+fi
 until in_lab curl -sf -o /dev/null http://127.0.0.1:19968/readyz; do sleep 0.05; done
+[ -n "${perf_pid:-}" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
 t1=$(date +%s%N)
 tw_wall=$(python3 -c "print(($t1-$t0)/1e9)")
 read -r ut st < <(awk '{print $14, $15}' /proc/$pid/stat)
 tw_cpu=$(python3 -c "import os; print(($ut+$st)/os.sysconf('SC_CLK_TCK'))")
 tw_rss=$(awk '/VmHWM/ {print $2/1024}' /proc/$pid/status)
+touch "$work/threads.stop"; wait "$poller"
+tw_threads=$(cat "$work/threads")
 probes=$(in_lab curl -s http://127.0.0.1:19968/api/v1/targets | python3 -c "
 import json,sys
 print(sum(1 for t in json.load(sys.stdin) for p in t['paths']))")
@@ -344,19 +391,27 @@ run_scamper() { # pps
   tail -n 1 "$out"
 }
 read -r sc_wall sc_u sc_s sc_rss < <(run_scamper "$rate")
-read -r sd_wall sd_u sd_s sd_rss < <(run_scamper 20)
+if [ "${NO_DEFAULT_RATE:-0}" = 1 ]; then
+  sd_wall=0 sd_u=0 sd_s=0 sd_rss=0
+else
+  read -r sd_wall sd_u sd_s sd_rss < <(run_scamper 20)
+fi
 
 python3 - <<PY
 tw_wall, tw_cpu, tw_rss = $tw_wall, $tw_cpu, $tw_rss
+sc_cpu = $sc_u + $sc_s
 rows = [
-  ("transitwatch run (one cycle, concurrency 64)", tw_wall, tw_cpu, tw_rss),
-  ("scamper -p $rate (matched rate)", $sc_wall, $sc_u + $sc_s, $sc_rss / 1024),
-  ("scamper -p 20 (default rate)", $sd_wall, $sd_u + $sd_s, $sd_rss / 1024),
+  ("transitwatch run (one cycle)", tw_wall, tw_cpu, tw_rss),
+  ("scamper -p $rate (matched rate)", $sc_wall, sc_cpu, $sc_rss / 1024),
 ]
+if "${NO_DEFAULT_RATE:-0}" != "1":
+    rows.append(("scamper -p 20 (default rate)", $sd_wall, $sd_u + $sd_s, $sd_rss / 1024))
 print(f"$n targets, 4 hops each, 3 probes per hop ({$sent} probes; transitwatch rate {$rate}/s); paths traced: $probes")
 print(f"{'tool':<46} {'wall s':>8} {'cpu s':>7} {'peak RSS MB':>12} {'wall x transitwatch':>20}")
 for name, wall, cpu, rss in rows:
     print(f"{name:<46} {wall:>8.2f} {cpu:>7.2f} {rss:>12.1f} {wall / tw_wall:>20.2f}")
+print(f"transitwatch: peak threads $tw_threads; CPU x scamper at the matched rate: "
+      f"{tw_cpu / max(sc_cpu, 0.01):.2f} ({tw_cpu:.2f} s against {sc_cpu:.2f} s)")
 print(f"/metrics for $n targets: median of 20 scrapes {float('$render') * 1000:.1f} ms ({$series} series)")
 print("reverse DNS: " + ("on, unbound at the vantage" if "$rdns" == "1" else "off") + ": " + r'''$rdns_results''')
 PY

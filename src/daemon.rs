@@ -64,7 +64,7 @@ use crate::model::{Coordinates, PathKey, TraceRecord, VantageRef};
 use crate::operators::OperatorTable;
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
-use crate::probe::{FdBudget, SlotPool, TrippyProber};
+use crate::probe::{FdBudget, SlotPool, TrippyProber, TRACER_THREADS};
 use crate::report::ReportFormat;
 use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use crate::scheduler::{self, Cadence, Job, Measurer, RttHints, TraceOutcome};
@@ -94,6 +94,32 @@ const STORE_FLUSH: Duration = Duration::from_secs(5);
 /// The history file's name in the state directory when `[store] path` is
 /// not set.
 pub const STORE_FILE: &str = "transitwatch.db";
+/// Blocking threads beside the tracers': HTTP answers, host name lookups,
+/// the store's flush at stop, giving memory back. Traces never take them
+/// (at most [`TRACER_THREADS`] trace at once), so these never wait for a
+/// trace to end.
+const OTHER_BLOCKING_THREADS: usize = 12;
+/// Runtime worker threads at most: the async side only schedules, judges
+/// and serves; tracing and storing run on threads of their own.
+const MAX_WORKER_THREADS: usize = 4;
+
+/// The runtime `run` needs: its blocking pool capped at the tracers' bound
+/// plus [`OTHER_BLOCKING_THREADS`], its workers at [`MAX_WORKER_THREADS`],
+/// so the daemon's thread count stays bounded however many targets it has
+/// (uncapped, tokio's pool grows to 512 threads under a burst of traces).
+///
+/// # Errors
+/// When the runtime cannot start its threads.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .min(MAX_WORKER_THREADS);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(TRACER_THREADS + OTHER_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+}
 
 /// What the daemon is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -151,9 +151,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             // threads (see `allocator::limit_arenas`).
             transitwatch::allocator::limit_arenas(2);
             // Built after the capability check, before any thread starts.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
+            let runtime = transitwatch::daemon::runtime()
                 .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
             let opts = transitwatch::daemon::DaemonOptions {
                 config,

@@ -5,16 +5,23 @@
 //! implements it with trippy-core raw-socket tracers; no trippy type leaves
 //! this module.
 //!
-//! Timing model: the `probes_per_hop` probes of a TTL are sent by that many
-//! single-round tracers running side by side (each one its own Paris flow),
-//! so a reachable destination costs about one round trip plus a short wait
-//! for late replies rather than one round per probe. Routers answer from
-//! their slow path, so the last router's time-exceeded reply often arrives
-//! after the destination's own reply: a tracer keeps listening until
-//! [`late_reply_window`] has passed since it started (twice the destination's
-//! round-trip time, within a floor and the configured `grace` ceiling) and
-//! nothing has arrived for a quarter of that window. A destination that never
-//! answers costs at most the configured deadline.
+//! Timing model: a trace is one trippy-core tracer on one blocking thread
+//! (after a one-probe tracer that measures the destination's round-trip
+//! time when no hint from an earlier trace is at hand); the `probes_per_hop`
+//! probes of a TTL are its consecutive rounds over one flow, so a reachable
+//! destination costs about `probes_per_hop` round trips plus a short wait
+//! for late replies in each round, and one set of sockets at a time.
+//! Routers answer from their slow path, so the last router's time-exceeded
+//! reply often arrives after the destination's own reply: each round keeps
+//! listening until [`late_reply_window`] has passed since it started (twice
+//! the destination's round-trip time, within a floor and the configured
+//! `grace` ceiling) and nothing has arrived for a quarter of that window. A
+//! destination that never answers costs at most the configured deadline,
+//! shared equally between the rounds.
+//!
+//! Every raw receive socket gets a copy of every ICMP packet the host
+//! receives, whichever tracer it answers: the process's cost per reply grows
+//! with the number of live tracers, which [`MAX_SLOTS`] bounds.
 //!
 //! [`multipath`] enumerates a target's load-balanced paths: one UDP Paris
 //! flow per source port ([`Prober::trace_flow`]), until the MDA-style
@@ -26,7 +33,7 @@ mod slots;
 mod trippy;
 
 pub use fd_budget::{FdBudget, DEFAULT_RESERVE};
-pub use slots::{Slot, SlotPool};
+pub use slots::{Slot, SlotPool, MAX_SLOTS};
 pub use trippy::TrippyProber;
 
 use crate::model::{Protocol, TargetRef, Trace, VantageRef};
@@ -34,6 +41,9 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// The most tracer threads one process runs at once: a trace holds one
+/// blocking thread, and one of the [`MAX_SLOTS`] slots while it does.
+pub const TRACER_THREADS: usize = MAX_SLOTS as usize;
 /// The shortest late-reply window: covers scheduling noise on a busy host.
 pub const WINDOW_FLOOR: Duration = Duration::from_micros(500);
 /// The late-reply window lasts this many destination round-trip times.

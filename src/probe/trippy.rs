@@ -1,15 +1,29 @@
 //! The trippy-core adapter: raw-socket tracers behind [`Prober`].
 //!
-//! A trace runs `probes_per_hop` single-round tracers side by side on tokio's
-//! blocking pool, each with its own [`Slot`] (identifier and ports), and
-//! merges what they saw into one [`Trace`]. Every tracer is bounded by the
-//! deadline (`max_round_duration`) and by `max_rounds = 1`, so a blocking
-//! thread is never held longer than that.
+//! A trace is one task on tokio's blocking pool holding one [`Slot`]
+//! (identifier and ports) and its worst-case descriptors from the
+//! [`FdBudget`]. Without an RTT hint it first measures the destination's
+//! round-trip time with one probe at the last TTL (a tracer of its own);
+//! then one tracer sends the `probes_per_hop` probes of each TTL as that
+//! many consecutive rounds over the same flow. trippy-core applies the
+//! late-reply window to every round (`min_round_duration`, and
+//! `grace_duration` for the quiet time), and each round gets an equal share
+//! of what is left of the deadline (`max_round_duration`), so a blocking
+//! thread is never held much longer than the deadline.
+//!
+//! TCP keeps a socket per probe until its connect timeout, and trippy-core
+//! holds at most 256 per tracer: a TCP trace whose rounds would exceed that
+//! (or its slot's source ports) runs them in consecutive tracers, each with
+//! a share of the rounds and ports of its own.
+//!
+//! A flow of a multipath enumeration ([`Prober::trace_flow`]) is a trace of
+//! one round from a given UDP source port, without an RTT probe.
 //!
 //! ICMP extensions (RFC 4884) are parsed: the MPLS label stack (RFC 4950) a
 //! router quotes in its reply is kept per responder and becomes the hop's
 //! `mpls`, that of its main responder.
 
+use super::slots::TCP_SEQ_BLOCK;
 use super::{
     late_reply_window, FdBudget, ProbeError, ProbeSettings, Prober, Slot, SlotPool, TraceRequest,
 };
@@ -18,6 +32,7 @@ use crate::units::Timestamp;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant, SystemTime};
 use trippy_core::{
     Builder, CompletionReason, Extension, Extensions, IcmpExtensionParseMode, MultipathStrategy,
@@ -28,8 +43,28 @@ use trippy_core::{
 const MAX_INFLIGHT: u8 = 24;
 /// Longest one `select()` waits; also paces probe sending.
 const MAX_READ_TIMEOUT: Duration = Duration::from_millis(10);
-/// Shortest one `select()` waits.
-const MIN_READ_TIMEOUT: Duration = Duration::from_micros(100);
+/// Shortest one `select()` waits. Every wait that ends without a reply is
+/// a wake-up of the tracer's thread and a `select()` over its descriptor
+/// set: at 100 µs the waits for the end of the late-reply window were most
+/// of the daemon's CPU time; at 1 ms a round ends at most that much after
+/// its window.
+const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
+/// First sequence of a trace's rounds (ICMP, UDP): traceroute's port,
+/// trippy-core's default.
+const ROUNDS_SEQUENCE: u16 = 33_434;
+/// Sequence of the RTT probe (ICMP, UDP). trippy-core takes a reply for
+/// its current round when its sequence lies within 512 above the round's
+/// first: below the rounds' first by more than that, a late reply to the
+/// RTT probe is never taken for a round's, nor the other way round.
+const RTT_SEQUENCE: u16 = ROUNDS_SEQUENCE - 1024;
+/// TCP sequences the RTT probe may take from its slot's block (its probe
+/// and re-issues after `EADDRINUSE`); the rounds start after them.
+const TCP_RTT_SEQUENCES: u16 = 16;
+/// TCP sequences a round may take beyond one per TTL (re-issues).
+const TCP_REISSUES_PER_ROUND: u16 = 8;
+/// TCP sockets one tracer may hold: trippy-core's fixed capacity (256),
+/// less a margin.
+const TCP_SOCKETS_PER_TRACER: usize = 240;
 
 /// A [`Prober`] over trippy-core. Clones share slots and the fd budget.
 #[derive(Clone, Default)]
@@ -45,162 +80,222 @@ impl TrippyProber {
         Self { slots, fds }
     }
 
-    async fn run(&self, request: TraceRequest) -> Result<Trace, ProbeError> {
-        let settings = &request.settings;
-        validate(settings, request.target.addr)?;
-        let started = SystemTime::now();
-        let target = request.target.addr;
-        let source = source_addr(target, settings.effective_port())?;
-
-        let clock = Instant::now();
-        let rtt = match request.rtt_hint {
-            Some(rtt) => Some(rtt),
-            None => self.measure_rtt(settings, target, source).await?,
-        };
-        let window = late_reply_window(rtt, settings.grace);
-        tracing::debug!(?rtt, ?window, elapsed = ?clock.elapsed(), "destination RTT measured");
-
-        // The deadline bounds the whole trace, RTT probe included.
-        let mut flow_settings = settings.clone();
-        flow_settings.deadline = settings
-            .deadline
-            .saturating_sub(clock.elapsed())
-            .max(window);
-        let flows = settings.probes_per_hop.max(1);
-        let plan = FlowPlan {
-            target,
-            source,
-            settings: flow_settings,
-            window,
-            first_ttl: settings.first_ttl,
-            udp_src_port: None,
-        };
-        let results = self.run_flows(&plan, flows).await?;
-        tracing::debug!(elapsed = ?clock.elapsed(), flows, "trace complete");
-        Ok(merge(request, started, &results))
-    }
-
-    /// One UDP Paris tracer from `source_port`, without an RTT probe (the
-    /// late-reply window follows the request's hint, else its ceiling).
-    async fn run_one_flow(
+    /// Trace `request`; with `flow_port`, from that UDP source port (one
+    /// flow of a multipath enumeration) instead of the slot's.
+    async fn run(
         &self,
         request: TraceRequest,
-        source_port: u16,
+        flow_port: Option<u16>,
     ) -> Result<Trace, ProbeError> {
         let settings = &request.settings;
-        if settings.protocol != Protocol::Udp || source_port == 0 {
-            return Err(ProbeError::Settings(format!(
-                "a flow is a UDP trace from a non-zero source port, not {} from port {source_port}",
-                settings.protocol
-            )));
-        }
         validate(settings, request.target.addr)?;
         let started = SystemTime::now();
-        let target = request.target.addr;
-        let source = source_addr(target, settings.effective_port())?;
-        let plan = FlowPlan {
-            target,
-            source,
+        let plan = TracePlan {
+            target: request.target.addr,
+            source: source_addr(request.target.addr, settings.effective_port())?,
             settings: settings.clone(),
-            window: late_reply_window(request.rtt_hint, settings.grace),
-            first_ttl: settings.first_ttl,
-            udp_src_port: Some(source_port),
+            rtt_hint: request.rtt_hint,
+            flow_port,
         };
-        let results = self.run_flows(&plan, 1).await?;
-        Ok(merge(request, started, &results))
-    }
-
-    /// One probe at the last TTL: the destination's round-trip time, or
-    /// `None` if it did not answer within the window ceiling (`grace`).
-    async fn measure_rtt(
-        &self,
-        settings: &ProbeSettings,
-        target: IpAddr,
-        source: IpAddr,
-    ) -> Result<Option<Duration>, ProbeError> {
-        let mut quick = settings.clone();
-        quick.deadline = settings.grace;
-        let plan = FlowPlan {
-            target,
-            source,
-            settings: quick,
-            window: Duration::ZERO,
-            first_ttl: settings.max_ttl,
-            udp_src_port: None,
+        let cost = plan.fd_cost();
+        let fds = self.fds.acquire(cost).await.ok_or_else(|| {
+            ProbeError::Settings(format!(
+                "a tracer of {cost} sockets exceeds the descriptor budget of {}",
+                self.fds.total()
+            ))
+        })?;
+        let lease = self.slots.lease(1).await.ok_or(ProbeError::Closed)?;
+        let slot = lease.slots()[0];
+        let joined = tokio::task::spawn_blocking(move || {
+            let rounds = plan.run(slot);
+            // Given back once the tracers' sockets are closed, even when
+            // whoever awaited the trace has gone (a stop after the drain).
+            drop(lease);
+            drop(fds);
+            rounds
+        })
+        .await;
+        let rounds = match joined {
+            Ok(result) => result?,
+            Err(join) => {
+                return Err(ProbeError::Panicked(if join.is_panic() {
+                    panic_message(join.into_panic())
+                } else {
+                    "cancelled".to_string()
+                }))
+            }
         };
-        let results = self.run_flows(&plan, 1).await?;
-        Ok(results.first().and_then(FlowResult::target_rtt))
-    }
-
-    /// Run `count` flows of `plan` concurrently, each on a blocking thread.
-    async fn run_flows(&self, plan: &FlowPlan, count: u8) -> Result<Vec<FlowResult>, ProbeError> {
-        let fds = self
-            .fds
-            .acquire(plan.fd_cost() * usize::from(count))
-            .await
-            .ok_or_else(|| {
-                ProbeError::Settings(format!(
-                    "{count} tracers of {} sockets each exceed the descriptor budget of {}",
-                    plan.fd_cost(),
-                    self.fds.total()
-                ))
-            })?;
-        let lease = self
-            .slots
-            .lease(u16::from(count))
-            .await
-            .ok_or(ProbeError::Closed)?;
-        let handles: Vec<_> = lease
-            .slots()
-            .iter()
-            .map(|&slot| {
-                let plan = plan.clone();
-                tokio::task::spawn_blocking(move || run_flow(&plan, slot))
-            })
-            .collect();
-        let mut results = Vec::with_capacity(handles.len());
-        let mut first_error = None;
-        for handle in handles {
-            match handle.await {
-                Ok(Ok(result)) => results.push(result),
-                Ok(Err(err)) => {
-                    first_error.get_or_insert(err);
-                }
-                Err(join) => {
-                    let what = if join.is_panic() {
-                        panic_message(join.into_panic())
-                    } else {
-                        "cancelled".to_string()
-                    };
-                    first_error.get_or_insert(ProbeError::Panicked(what));
-                }
-            }
-        }
-        // Sockets are closed once every tracer has returned.
-        drop(lease);
-        drop(fds);
-        match first_error {
-            Some(err) if results.is_empty() => Err(err),
-            Some(err) => {
-                tracing::warn!(error = %err, "some flows of a trace failed; keeping the others");
-                Ok(results)
-            }
-            None => Ok(results),
-        }
+        Ok(merge(request, started, &rounds))
     }
 }
 
 impl Prober for TrippyProber {
     async fn trace(&self, request: TraceRequest) -> Result<Trace, ProbeError> {
-        self.run(request).await
+        self.run(request, None).await
     }
 
     async fn trace_flow(
         &self,
-        request: TraceRequest,
+        mut request: TraceRequest,
         source_port: u16,
     ) -> Result<Trace, ProbeError> {
-        self.run_one_flow(request, source_port).await
+        if request.settings.protocol != Protocol::Udp || source_port == 0 {
+            return Err(ProbeError::Settings(format!(
+                "a flow is a UDP trace from a non-zero source port, not {} from port {source_port}",
+                request.settings.protocol
+            )));
+        }
+        // One probe per TTL: every probe of the flow takes the one path a
+        // per-flow load balancer chose for it.
+        request.settings.probes_per_hop = 1;
+        self.run(request, Some(source_port)).await
+    }
+}
+
+/// One trace, from its blocking thread's point of view.
+struct TracePlan {
+    target: IpAddr,
+    source: IpAddr,
+    settings: ProbeSettings,
+    rtt_hint: Option<Duration>,
+    /// The UDP source port of a multipath enumeration's flow.
+    flow_port: Option<u16>,
+}
+
+impl TracePlan {
+    fn rounds(&self) -> u8 {
+        self.settings.probes_per_hop.max(1)
+    }
+
+    /// TTLs one round may probe.
+    fn span(&self) -> u8 {
+        self.settings.max_ttl - self.settings.first_ttl + 1
+    }
+
+    /// Rounds one tracer runs: all of them, except where TCP's sockets or
+    /// source ports would not hold them.
+    fn rounds_per_tracer(&self) -> u8 {
+        let rounds = self.rounds();
+        if self.settings.protocol != Protocol::Tcp {
+            return rounds;
+        }
+        let span = usize::from(self.span());
+        let by_sockets = TCP_SOCKETS_PER_TRACER / span;
+        let by_ports = usize::from(TCP_SEQ_BLOCK - TCP_RTT_SEQUENCES) / self.tcp_round_sequences();
+        let fit = by_sockets.min(by_ports).clamp(1, usize::from(rounds));
+        u8::try_from(fit).unwrap_or(rounds)
+    }
+
+    /// TCP sequences one round may take.
+    fn tcp_round_sequences(&self) -> usize {
+        usize::from(self.span()) + usize::from(TCP_REISSUES_PER_ROUND)
+    }
+
+    /// Worst-case descriptors of the trace's largest tracer: a receive
+    /// socket, a send socket (ICMP/UDP) or one socket per probe in flight
+    /// (TCP), plus one for the source address check.
+    fn fd_cost(&self) -> usize {
+        match self.settings.protocol {
+            Protocol::Icmp | Protocol::Udp => 3,
+            Protocol::Tcp => 2 + usize::from(self.rounds_per_tracer()) * usize::from(self.span()),
+        }
+    }
+
+    /// Measure the RTT if no hint was given, then run the rounds. Runs on a
+    /// blocking thread.
+    fn run(&self, slot: Slot) -> Result<Vec<RoundResult>, ProbeError> {
+        let clock = Instant::now();
+        let rtt = match (self.rtt_hint, self.flow_port) {
+            (Some(rtt), _) => Some(rtt),
+            // A flow of an enumeration: the paths differ in length and
+            // delay, so no one RTT sizes the window; it is the ceiling.
+            (None, Some(_)) => None,
+            (None, None) => self.measure_rtt(slot)?,
+        };
+        let window = late_reply_window(rtt, self.settings.grace);
+        // The deadline bounds the whole trace, RTT probe included; each
+        // round gets an equal share, never less than the window.
+        let rounds = self.rounds();
+        let left = self
+            .settings
+            .deadline
+            .saturating_sub(clock.elapsed())
+            .max(window);
+        let round_cap = (left / u32::from(rounds)).max(window);
+        tracing::debug!(?rtt, ?window, ?round_cap, elapsed = ?clock.elapsed(), "destination RTT measured");
+
+        let per_tracer = self.rounds_per_tracer();
+        let mut results = Vec::with_capacity(usize::from(rounds));
+        let mut done = 0;
+        let mut tracer_index = 0;
+        while done < rounds {
+            let count = per_tracer.min(rounds - done);
+            let tracer = TracerPlan {
+                target: self.target,
+                source: self.source,
+                settings: &self.settings,
+                first_ttl: self.settings.first_ttl,
+                rounds: count,
+                window,
+                round_cap,
+                sequence: self.rounds_sequence(slot, tracer_index, count),
+                flow_port: self.flow_port,
+            };
+            match tracer.run(slot) {
+                Ok(r) => results.extend(r),
+                Err(err) if results.is_empty() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(error = %err, "some rounds of a trace failed; keeping the others");
+                    break;
+                }
+            }
+            done += count;
+            tracer_index += 1;
+        }
+        tracing::debug!(elapsed = ?clock.elapsed(), rounds = results.len(), "trace complete");
+        Ok(results)
+    }
+
+    /// One probe at the last TTL: the destination's round-trip time, or
+    /// `None` if it did not answer within the window ceiling (`grace`).
+    fn measure_rtt(&self, slot: Slot) -> Result<Option<Duration>, ProbeError> {
+        let tracer = TracerPlan {
+            target: self.target,
+            source: self.source,
+            settings: &self.settings,
+            first_ttl: self.settings.max_ttl,
+            rounds: 1,
+            window: Duration::ZERO,
+            round_cap: self.settings.grace,
+            sequence: match self.settings.protocol {
+                Protocol::Tcp => slot.tcp_initial_sequence(),
+                Protocol::Icmp | Protocol::Udp => RTT_SEQUENCE,
+            },
+            flow_port: None,
+        };
+        let results = tracer.run(slot)?;
+        Ok(results.first().and_then(RoundResult::target_rtt))
+    }
+
+    /// The first sequence of the `index`th tracer of rounds, which runs
+    /// `count` rounds. TCP tracers take consecutive parts of the slot's
+    /// block, after the RTT probe's; should a trace need more than the
+    /// block holds (many rounds of many TTLs), the parts wrap round within
+    /// it, the latest tracers reusing the ports of the earliest.
+    fn rounds_sequence(&self, slot: Slot, index: usize, count: u8) -> u16 {
+        match self.settings.protocol {
+            Protocol::Icmp | Protocol::Udp => ROUNDS_SEQUENCE,
+            Protocol::Tcp => {
+                let part = self.tcp_round_sequences() * usize::from(count);
+                let room = usize::from(TCP_SEQ_BLOCK - TCP_RTT_SEQUENCES);
+                let starts = (room - part.min(room)).max(1);
+                let offset = (index * part) % starts;
+                let first = usize::from(slot.tcp_initial_sequence())
+                    + usize::from(TCP_RTT_SEQUENCES)
+                    + offset;
+                u16::try_from(first).unwrap_or(u16::MAX)
+            }
+        }
     }
 }
 
@@ -255,36 +350,30 @@ fn source_addr(target: IpAddr, port: Option<u16>) -> Result<IpAddr, ProbeError> 
     Ok(socket.local_addr().map_err(unroutable)?.ip())
 }
 
-/// Everything one flow needs; cheap to clone onto a blocking thread.
-#[derive(Clone)]
-struct FlowPlan {
+/// One trippy-core tracer: `rounds` rounds from `first_ttl`.
+struct TracerPlan<'a> {
     target: IpAddr,
     source: IpAddr,
-    settings: ProbeSettings,
-    /// Late-reply window; zero ends the round at the destination's reply.
-    window: Duration,
+    settings: &'a ProbeSettings,
     first_ttl: u8,
-    /// A UDP source port for every tracer instead of its slot's: one
-    /// chosen flow of a multipath enumeration.
-    udp_src_port: Option<u16>,
+    rounds: u8,
+    /// Late-reply window; zero ends a round at the destination's reply.
+    window: Duration,
+    /// Longest one round may take.
+    round_cap: Duration,
+    /// The first probe's sequence.
+    sequence: u16,
+    /// A UDP source port instead of the slot's (a multipath flow).
+    flow_port: Option<u16>,
 }
 
-impl FlowPlan {
+impl TracerPlan<'_> {
     /// trippy-core sends TTL `t` before any reply only while
     /// `t < max_inflight`, counting from TTL 0: offset by the first TTL so
-    /// that a flow starting high (the RTT probe) sends at all.
+    /// that a tracer starting high (the RTT probe) sends at all.
     fn inflight(&self) -> u8 {
         let span = (self.settings.max_ttl - self.first_ttl + 1).min(MAX_INFLIGHT);
         self.first_ttl.saturating_add(span)
-    }
-
-    /// Worst-case descriptors of one tracer: a receive socket, a send socket
-    /// (ICMP/UDP) or one socket per TTL in flight (TCP), plus slack.
-    fn fd_cost(&self) -> usize {
-        match self.settings.protocol {
-            Protocol::Icmp | Protocol::Udp => 3,
-            Protocol::Tcp => 2 + usize::from(self.settings.max_ttl - self.first_ttl + 1),
-        }
     }
 
     /// Quiet time that ends a round once the window has passed.
@@ -292,22 +381,76 @@ impl FlowPlan {
         self.window / 4
     }
 
-    /// One `select()` wait: fine enough to notice the end of the window.
+    /// One `select()` wait: fine enough to notice the end of the window
+    /// within a quarter of it (or [`MIN_READ_TIMEOUT`]).
     fn read_timeout(&self) -> Duration {
-        (self.window / 8).clamp(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
+        (self.window / 4).clamp(MIN_READ_TIMEOUT, MAX_READ_TIMEOUT)
+    }
+
+    /// Build and run the tracer on the current (blocking) thread: what each
+    /// round saw.
+    fn run(&self, slot: Slot) -> Result<Vec<RoundResult>, ProbeError> {
+        let s = self.settings;
+        let (protocol, strategy, ports) = match (s.protocol, s.effective_port()) {
+            (Protocol::Udp, Some(port)) => (
+                TrippyProtocol::Udp,
+                MultipathStrategy::Paris,
+                PortDirection::new_fixed_both(self.flow_port.unwrap_or(slot.udp_src_port()), port),
+            ),
+            (Protocol::Tcp, Some(port)) => (
+                TrippyProtocol::Tcp,
+                MultipathStrategy::Classic,
+                PortDirection::new_fixed_dest(port),
+            ),
+            _ => (
+                TrippyProtocol::Icmp,
+                MultipathStrategy::Classic,
+                PortDirection::None,
+            ),
+        };
+        let rounds = NonZeroUsize::new(usize::from(self.rounds)).unwrap_or(NonZeroUsize::MIN);
+        let tracer = Builder::new(self.target)
+            .source_addr(Some(self.source))
+            .privilege_mode(PrivilegeMode::Privileged)
+            .protocol(protocol)
+            .multipath_strategy(strategy)
+            .port_direction(ports)
+            .trace_identifier(slot.trace_id())
+            .initial_sequence(self.sequence)
+            .packet_size(s.packet_size)
+            .first_ttl(self.first_ttl)
+            .max_ttl(s.max_ttl)
+            .max_inflight(self.inflight())
+            .max_rounds(Some(rounds.get()))
+            .grace_duration(self.grace())
+            .min_round_duration(self.window)
+            .max_round_duration(self.round_cap)
+            .read_timeout(self.read_timeout())
+            // A TCP probe no reply came for within its round is of no
+            // further use: dropping it frees its socket for later rounds.
+            .tcp_connect_timeout(self.round_cap)
+            .max_flows(1)
+            .icmp_extension_parse_mode(IcmpExtensionParseMode::Enabled)
+            .build()
+            .map_err(|e| ProbeError::Settings(e.to_string()))?;
+        let results = RefCell::new(Vec::with_capacity(rounds.get()));
+        tracer
+            .run_with(|round| results.borrow_mut().push(RoundResult::of(round)))
+            .map_err(|e| engine_error(&e, self.target))?;
+        Ok(results.into_inner())
     }
 }
 
-/// What one flow saw, per TTL.
+/// What one round saw, per TTL.
 #[derive(Debug, Default)]
-struct FlowResult {
+struct RoundResult {
     hops: BTreeMap<u8, TtlTally>,
     /// The highest TTL that belongs to the path (the destination's, if found).
     last_ttl: u8,
     reached: bool,
 }
 
-impl FlowResult {
+impl RoundResult {
     fn target_rtt(&self) -> Option<Duration> {
         if !self.reached {
             return None;
@@ -316,14 +459,17 @@ impl FlowResult {
         tally.rtts.iter().copied().reduce(Duration::min)
     }
 
-    fn absorb(&mut self, round: &Round<'_>) {
+    fn of(round: &Round<'_>) -> Self {
         let last = round.largest_ttl.0;
-        self.reached = matches!(round.reason, CompletionReason::TargetFound);
-        self.last_ttl = last;
+        let mut result = Self {
+            reached: matches!(round.reason, CompletionReason::TargetFound),
+            last_ttl: last,
+            hops: BTreeMap::new(),
+        };
         for probe in round.probes {
             match probe {
                 ProbeStatus::Complete(done) if done.ttl.0 <= last => {
-                    let tally = self.hops.entry(done.ttl.0).or_default();
+                    let tally = result.hops.entry(done.ttl.0).or_default();
                     tally.sent += 1;
                     tally.add_reply(
                         done.host,
@@ -332,14 +478,15 @@ impl FlowResult {
                     tally.add_mpls(done.host, done.extensions.as_ref());
                 }
                 ProbeStatus::Awaited(p) if p.ttl.0 <= last => {
-                    self.hops.entry(p.ttl.0).or_default().sent += 1;
+                    result.hops.entry(p.ttl.0).or_default().sent += 1;
                 }
                 ProbeStatus::Failed(p) if p.ttl.0 <= last => {
-                    self.hops.entry(p.ttl.0).or_default().sent += 1;
+                    result.hops.entry(p.ttl.0).or_default().sent += 1;
                 }
                 _ => {}
             }
         }
+        result
     }
 }
 
@@ -446,13 +593,13 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-fn merge(request: TraceRequest, started: SystemTime, flows: &[FlowResult]) -> Trace {
-    let reached = flows.iter().any(|f| f.reached);
-    let last_ttl = flows.iter().map(|f| f.last_ttl).max().unwrap_or(0);
+fn merge(request: TraceRequest, started: SystemTime, rounds: &[RoundResult]) -> Trace {
+    let reached = rounds.iter().any(|r| r.reached);
+    let last_ttl = rounds.iter().map(|r| r.last_ttl).max().unwrap_or(0);
     let first_ttl = request.settings.first_ttl;
     let mut tallies: BTreeMap<u8, TtlTally> = BTreeMap::new();
-    for flow in flows {
-        for (&ttl, tally) in &flow.hops {
+    for round in rounds {
+        for (&ttl, tally) in &round.hops {
             tallies.entry(ttl).or_default().merge(tally);
         }
     }
@@ -469,58 +616,6 @@ fn merge(request: TraceRequest, started: SystemTime, flows: &[FlowResult]) -> Tr
         reached,
         hops,
     }
-}
-
-/// Build and run one single-round tracer on the current (blocking) thread.
-fn run_flow(plan: &FlowPlan, slot: Slot) -> Result<FlowResult, ProbeError> {
-    let s = &plan.settings;
-    let (protocol, strategy, ports, sequence) = match (s.protocol, s.effective_port()) {
-        (Protocol::Udp, Some(port)) => (
-            TrippyProtocol::Udp,
-            MultipathStrategy::Paris,
-            PortDirection::new_fixed_both(plan.udp_src_port.unwrap_or(slot.udp_src_port()), port),
-            33434,
-        ),
-        (Protocol::Tcp, Some(port)) => (
-            TrippyProtocol::Tcp,
-            MultipathStrategy::Classic,
-            PortDirection::new_fixed_dest(port),
-            slot.tcp_initial_sequence(),
-        ),
-        _ => (
-            TrippyProtocol::Icmp,
-            MultipathStrategy::Classic,
-            PortDirection::None,
-            33434,
-        ),
-    };
-    let tracer = Builder::new(plan.target)
-        .source_addr(Some(plan.source))
-        .privilege_mode(PrivilegeMode::Privileged)
-        .protocol(protocol)
-        .multipath_strategy(strategy)
-        .port_direction(ports)
-        .trace_identifier(slot.trace_id())
-        .initial_sequence(sequence)
-        .packet_size(s.packet_size)
-        .first_ttl(plan.first_ttl)
-        .max_ttl(s.max_ttl)
-        .max_inflight(plan.inflight())
-        .max_rounds(Some(1))
-        .grace_duration(plan.grace())
-        .min_round_duration(plan.window)
-        .max_round_duration(s.deadline)
-        .read_timeout(plan.read_timeout())
-        .tcp_connect_timeout(s.deadline)
-        .max_flows(1)
-        .icmp_extension_parse_mode(IcmpExtensionParseMode::Enabled)
-        .build()
-        .map_err(|e| ProbeError::Settings(e.to_string()))?;
-    let result = RefCell::new(FlowResult::default());
-    tracer
-        .run_with(|round| result.borrow_mut().absorb(round))
-        .map_err(|e| engine_error(&e, plan.target))?;
-    Ok(result.into_inner())
 }
 
 fn engine_error(err: &trippy_core::Error, target: IpAddr) -> ProbeError {
@@ -582,12 +677,12 @@ mod tests {
     }
 
     #[test]
-    fn flows_merge_per_ttl_and_fill_gaps_with_silent_hops() {
-        let flow = |reached| {
-            let mut f = FlowResult {
+    fn rounds_merge_per_ttl_and_fill_gaps_with_silent_hops() {
+        let round = |reached| {
+            let mut f = RoundResult {
                 last_ttl: 3,
                 reached,
-                ..FlowResult::default()
+                ..RoundResult::default()
             };
             f.hops.insert(1, tally(&[("198.18.1.2", 1)], 1));
             f.hops.insert(3, tally(&[("198.51.100.10", 1)], 1));
@@ -606,7 +701,7 @@ mod tests {
             settings: ProbeSettings::default(),
             rtt_hint: None,
         };
-        let trace = merge(request, SystemTime::now(), &[flow(true), flow(false)]);
+        let trace = merge(request, SystemTime::now(), &[round(true), round(false)]);
         assert!(trace.reached);
         assert_eq!(trace.hops.len(), 3);
         assert_eq!(trace.hops[0].received, 2);
@@ -699,5 +794,83 @@ mod tests {
         assert!(validate(&s, v6).is_ok());
         s.first_ttl = 40;
         assert!(validate(&s, v6).is_err());
+    }
+
+    fn plan(protocol: Protocol, probes_per_hop: u8, max_ttl: u8) -> TracePlan {
+        TracePlan {
+            target: "198.51.100.10".parse().unwrap(),
+            source: "198.18.0.1".parse().unwrap(),
+            settings: ProbeSettings {
+                protocol,
+                probes_per_hop,
+                max_ttl,
+                ..ProbeSettings::default()
+            },
+            rtt_hint: None,
+            flow_port: None,
+        }
+    }
+
+    #[test]
+    fn one_tracer_runs_every_round_unless_tcp_cannot_hold_them() {
+        for protocol in [Protocol::Icmp, Protocol::Udp] {
+            let p = plan(protocol, 16, 64);
+            assert_eq!(p.rounds_per_tracer(), 16);
+            assert_eq!(p.fd_cost(), 3);
+        }
+        // TCP with the defaults: one tracer, the sockets of three rounds.
+        let p = plan(Protocol::Tcp, 3, 30);
+        assert_eq!(p.rounds_per_tracer(), 3);
+        assert_eq!(p.fd_cost(), 2 + 3 * 30);
+        // Many rounds of many TTLs: consecutive tracers, each within
+        // trippy-core's socket capacity and the descriptor budget.
+        let p = plan(Protocol::Tcp, 16, 64);
+        assert!(p.rounds_per_tracer() < 16);
+        assert!(usize::from(p.rounds_per_tracer()) * 64 <= TCP_SOCKETS_PER_TRACER);
+        assert!(p.fd_cost() < FdBudget::new(crate::probe::DEFAULT_RESERVE).total());
+    }
+
+    #[tokio::test]
+    async fn tcp_tracers_take_their_ports_from_the_slot_block() {
+        let pool = SlotPool::new(2);
+        let lease = pool.lease(1).await.unwrap();
+        let slot = lease.slots()[0];
+        let block = usize::from(slot.tcp_initial_sequence())
+            ..usize::from(slot.tcp_initial_sequence()) + usize::from(TCP_SEQ_BLOCK);
+        for (probes, max_ttl) in [(3, 30), (16, 64), (16, 30), (1, 64)] {
+            let p = plan(Protocol::Tcp, probes, max_ttl);
+            let per = p.rounds_per_tracer();
+            let tracers = usize::from(probes.div_ceil(per));
+            let mut firsts = Vec::new();
+            for index in 0..tracers {
+                let first = usize::from(p.rounds_sequence(slot, index, per));
+                let last = first + p.tcp_round_sequences() * usize::from(per) - 1;
+                assert!(
+                    block.contains(&first) && block.contains(&last),
+                    "{probes}x{max_ttl}: {first}..={last} outside {block:?}"
+                );
+                // After the RTT probe's sequences.
+                assert!(first >= block.start + usize::from(TCP_RTT_SEQUENCES));
+                firsts.push(first);
+            }
+            if tracers * p.tcp_round_sequences() * usize::from(per)
+                <= block.len() - usize::from(TCP_RTT_SEQUENCES)
+            {
+                // Room for all: every tracer has ports of its own.
+                firsts.dedup();
+                assert_eq!(firsts.len(), tracers, "{probes}x{max_ttl}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_rtt_probe_and_the_rounds_never_take_each_others_replies() {
+        // trippy-core matches a reply to the current round when its
+        // sequence is within 512 above the round's first.
+        let rounds = ROUNDS_SEQUENCE..ROUNDS_SEQUENCE + 512;
+        let rtt = RTT_SEQUENCE..RTT_SEQUENCE + 512;
+        assert!(!rounds.contains(&RTT_SEQUENCE));
+        assert!(!rtt.contains(&ROUNDS_SEQUENCE));
+        assert!(rtt.end <= rounds.start);
     }
 }
