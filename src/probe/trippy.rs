@@ -652,6 +652,26 @@ mod tests {
     use crate::model::VantageRef;
     use crate::probe::ProbeTarget;
 
+    /// A request to trace 198.51.100.10 with the default settings but `protocol`.
+    fn request(protocol: Protocol) -> TraceRequest {
+        TraceRequest {
+            target: ProbeTarget {
+                name: "t".into(),
+                host: "198.51.100.10".into(),
+                addr: "198.51.100.10".parse().unwrap(),
+            },
+            vantage: VantageRef {
+                name: "v".into(),
+                country: None,
+            },
+            settings: ProbeSettings {
+                protocol,
+                ..ProbeSettings::default()
+            },
+            rtt_hint: None,
+        }
+    }
+
     fn tally(addrs: &[(&str, u32)], sent: u32) -> TtlTally {
         let mut t = TtlTally {
             sent,
@@ -688,20 +708,11 @@ mod tests {
             f.hops.insert(3, tally(&[("198.51.100.10", 1)], 1));
             f
         };
-        let request = TraceRequest {
-            target: ProbeTarget {
-                name: "t".into(),
-                host: "198.51.100.10".into(),
-                addr: "198.51.100.10".parse().unwrap(),
-            },
-            vantage: VantageRef {
-                name: "v".into(),
-                country: None,
-            },
-            settings: ProbeSettings::default(),
-            rtt_hint: None,
-        };
-        let trace = merge(request, SystemTime::now(), &[round(true), round(false)]);
+        let trace = merge(
+            request(Protocol::Icmp),
+            SystemTime::now(),
+            &[round(true), round(false)],
+        );
         assert!(trace.reached);
         assert_eq!(trace.hops.len(), 3);
         assert_eq!(trace.hops[0].received, 2);
@@ -711,22 +722,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_flow_is_udp_from_a_given_port_or_refused() {
-        let request = |protocol| TraceRequest {
-            target: ProbeTarget {
-                name: "t".into(),
-                host: "198.51.100.10".into(),
-                addr: "198.51.100.10".parse().unwrap(),
-            },
-            vantage: VantageRef {
-                name: "v".into(),
-                country: None,
-            },
-            settings: ProbeSettings {
-                protocol,
-                ..ProbeSettings::default()
-            },
-            rtt_hint: None,
-        };
         let prober = TrippyProber::default();
         for (protocol, port) in [
             (Protocol::Icmp, 40_000),

@@ -441,11 +441,14 @@ fn check_config_reads_the_web_configuration() {
         "[vantage]\nname = \"maseru-1\"\ncountry = \"LS\"\n\n[metrics]\nweb_config_file = \"web.yml\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(crate::support::bin())
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let check_config = || {
+        std::process::Command::new(crate::support::bin())
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = check_config();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(
@@ -458,11 +461,7 @@ fn check_config_reads_the_web_configuration() {
         "tls_server_config:\n  min_version: TLS11\n",
     )
     .unwrap();
-    let out = std::process::Command::new(crate::support::bin())
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = check_config();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
