@@ -16,17 +16,30 @@
 #   NO_DEFAULT_RATE=1 benches/daemon_scale.sh [N]   the same without the
 #                                       scamper run at its default rate
 #                                       (about a minute)
+#   FAR=1 benches/daemon_scale.sh [N]   the targets 160 ms away, behind the
+#                                       lab's delay line to Dublin, 3 hops
+#                                       (what a cycle takes at a real
+#                                       round-trip time, per CONCURRENCY)
 #
-# transitwatch: `run` with interval 1h and jitter 1ms (so the first cycle
+# transitwatch: `run` with interval 20s and jitter 1ms (so the first cycle
 # starts at once), default concurrency, 3 probes per hop, ICMP; the cycle
-# ends when /readyz turns 200 (every target traced once). Wall time, CPU
+# ends when /readyz turns 200 (every target traced once). Then the second
+# cycle, the steady state (each target's RTT known from the first, so no RTT
+# probe): its CPU seconds from just before it starts until the store holds
+# 2N traces (read from outside the daemon). Wall time, CPU
 # seconds (utime+stime from /proc), peak RSS (VmHWM) and the peak thread
 # count of the process (its /proc status polled every 5 ms from start to
 # ready by a Python loop). The binary is taken from $CARGO_TARGET_DIR when
 # that is set, or is $TW_BIN when that is set (a before/after comparison).
 # scamper: `trace -P icmp-paris -q 3 -Q` over the same list, timed by
 # /usr/bin/time; the CPU ratio is transitwatch's CPU seconds over scamper's
-# at the matched rate.
+# at the matched rate (the first cycle's), for both cycles. Echo requests
+# sent and ICMP messages received are counted at the vantage
+# (/proc/net/snmp) around each tool.
+#
+# PERF_FREQ=HZ and PERF_CALLGRAPH=fp|dwarf|lbr tune PERF's sampling (999 Hz,
+# frame pointers: build with RUSTFLAGS="-C force-frame-pointers=yes" into
+# another CARGO_TARGET_DIR for whole stacks).
 #
 # RDNS=1 benches/daemon_scale.sh [N]: the same cycle with reverse DNS on,
 # the resolver asking an unbound started at the vantage (127.0.0.1:5353)
@@ -100,13 +113,33 @@ cleanup() {
 }
 trap cleanup EXIT
 bash $lab up "$prefix" >/dev/null
+# FAR=1: the targets are in Dublin, behind the lab's 80 ms delay line each
+# way (r1-ie1): 198.19.128.0/17, local on ie, 3 hops away (r1, ie1, ie) at
+# a 160 ms round trip, as a small country's traffic to a European cloud.
+far=${FAR:-0}
+hops=4
+if [ "$far" = 1 ]; then
+  [ "$perhop" = 1 ] || [ "$deps" = 1 ] || [ "$rdns" = 1 ] &&
+    { echo "FAR=1 runs the address mode only" >&2; exit 2; }
+  hops=3
+  ip netns exec "$prefix-ie" ip route add local 198.19.128.0/17 dev lo
+  ip netns exec "$prefix-r1" ip route add 198.19.128.0/17 via 198.18.8.2
+  ip netns exec "$prefix-ie1" ip route add 198.19.128.0/17 via 198.18.9.2
+fi
 in_lab() { ip netns exec "$prefix-v" "$@"; }
 
-python3 - "$n" "$work" "$rdns" "$deps" "${CONCURRENCY:-}" <<'PY'
+# The address mode runs a second cycle, SECOND_S seconds after the first
+# started; the other modes one cycle
+# (SECOND_S, default 20, or 60 with FAR=1: longer than the first cycle).
+if [ "${FAR:-0}" = 1 ]; then second_s=${SECOND_S:-60}; else second_s=${SECOND_S:-20}; fi
+if [ "$perhop" = 1 ] || [ "$deps" = 1 ]; then interval=1h; else interval=${second_s}s; fi
+python3 - "$n" "$work" "$rdns" "$deps" "${CONCURRENCY:-}" "$interval" "$far" <<'PY'
 import sys, ipaddress
 n, work, rdns, deps = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
 concurrency = f"concurrency = {sys.argv[5]}\n" if sys.argv[5] else ""
-base = int(ipaddress.ip_address("198.19.0.1"))
+interval = sys.argv[6]
+far = sys.argv[7] == "1"
+base = int(ipaddress.ip_address("198.19.128.1" if far else "198.19.0.1"))
 addrs = [str(ipaddress.ip_address(base + i)) for i in range(n)]
 open(f"{work}/targets.txt", "w").write("\n".join(addrs) + "\n")
 def daemon_config(f, state):
@@ -114,7 +147,7 @@ def daemon_config(f, state):
 name = "bench"
 country = "LS"
 [probe]
-interval = "1h"
+interval = "{interval}"
 jitter = "1ms"
 {concurrency}[metrics]
 listen = "127.0.0.1:19968"
@@ -304,7 +337,14 @@ PY
   exit 0
 fi
 
+# Echo requests the vantage sent (Icmp OutEchos) and ICMP messages it received
+# (Icmp InMsgs), from its namespace's /proc/net/snmp: what each tool cost
+# on the wire, read before and after each one.
+wire() {
+  in_lab awk '/^Icmp:/ { if (ic) { o = $25; i = $2 }; ic = 1 } END { print o, i }' /proc/net/snmp
+}
 # transitwatch: one cycle
+read -r w_out w_in < <(wire)
 t0=$(date +%s%N)
 # exec'ed by `ip netns exec`, so $! is the daemon itself
 ip netns exec "$prefix-v" "$bin" run --config "$work/transitwatch.toml" --state-dir "$work/state" 2>"$work/tw.log" &
@@ -330,7 +370,7 @@ PY
 poller=$!
 # PERF=FILE: a CPU profile of the daemon's cycle (perf record, call graphs)
 if [ -n "${PERF:-}" ]; then
-  perf record -q -F 999 -g -a -o "$PERF" 2>/dev/null &
+  perf record -q -F ${PERF_FREQ:-999} --call-graph ${PERF_CALLGRAPH:-fp} -a -o "$PERF" 2>/dev/null &
   perf_pid=$!
   echo "daemon pid $pid"
 fi
@@ -343,6 +383,8 @@ tw_cpu=$(python3 -c "import os; print(($ut+$st)/os.sysconf('SC_CLK_TCK'))")
 tw_rss=$(awk '/VmHWM/ {print $2/1024}' /proc/$pid/status)
 touch "$work/threads.stop"; wait "$poller"
 tw_threads=$(cat "$work/threads")
+read -r o i < <(wire)
+tw_out=$(( o - w_out )) tw_in=$(( i - w_in ))
 probes=$(in_lab curl -s http://127.0.0.1:19968/api/v1/targets | python3 -c "
 import json,sys
 print(sum(1 for t in json.load(sys.stdin) for p in t['paths']))")
@@ -352,6 +394,37 @@ series=$(in_lab curl -s http://127.0.0.1:19968/metrics | grep -vc '^#')
 # reverse DNS queries by result, and cache hits (all 0 without RDNS=1)
 rdns_results=$(in_lab curl -s http://127.0.0.1:19968/metrics |
   awk '/^transitwatch_rdns_(lookups|cache_hits)_total/ {printf "%s %s; ", $1, $2}')
+# The steady state: the second cycle, which has every target's RTT from
+# the first (no RTT probe). CPU read just before it starts and once the
+# store holds 2N traces (read from outside the daemon, which costs it
+# nothing); its wall time is counted from its scheduled start.
+cycle2_cpu=0 cycle2_wall=0 cycle2_out=0 cycle2_in=0
+if [ "$interval" != 1h ]; then
+  cpu_now() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+  python3 -c "import time; time.sleep(max(0, $t0 / 1e9 + $second_s - 0.5 - time.time()))"
+  c_a=$(cpu_now)
+  read -r w2_out w2_in < <(wire)
+  python3 - "$work/state/transitwatch.db" "$((2 * n))" "$t0" "$second_s" <<'PY' >"$work/cycle2"
+import sqlite3, sys, time
+db, want, t0, second = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) / 1e9, float(sys.argv[4])
+guard = time.time() + 600
+while True:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = con.execute("SELECT count(*) FROM traces").fetchone()[0]
+    con.close()
+    if rows >= want:
+        break
+    if time.time() > guard:
+        sys.exit(f"second cycle: {rows} of {want} traces stored after 600 s")
+    time.sleep(0.02)
+print(time.time() - t0 - second)
+PY
+  c_b=$(cpu_now)
+  read -r o i < <(wire)
+  cycle2_out=$(( o - w2_out )) cycle2_in=$(( i - w2_in ))
+  cycle2_wall=$(cat "$work/cycle2")
+  cycle2_cpu=$(python3 -c "import os; print(($c_b - $c_a) / os.sysconf('SC_CLK_TCK'))")
+fi
 kill -TERM $pid; wait $pid || true
 
 if [ "$perhop" = 1 ]; then
@@ -378,8 +451,8 @@ PY
   exit 0
 fi
 
-# probes transitwatch sent: 3 per hop to the destination (4 hops) per target
-sent=$(( n * 4 * 3 ))
+# probes transitwatch sent: 3 per hop to the destination per target
+sent=$(( n * hops * 3 ))
 # scamper accepts at most 10000 probes per second
 rate=$(python3 -c "print(min(10000, max(1, round($sent / $tw_wall))))")
 
@@ -390,7 +463,10 @@ run_scamper() { # pps
     { echo "scamper -p $1 failed: $(cat "$work/scamper-$1.err")" >&2; exit 1; }
   tail -n 1 "$out"
 }
+read -r w_out w_in < <(wire)
 read -r sc_wall sc_u sc_s sc_rss < <(run_scamper "$rate")
+read -r o i < <(wire)
+sc_out=$(( o - w_out )) sc_in=$(( i - w_in ))
 if [ "${NO_DEFAULT_RATE:-0}" = 1 ]; then
   sd_wall=0 sd_u=0 sd_s=0 sd_rss=0
 else
@@ -406,12 +482,18 @@ rows = [
 ]
 if "${NO_DEFAULT_RATE:-0}" != "1":
     rows.append(("scamper -p 20 (default rate)", $sd_wall, $sd_u + $sd_s, $sd_rss / 1024))
-print(f"$n targets, 4 hops each, 3 probes per hop ({$sent} probes; transitwatch rate {$rate}/s); paths traced: $probes")
+print(f"$n targets, $hops hops each" + (" (160 ms away)" if "$far" == "1" else "") + f", 3 probes per hop ({$sent} probes; transitwatch rate {$rate}/s); paths traced: $probes")
 print(f"{'tool':<46} {'wall s':>8} {'cpu s':>7} {'peak RSS MB':>12} {'wall x transitwatch':>20}")
 for name, wall, cpu, rss in rows:
     print(f"{name:<46} {wall:>8.2f} {cpu:>7.2f} {rss:>12.1f} {wall / tw_wall:>20.2f}")
 print(f"transitwatch: peak threads $tw_threads; CPU x scamper at the matched rate: "
       f"{tw_cpu / max(sc_cpu, 0.01):.2f} ({tw_cpu:.2f} s against {sc_cpu:.2f} s)")
+if $cycle2_cpu:
+    print(f"second cycle (RTTs known, no RTT probe): wall {$cycle2_wall:.2f} s, CPU {$cycle2_cpu:.2f} s; "
+          f"CPU x scamper at the matched rate: {$cycle2_cpu / max(sc_cpu, 0.01):.2f}; "
+          f"echo requests sent / ICMP received: $cycle2_out / $cycle2_in")
+print(f"echo requests sent / ICMP received at the vantage: transitwatch $tw_out / $tw_in, "
+      f"scamper (matched rate) $sc_out / $sc_in")
 print(f"/metrics for $n targets: median of 20 scrapes {float('$render') * 1000:.1f} ms ({$series} series)")
 print("reverse DNS: " + ("on, unbound at the vantage" if "$rdns" == "1" else "off") + ": " + r'''$rdns_results''')
 PY

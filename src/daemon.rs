@@ -64,7 +64,7 @@ use crate::model::{Coordinates, PathKey, TraceRecord, VantageRef};
 use crate::operators::OperatorTable;
 use crate::paths::PathBook;
 use crate::pipeline::{judge, probe_settings};
-use crate::probe::{FdBudget, SlotPool, TrippyProber, TRACER_THREADS};
+use crate::probe::{FdBudget, PathHint, SlotPool, TrippyProber, TRACER_THREADS};
 use crate::report::ReportFormat;
 use crate::reverse_dns::{RdnsMetrics, ReverseDns};
 use crate::scheduler::{self, Cadence, Job, Measurer, RttHints, TraceOutcome};
@@ -752,7 +752,22 @@ pub async fn run(
         dependencies: Mutex::new(None),
         measurer: RwLock::new(None),
     });
-    let hints: RttHints = Arc::default();
+    // Each path's hint from its last saved record: after a restart the
+    // first cycle needs no RTT probe and sends no more probes ahead of the
+    // replies than each path is long, as every later cycle.
+    let hints: RttHints = Arc::new(Mutex::new(
+        shared
+            .book
+            .lock()
+            .map(|book| {
+                book.iter()
+                    .filter_map(|(key, record, _)| {
+                        Some((key.clone(), PathHint::of(&record.trace)?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    ));
     let counted = Arc::clone(&shared);
     let retention = Retention {
         max_age: config.store.max_age,
@@ -1026,9 +1041,9 @@ fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcom
     };
     match outcome.result {
         Ok(trace) => {
-            if let Some(rtt) = destination_rtt(&trace) {
+            if let Some(hint) = PathHint::of(&trace) {
                 if let Ok(mut h) = hints.lock() {
-                    h.insert(outcome.key.clone(), rtt);
+                    h.insert(outcome.key.clone(), hint);
                 }
             }
             let mut record = judge(trace, &generation.geo, generation.vantage_at, policy);
@@ -1140,10 +1155,4 @@ fn refresh_dependencies(shared: &DaemonState) {
     if let Ok(mut slot) = shared.dependencies.lock() {
         *slot = Some(Arc::new(overview));
     }
-}
-
-/// The destination's best RTT, to size the next trace's late-reply window.
-fn destination_rtt(trace: &crate::model::Trace) -> Option<Duration> {
-    let ms = trace.destination_hop()?.rtt_ms?.best;
-    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
 }

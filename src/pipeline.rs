@@ -287,7 +287,7 @@ mod tests {
                 country: None,
             },
             settings: ProbeSettings::default(),
-            rtt_hint: None,
+            hint: None,
         };
         let result = pipeline.trace(&Refusing, request, &Policy::default()).await;
         let Err(e @ PipelineError::Probe(_)) = result else {

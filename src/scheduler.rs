@@ -38,7 +38,7 @@ use crate::dependency::dns::{self as dependency_dns, DnsResolver};
 use crate::model::dns::DnsDependencies;
 use crate::model::{Family, PathFamily, PathKey, Trace, VantageRef};
 use crate::probe::multipath::{self, Enumerated, StoppingRule};
-use crate::probe::{ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
+use crate::probe::{PathHint, ProbeError, ProbeSettings, ProbeTarget, Prober, TraceRequest};
 use crate::resolve::{self, ResolveError};
 use crate::reverse_dns::ReverseDns;
 use std::collections::HashMap;
@@ -145,9 +145,10 @@ pub struct Cadence {
     pub jitter: Duration,
 }
 
-/// Last destination RTT per path key, so a trace sizes its late-reply
-/// window without an extra probe.
-pub type RttHints = Arc<Mutex<HashMap<PathKey, Duration>>>;
+/// What the last trace of each path said of it (destination RTT and TTL),
+/// so the next trace needs no RTT probe and sends no more probes ahead of
+/// the replies than the path is long.
+pub type RttHints = Arc<Mutex<HashMap<PathKey, PathHint>>>;
 
 /// What measures a path: the prober under the global permits, with the
 /// last destination RTTs and the hop namer. One per scheduler generation,
@@ -342,7 +343,7 @@ async fn trace_addresses<P: Prober + Clone + 'static>(
             },
             vantage: measurer.vantage.clone(),
             settings: job.settings.clone(),
-            rtt_hint: None,
+            hint: None,
         };
         let mut outcome = measure(measurer, &job.name, job.key(addr), request.clone()).await?;
         if enumerate && outcome.result.is_ok() {
@@ -397,7 +398,7 @@ async fn trace_nameservers<P: Prober>(ctx: &LoopCtx<P>, d: &Dependencies, dns: &
                 },
                 vantage: ctx.measurer.vantage.clone(),
                 settings: d.settings.clone(),
-                rtt_hint: None,
+                hint: None,
             };
             let Some(outcome) = measure(&ctx.measurer, &name, key, request).await else {
                 return;
@@ -418,7 +419,7 @@ async fn measure<P: Prober>(
     mut request: TraceRequest,
 ) -> Option<TraceOutcome> {
     let permit = m.permits.acquire().await.ok()?;
-    request.rtt_hint = m.hints.lock().ok().and_then(|h| h.get(&key).copied());
+    request.hint = m.hints.lock().ok().and_then(|h| h.get(&key).copied());
     let began = tokio::time::Instant::now();
     let mut result = m.prober.trace(request).await.map_err(TraceError::from);
     // Waiting for names holds no socket: the next trace may start.
@@ -449,7 +450,7 @@ async fn enumerate_paths<P: Prober + Clone + 'static>(
     // The paths differ in length and delay: the last trace's destination
     // RTT sizes no flow's late-reply window; each listens for the whole
     // `grace`.
-    request.rtt_hint = None;
+    request.hint = None;
     let result =
         multipath::enumerate(&ctx.prober, request, StoppingRule::default(), *next_flow).await;
     drop(permit);

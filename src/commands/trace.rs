@@ -211,7 +211,7 @@ pub async fn run(opts: &TraceOptions, out: &mut impl Write) -> Result<Vec<TraceR
             },
             vantage: plan.vantage.clone(),
             settings: plan.settings.clone(),
-            rtt_hint: None,
+            hint: None,
         };
         let record = pipeline.trace(&prober, request, &plan.policy).await?;
         if !record.trace.reached {

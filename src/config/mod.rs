@@ -164,7 +164,7 @@ impl Default for ProbeConfig {
             family: Family::Auto,
             interval: Duration::from_secs(300),
             jitter: Duration::from_secs(30),
-            concurrency: 64,
+            concurrency: 8,
             multipath: None,
         }
     }

@@ -25,7 +25,8 @@
 
 use super::slots::TCP_SEQ_BLOCK;
 use super::{
-    late_reply_window, FdBudget, ProbeError, ProbeSettings, Prober, Slot, SlotPool, TraceRequest,
+    late_reply_window, FdBudget, PathHint, ProbeError, ProbeSettings, Prober, Slot, SlotPool,
+    TraceRequest, HINT_TTL_MARGIN, MAX_INFLIGHT,
 };
 use crate::model::{Hop, HopGeo, MplsLabel, Protocol, RttMs, Trace};
 use crate::units::Timestamp;
@@ -39,8 +40,6 @@ use trippy_core::{
     PortDirection, PrivilegeMode, ProbeStatus, Protocol as TrippyProtocol, Round,
 };
 
-/// Probes sent before any reply is needed (trippy-core's default).
-const MAX_INFLIGHT: u8 = 24;
 /// Longest one `select()` waits; also paces probe sending.
 const MAX_READ_TIMEOUT: Duration = Duration::from_millis(10);
 /// Shortest one `select()` waits. Every wait that ends without a reply is
@@ -94,7 +93,7 @@ impl TrippyProber {
             target: request.target.addr,
             source: source_addr(request.target.addr, settings.effective_port())?,
             settings: settings.clone(),
-            rtt_hint: request.rtt_hint,
+            hint: request.hint,
             flow_port,
         };
         let cost = plan.fd_cost();
@@ -157,7 +156,7 @@ struct TracePlan {
     target: IpAddr,
     source: IpAddr,
     settings: ProbeSettings,
-    rtt_hint: Option<Duration>,
+    hint: Option<PathHint>,
     /// The UDP source port of a multipath enumeration's flow.
     flow_port: Option<u16>,
 }
@@ -165,6 +164,20 @@ struct TracePlan {
 impl TracePlan {
     fn rounds(&self) -> u8 {
         self.settings.probes_per_hop.max(1)
+    }
+
+    /// TTLs the first round sends before any reply: up to the hinted
+    /// destination and [`HINT_TTL_MARGIN`] beyond, else [`MAX_INFLIGHT`].
+    /// Later rounds send up to the TTL the previous one found the
+    /// destination at (trippy-core's rule).
+    fn ahead(&self) -> u8 {
+        match self.hint {
+            Some(hint) if hint.ttl >= self.settings.first_ttl => (hint.ttl
+                - self.settings.first_ttl)
+                .saturating_add(1 + HINT_TTL_MARGIN)
+                .min(MAX_INFLIGHT),
+            _ => MAX_INFLIGHT,
+        }
     }
 
     /// TTLs one round may probe.
@@ -205,8 +218,8 @@ impl TracePlan {
     /// blocking thread.
     fn run(&self, slot: Slot) -> Result<Vec<RoundResult>, ProbeError> {
         let clock = Instant::now();
-        let rtt = match (self.rtt_hint, self.flow_port) {
-            (Some(rtt), _) => Some(rtt),
+        let rtt = match (self.hint, self.flow_port) {
+            (Some(hint), _) => Some(hint.rtt),
             // A flow of an enumeration: the paths differ in length and
             // delay, so no one RTT sizes the window; it is the ceiling.
             (None, Some(_)) => None,
@@ -235,6 +248,7 @@ impl TracePlan {
                 source: self.source,
                 settings: &self.settings,
                 first_ttl: self.settings.first_ttl,
+                ahead: self.ahead(),
                 rounds: count,
                 window,
                 round_cap,
@@ -264,6 +278,7 @@ impl TracePlan {
             source: self.source,
             settings: &self.settings,
             first_ttl: self.settings.max_ttl,
+            ahead: 1,
             rounds: 1,
             window: Duration::ZERO,
             round_cap: self.settings.grace,
@@ -356,6 +371,8 @@ struct TracerPlan<'a> {
     source: IpAddr,
     settings: &'a ProbeSettings,
     first_ttl: u8,
+    /// TTLs sent before any reply.
+    ahead: u8,
     rounds: u8,
     /// Late-reply window; zero ends a round at the destination's reply.
     window: Duration,
@@ -368,11 +385,11 @@ struct TracerPlan<'a> {
 }
 
 impl TracerPlan<'_> {
-    /// trippy-core sends TTL `t` before any reply only while
-    /// `t < max_inflight`, counting from TTL 0: offset by the first TTL so
-    /// that a tracer starting high (the RTT probe) sends at all.
+    /// trippy-core sends TTL `t` only while `t - highest TTL answered <
+    /// max_inflight`, counting from TTL 0: offset by the first TTL so that
+    /// `ahead` TTLs go before any reply, however high the first.
     fn inflight(&self) -> u8 {
-        let span = (self.settings.max_ttl - self.first_ttl + 1).min(MAX_INFLIGHT);
+        let span = (self.settings.max_ttl - self.first_ttl + 1).min(self.ahead.max(1));
         self.first_ttl.saturating_add(span)
     }
 
@@ -668,7 +685,7 @@ mod tests {
                 protocol,
                 ..ProbeSettings::default()
             },
-            rtt_hint: None,
+            hint: None,
         }
     }
 
@@ -683,6 +700,73 @@ mod tests {
             }
         }
         t
+    }
+
+    #[test]
+    fn a_hint_sends_the_first_round_up_to_its_destination_and_two_beyond() {
+        let plan = |first_ttl, hint: Option<u8>| TracePlan {
+            target: "198.51.100.10".parse().unwrap(),
+            source: "198.18.1.1".parse().unwrap(),
+            settings: ProbeSettings {
+                first_ttl,
+                ..ProbeSettings::default()
+            },
+            hint: hint.map(|ttl| PathHint {
+                rtt: Duration::from_millis(160),
+                ttl,
+            }),
+            flow_port: None,
+        };
+        assert_eq!(plan(1, None).ahead(), MAX_INFLIGHT);
+        assert_eq!(plan(1, Some(3)).ahead(), 3 + HINT_TTL_MARGIN);
+        assert_eq!(plan(4, Some(6)).ahead(), 3 + HINT_TTL_MARGIN);
+        assert_eq!(
+            plan(1, Some(30)).ahead(),
+            MAX_INFLIGHT,
+            "never more than without"
+        );
+        assert_eq!(
+            plan(5, Some(3)).ahead(),
+            MAX_INFLIGHT,
+            "a hint below the first TTL says nothing"
+        );
+    }
+
+    #[test]
+    fn a_trace_hints_at_its_destination_only_when_it_answered() {
+        let hop = |ttl, addr: &str, best| Hop {
+            ttl,
+            addr: Some(addr.parse().unwrap()),
+            addrs: Vec::new(),
+            sent: 3,
+            received: 3,
+            rtt_ms: Some(RttMs {
+                best,
+                avg: best,
+                worst: best,
+            }),
+            geo: HopGeo::default(),
+            hostname: None,
+            mpls: Vec::new(),
+        };
+        let mut trace = Trace {
+            target: request(Protocol::Icmp).target.into(),
+            vantage: request(Protocol::Icmp).vantage,
+            protocol: Protocol::Icmp,
+            port: None,
+            started_at: Timestamp::from_unix(1_795_694_400).unwrap(),
+            reached: true,
+            hops: vec![hop(1, "198.18.1.2", 0.1), hop(2, "198.51.100.10", 160.5)],
+        };
+        assert_eq!(
+            PathHint::of(&trace),
+            Some(PathHint {
+                rtt: Duration::from_micros(160_500),
+                ttl: 2
+            })
+        );
+        trace.reached = false;
+        assert_eq!(PathHint::of(&trace), None);
     }
 
     #[test]
@@ -801,7 +885,7 @@ mod tests {
                 max_ttl,
                 ..ProbeSettings::default()
             },
-            rtt_hint: None,
+            hint: None,
             flow_port: None,
         }
     }

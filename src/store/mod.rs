@@ -17,8 +17,10 @@
 //! **Durability.** The database runs in WAL mode with `synchronous =
 //! NORMAL`: a record is in the write-ahead log, handed to the operating
 //! system, before [`Store::insert`] returns, so a killed process (even
-//! `kill -9`) loses at most the record being written; each record is one
-//! statement, so one transaction, and is either complete or absent. A
+//! `kill -9`) loses at most the record being written (with
+//! [`Store::insert_batch`], the records being written together, one
+//! transaction); each record is one statement, and is either complete or
+//! absent. A
 //! power failure may lose the last records committed before it (WAL with
 //! `NORMAL` never corrupts the database, it only gives up the newest
 //! transactions), which is the usual trade for not waiting on the disk at
@@ -608,6 +610,66 @@ impl Store {
         }
         tx.commit()
             .map_err(sqlite(&self.path, "cannot commit the schema"))
+    }
+
+    /// Store several records in one transaction, so one commit (one write
+    /// to the log) for all of them; each result as [`Store::insert`]'s.
+    /// Every record is one statement: one that fails is absent and the
+    /// others are kept. A transaction that cannot begin (the database
+    /// locked beyond the busy timeout) fails them all. Should `SQLite` roll the whole transaction back
+    /// (disk full, I/O error) or the commit fail, every record of the batch
+    /// that had gone in fails with that error, and the ones after it are
+    /// stored one by one.
+    pub fn insert_batch(&mut self, traces: &[NewTrace]) -> Vec<Result<i64, StoreError>> {
+        if traces.len() < 2 {
+            return traces.iter().map(|t| self.insert(t)).collect();
+        }
+        // Locked beyond the busy timeout, or worse: every record of the
+        // batch fails with that error (waiting again for each would hold
+        // the queue for as many timeouts).
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let first = sqlite(&self.path, "cannot store a trace")(e);
+            let why = first.to_string();
+            let mut results = vec![Err(first)];
+            results.extend(traces[1..].iter().map(|_| {
+                Err(StoreError::Record {
+                    path: self.path.clone(),
+                    id: 0,
+                    message: format!("written with a batch that could not begin: {why}"),
+                })
+            }));
+            return results;
+        }
+        let mut results = Vec::with_capacity(traces.len());
+        for (i, trace) in traces.iter().enumerate() {
+            let result = self.insert(trace);
+            let rolled_back = result.is_err() && self.conn.is_autocommit();
+            if rolled_back {
+                let why = result.as_ref().err().map(ToString::to_string);
+                self.fail_batch(&mut results, why.as_deref().unwrap_or_default());
+                results.push(result);
+                results.extend(traces[i + 1..].iter().map(|t| self.insert(t)));
+                return results;
+            }
+            results.push(result);
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            let why = sqlite(&self.path, "cannot commit stored traces")(e).to_string();
+            self.fail_batch(&mut results, &why);
+        }
+        results
+    }
+
+    /// Turn the batch's stored records into failures: its transaction is gone.
+    fn fail_batch(&self, results: &mut [Result<i64, StoreError>], why: &str) {
+        for result in results.iter_mut().filter(|r| r.is_ok()) {
+            *result = Err(StoreError::Record {
+                path: self.path.clone(),
+                id: 0,
+                message: format!("rolled back with the records written with it: {why}"),
+            });
+        }
     }
 
     /// Store one record; returns its trace id once it is committed.

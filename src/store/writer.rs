@@ -9,6 +9,11 @@
 //! history. Each record's fate is reported to a callback (the daemon counts
 //! it in `transitwatch_store_writes_total{result}`).
 //!
+//! Records are written in batches, one transaction each: a record and
+//! whatever arrives within [`LINGER`] after it (at most [`BATCH`]). Each
+//! commit writes every page it changed to the write-ahead log, so a commit
+//! per trace cost more than the trace's insert itself.
+//!
 //! Failures are never fatal: a store that cannot be opened is tried again
 //! every [`REOPEN_EVERY`] (records meanwhile count as errors), a failed
 //! write (disk full, database locked) is counted and logged, and the next
@@ -44,6 +49,12 @@ use std::time::{Duration, Instant, SystemTime};
 /// per record this bounds the queue to some tens of MiB, and it absorbs
 /// minutes of a slow disk at the trace rates a daemon runs.
 pub const QUEUE: usize = 4096;
+/// Most records written in one transaction.
+pub const BATCH: usize = 256;
+/// How long the writer waits for more records to write with the first in
+/// one transaction. Records waiting are lost if the process is killed, as
+/// queued ones are; the live state (metrics, API) never waits for them.
+pub const LINGER: Duration = Duration::from_millis(100);
 /// How often retention runs (it also runs once at start).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// How long after a failed open the store is tried again.
@@ -237,11 +248,15 @@ impl Worker {
             };
             match next {
                 Ok(trace) => {
-                    // A configuration handed over before this record is
+                    let (batch, open) = gather(trace, records);
+                    // A configuration handed over before these records is
                     // in the channel by now: store it first.
                     self.take_configs(configs);
                     self.store_config();
-                    self.write(&trace);
+                    self.write(&batch);
+                    if !open {
+                        break;
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -374,34 +389,61 @@ impl Worker {
         self.damaged = true;
     }
 
-    fn write(&mut self, trace: &NewTrace) {
-        let mut error = None;
-        let written = match self.store.as_mut() {
-            Some(store) => match store.insert(trace) {
+    fn write(&mut self, batch: &[NewTrace]) {
+        let results = match self.store.as_mut() {
+            Some(store) => store.insert_batch(batch),
+            None => {
+                let why = if self.damaged {
+                    format!(
+                        "{}: the trace store is damaged; history is not written until it is recovered",
+                        self.path.display()
+                    )
+                } else {
+                    format!("{}: the trace store is not open", self.path.display())
+                };
+                self.failures.log(&why, "cannot store a trace");
+                for _ in batch {
+                    (self.report)(&Written::Failed(why.clone()));
+                }
+                return;
+            }
+        };
+        let mut damage = None;
+        for result in results {
+            let written = match result {
                 Ok(id) => Written::Stored(id),
                 Err(e) => {
                     let why = e.to_string();
-                    error = Some(e);
+                    self.failures.log(&why, "cannot store a trace");
+                    if damage.is_none() && e.is_damage() {
+                        damage = Some(e);
+                    }
                     Written::Failed(why)
                 }
-            },
-            None if self.damaged => Written::Failed(format!(
-                "{}: the trace store is damaged; history is not written until it is recovered",
-                self.path.display()
-            )),
-            None => Written::Failed(format!(
-                "{}: the trace store is not open",
-                self.path.display()
-            )),
-        };
-        if let Written::Failed(why) = &written {
-            self.failures.log(why, "cannot store a trace");
+            };
+            (self.report)(&written);
         }
-        (self.report)(&written);
-        if let Some(e) = error {
+        if let Some(e) = damage {
             self.recheck(&e);
         }
     }
+}
+
+/// The records of one transaction: `first`, then those that arrive within
+/// [`LINGER`] of it, at most [`BATCH`]. A commit writes every page it
+/// changed to the log, so one commit per burst of traces instead of one per
+/// trace saves most of the writing. Also whether the queue is still open.
+fn gather(first: NewTrace, records: &Receiver<NewTrace>) -> (Vec<NewTrace>, bool) {
+    let until = Instant::now() + LINGER;
+    let mut batch = vec![first];
+    while batch.len() < BATCH {
+        match records.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(trace) => batch.push(trace),
+            Err(RecvTimeoutError::Timeout) => return (batch, true),
+            Err(RecvTimeoutError::Disconnected) => return (batch, false),
+        }
+    }
+    (batch, true)
 }
 
 /// Throttled failure logging.

@@ -125,7 +125,7 @@ fn a_minimal_file_gets_every_default() {
     assert_eq!(probe.family, Family::Auto);
     assert_eq!(probe.interval, Duration::from_secs(300));
     assert_eq!(probe.jitter, Duration::from_secs(30));
-    assert_eq!(probe.concurrency, 64);
+    assert_eq!(probe.concurrency, 8);
     assert_eq!(probe.settings.probes_per_hop, 3);
     assert_eq!(probe.settings.first_ttl, 1);
     assert_eq!(probe.settings.max_ttl, 30);

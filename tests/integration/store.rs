@@ -401,14 +401,15 @@ fn the_writer_counts_a_locked_database_and_a_full_queue_and_carries_on() {
     assert!(matches!(seen.lock().unwrap()[0], Written::Stored(1)));
 
     // Another connection holds the write lock for longer than the busy
-    // timeout: the record being written fails, the rest wait in the queue,
-    // and what does not fit in the queue is dropped.
+    // timeout: the records being written (one transaction) fail, the rest
+    // wait in the queue, and what does not fit in the queue is dropped.
     let mut blocker = rusqlite::Connection::open(&path).unwrap();
     let lock = blocker
         .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
         .unwrap();
     let extra = 10;
-    let total = transitwatch::store::writer::QUEUE + 1 + extra;
+    // The batch the writer holds, the queue, and `extra` more.
+    let total = transitwatch::store::writer::BATCH + transitwatch::store::writer::QUEUE + extra;
     let record = via_za("bank", T0 + 1);
     for _ in 0..total {
         writer.submit(new_trace("bank", record.clone()));
@@ -429,25 +430,106 @@ fn the_writer_counts_a_locked_database_and_a_full_queue_and_carries_on() {
     let seen = seen.lock().unwrap();
     let count = |label: &str| seen.iter().filter(|w| w.label() == label).count();
     assert_eq!(seen.len(), total + 1);
-    assert_eq!(
-        count("error"),
-        1,
-        "{:?}",
-        seen.iter().find(|w| w.label() == "error")
-    );
-    let Some(Written::Failed(why)) = seen.iter().find(|w| w.label() == "error") else {
-        unreachable!()
-    };
+    let failed = count("error");
     assert!(
-        why.contains("locked") && why.contains("transitwatch.db"),
-        "{why}"
+        (1..=transitwatch::store::writer::BATCH).contains(&failed),
+        "{failed} failed: only the batch being written when the lock was taken"
     );
+    for w in seen.iter().filter(|w| w.label() == "error") {
+        let Written::Failed(why) = w else {
+            unreachable!()
+        };
+        assert!(
+            why.contains("locked") && why.contains("transitwatch.db"),
+            "{why}"
+        );
+    }
     assert!(count("dropped") >= extra, "{}", count("dropped"));
     let stored = count("ok");
-    assert_eq!(stored + count("dropped") + 1, total + 1);
+    assert_eq!(stored + count("dropped") + failed, total + 1);
     // Everything reported as stored is there.
     let store = Store::open_read_only(&path).unwrap();
     assert_eq!(store.count(&Query::default()).unwrap(), stored as u64);
+}
+
+#[test]
+fn a_batch_keeps_its_good_records_and_loses_all_only_when_rolled_back() {
+    let (_dir, path) = temp_db();
+    let mut store = Store::open(&path).unwrap();
+    // Triggers in the test's own database: one record of a batch refused
+    // alone (its statement aborted), another that rolls back the whole
+    // transaction, as a full disk or an I/O error does.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON traces WHEN NEW.target = 'refused'
+               BEGIN SELECT RAISE(ABORT, 'refused alone'); END;
+             CREATE TRIGGER roll BEFORE INSERT ON traces WHEN NEW.target = 'rollback'
+               BEGIN SELECT RAISE(ROLLBACK, 'the batch rolled back'); END;",
+        )
+        .unwrap();
+    let batch = |names: &[&str]| -> Vec<_> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| new_trace(n, domestic(n, T0 + i as i64)))
+            .collect()
+    };
+    let outcome = |results: &[Result<i64, StoreError>]| -> Vec<bool> {
+        results.iter().map(Result::is_ok).collect()
+    };
+
+    let results = store.insert_batch(&batch(&["gov", "refused", "bank"]));
+    assert_eq!(outcome(&results), [true, false, true], "{results:?}");
+    let why = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        why.contains("refused alone") && why.contains("transitwatch.db"),
+        "{why}"
+    );
+    assert!(results[0].as_ref().unwrap() < results[2].as_ref().unwrap());
+
+    // Rolled back at the third record: the two before it are reported
+    // failed (they are gone), the one after it is stored on its own.
+    let results = store.insert_batch(&batch(&["a", "b", "rollback", "c"]));
+    assert_eq!(
+        outcome(&results),
+        [false, false, false, true],
+        "{results:?}"
+    );
+    for r in &results[..2] {
+        let why = r.as_ref().unwrap_err().to_string();
+        assert!(
+            why.contains("rolled back with the records written with it"),
+            "{why}"
+        );
+        assert!(why.contains("the batch rolled back"), "{why}");
+    }
+
+    // Locked beyond the busy timeout: the whole batch fails, nothing is half
+    // written, and the next batch goes in.
+    let mut blocker = rusqlite::Connection::open(&path).unwrap();
+    let lock = blocker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    let results = store.insert_batch(&batch(&["x", "y"]));
+    assert_eq!(outcome(&results), [false, false], "{results:?}");
+    assert!(results[1]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("locked"));
+    lock.rollback().unwrap();
+    let results = store.insert_batch(&batch(&["p", "q"]));
+    assert_eq!(outcome(&results), [true, true], "{results:?}");
+
+    // Everything reported stored, and nothing else, is there.
+    let mut targets: Vec<String> = Store::open_read_only(&path)
+        .unwrap()
+        .scan(Query::default())
+        .map(|t| t.unwrap().record.trace.target.name)
+        .collect();
+    targets.sort();
+    assert_eq!(targets, ["bank", "c", "gov", "p", "q"]);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod daemon;
 mod dependencies;
 mod evidence;
 mod geo;
+mod hints;
 mod links;
 mod mpls;
 mod multipath;
