@@ -250,8 +250,18 @@ pub(super) fn write(out: &mut String, paths: &[PathHops<'_>]) {
     }
 }
 
-fn header(out: &mut String, (name, help): (&str, &str), kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+/// A family's `# HELP` (backslashes and line feeds escaped, as the text
+/// format requires) and `# TYPE` lines.
+pub(super) fn header(out: &mut String, (name, help): (&str, &str), kind: &str) {
+    let _ = write!(out, "# HELP {name} ");
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    let _ = writeln!(out, "\n# TYPE {name} {kind}");
 }
 
 /// `name{target="...",ttl="N"` (the caller closes the brace).
@@ -275,7 +285,7 @@ fn bucket(out: &mut String, target: &str, le: &str, cumulative: u64) {
 }
 
 /// A label value, escaped as the text format requires.
-fn label_value(out: &mut String, value: &str) {
+pub(super) fn label_value(out: &mut String, value: &str) {
     if !value.contains(['\\', '"', '\n']) {
         out.push_str(value);
         return;
@@ -296,7 +306,7 @@ fn integer<N: itoa::Integer>(out: &mut String, n: N) {
 }
 
 /// A sample value: the shortest text that reads back as the same `f64`.
-fn number(out: &mut String, value: f64) {
+pub(super) fn number(out: &mut String, value: f64) {
     let _ = writeln!(out, "{value}");
 }
 
