@@ -67,7 +67,7 @@ use crate::pipeline::{judge, probe_settings};
 use crate::probe::{FdBudget, PathHint, SlotPool, TrippyProber, TRACER_THREADS};
 use crate::report::ReportFormat;
 use crate::reverse_dns::{RdnsMetrics, ReverseDns};
-use crate::scheduler::{self, Cadence, Job, Measurer, RttHints, TraceOutcome};
+use crate::scheduler::{self, Cadence, Job, Measurer, PathHints, TraceOutcome};
 use crate::state_dir::{LoadError, SaveError, StateDir, StateDirError, StateFiles};
 use crate::store::writer::{HistoryWriter, Written};
 use crate::store::{
@@ -620,7 +620,7 @@ fn start_scheduler(
     config: &Config,
     generation: &Generation,
     prober: &TrippyProber,
-    hints: &RttHints,
+    hints: &PathHints,
     names: Option<&ReverseDns>,
     outcomes: &mpsc::Sender<TraceOutcome>,
 ) -> Running {
@@ -755,7 +755,7 @@ pub async fn run(
     // Each path's hint from its last saved record: after a restart the
     // first cycle needs no RTT probe and sends no more probes ahead of the
     // replies than each path is long, as every later cycle.
-    let hints: RttHints = Arc::new(Mutex::new(
+    let hints: PathHints = Arc::new(Mutex::new(
         shared
             .book
             .lock()
@@ -1002,7 +1002,7 @@ fn log_web_config(web: &WebConfig) {
 async fn consume(
     mut outcomes: mpsc::Receiver<TraceOutcome>,
     shared: Arc<DaemonState>,
-    hints: RttHints,
+    hints: PathHints,
     files: StateFiles,
     writer: HistoryWriter,
 ) {
@@ -1026,7 +1026,7 @@ async fn consume(
     }
 }
 
-fn handle(shared: &DaemonState, hints: &RttHints, writer: &HistoryWriter, outcome: TraceOutcome) {
+fn handle(shared: &DaemonState, hints: &PathHints, writer: &HistoryWriter, outcome: TraceOutcome) {
     let at = now_unix();
     let Some(generation) = shared.generation() else {
         return;

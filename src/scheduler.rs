@@ -148,11 +148,11 @@ pub struct Cadence {
 /// What the last trace of each path said of it (destination RTT and TTL),
 /// so the next trace needs no RTT probe and sends no more probes ahead of
 /// the replies than the path is long.
-pub type RttHints = Arc<Mutex<HashMap<PathKey, PathHint>>>;
+pub type PathHints = Arc<Mutex<HashMap<PathKey, PathHint>>>;
 
 /// What measures a path: the prober under the global permits, with the
-/// last destination RTTs and the hop namer. One per scheduler generation,
-/// shared by its loops and by traces on demand.
+/// paths' hints (last destination RTT and TTL) and the hop namer. One per
+/// scheduler generation, shared by its loops and by traces on demand.
 #[derive(Clone)]
 pub struct Measurer<P> {
     /// Recorded in every trace.
@@ -164,7 +164,7 @@ pub struct Measurer<P> {
     // routers rate-limit bursts of ICMP.
     pub permits: Arc<Semaphore>,
     /// Last destination RTTs, shared with the consumer.
-    pub hints: RttHints,
+    pub hints: PathHints,
     /// Names the hops of every measured trace (none: no names).
     pub names: Option<ReverseDns>,
     /// Where the next multipath enumeration's flows start.

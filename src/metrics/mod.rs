@@ -507,14 +507,13 @@ impl TargetTable {
 }
 
 impl Snapshot {
-    /// The target families as `prometheus` messages. (They are not a
-    /// registered [`Collector`]: the registry would take its own look at
-    /// the views, and the per-hop text, written after encoding, could then
-    /// show a newer path than the families beside it.)
     /// Appends the target families to `text`, in the text exposition
     /// format, written straight from the views: at 1000 targets of 12 hops
     /// (about 40,000 series) building them as `prometheus` protobuf
-    /// messages to be encoded took most of a scrape.
+    /// messages to be encoded took most of a scrape. (They are not a
+    /// registered [`Collector`]: the registry would take its own look at
+    /// the views, and the per-hop text written after them could then show
+    /// a newer path than the families beside it.)
     fn write_families(&self, text: &mut String) {
         let Snapshot {
             targets, databases, ..
@@ -617,7 +616,6 @@ impl Snapshot {
     }
 }
 
-/// One family being assembled for a scrape.
 /// A target family being written as text: its series lines, the header
 /// added when it has any.
 struct TextFamily {
@@ -663,6 +661,8 @@ impl TextFamily {
     }
 }
 
+/// A family being assembled as a `prometheus` message, for a registered
+/// collector (the dependency families).
 struct FamilyOut {
     def: &'static FamilyDef,
     metrics: Vec<proto::Metric>,

@@ -158,7 +158,7 @@ pub const HINT_TTL_MARGIN: u8 = 2;
 /// trip, and a longer one no more where its near hops answer first (each
 /// answer lets one more TTL go). Every TTL past the destination's is a
 /// probe the destination answers for nothing: a first trace 160 ms away
-/// sent 33 probes at 24, 20 at 12; later traces have a hint.
+/// sent 33 probes at 24, 21 at 12; later traces have a hint.
 pub const MAX_INFLIGHT: u8 = 12;
 
 impl PathHint {

@@ -20,8 +20,8 @@
 //! `kill -9`) loses at most the record being written (with
 //! [`Store::insert_batch`], the records being written together, one
 //! transaction); each record is one statement, and is either complete or
-//! absent. A
-//! power failure may lose the last records committed before it (WAL with
+//! absent. A power failure may lose the last records committed before it
+//! (WAL with
 //! `NORMAL` never corrupts the database, it only gives up the newest
 //! transactions), which is the usual trade for not waiting on the disk at
 //! every trace.
@@ -616,10 +616,10 @@ impl Store {
     /// to the log) for all of them; each result as [`Store::insert`]'s.
     /// Every record is one statement: one that fails is absent and the
     /// others are kept. A transaction that cannot begin (the database
-    /// locked beyond the busy timeout) fails them all. Should `SQLite` roll the whole transaction back
-    /// (disk full, I/O error) or the commit fail, every record of the batch
-    /// that had gone in fails with that error, and the ones after it are
-    /// stored one by one.
+    /// locked beyond the busy timeout) fails them all. Should `SQLite` roll
+    /// the whole transaction back (disk full, I/O error) or the commit
+    /// fail, every record of the batch that had gone in fails with that
+    /// error, and the ones after it are stored one by one.
     pub fn insert_batch(&mut self, traces: &[NewTrace]) -> Vec<Result<i64, StoreError>> {
         if traces.len() < 2 {
             return traces.iter().map(|t| self.insert(t)).collect();
@@ -643,10 +643,11 @@ impl Store {
         let mut results = Vec::with_capacity(traces.len());
         for (i, trace) in traces.iter().enumerate() {
             let result = self.insert(trace);
-            let rolled_back = result.is_err() && self.conn.is_autocommit();
-            if rolled_back {
-                let why = result.as_ref().err().map(ToString::to_string);
-                self.fail_batch(&mut results, why.as_deref().unwrap_or_default());
+            // Out of the transaction after a failed insert: SQLite rolled
+            // the whole of it back.
+            if let (Err(e), true) = (&result, self.conn.is_autocommit()) {
+                let why = e.to_string();
+                self.fail_batch(&mut results, &why);
                 results.push(result);
                 results.extend(traces[i + 1..].iter().map(|t| self.insert(t)));
                 return results;
