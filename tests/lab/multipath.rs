@@ -74,18 +74,27 @@ fn ecmp_paths_one_through_za_are_counted_and_alerted() {
         .unwrap();
     assert!(flows >= 11.0, "{flows} flows");
 
-    // The record of that enumeration: each path judged on its own.
-    let (code, body) = daemon.get("/api/v1/traces?target=gov-portal");
-    assert_eq!(code, 200, "{body}");
-    let found: Vec<Value> = body
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("one JSON object per line"))
-        .filter_map(|r| r.get("multipath").cloned())
-        .filter(|m| m["paths"].as_array().is_some_and(|p| p.len() == 2))
-        .collect();
-    let multipath = found
-        .last()
-        .unwrap_or_else(|| panic!("no record with two paths:\n{body}"));
+    // The record of that enumeration, each path judged on its own, once
+    // the store writer (which commits what arrives within 100 ms together)
+    // has it.
+    let last_body = std::cell::RefCell::new(String::new());
+    let multipath: Value = poll(
+        "the stored record with two paths",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let (code, body) = daemon.get("/api/v1/traces?target=gov-portal");
+            assert_eq!(code, 200, "{body}");
+            let found = body
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("one JSON object per line"))
+                .filter_map(|r| r.get("multipath").cloned())
+                .rfind(|m| m["paths"].as_array().is_some_and(|p| p.len() == 2));
+            *last_body.borrow_mut() = body;
+            found
+        },
+        || format!("no record with two paths:\n{}", last_body.borrow()),
+    );
     assert_eq!(multipath["summary"], SUMMARY);
     assert_eq!(multipath["stop"], "confident");
     assert_eq!(multipath["port"], 33434);
